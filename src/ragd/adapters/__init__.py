@@ -1,0 +1,1 @@
+"""Adapters: one module per backend or provider, each implementing a port."""

@@ -1,0 +1,98 @@
+"""Settings: one object, built once, passed down.
+
+Environment names follow DESIGN §6 (shared with the reference deployments); names that
+only ragd has carry a ``RAGD_`` prefix. Defaults are the embedded mode: SQLite under
+``./ragd-data`` and the ONNX MiniLM model shipped as a Python package.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+RetrievalMode = Literal["hybrid", "dense", "sparse"]
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    """Every knob of ragd; see the README's configuration table."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", case_sensitive=False, populate_by_name=True
+    )
+
+    environment: str = Field("development", validation_alias=_env("ENVIRONMENT"))
+    data_dir: Path = Field(Path("./ragd-data"), validation_alias=_env("RAGD_DATA_DIR"))
+    database_url: str | None = Field(None, validation_alias=_env("DATABASE_URL"))
+    vector_store_type: Literal["sqlite", "pgvector", "qdrant", "opensearch"] = Field(
+        "sqlite", validation_alias=_env("VECTOR_STORE_TYPE")
+    )
+    connection_pool_size: int = Field(5, ge=1, validation_alias=_env("CONNECTION_POOL_SIZE"))
+
+    # Retrieval
+    default_retrieval_strategy: RetrievalMode = Field(
+        "hybrid", validation_alias=_env("DEFAULT_RETRIEVAL_STRATEGY")
+    )
+    max_retrieval_results: int = Field(100, ge=1, le=1000, validation_alias=_env("MAX_RETRIEVAL_RESULTS"))
+    top_k_retrieval: int = Field(10, ge=1, le=1000, validation_alias=_env("TOP_K_RETRIEVAL"))
+    similarity_threshold: float = Field(0.0, validation_alias=_env("SIMILARITY_THRESHOLD"))
+    rrf_k: int = Field(60, ge=1, validation_alias=_env("RAGD_RRF_K"))
+    rrf_dense_weight: float = Field(1.0, ge=0, validation_alias=_env("RAGD_RRF_DENSE_WEIGHT"))
+    rrf_sparse_weight: float = Field(1.0, ge=0, validation_alias=_env("RAGD_RRF_SPARSE_WEIGHT"))
+    fusion_candidates: int = Field(100, ge=1, le=2000, validation_alias=_env("RAGD_FUSION_CANDIDATES"))
+
+    # Embedding
+    embedding_model: str = Field("all-MiniLM-L6-v2", validation_alias=_env("EMBEDDING_MODEL"))
+    embedding_batch_size: int = Field(8, ge=1, le=512, validation_alias=_env("EMBEDDING_BATCH_SIZE"))
+    vector_size: int = Field(384, ge=1, validation_alias=_env("VECTOR_SIZE"))
+    embedding_threads: int = Field(
+        default_factory=lambda: os.cpu_count() or 1, ge=1, validation_alias=_env("RAGD_EMBEDDING_THREADS")
+    )
+
+    # Chunking and ingestion
+    chunk_tokens: int = Field(256, ge=16, le=512, validation_alias=_env("RAGD_CHUNK_TOKENS"))
+    chunk_overlap: int = Field(32, ge=0, validation_alias=_env("RAGD_CHUNK_OVERLAP"))
+    max_document_bytes: int = Field(
+        50 * 1024 * 1024, ge=1, validation_alias=_env("RAGD_MAX_DOCUMENT_BYTES")
+    )
+    job_max_attempts: int = Field(3, ge=1, validation_alias=_env("RAGD_JOB_MAX_ATTEMPTS"))
+    job_lease_seconds: float = Field(60.0, gt=0, validation_alias=_env("RAGD_JOB_LEASE_SECONDS"))
+    job_backoff_seconds: float = Field(2.0, ge=0, validation_alias=_env("RAGD_JOB_BACKOFF_SECONDS"))
+    worker_batch_size: int = Field(16, ge=1, le=1000, validation_alias=_env("RAGD_WORKER_BATCH_SIZE"))
+    worker_poll_seconds: float = Field(0.5, gt=0, validation_alias=_env("RAGD_WORKER_POLL_SECONDS"))
+
+    # Service (used by `ragd serve` from the API issue on)
+    api_host: str = Field("127.0.0.1", validation_alias=_env("API_HOST"))
+    api_port: int = Field(8000, ge=1, le=65535, validation_alias=_env("API_PORT"))
+    log_level: str = Field("INFO", validation_alias=_env("LOG_LEVEL"))
+    log_format: Literal["json", "console"] = Field("console", validation_alias=_env("LOG_FORMAT"))
+    secret_key: SecretStr | None = Field(None, validation_alias=_env("JWT_SECRET", "SECRET_KEY"))
+
+    @field_validator("chunk_overlap")
+    @classmethod
+    def _overlap_below_size(cls, v: int, info: object) -> int:
+        size = getattr(info, "data", {}).get("chunk_tokens", 256)
+        if v >= size:
+            raise ValueError(f"RAGD_CHUNK_OVERLAP ({v}) must be smaller than RAGD_CHUNK_TOKENS ({size})")
+        return v
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The Store's database: DATABASE_URL, or the SQLite file in the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'ragd.db').resolve()}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    return Settings()

@@ -1,0 +1,188 @@
+"""The nouns of ragd as frozen dataclasses shared by every layer.
+
+Ports take and return these, never backend rows, so an adapter can be swapped without any
+service noticing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, NewType
+
+import numpy as np
+import numpy.typing as npt
+
+TenantId = NewType("TenantId", str)
+DEFAULT_TENANT = TenantId("default")
+
+JsonScalar = str | int | float | bool | None
+Vector = npt.NDArray[np.float32]
+"""One embedding: a 1-d float32 array (L2-normalised by every Embedder)."""
+
+
+class DocumentStatus(StrEnum):
+    QUEUED = "queued"
+    PARSING = "parsing"
+    EMBEDDING = "embedding"
+    INDEXED = "indexed"
+    FAILED = "failed"
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"  # dead letter: attempts exhausted or a permanent error
+
+
+@dataclass(frozen=True)
+class Section:
+    """A run of text from a parsed document with the structure it came from."""
+
+    text: str
+    page: int | None = None
+    heading_path: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ParsedDocument:
+    """What a Parser makes of one document's bytes."""
+
+    sections: list[Section]
+    title: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(s.text for s in self.sections)
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    """One document cut out of a multi-record file (JSONL/BEIR corpus, JSON array)."""
+
+    key: str
+    title: str | None
+    text: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChunkDraft:
+    """A chunk before it has an id: produced by the chunker, keyed by ordinal."""
+
+    ordinal: int
+    text: str
+    char_start: int
+    char_end: int
+    token_count: int
+    page: int | None = None
+    heading_path: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Chunk:
+    id: str
+    document_id: str
+    tenant_id: TenantId
+    ordinal: int
+    text: str
+    char_start: int
+    char_end: int
+    token_count: int
+    page: int | None = None
+    heading_path: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Document:
+    id: str
+    tenant_id: TenantId
+    source: str
+    title: str
+    media_type: str
+    content_hash: str
+    size_bytes: int
+    metadata: dict[str, Any]
+    status: DocumentStatus
+    error: str | None
+    version: int
+    chunk_count: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class IngestJob:
+    id: str
+    tenant_id: TenantId
+    document_id: str
+    state: JobState
+    attempts: int
+    last_error: str | None
+    lease_owner: str | None
+    lease_expires_at: datetime | None
+    run_after: datetime
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """What an Index stores for one chunk: enough to search and filter, nothing more."""
+
+    chunk_id: str
+    document_id: str
+    source: str
+    title: str
+    text: str
+    vector: Vector
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ScoredChunk:
+    """An Index's answer: a chunk id and its score under the mode that found it."""
+
+    chunk_id: str
+    score: float
+    dense_rank: int | None = None
+    sparse_rank: int | None = None
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A search result, hydrated from the Store for the caller."""
+
+    chunk_id: str
+    document_id: str
+    title: str
+    source: str
+    text: str
+    score: float
+    page: int | None
+    heading_path: tuple[str, ...]
+    char_start: int
+    char_end: int
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class EmbeddingSpec:
+    """Identity of an embedding space; an index only accepts vectors of its own spec."""
+
+    model: str
+    dimension: int
+
+
+@dataclass(frozen=True)
+class NewDocument:
+    """A document as submitted, before the Store gives it an id and a status."""
+
+    source: str
+    title: str
+    media_type: str
+    content_hash: str
+    size_bytes: int
+    metadata: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,63 @@
+"""One error tree for the whole service.
+
+Adapters translate backend exceptions into these types so that services, the CLI and
+(later) the HTTP layer can decide on behaviour from the type alone: ``retryable`` tells the
+ingestion worker whether another attempt can help, ``code`` is the stable machine name that
+the API turns into a problem+json ``type``.
+"""
+
+from __future__ import annotations
+
+
+class RagdError(Exception):
+    """Base of every error ragd raises on purpose."""
+
+    code = "internal"
+    retryable = False
+
+
+class NotFound(RagdError):
+    code = "not_found"
+
+
+class InvalidRequest(RagdError):
+    code = "invalid_request"
+
+
+class ConfigError(RagdError):
+    code = "config"
+
+
+class IndexMismatch(ConfigError):
+    """The index was built with another embedding model or dimension than configured."""
+
+    code = "index_mismatch"
+
+
+class DocumentRejected(RagdError):
+    """The document itself is unusable (corrupt, empty, unsupported, too large).
+
+    Never retried: the same bytes would fail the same way.
+    """
+
+    code = "document_rejected"
+
+
+class UnsupportedMediaType(DocumentRejected):
+    code = "unsupported_media_type"
+
+
+class DocumentTooLarge(DocumentRejected):
+    code = "document_too_large"
+
+
+class BackendUnavailable(RagdError):
+    code = "backend_unavailable"
+    retryable = True
+
+
+class LeaseLost(RagdError):
+    """A worker's lease on a job expired and another worker took it over."""
+
+    code = "lease_lost"
+    retryable = True

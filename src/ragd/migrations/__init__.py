@@ -1,0 +1,1 @@
+"""Alembic migrations for the Store; the same revisions run on SQLite and Postgres."""

@@ -1,0 +1,24 @@
+"""Ports: the replaceable parts of ragd as ``typing.Protocol``s.
+
+Services depend on these only; adapters implement them; ``ragd.services.container`` is the
+one place that picks adapters from Settings. Every method takes the tenant explicitly:
+there is no ambient tenant anywhere. Room is left for LLM, Reranker, Cache and Limiter
+ports, which arrive with the API and provider issues.
+"""
+
+from ragd.ports.embedder import Embedder, Tokenizer
+from ragd.ports.index import Index, IndexQuery
+from ragd.ports.parser import Parser
+from ragd.ports.queue import Queue
+from ragd.ports.store import Store, Transaction
+
+__all__ = [
+    "Embedder",
+    "Index",
+    "IndexQuery",
+    "Parser",
+    "Queue",
+    "Store",
+    "Tokenizer",
+    "Transaction",
+]
