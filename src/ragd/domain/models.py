@@ -7,12 +7,17 @@ service noticing.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, NewType
 
 import numpy as np
 import numpy.typing as npt
+
+def utcnow() -> datetime:
+    """Every timestamp ragd writes is timezone-aware UTC."""
+    return datetime.now(UTC)
+
 
 TenantId = NewType("TenantId", str)
 DEFAULT_TENANT = TenantId("default")

@@ -8,7 +8,7 @@ ports, which arrive with the API and provider issues.
 
 from ragd.ports.embedder import Embedder, Tokenizer
 from ragd.ports.index import Index, IndexQuery
-from ragd.ports.parser import Parser
+from ragd.ports.parser import Parser, Parsing
 from ragd.ports.queue import Queue
 from ragd.ports.store import Store, Transaction
 
@@ -17,6 +17,7 @@ __all__ = [
     "Index",
     "IndexQuery",
     "Parser",
+    "Parsing",
     "Queue",
     "Store",
     "Tokenizer",

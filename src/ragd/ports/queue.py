@@ -36,6 +36,10 @@ class Queue(Protocol):
         """Record a failed attempt; requeue at ``retry_at`` or dead-letter when None."""
         ...
 
+    def reap_exhausted(self) -> list[IngestJob]:
+        """Dead-letter expired jobs that used up their attempts; returns them."""
+        ...
+
     def counts(self) -> dict[JobState, int]: ...
 
     def pending(self, tenant: TenantId | None = None) -> int:

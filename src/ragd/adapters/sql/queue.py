@@ -1,0 +1,245 @@
+"""Ingestion queue as a table in the Store.
+
+Claims are one ``UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING``: atomic on SQLite
+(which serialises writers) and, with ``FOR UPDATE SKIP LOCKED`` in the sub-select, on
+Postgres, so two workers never hold the same job. Expired leases are claimable again, which
+is how a job of a crashed worker is retried.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Row, and_, func, insert, or_, select, update
+
+from ragd.adapters.sql.database import Database
+from ragd.adapters.sql.schema import ingest_jobs
+from ragd.adapters.sql.store import _aware
+from ragd.domain.models import IngestJob, JobState, TenantId, utcnow
+from ragd.errors import LeaseLost
+from ragd.ports.store import Transaction
+
+
+def _job(row: Row[Any]) -> IngestJob:
+    m = row._mapping
+    return IngestJob(
+        id=m["id"],
+        tenant_id=TenantId(m["tenant_id"]),
+        document_id=m["document_id"],
+        state=JobState(m["state"]),
+        attempts=m["attempts"],
+        last_error=m["last_error"],
+        lease_owner=m["lease_owner"],
+        lease_expires_at=_aware(m["lease_expires_at"]) if m["lease_expires_at"] else None,
+        run_after=_aware(m["run_after"]),
+        created_at=_aware(m["created_at"]),
+    )
+
+
+class SqlQueue:
+    """Queue port on the Store's ``ingest_jobs`` table."""
+
+    def __init__(self, db: Database, *, max_attempts: int = 3) -> None:
+        self.db = db
+        self.max_attempts = max_attempts
+
+    def enqueue(self, tx: Transaction, tenant: TenantId, document_id: str) -> IngestJob:
+        now = utcnow()
+        # One live job per document: an older queued/running job is superseded.
+        self.cancel_for_document(tx, tenant, document_id)
+        values = {
+            "id": str(uuid.uuid4()),
+            "tenant_id": tenant,
+            "document_id": document_id,
+            "state": JobState.QUEUED.value,
+            "attempts": 0,
+            "last_error": None,
+            "lease_owner": None,
+            "lease_expires_at": None,
+            "run_after": now,
+            "created_at": now,
+            "updated_at": now,
+        }
+        tx.execute(insert(ingest_jobs).values(**values))  # type: ignore[attr-defined]
+        return _job(_Row(values))  # type: ignore[arg-type]
+
+    def claim(self, worker_id: str, *, limit: int, lease_seconds: float) -> list[IngestJob]:
+        now = utcnow()
+        claimable = or_(
+            and_(ingest_jobs.c.state == JobState.QUEUED.value, ingest_jobs.c.run_after <= now),
+            and_(
+                ingest_jobs.c.state == JobState.RUNNING.value,
+                ingest_jobs.c.lease_expires_at < now,
+                ingest_jobs.c.attempts < self.max_attempts,
+            ),
+        )
+        ids = (
+            select(ingest_jobs.c.id)
+            .where(claimable)
+            .order_by(ingest_jobs.c.run_after, ingest_jobs.c.created_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        stmt = (
+            update(ingest_jobs)
+            .where(ingest_jobs.c.id.in_(ids))
+            .values(
+                state=JobState.RUNNING.value,
+                lease_owner=worker_id,
+                lease_expires_at=now + timedelta(seconds=lease_seconds),
+                attempts=ingest_jobs.c.attempts + 1,
+                updated_at=now,
+            )
+            .returning(*ingest_jobs.c)
+        )
+        with self.db.write() as conn:
+            jobs = [_job(r) for r in conn.execute(stmt)]
+        return sorted(jobs, key=lambda j: (j.run_after, j.created_at))
+
+    def reap_exhausted(self) -> list[IngestJob]:
+        """Dead-letter jobs whose lease ran out after their last allowed attempt.
+
+        A document that kills its worker every time (a parser crash, out of memory) must
+        end as failed with a reason, not be claimed forever.
+        """
+        now = utcnow()
+        stmt = (
+            update(ingest_jobs)
+            .where(
+                ingest_jobs.c.state == JobState.RUNNING.value,
+                ingest_jobs.c.lease_expires_at < now,
+                ingest_jobs.c.attempts >= self.max_attempts,
+            )
+            .values(
+                state=JobState.FAILED.value,
+                lease_owner=None,
+                last_error=func.coalesce(
+                    ingest_jobs.c.last_error, "worker stopped during every attempt"
+                ),
+                updated_at=now,
+            )
+            .returning(*ingest_jobs.c)
+        )
+        with self.db.write() as conn:
+            return [_job(r) for r in conn.execute(stmt)]
+
+    def extend(self, job_id: str, worker_id: str, *, lease_seconds: float) -> None:
+        now = utcnow()
+        with self.db.write() as conn:
+            res = conn.execute(
+                update(ingest_jobs)
+                .where(
+                    ingest_jobs.c.id == job_id,
+                    ingest_jobs.c.lease_owner == worker_id,
+                    ingest_jobs.c.state == JobState.RUNNING.value,
+                )
+                .values(lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now)
+            )
+        if res.rowcount == 0:
+            raise LeaseLost(f"job {job_id} is no longer leased to {worker_id}")
+
+    def complete(self, tx: Transaction, job_id: str, worker_id: str) -> None:
+        res = tx.execute(  # type: ignore[attr-defined]
+            update(ingest_jobs)
+            .where(
+                ingest_jobs.c.id == job_id,
+                ingest_jobs.c.lease_owner == worker_id,
+                ingest_jobs.c.state == JobState.RUNNING.value,
+            )
+            .values(state=JobState.DONE.value, lease_owner=None, lease_expires_at=None,
+                    last_error=None, updated_at=utcnow())
+        )
+        if res.rowcount == 0:
+            raise LeaseLost(f"job {job_id} is no longer leased to {worker_id}")
+
+    def release(self, job_id: str, worker_id: str) -> None:
+        with self.db.write() as conn:
+            conn.execute(
+                update(ingest_jobs)
+                .where(ingest_jobs.c.id == job_id, ingest_jobs.c.lease_owner == worker_id,
+                       ingest_jobs.c.state == JobState.RUNNING.value)
+                .values(state=JobState.QUEUED.value, lease_owner=None, lease_expires_at=None,
+                        attempts=func.max(ingest_jobs.c.attempts - 1, 0)
+                        if self.db.is_sqlite else func.greatest(ingest_jobs.c.attempts - 1, 0),
+                        updated_at=utcnow())
+            )
+
+    def fail(
+        self, job_id: str, worker_id: str, error: str, *, retry_at: datetime | None
+    ) -> JobState:
+        state = JobState.QUEUED if retry_at is not None else JobState.FAILED
+        values: dict[str, Any] = {
+            "state": state.value,
+            "last_error": error[:4000],
+            "lease_owner": None,
+            "lease_expires_at": None,
+            "updated_at": utcnow(),
+        }
+        if retry_at is not None:
+            values["run_after"] = retry_at
+        with self.db.write() as conn:
+            res = conn.execute(
+                update(ingest_jobs)
+                .where(ingest_jobs.c.id == job_id, ingest_jobs.c.lease_owner == worker_id)
+                .values(**values)
+            )
+        if res.rowcount == 0:
+            raise LeaseLost(f"job {job_id} is no longer leased to {worker_id}")
+        return state
+
+    def get(self, job_id: str) -> IngestJob | None:
+        with self.db.read() as conn:
+            row = conn.execute(select(ingest_jobs).where(ingest_jobs.c.id == job_id)).first()
+        return _job(row) if row else None
+
+    def counts(self) -> dict[JobState, int]:
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(ingest_jobs.c.state, func.count()).group_by(ingest_jobs.c.state)
+            ).all()
+        out = dict.fromkeys(JobState, 0)
+        for state, n in rows:
+            out[JobState(state)] = int(n)
+        return out
+
+    def pending(self, tenant: TenantId | None = None) -> int:
+        q = select(func.count()).select_from(ingest_jobs).where(
+            ingest_jobs.c.state.in_([JobState.QUEUED.value, JobState.RUNNING.value])
+        )
+        if tenant is not None:
+            q = q.where(ingest_jobs.c.tenant_id == tenant)
+        with self.db.read() as conn:
+            return int(conn.execute(q).scalar_one())
+
+    def retry_dead(self, tenant: TenantId | None = None) -> int:
+        cond = [ingest_jobs.c.state == JobState.FAILED.value]
+        if tenant is not None:
+            cond.append(ingest_jobs.c.tenant_id == tenant)
+        with self.db.write() as conn:
+            res = conn.execute(
+                update(ingest_jobs)
+                .where(*cond)
+                .values(state=JobState.QUEUED.value, attempts=0, run_after=utcnow(),
+                        updated_at=utcnow())
+            )
+        return int(res.rowcount)
+
+    def cancel_for_document(self, tx: Transaction, tenant: TenantId, document_id: str) -> None:
+        tx.execute(  # type: ignore[attr-defined]
+            update(ingest_jobs)
+            .where(
+                ingest_jobs.c.tenant_id == tenant,
+                ingest_jobs.c.document_id == document_id,
+                ingest_jobs.c.state.in_([JobState.QUEUED.value, JobState.RUNNING.value]),
+            )
+            .values(state=JobState.DONE.value, lease_owner=None, last_error="superseded",
+                    updated_at=utcnow())
+        )
+
+
+class _Row:
+    def __init__(self, values: dict[str, Any]) -> None:
+        self._mapping = values

@@ -1,0 +1,358 @@
+"""Store on SQL (SQLite now; the same statements run on Postgres)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Row, and_, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from ragd.adapters.sql.database import Database
+from ragd.adapters.sql.schema import chunks, document_blobs, documents, tenants
+from ragd.domain.models import utcnow, Chunk, Document, DocumentStatus, NewDocument, TenantId
+from ragd.errors import BackendUnavailable, InvalidRequest, NotFound
+from ragd.ports.store import Transaction
+
+
+def _aware(ts: datetime) -> datetime:
+    # SQLite hands timestamps back naive; they were written in UTC.
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def _document(row: Row[Any]) -> Document:
+    m = row._mapping
+    return Document(
+        id=m["id"],
+        tenant_id=TenantId(m["tenant_id"]),
+        source=m["source"],
+        title=m["title"],
+        media_type=m["media_type"],
+        content_hash=m["content_hash"],
+        size_bytes=m["size_bytes"],
+        metadata=dict(m["metadata"] or {}),
+        status=DocumentStatus(m["status"]),
+        error=m["error"],
+        version=m["version"],
+        chunk_count=m["chunk_count"],
+        created_at=_aware(m["created_at"]),
+        updated_at=_aware(m["updated_at"]),
+    )
+
+
+def _chunk(row: Row[Any]) -> Chunk:
+    m = row._mapping
+    return Chunk(
+        id=m["id"],
+        document_id=m["document_id"],
+        tenant_id=TenantId(m["tenant_id"]),
+        ordinal=m["ordinal"],
+        text=m["text"],
+        char_start=m["char_start"],
+        char_end=m["char_end"],
+        token_count=m["token_count"],
+        page=m["page"],
+        heading_path=tuple(m["heading_path"] or ()),
+    )
+
+
+_CHUNK_COLS = [chunks.c[n] for n in (
+    "id", "document_id", "tenant_id", "ordinal", "text", "page",
+    "char_start", "char_end", "heading_path", "token_count",
+)]
+
+
+class SqlStore:
+    """Store port on SQLAlchemy Core; tenants are filtered in every statement."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def transaction(self) -> AbstractContextManager[Transaction]:
+        return self.db.write()
+
+    # -- tenants -----------------------------------------------------------------
+    def ensure_tenant(self, tenant: TenantId) -> None:
+        with self.db.read() as conn:
+            if conn.execute(select(tenants.c.id).where(tenants.c.id == tenant)).first():
+                return
+        try:
+            with self.db.write() as conn:
+                conn.execute(insert(tenants).values(id=tenant, name=tenant, created_at=utcnow()))
+        except IntegrityError:
+            pass  # created concurrently by another process: fine
+
+    def tenants(self) -> list[TenantId]:
+        with self.db.read() as conn:
+            return [TenantId(r[0]) for r in conn.execute(select(tenants.c.id).order_by(tenants.c.id))]
+
+    # -- documents ---------------------------------------------------------------
+    def create_document(self, tx: Transaction, tenant: TenantId, new: NewDocument) -> Document:
+        now = utcnow()
+        values = {
+            "id": str(uuid.uuid4()),
+            "tenant_id": tenant,
+            "source": new.source,
+            "title": new.title,
+            "media_type": new.media_type,
+            "content_hash": new.content_hash,
+            "size_bytes": new.size_bytes,
+            "metadata": new.metadata,
+            "status": DocumentStatus.QUEUED.value,
+            "error": None,
+            "version": 1,
+            "chunk_count": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        try:
+            tx.execute(insert(documents).values(**values))  # type: ignore[attr-defined]
+        except IntegrityError as exc:
+            raise InvalidRequest(f"a document with source {new.source!r} already exists") from exc
+        return _document(_RowLike(values))  # type: ignore[arg-type]
+
+    def update_document_source(
+        self, tx: Transaction, tenant: TenantId, document_id: str, new: NewDocument
+    ) -> Document:
+        result = tx.execute(  # type: ignore[attr-defined]
+            update(documents)
+            .where(documents.c.tenant_id == tenant, documents.c.id == document_id)
+            .values(
+                title=new.title,
+                media_type=new.media_type,
+                content_hash=new.content_hash,
+                size_bytes=new.size_bytes,
+                metadata=new.metadata,
+                status=DocumentStatus.QUEUED.value,
+                error=None,
+                version=documents.c.version + 1,
+                updated_at=utcnow(),
+            )
+            .returning(*documents.c)
+        )
+        row = result.first()
+        if row is None:
+            raise NotFound(f"document {document_id} not found")
+        return _document(row)
+
+    def get_document(self, tenant: TenantId, document_id: str) -> Document:
+        with self.db.read() as conn:
+            row = conn.execute(
+                select(documents).where(documents.c.tenant_id == tenant, documents.c.id == document_id)
+            ).first()
+        if row is None:
+            raise NotFound(f"document {document_id} not found")
+        return _document(row)
+
+    def find_document(
+        self, tenant: TenantId, *, source: str | None = None, content_hash: str | None = None
+    ) -> Document | None:
+        if source is None and content_hash is None:
+            raise InvalidRequest("find_document needs a source or a content hash")
+        cond = [documents.c.tenant_id == tenant]
+        if source is not None:
+            cond.append(documents.c.source == source)
+        if content_hash is not None:
+            cond.append(documents.c.content_hash == content_hash)
+        with self.db.read() as conn:
+            row = conn.execute(
+                select(documents).where(and_(*cond)).order_by(documents.c.created_at).limit(1)
+            ).first()
+        return _document(row) if row else None
+
+    def list_documents(
+        self,
+        tenant: TenantId,
+        *,
+        status: DocumentStatus | None = None,
+        name_contains: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[Document]:
+        q = select(documents).where(documents.c.tenant_id == tenant)
+        if status is not None:
+            q = q.where(documents.c.status == status.value)
+        if name_contains:
+            q = q.where(documents.c.source.contains(name_contains, autoescape=True)
+                        | documents.c.title.contains(name_contains, autoescape=True))
+        q = q.order_by(documents.c.created_at, documents.c.id).limit(limit).offset(offset)
+        with self.db.read() as conn:
+            return [_document(r) for r in conn.execute(q)]
+
+    def count_documents(self, tenant: TenantId, *, status: DocumentStatus | None = None) -> int:
+        q = select(func.count()).select_from(documents).where(documents.c.tenant_id == tenant)
+        if status is not None:
+            q = q.where(documents.c.status == status.value)
+        with self.db.read() as conn:
+            return int(conn.execute(q).scalar_one())
+
+    def set_status(
+        self,
+        tx: Transaction | None,
+        tenant: TenantId,
+        document_id: str,
+        status: DocumentStatus,
+        *,
+        error: str | None = None,
+        chunk_count: int | None = None,
+    ) -> None:
+        values: dict[str, Any] = {"status": status.value, "error": error, "updated_at": utcnow()}
+        if chunk_count is not None:
+            values["chunk_count"] = chunk_count
+        stmt = update(documents).where(
+            documents.c.tenant_id == tenant, documents.c.id == document_id
+        ).values(**values)
+        if tx is not None:
+            tx.execute(stmt)  # type: ignore[attr-defined]
+            return
+        with self.db.write() as conn:
+            conn.execute(stmt)
+
+    def delete_document(self, tx: Transaction, tenant: TenantId, document_id: str) -> bool:
+        # Children first: do not rely on ON DELETE CASCADE being enabled on every backend.
+        for table in (chunks, document_blobs):
+            tx.execute(  # type: ignore[attr-defined]
+                delete(table).where(table.c.tenant_id == tenant, table.c.document_id == document_id)
+            )
+        res = tx.execute(  # type: ignore[attr-defined]
+            delete(documents).where(documents.c.tenant_id == tenant, documents.c.id == document_id)
+        )
+        return bool(res.rowcount)
+
+    # -- blobs -------------------------------------------------------------------
+    def put_blob(self, tx: Transaction, tenant: TenantId, document_id: str, data: bytes) -> None:
+        tx.execute(  # type: ignore[attr-defined]
+            delete(document_blobs).where(document_blobs.c.document_id == document_id)
+        )
+        tx.execute(  # type: ignore[attr-defined]
+            insert(document_blobs).values(document_id=document_id, tenant_id=tenant, data=data)
+        )
+
+    def get_blob(self, tenant: TenantId, document_id: str) -> bytes:
+        with self.db.read() as conn:
+            row = conn.execute(
+                select(document_blobs.c.data).where(
+                    document_blobs.c.tenant_id == tenant, document_blobs.c.document_id == document_id
+                )
+            ).first()
+        if row is None:
+            raise NotFound(f"no stored content for document {document_id}")
+        return bytes(row[0])
+
+    def delete_blob(self, tx: Transaction, tenant: TenantId, document_id: str) -> None:
+        tx.execute(  # type: ignore[attr-defined]
+            delete(document_blobs).where(
+                document_blobs.c.tenant_id == tenant, document_blobs.c.document_id == document_id
+            )
+        )
+
+    # -- chunks ------------------------------------------------------------------
+    def replace_chunks(
+        self, tx: Transaction, tenant: TenantId, document_id: str, new_chunks: Sequence[Chunk]
+    ) -> None:
+        tx.execute(  # type: ignore[attr-defined]
+            delete(chunks).where(chunks.c.tenant_id == tenant, chunks.c.document_id == document_id)
+        )
+        if not new_chunks:
+            return
+        for c in new_chunks:
+            if c.tenant_id != tenant or c.document_id != document_id:
+                raise InvalidRequest("chunk does not belong to this tenant/document")
+        tx.execute(  # type: ignore[attr-defined]
+            insert(chunks),
+            [
+                {
+                    "id": c.id,
+                    "document_id": c.document_id,
+                    "tenant_id": c.tenant_id,
+                    "ordinal": c.ordinal,
+                    "text": c.text,
+                    "page": c.page,
+                    "char_start": c.char_start,
+                    "char_end": c.char_end,
+                    "heading_path": list(c.heading_path),
+                    "token_count": c.token_count,
+                }
+                for c in new_chunks
+            ],
+        )
+
+    def list_chunks(self, tenant: TenantId, document_id: str) -> list[Chunk]:
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(*_CHUNK_COLS)
+                .where(chunks.c.tenant_id == tenant, chunks.c.document_id == document_id)
+                .order_by(chunks.c.ordinal)
+            )
+            return [_chunk(r) for r in rows]
+
+    def get_chunks(
+        self, tenant: TenantId, chunk_ids: Sequence[str]
+    ) -> dict[str, tuple[Chunk, Document]]:
+        if not chunk_ids:
+            return {}
+        out: dict[str, tuple[Chunk, Document]] = {}
+        doc_cols = [documents.c[n].label(f"d_{n}") for n in documents.c.keys()]  # noqa: SIM118
+        with self.db.read() as conn:
+            for start in range(0, len(chunk_ids), 500):
+                part = list(chunk_ids[start : start + 500])
+                rows = conn.execute(
+                    select(*_CHUNK_COLS, *doc_cols)
+                    .join(documents, documents.c.id == chunks.c.document_id)
+                    .where(chunks.c.tenant_id == tenant, chunks.c.id.in_(part))
+                )
+                for r in rows:
+                    m = r._mapping
+                    doc = _document(_RowLike({k[2:]: m[k] for k in m.keys() if k.startswith("d_")}))  # type: ignore[arg-type]
+                    out[m["id"]] = (_chunk(r), doc)
+        return out
+
+    def iter_indexed_chunks(self, batch_size: int = 256) -> Iterator[list[tuple[Chunk, Document]]]:
+        last_pk = 0
+        doc_cols = [documents.c[n].label(f"d_{n}") for n in documents.c.keys()]  # noqa: SIM118
+        while True:
+            with self.db.read() as conn:
+                rows = conn.execute(
+                    select(chunks.c.pk, *_CHUNK_COLS, *doc_cols)
+                    .join(documents, documents.c.id == chunks.c.document_id)
+                    .where(chunks.c.pk > last_pk, documents.c.status == DocumentStatus.INDEXED.value)
+                    .order_by(chunks.c.pk)
+                    .limit(batch_size)
+                ).all()
+            if not rows:
+                return
+            last_pk = rows[-1]._mapping["pk"]
+            batch = []
+            for r in rows:
+                m = r._mapping
+                doc = _document(_RowLike({k[2:]: m[k] for k in m.keys() if k.startswith("d_")}))  # type: ignore[arg-type]
+                batch.append((_chunk(r), doc))
+            yield batch
+
+    def count_chunks(self, tenant: TenantId) -> int:
+        with self.db.read() as conn:
+            return int(
+                conn.execute(
+                    select(func.count()).select_from(chunks).where(chunks.c.tenant_id == tenant)
+                ).scalar_one()
+            )
+
+    def ping(self) -> None:
+        try:
+            with self.db.read() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        except OperationalError as exc:
+            raise BackendUnavailable(f"database unavailable: {exc.orig}") from exc
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+class _RowLike:
+    """Lets a plain dict go through the same row mapper as a result row."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self._mapping = values

@@ -1,0 +1,431 @@
+"""The ``ragd`` command line: thin, it parses, calls services and prints.
+
+Errors from ragd become one readable line on stderr and an exit code (2: bad input,
+3: configuration, 4: not found, 1: anything else), never a traceback.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import logging
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ragd.config import Settings, get_settings
+from ragd.domain.filters import SearchFilters
+from ragd.domain.models import DEFAULT_TENANT, Document, DocumentStatus, TenantId
+from ragd.errors import ConfigError, InvalidRequest, NotFound, RagdError
+from ragd.services.container import Services, build_services
+
+app = typer.Typer(name="ragd", help="ragd: documents in, grounded answers out.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+docs_app = typer.Typer(help="List, inspect, delete and retry documents.", no_args_is_help=True)
+app.add_typer(docs_app, name="docs")
+
+out = Console()
+err = Console(stderr=True)
+
+TenantOpt = Annotated[str, typer.Option("--tenant", help="Tenant id (embedded mode has one).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def _services(settings: Settings | None = None, *, check_index: bool = True) -> Services:
+    return build_services(settings or get_settings(), check_index=check_index)
+
+
+# --------------------------------------------------------------------- ingest ---
+def expand_paths(patterns: list[str]) -> Iterator[Path]:
+    """Files, folders (recursively, hidden entries skipped) and glob patterns."""
+    seen: set[Path] = set()
+    for pattern in patterns:
+        matches = [Path(p) for p in sorted(glob.glob(pattern, recursive=True))] or [Path(pattern)]
+        for match in matches:
+            if match.is_dir():
+                files = sorted(p for p in match.rglob("*") if p.is_file()
+                               and not any(part.startswith(".") for part in p.relative_to(match).parts))
+            elif match.exists():
+                files = [match]
+            else:
+                raise InvalidRequest(f"{pattern}: no such file or directory")
+            for f in files:
+                if f not in seen:
+                    seen.add(f)
+                    yield f
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[str], typer.Argument(help="Files, folders or glob patterns.")],
+    wait: Annotated[bool, typer.Option("--wait/--no-wait",
+                                       help="Index now and wait (in-process worker) or only queue.")] = True,
+    tenant: TenantOpt = DEFAULT_TENANT,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add documents. Identical content is skipped; changed content replaces the old version."""
+    svc = _services()
+    tid = TenantId(tenant)
+    files = list(expand_paths(paths))
+    report = svc.ingest.submit_paths(tid, files)
+    queued = [s.document for s in report.submissions if s.outcome in ("queued", "replaced")]
+    if not as_json:
+        out.print(f"[bold]{len(files)}[/] file(s): {report.count('queued')} new, {report.count('replaced')} "
+                  f"changed, {report.count('unchanged')} unchanged, {report.count('failed')} rejected")
+    elapsed = 0.0
+    if wait and queued:
+        elapsed = _drain(svc, len(queued), quiet=as_json)
+    ids = {d.id for d in queued} | {d.id for d in report.failures}
+    final = [svc.store.get_document(tid, i) for i in ids] if len(ids) <= 10000 else []
+    failed = [d for d in final if d.status == DocumentStatus.FAILED]
+    indexed = sum(1 for d in final if d.status == DocumentStatus.INDEXED)
+    if as_json:
+        _print_json({"files": len(files), "submitted": len(report.submissions),
+                     "queued": len(queued), "unchanged": report.count("unchanged"),
+                     "indexed": indexed, "failed": [_doc_json(d) for d in failed],
+                     "seconds": round(elapsed, 2)})
+    else:
+        if wait and queued:
+            rate = indexed / elapsed if elapsed else 0.0
+            out.print(f"indexed {indexed} document(s) in {elapsed:.1f}s ({rate:.1f} docs/s)")
+        elif queued:
+            out.print(f"queued {len(queued)} document(s); a running `ragd worker` will index them")
+        _print_failures(failed)
+    if failed:
+        raise typer.Exit(code=1)
+
+
+def _drain(svc: Services, total: int, *, quiet: bool) -> float:
+    """Run an in-process worker until the queue is empty, with a progress bar."""
+    worker = svc.worker()
+    worker.install_signal_handlers()
+    t0 = time.monotonic()
+    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
+                  MofNCompleteColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
+                  console=err, disable=quiet, transient=False) as progress:
+        task = progress.add_task("indexing", total=total, rate="")
+
+        def on_batch(r: Any) -> None:
+            done = worker.stats.indexed + worker.stats.failed
+            rate = done / max(time.monotonic() - t0, 1e-9)
+            progress.update(task, completed=min(done, total), rate=f"{rate:.1f} docs/s")
+
+        worker.run(until_idle=True, on_batch=on_batch)
+    return time.monotonic() - t0
+
+
+def _print_failures(failed: list[Document]) -> None:
+    if not failed:
+        return
+    table = Table(title=f"{len(failed)} document(s) failed", title_justify="left")
+    table.add_column("source")
+    table.add_column("error", style="red")
+    for d in failed[:50]:
+        table.add_row(d.source, d.error or "")
+    err.print(table)
+    if len(failed) > 50:
+        err.print(f"... and {len(failed) - 50} more (ragd docs list --status failed)")
+
+
+# --------------------------------------------------------------------- search ---
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    mode: Annotated[str | None, typer.Option("--mode", help="hybrid | dense | sparse")] = None,
+    k: Annotated[int, typer.Option("--k", help="How many passages.")] = 10,
+    document_id: Annotated[list[str] | None, typer.Option("--document-id", help="Only these documents.")] = None,
+    source: Annotated[list[str] | None, typer.Option("--source", help="Only these sources.")] = None,
+    meta: Annotated[list[str] | None, typer.Option("--meta", help="Metadata equality, key=value.")] = None,
+    tenant: TenantOpt = DEFAULT_TENANT,
+    as_json: JsonOpt = False,
+) -> None:
+    """Search the indexed passages."""
+    filters = SearchFilters.from_mapping({
+        **({"document_ids": document_id} if document_id else {}),
+        **({"sources": source} if source else {}),
+        **({"metadata": _parse_meta(meta)} if meta else {}),
+    })
+    svc = _services()
+    result = svc.search.search(TenantId(tenant), query, mode=mode, k=k, filters=filters)  # type: ignore[arg-type]
+    if as_json:
+        _print_json({
+            "query": query, "mode": result.mode,
+            "hits": [{"chunk_id": h.chunk_id, "document_id": h.document_id, "title": h.title,
+                      "source": h.source, "text": h.text, "score": h.score, "page": h.page,
+                      "heading_path": list(h.heading_path), "char_start": h.char_start,
+                      "char_end": h.char_end} for h in result.hits],
+            "timings": {k_: round(v, 2) for k_, v in result.timings.items()},
+        })
+        return
+    if not result.hits:
+        out.print("no matching passages")
+    for i, h in enumerate(result.hits, 1):
+        where = f" p.{h.page}" if h.page else ""
+        heading = f" › {' › '.join(h.heading_path)}" if h.heading_path else ""
+        out.print(f"[bold]{i}.[/] [cyan]{h.title}[/]{where}{heading}  [dim]{h.score:.4f}  {h.document_id}[/]")
+        snippet = h.text if len(h.text) <= 300 else h.text[:300] + "…"
+        out.print(f"   {snippet}", highlight=False)
+    out.print(f"[dim]{result.mode} · {result.timings['total_ms']:.0f} ms[/]")
+
+
+def _parse_meta(items: list[str]) -> dict[str, Any]:
+    parsed: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise InvalidRequest(f"--meta expects key=value, got {item!r}")
+        try:
+            value = json.loads(raw)
+            if isinstance(value, dict | list):
+                value = raw
+        except json.JSONDecodeError:
+            value = raw
+        parsed[key] = value
+    return parsed
+
+
+# ----------------------------------------------------------------------- docs ---
+@docs_app.command("list")
+def docs_list(
+    status: Annotated[str | None, typer.Option("--status", help="queued|parsing|embedding|indexed|failed")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Source or title contains.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000)] = 50,
+    offset: Annotated[int, typer.Option("--offset", min=0)] = 0,
+    tenant: TenantOpt = DEFAULT_TENANT,
+    as_json: JsonOpt = False,
+) -> None:
+    """List documents with their status."""
+    try:
+        st = DocumentStatus(status) if status else None
+    except ValueError:
+        raise InvalidRequest(f"unknown status {status!r}; one of {', '.join(s.value for s in DocumentStatus)}") from None
+    svc = _services()
+    docs = svc.store.list_documents(TenantId(tenant), status=st, name_contains=name, limit=limit, offset=offset)
+    total = svc.store.count_documents(TenantId(tenant), status=st)
+    if as_json:
+        _print_json({"total": total, "documents": [_doc_json(d) for d in docs]})
+        return
+    table = Table(title=f"{len(docs)} of {total} document(s)", title_justify="left")
+    for col in ("id", "title", "status", "chunks", "updated"):
+        table.add_column(col)
+    for d in docs:
+        status_txt = d.status.value if d.status != DocumentStatus.FAILED else f"[red]failed[/]: {d.error}"
+        table.add_row(d.id, d.title[:60], status_txt, str(d.chunk_count), d.updated_at.strftime("%Y-%m-%d %H:%M"))
+    out.print(table)
+
+
+@docs_app.command("show")
+def docs_show(
+    document_id: str,
+    chunks: Annotated[bool, typer.Option("--chunks", help="Also print the chunks.")] = False,
+    tenant: TenantOpt = DEFAULT_TENANT,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show one document (and its chunks)."""
+    svc = _services()
+    doc = svc.store.get_document(TenantId(tenant), document_id)
+    chunk_list = svc.store.list_chunks(TenantId(tenant), document_id) if chunks else []
+    if as_json:
+        data = _doc_json(doc)
+        if chunks:
+            data["chunk_list"] = [{"id": c.id, "ordinal": c.ordinal, "text": c.text, "page": c.page,
+                                   "heading_path": list(c.heading_path), "char_start": c.char_start,
+                                   "char_end": c.char_end, "token_count": c.token_count} for c in chunk_list]
+        _print_json(data)
+        return
+    for key, value in _doc_json(doc).items():
+        out.print(f"[bold]{key}[/]: {value}", highlight=False)
+    for c in chunk_list:
+        where = f" p.{c.page}" if c.page else ""
+        out.print(f"\n[bold]#{c.ordinal}[/]{where} {' › '.join(c.heading_path)} [dim]({c.token_count} tokens)[/]")
+        out.print(c.text, highlight=False)
+
+
+@docs_app.command("delete")
+def docs_delete(document_id: str, tenant: TenantOpt = DEFAULT_TENANT) -> None:
+    """Delete a document: its chunks and index entries go in the same transaction."""
+    svc = _services()
+    svc.ingest.delete(TenantId(tenant), document_id)
+    out.print(f"deleted {document_id}")
+
+
+@docs_app.command("retry")
+def docs_retry(
+    wait: Annotated[bool, typer.Option("--wait/--no-wait")] = True, tenant: TenantOpt = DEFAULT_TENANT
+) -> None:
+    """Queue failed documents again (those whose content is still stored)."""
+    svc = _services()
+    n = svc.ingest.retry_failed(TenantId(tenant))
+    out.print(f"queued {n} failed document(s) again")
+    if wait and n:
+        _drain(svc, n, quiet=False)
+
+
+# ------------------------------------------------------------ worker & admin ---
+@app.command()
+def worker(
+    until_idle: Annotated[bool, typer.Option("--until-idle", help="Exit when the queue is empty.")] = False,
+) -> None:
+    """Run an ingestion worker (own process); SIGTERM finishes gracefully."""
+    logging.basicConfig(level=get_settings().log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    svc = _services()
+    w = svc.worker()
+    w.install_signal_handlers()
+    stats = w.run(until_idle=until_idle)
+    err.print(f"worker {w.worker_id}: indexed {stats.indexed}, failed {stats.failed}, retried {stats.retried}")
+
+
+@app.command()
+def jobs(as_json: JsonOpt = False) -> None:
+    """Ingestion queue: jobs per state."""
+    svc = _services()
+    counts = {k.value: v for k, v in svc.queue.counts().items()}
+    if as_json:
+        _print_json(counts)
+    else:
+        out.print("  ".join(f"{k}: {v}" for k, v in counts.items()))
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the Store's schema (Alembic)."""
+    from ragd.adapters.sql import migrate as m
+    from ragd.adapters.sql.database import Database
+
+    s = get_settings()
+    db = Database(s.sqlalchemy_url)
+    m.upgrade(db)
+    out.print(f"database at revision {m.current(db)}")
+
+
+@app.command()
+def reindex() -> None:
+    """Rebuild the index from the Store with the configured embedding model."""
+    svc = _services(check_index=False)
+    total = sum(svc.store.count_chunks(t) for t in svc.store.tenants())
+    with Progress(TextColumn("reindexing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err) as progress:
+        task = progress.add_task("reindex", total=total)
+        report = svc.reindex.run(on_progress=lambda n: progress.advance(task, n))
+    out.print(f"reindexed {report.chunks} chunk(s) of {report.documents} document(s) "
+              f"with {svc.embedder.spec.model} ({svc.embedder.spec.dimension}-d)")
+
+
+# ----------------------------------------------------------------------- eval ---
+@app.command("eval")
+def eval_(
+    dataset_dir: Annotated[Path, typer.Argument(help="BEIR layout: corpus.jsonl, queries.jsonl, qrels/.")],
+    split: Annotated[str, typer.Option("--split", help="qrels file to score (test; tune on train).")] = "test",
+    modes: Annotated[str, typer.Option("--modes", help="Comma-separated modes.")] = "dense,sparse,hybrid",
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Keep/reuse the index here.")] = None,
+    max_queries: Annotated[int | None, typer.Option("--max-queries", min=1)] = None,
+    rrf_k: Annotated[int | None, typer.Option("--rrf-k", min=1)] = None,
+    dense_weight: Annotated[float | None, typer.Option("--dense-weight", min=0)] = None,
+    sparse_weight: Annotated[float | None, typer.Option("--sparse-weight", min=0)] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Measure retrieval quality (nDCG@10, recall@10/100, MRR@10) per mode."""
+    from ragd.services.evaluation import EvalReport, load_beir, run_queries
+
+    mode_list = [m.strip() for m in modes.split(",") if m.strip()]
+    bad = [m for m in mode_list if m not in ("dense", "sparse", "hybrid")]
+    if bad or not mode_list:
+        raise InvalidRequest(f"--modes takes dense, sparse, hybrid; got {modes!r}")
+    dataset = load_beir(dataset_dir, split)
+    if max_queries:
+        dataset = type(dataset)(dataset.root, dict(list(dataset.queries.items())[:max_queries]), dataset.qrels)
+    throwaway = data_dir is None
+    workdir = Path(tempfile.mkdtemp(prefix="ragd-eval-")) if throwaway else data_dir
+    assert workdir is not None
+    overrides: dict[str, Any] = {"data_dir": workdir, "database_url": None, "max_retrieval_results": 1000,
+                                 "fusion_candidates": 200}
+    for key, value in (("rrf_k", rrf_k), ("rrf_dense_weight", dense_weight), ("rrf_sparse_weight", sparse_weight)):
+        if value is not None:
+            overrides[key] = value
+    settings = get_settings().model_copy(update=overrides)
+    try:
+        svc = _services(settings)
+        tenant = TenantId("eval")
+        t0 = time.monotonic()
+        report = svc.ingest.submit_path(tenant, dataset.corpus)
+        queued = sum(1 for s in report if s.outcome in ("queued", "replaced"))
+        if queued:
+            _drain(svc, queued, quiet=as_json)
+        ingest_seconds = time.monotonic() - t0
+        qrels = {q: r for q, r in dataset.qrels.items() if q in dataset.queries}
+        dataset = type(dataset)(dataset.root, dataset.queries, qrels)
+        ev = EvalReport(str(dataset_dir), split, svc.store.count_documents(tenant),
+                        svc.store.count_chunks(tenant), ingest_seconds)
+        for mode in mode_list:
+            ev.modes.append(run_queries(svc.search, tenant, dataset, mode))  # type: ignore[arg-type]
+        svc.close()
+    finally:
+        if throwaway:
+            shutil.rmtree(workdir, ignore_errors=True)
+    if as_json:
+        _print_json(ev.as_dict())
+        return
+    table = Table(title=f"{dataset_dir} · {split} · {len(dataset.queries)} queries · "
+                        f"{ev.documents} docs / {ev.chunks} chunks", title_justify="left")
+    for col in ("mode", "nDCG@10", "recall@10", "recall@100", "MRR@10", "p50 ms", "p95 ms"):
+        table.add_column(col, justify="right")
+    for m in ev.modes:
+        table.add_row(m.mode, *(f"{m.metrics[k]:.4f}" for k in ("ndcg@10", "recall@10", "recall@100", "mrr@10")),
+                      f"{m.latency_ms_p50:.1f}", f"{m.latency_ms_p95:.1f}")
+    out.print(table)
+
+
+# ---------------------------------------------------------------------- glue ---
+def _doc_json(d: Document) -> dict[str, Any]:
+    return {"id": d.id, "title": d.title, "source": d.source, "status": d.status.value, "error": d.error,
+            "chunks": d.chunk_count, "media_type": d.media_type, "size_bytes": d.size_bytes,
+            "content_hash": d.content_hash, "version": d.version, "metadata": d.metadata,
+            "created_at": d.created_at.isoformat(), "updated_at": d.updated_at.isoformat()}
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+_EXIT_CODES: list[tuple[type[RagdError], int]] = [(NotFound, 4), (ConfigError, 3), (InvalidRequest, 2)]
+
+
+def main() -> None:
+    """Console-script entry point: ragd errors become a message and an exit code."""
+    try:
+        app(standalone_mode=False)
+    except RagdError as exc:
+        code = next((c for t, c in _EXIT_CODES if isinstance(exc, t)), 1)
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        sys.exit(code)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors())
+        err.print(f"[red]configuration error:[/] {problems}", highlight=False)
+        sys.exit(3)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors carry their own exit code
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Use cases. They import ports and domain only; ``container`` wires adapters in."""

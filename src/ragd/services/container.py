@@ -1,0 +1,111 @@
+"""The one place where adapters are chosen and built from Settings.
+
+Everything else receives ports. Building is cheap: the embedding model loads on first use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ragd.config import Settings
+from ragd.errors import ConfigError
+from ragd.ports import Embedder, Index, Parsing, Queue, Store
+from ragd.services.indexing import ChunkingPolicy, IndexingService, RetryPolicy
+from ragd.services.ingest import IngestService
+from ragd.services.reindex import ReindexService
+from ragd.services.search import FusionPolicy, SearchService
+from ragd.worker import Worker
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    queue: Queue
+    index: Index
+    embedder: Embedder
+    parsing: Parsing
+    ingest: IngestService
+    indexing: IndexingService
+    search: SearchService
+    reindex: ReindexService
+
+    def worker(self, worker_id: str | None = None) -> Worker:
+        s = self.settings
+        return Worker(self.queue, self.indexing, batch_size=s.worker_batch_size,
+                      lease_seconds=s.job_lease_seconds, poll_seconds=s.worker_poll_seconds,
+                      worker_id=worker_id)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    name = settings.embedding_model
+    if name in ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
+        from ragd.adapters.embedder.onnx_minilm import OnnxMiniLMEmbedder
+
+        return OnnxMiniLMEmbedder(batch_size=settings.embedding_batch_size,
+                                  threads=settings.embedding_threads)
+    if name.startswith("hashing-"):
+        from ragd.adapters.embedder.hashing import HashingEmbedder
+
+        return HashingEmbedder(dimension=int(name.removeprefix("hashing-") or settings.vector_size))
+    raise ConfigError(
+        f"unknown EMBEDDING_MODEL {name!r}; available offline: all-MiniLM-L6-v2, hashing-<dim>"
+    )
+
+
+def build_services(settings: Settings, *, check_index: bool = True) -> Services:
+    """Wire the embedded backends (SQLite Store/Queue/Index) from settings.
+
+    ``check_index=False`` skips the embedding-model check, for ``ragd reindex``, which is
+    the command that repairs a mismatch.
+    """
+    if settings.vector_store_type != "sqlite":
+        raise ConfigError(
+            f"VECTOR_STORE_TYPE={settings.vector_store_type} is not available in this build; "
+            "supported: sqlite"
+        )
+    from ragd.adapters.index.sqlite import SqliteIndex
+    from ragd.adapters.parsers.registry import ParserRegistry
+    from ragd.adapters.sql import migrate
+    from ragd.adapters.sql.database import Database
+    from ragd.adapters.sql.queue import SqlQueue
+    from ragd.adapters.sql.store import SqlStore
+
+    db = Database(settings.sqlalchemy_url, pool_size=settings.connection_pool_size)
+    migrate.upgrade(db)
+    store = SqlStore(db)
+    queue = SqlQueue(db, max_attempts=settings.job_max_attempts)
+    embedder = build_embedder(settings)
+    index = SqliteIndex(db, embedder.spec)
+    if check_index:
+        index.ensure_ready()
+    parsing = ParserRegistry()
+    indexing = IndexingService(
+        store, queue, index, embedder, parsing,
+        chunking=ChunkingPolicy(settings.chunk_tokens, settings.chunk_overlap),
+        retry=RetryPolicy(settings.job_max_attempts, settings.job_backoff_seconds,
+                          settings.job_lease_seconds),
+        embed_batch_size=settings.embedding_batch_size,
+    )
+    return Services(
+        settings=settings,
+        store=store,
+        queue=queue,
+        index=index,
+        embedder=embedder,
+        parsing=parsing,
+        ingest=IngestService(store, queue, index, parsing,
+                             max_document_bytes=settings.max_document_bytes),
+        indexing=indexing,
+        search=SearchService(
+            store, index, embedder,
+            fusion=FusionPolicy(settings.rrf_k, settings.rrf_dense_weight,
+                                settings.rrf_sparse_weight, settings.fusion_candidates),
+            default_mode=settings.default_retrieval_strategy,
+            max_k=settings.max_retrieval_results,
+        ),
+        reindex=ReindexService(store, index, embedder, batch_size=max(64, settings.embedding_batch_size)),
+    )

@@ -1,0 +1,268 @@
+"""Turning queued documents into searchable chunks: parse → chunk → embed → index.
+
+A worker claims a batch of jobs and embeds all their chunks together (the model is far
+faster per passage in batches), then commits each document in its own transaction that
+also completes its job. That commit is fenced by the job's lease: a worker presumed dead
+whose job was taken over cannot commit a second copy, so every document ends indexed
+exactly once however often workers crash.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+import numpy as np
+
+from ragd.domain.chunking import chunk_sections
+from ragd.domain.models import (
+    Chunk,
+    ChunkDraft,
+    Document,
+    DocumentStatus,
+    IndexEntry,
+    IngestJob,
+    JobState,
+    utcnow,
+)
+from ragd.errors import DocumentRejected, LeaseLost, NotFound, RagdError
+from ragd.ports import Embedder, Index, Parsing, Queue, Store
+
+log = logging.getLogger("ragd.indexing")
+
+
+@dataclass(frozen=True)
+class ChunkingPolicy:
+    max_tokens: int
+    overlap: int
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int
+    backoff_seconds: float
+    lease_seconds: float
+
+    def retry_delay(self, attempts: int) -> float:
+        return self.backoff_seconds * (2 ** max(attempts - 1, 0))
+
+
+@dataclass
+class _Prepared:
+    job: IngestJob
+    document: Document
+    drafts: list[ChunkDraft]
+
+
+@dataclass
+class BatchResult:
+    indexed: int = 0
+    failed: int = 0
+    retried: int = 0
+    skipped: int = 0
+    chunks: int = 0
+
+
+def embedding_text(document: Document, draft: ChunkDraft) -> str:
+    """What the model sees for a chunk: the chunk with its title and headings in front.
+
+    A passage cut out of a long document often does not name its subject; the title and
+    heading path give the embedding that context. The stored chunk text (and thus every
+    citation) stays exactly the document's own words.
+    """
+    context = " > ".join([document.title, *draft.heading_path]) if document.title else " > ".join(draft.heading_path)
+    return f"{context}\n{draft.text}" if context else draft.text
+
+
+class IndexingService:
+    def __init__(
+        self,
+        store: Store,
+        queue: Queue,
+        index: Index,
+        embedder: Embedder,
+        parsing: Parsing,
+        *,
+        chunking: ChunkingPolicy,
+        retry: RetryPolicy,
+        embed_batch_size: int = 32,
+    ) -> None:
+        self.store = store
+        self.queue = queue
+        self.index = index
+        self.embedder = embedder
+        self.parsing = parsing
+        self.chunking = chunking
+        self.retry = retry
+        self.embed_batch_size = embed_batch_size
+
+    def process(self, jobs: Sequence[IngestJob], worker_id: str,
+                should_stop: Callable[[], bool] = lambda: False) -> BatchResult:
+        result = BatchResult()
+        prepared: list[_Prepared] = []
+        for job in jobs:
+            p = self._prepare(job, worker_id, result)
+            if p is not None:
+                prepared.append(p)
+        if not prepared:
+            return result
+        self._mark(prepared, DocumentStatus.EMBEDDING)
+        try:
+            vectors = self._embed(prepared, worker_id, should_stop)
+        except _Stopped:
+            for p in prepared:
+                self.queue.release(p.job.id, worker_id)
+            result.skipped += len(prepared)
+            return result
+        except Exception as exc:  # noqa: BLE001 - a model failure fails the batch's attempt
+            for p in prepared:
+                self._fail(p.job, p.document, worker_id, exc, result)
+            return result
+        offset = 0
+        for p in prepared:
+            n = len(p.drafts)
+            self._commit(p, vectors[offset : offset + n], worker_id, result)
+            offset += n
+        return result
+
+    # -- stages ----------------------------------------------------------------
+    def _prepare(self, job: IngestJob, worker_id: str, result: BatchResult) -> _Prepared | None:
+        try:
+            doc = self.store.get_document(job.tenant_id, job.document_id)
+        except NotFound:
+            self._finish_orphan(job, worker_id)
+            result.skipped += 1
+            return None
+        try:
+            self.store.set_status(None, job.tenant_id, doc.id, DocumentStatus.PARSING)
+            data = self.store.get_blob(job.tenant_id, doc.id)
+            parsed = self.parsing.parse(data, doc.media_type, source=doc.source)
+            drafts = chunk_sections(
+                parsed.sections,
+                self.embedder.tokenizer,
+                max_tokens=self.chunking.max_tokens,
+                overlap=self.chunking.overlap,
+            )
+            if not drafts:
+                raise DocumentRejected("no text could be extracted")
+        except Exception as exc:  # noqa: BLE001 - every failure is recorded on the document
+            self._fail(job, doc, worker_id, exc, result)
+            return None
+        return _Prepared(job, doc, drafts)
+
+    def _embed(self, prepared: list[_Prepared], worker_id: str,
+               should_stop: Callable[[], bool]) -> np.ndarray:
+        texts = [embedding_text(p.document, d) for p in prepared for d in p.drafts]
+        parts: list[np.ndarray] = []
+        lease_renewed = time.monotonic()
+        for start in range(0, len(texts), self.embed_batch_size):
+            if should_stop():
+                raise _Stopped
+            parts.append(self.embedder.embed_documents(texts[start : start + self.embed_batch_size]))
+            if time.monotonic() - lease_renewed > self.retry.lease_seconds / 3:
+                for p in prepared:
+                    try:
+                        self.queue.extend(p.job.id, worker_id, lease_seconds=self.retry.lease_seconds)
+                    except LeaseLost:
+                        pass  # detected again, and handled, at commit
+                lease_renewed = time.monotonic()
+        return np.concatenate(parts) if parts else np.zeros((0, self.embedder.spec.dimension), np.float32)
+
+    def _commit(self, p: _Prepared, vectors: np.ndarray, worker_id: str, result: BatchResult) -> None:
+        doc, tenant = p.document, p.job.tenant_id
+        chunks = [
+            Chunk(
+                id=f"{doc.id}:{doc.version}:{d.ordinal}",
+                document_id=doc.id,
+                tenant_id=tenant,
+                ordinal=d.ordinal,
+                text=d.text,
+                char_start=d.char_start,
+                char_end=d.char_end,
+                token_count=d.token_count,
+                page=d.page,
+                heading_path=d.heading_path,
+            )
+            for d in p.drafts
+        ]
+        entries = [
+            IndexEntry(
+                chunk_id=c.id,
+                document_id=doc.id,
+                source=doc.source,
+                title=doc.title,
+                text=c.text,
+                vector=vectors[i],
+                metadata=doc.metadata,
+            )
+            for i, c in enumerate(chunks)
+        ]
+        try:
+            with self.store.transaction() as tx:
+                self.queue.complete(tx, p.job.id, worker_id)  # fencing first: LeaseLost aborts all
+                self.store.replace_chunks(tx, tenant, doc.id, chunks)
+                self.index.upsert_document(tx, tenant, doc.id, entries)
+                self.store.set_status(tx, tenant, doc.id, DocumentStatus.INDEXED, chunk_count=len(chunks))
+                self.store.delete_blob(tx, tenant, doc.id)
+        except LeaseLost:
+            log.warning("job %s was taken over by another worker; discarding this copy", p.job.id)
+            result.skipped += 1
+            return
+        except Exception as exc:  # noqa: BLE001
+            self._fail(p.job, doc, worker_id, exc, result)
+            return
+        result.indexed += 1
+        result.chunks += len(chunks)
+
+    # -- failure handling ---------------------------------------------------------
+    def _fail(self, job: IngestJob, doc: Document, worker_id: str, exc: BaseException,
+              result: BatchResult) -> None:
+        permanent = isinstance(exc, DocumentRejected) or (
+            isinstance(exc, RagdError) and not exc.retryable and not isinstance(exc, LeaseLost)
+        )
+        message = str(exc) if isinstance(exc, RagdError) else f"{type(exc).__name__}: {exc}"
+        retry_at = None
+        if not permanent and job.attempts < self.retry.max_attempts:
+            retry_at = utcnow() + timedelta(seconds=self.retry.retry_delay(job.attempts))
+        try:
+            state = self.queue.fail(job.id, worker_id, message, retry_at=retry_at)
+        except LeaseLost:
+            result.skipped += 1
+            return
+        if state == JobState.FAILED:
+            if not permanent:
+                message = f"{message} (after {job.attempts} attempts)"
+            self.store.set_status(None, job.tenant_id, doc.id, DocumentStatus.FAILED, error=message)
+            result.failed += 1
+            log.warning("document %s (%s) failed: %s", doc.id, doc.source, message)
+        else:
+            self.store.set_status(None, job.tenant_id, doc.id, DocumentStatus.QUEUED, error=message)
+            result.retried += 1
+            log.info("document %s will be retried at %s: %s", doc.id, retry_at, message)
+
+    def _finish_orphan(self, job: IngestJob, worker_id: str) -> None:
+        try:
+            with self.store.transaction() as tx:
+                self.queue.complete(tx, job.id, worker_id)
+        except LeaseLost:
+            pass
+
+    def _mark(self, prepared: list[_Prepared], status: DocumentStatus) -> None:
+        with self.store.transaction() as tx:
+            for p in prepared:
+                self.store.set_status(tx, p.job.tenant_id, p.document.id, status)
+
+    def reap(self) -> int:
+        """Fail the documents of jobs that exhausted their attempts by crashing workers."""
+        reaped = self.queue.reap_exhausted()
+        for job in reaped:
+            self.store.set_status(None, job.tenant_id, job.document_id, DocumentStatus.FAILED,
+                                  error=job.last_error or "worker stopped during every attempt")
+        return len(reaped)
+
+
+class _Stopped(Exception):
+    """The worker was asked to stop mid-batch; its jobs are released untouched."""

@@ -1,0 +1,234 @@
+"""Submitting documents: dedupe by content hash, store the bytes, queue a job.
+
+Submission is cheap and durable (one transaction: document row, its bytes, its job);
+the expensive part (parse, chunk, embed, index) happens in ``services.indexing`` on a
+worker, so a crash between the two never loses a document.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ragd.domain.models import Document, DocumentStatus, NewDocument, TenantId
+from ragd.errors import DocumentRejected, DocumentTooLarge, InvalidRequest, RagdError
+from ragd.ports import Index, Parsing, Queue, Store
+
+Outcome = Literal["queued", "replaced", "unchanged", "failed"]
+
+TEXT_MEDIA_TYPE = "text/plain"
+
+
+@dataclass(frozen=True)
+class Submission:
+    document: Document
+    outcome: Outcome
+
+
+@dataclass
+class SubmitReport:
+    submissions: list[Submission] = field(default_factory=list)
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(1 for s in self.submissions if s.outcome == outcome)
+
+    @property
+    def failures(self) -> list[Document]:
+        return [s.document for s in self.submissions if s.outcome == "failed"]
+
+
+class IngestService:
+    def __init__(
+        self, store: Store, queue: Queue, index: Index, parsing: Parsing, *, max_document_bytes: int
+    ) -> None:
+        self.store = store
+        self.queue = queue
+        self.index = index
+        self.parsing = parsing
+        self.max_document_bytes = max_document_bytes
+
+    # -- submitting --------------------------------------------------------------
+    def submit_bytes(
+        self,
+        tenant: TenantId,
+        data: bytes,
+        *,
+        source: str,
+        media_type: str | None = None,
+        title: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Submission:
+        """Queue one document. Bad input becomes a failed document with its error, so a
+        batch goes on and the person sees what happened to every file."""
+        if not source:
+            raise InvalidRequest("a document needs a source name")
+        if len(data) > self.max_document_bytes:
+            return self._reject(tenant, source, DocumentTooLarge(_too_large(len(data), self.max_document_bytes)), len(data))
+        if not data:
+            return self._reject(tenant, source, DocumentRejected("file is empty (0 bytes)"), 0)
+        try:
+            media_type = media_type or self.parsing.detect(source, data[:4096])
+        except DocumentRejected as exc:
+            return self._reject(tenant, source, exc, len(data))
+        new = NewDocument(
+            source=source,
+            title=title or _title_from_source(source),
+            media_type=media_type,
+            content_hash=hashlib.sha256(data).hexdigest(),
+            size_bytes=len(data),
+            metadata=dict(metadata or {}),
+        )
+        return self._submit(tenant, new, data)
+
+    def submit_text(
+        self,
+        tenant: TenantId,
+        text: str,
+        *,
+        title: str | None = None,
+        source: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Submission:
+        data = text.encode("utf-8")
+        digest = hashlib.sha256(data).hexdigest()
+        return self.submit_bytes(
+            tenant,
+            data,
+            source=source or f"text:{digest[:16]}",
+            media_type=TEXT_MEDIA_TYPE,
+            title=title,
+            metadata=metadata,
+        )
+
+    def submit_path(self, tenant: TenantId, path: Path) -> list[Submission]:
+        """One file: a document, or one document per record for JSONL/BEIR corpora."""
+        source = str(path)
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            return [self._reject(tenant, source, DocumentRejected(f"cannot read file: {exc.strerror}"), 0)]
+        if size > self.max_document_bytes:
+            # Checked before reading, so a huge file never has to fit in memory.
+            return [self._reject(tenant, source, DocumentTooLarge(_too_large(size, self.max_document_bytes)), size)]
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            return [self._reject(tenant, source, DocumentRejected(f"cannot read file: {exc.strerror}"), size)]
+        if not data:
+            return [self._reject(tenant, source, DocumentRejected("file is empty (0 bytes)"), 0)]
+        try:
+            media_type = self.parsing.detect(path.name, data[:4096])
+            records = self.parsing.split_records(data, media_type, source=source)
+        except DocumentRejected as exc:
+            return [self._reject(tenant, source, exc, size)]
+        if records is None:
+            return [self.submit_bytes(tenant, data, source=source, media_type=media_type,
+                                      title=_title_from_source(path.name))]
+        return [
+            self.submit_bytes(
+                tenant,
+                rec.text.encode("utf-8"),
+                source=f"{path.name}#{rec.key}",
+                media_type=TEXT_MEDIA_TYPE,
+                title=rec.title or rec.key,
+                metadata={**rec.metadata, "external_id": rec.key, "collection": path.name},
+            )
+            for rec in records
+        ]
+
+    def submit_paths(
+        self, tenant: TenantId, paths: Iterable[Path], on_submit: Callable[[Submission], None] | None = None
+    ) -> SubmitReport:
+        report = SubmitReport()
+        for path in paths:
+            for sub in self.submit_path(tenant, path):
+                report.submissions.append(sub)
+                if on_submit:
+                    on_submit(sub)
+        return report
+
+    def _submit(self, tenant: TenantId, new: NewDocument, data: bytes) -> Submission:
+        self.store.ensure_tenant(tenant)
+        same_content = self.store.find_document(tenant, content_hash=new.content_hash)
+        if same_content is not None and same_content.status != DocumentStatus.FAILED and (
+            same_content.source == new.source
+            or self.store.find_document(tenant, source=new.source) is None
+        ):
+            return Submission(same_content, "unchanged")
+        existing = self.store.find_document(tenant, source=new.source)
+        with self.store.transaction() as tx:
+            if existing is None:
+                doc = self.store.create_document(tx, tenant, new)
+                outcome: Outcome = "queued"
+            else:
+                doc = self.store.update_document_source(tx, tenant, existing.id, new)
+                outcome = "replaced"
+            self.store.put_blob(tx, tenant, doc.id, data)
+            self.queue.enqueue(tx, tenant, doc.id)
+        return Submission(doc, outcome)
+
+    def _reject(self, tenant: TenantId, source: str, error: RagdError, size: int) -> Submission:
+        """Record a document that cannot be ingested, with its reason, and queue nothing."""
+        self.store.ensure_tenant(tenant)
+        new = NewDocument(
+            source=source,
+            title=_title_from_source(source),
+            media_type="application/octet-stream",
+            content_hash=hashlib.sha256(f"rejected:{source}".encode()).hexdigest(),
+            size_bytes=size,
+        )
+        existing = self.store.find_document(tenant, source=source)
+        with self.store.transaction() as tx:
+            if existing is None:
+                doc = self.store.create_document(tx, tenant, new)
+            else:
+                doc = self.store.update_document_source(tx, tenant, existing.id, new)
+                self.queue.cancel_for_document(tx, tenant, doc.id)
+            self.store.set_status(tx, tenant, doc.id, DocumentStatus.FAILED, error=str(error))
+        return Submission(self.store.get_document(tenant, doc.id), "failed")
+
+    # -- deleting and retrying ---------------------------------------------------
+    def delete(self, tenant: TenantId, document_id: str) -> None:
+        """Remove a document, its chunks, its index entries and its jobs in one transaction."""
+        self.store.get_document(tenant, document_id)  # NotFound for unknown / other tenant
+        with self.store.transaction() as tx:
+            self.queue.cancel_for_document(tx, tenant, document_id)
+            self.index.delete_document(tx, tenant, document_id)
+            self.store.delete_document(tx, tenant, document_id)
+
+    def retry_failed(self, tenant: TenantId) -> int:
+        """Queue every failed document whose bytes are still stored again."""
+        n = 0
+        for doc in _all_documents(self.store, tenant, DocumentStatus.FAILED):
+            try:
+                self.store.get_blob(tenant, doc.id)
+            except RagdError:
+                continue  # rejected before its bytes were stored: nothing to retry
+            with self.store.transaction() as tx:
+                self.store.set_status(tx, tenant, doc.id, DocumentStatus.QUEUED)
+                self.queue.enqueue(tx, tenant, doc.id)
+            n += 1
+        return n
+
+
+def _all_documents(store: Store, tenant: TenantId, status: DocumentStatus) -> Iterator[Document]:
+    offset = 0
+    while True:
+        page = store.list_documents(tenant, status=status, limit=500, offset=offset)
+        yield from page
+        if len(page) < 500:
+            return
+        offset += 500
+
+
+def _title_from_source(source: str) -> str:
+    name = source.rsplit("/", 1)[-1]
+    stem = name.rsplit(".", 1)[0] if "." in name.lstrip(".") else name
+    return stem or source
+
+
+def _too_large(size: int, limit: int) -> str:
+    return f"file is {size / 1048576:.1f} MiB, over the {limit / 1048576:.1f} MiB limit (RAGD_MAX_DOCUMENT_BYTES)"

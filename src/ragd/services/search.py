@@ -1,0 +1,107 @@
+"""Search: embed the query, ask the Index within the tenant, hydrate hits from the Store."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from ragd.domain.filters import SearchFilters
+from ragd.domain.models import Hit, TenantId
+from ragd.errors import InvalidRequest
+from ragd.ports import Embedder, Index, Store
+from ragd.ports.index import IndexQuery, Mode
+
+MAX_QUERY_CHARS = 4000
+MODES: tuple[Mode, ...] = ("hybrid", "dense", "sparse")
+
+
+@dataclass(frozen=True)
+class FusionPolicy:
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    sparse_weight: float = 1.0
+    candidates: int = 100
+
+
+@dataclass
+class SearchResult:
+    hits: list[Hit]
+    mode: Mode
+    timings: dict[str, float] = field(default_factory=dict)
+    """Milliseconds per stage: embed, search, hydrate, total."""
+
+
+class SearchService:
+    def __init__(self, store: Store, index: Index, embedder: Embedder, *, fusion: FusionPolicy,
+                 default_mode: Mode = "hybrid", max_k: int = 100) -> None:
+        self.store = store
+        self.index = index
+        self.embedder = embedder
+        self.fusion = fusion
+        self.default_mode = default_mode
+        self.max_k = max_k
+
+    def search(
+        self,
+        tenant: TenantId,
+        query: str,
+        *,
+        mode: Mode | None = None,
+        k: int = 10,
+        filters: SearchFilters | None = None,
+    ) -> SearchResult:
+        mode = mode or self.default_mode
+        if mode not in MODES:
+            raise InvalidRequest(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        if not isinstance(k, int) or k < 1 or k > self.max_k:
+            raise InvalidRequest(f"k must be between 1 and {self.max_k} (MAX_RETRIEVAL_RESULTS)")
+        query = (query or "").strip()
+        if not query:
+            raise InvalidRequest("query is empty")
+        if len(query) > MAX_QUERY_CHARS:
+            raise InvalidRequest(f"query is longer than {MAX_QUERY_CHARS} characters")
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        vector = self.embedder.embed_query(query) if mode != "sparse" else None
+        t1 = time.perf_counter()
+        scored = self.index.search(
+            tenant,
+            IndexQuery(
+                text=query,
+                vector=vector,
+                mode=mode,
+                k=k,
+                filters=filters or SearchFilters(),
+                rrf_k=self.fusion.rrf_k,
+                dense_weight=self.fusion.dense_weight,
+                sparse_weight=self.fusion.sparse_weight,
+                candidates=max(self.fusion.candidates, k),
+            ),
+        )
+        t2 = time.perf_counter()
+        found = self.store.get_chunks(tenant, [s.chunk_id for s in scored])
+        hits = []
+        for s in scored:
+            pair = found.get(s.chunk_id)
+            if pair is None:
+                continue  # deleted between search and hydrate: never show a stale chunk
+            chunk, doc = pair
+            hits.append(
+                Hit(
+                    chunk_id=chunk.id,
+                    document_id=doc.id,
+                    title=doc.title,
+                    source=doc.source,
+                    text=chunk.text,
+                    score=s.score,
+                    page=chunk.page,
+                    heading_path=chunk.heading_path,
+                    char_start=chunk.char_start,
+                    char_end=chunk.char_end,
+                    metadata=doc.metadata,
+                )
+            )
+        t3 = time.perf_counter()
+        timings.update(embed_ms=(t1 - t0) * 1e3, search_ms=(t2 - t1) * 1e3,
+                       hydrate_ms=(t3 - t2) * 1e3, total_ms=(t3 - t0) * 1e3)
+        return SearchResult(hits=hits, mode=mode, timings=timings)
