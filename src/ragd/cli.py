@@ -171,9 +171,11 @@ def search(
         out.print("no matching passages")
     for i, h in enumerate(result.hits, 1):
         where = f" p.{h.page}" if h.page else ""
-        heading = f" › {' › '.join(h.heading_path)}" if h.heading_path else ""
+        path = [p for p in h.heading_path if p.casefold() != h.title.casefold()]
+        heading = f" › {' › '.join(path)}" if path else ""
         out.print(f"[bold]{i}.[/] [cyan]{h.title}[/]{where}{heading}  [dim]{h.score:.4f}  {h.document_id}[/]")
-        snippet = h.text if len(h.text) <= 300 else h.text[:300] + "…"
+        flat = " ".join(h.text.split())
+        snippet = flat if len(flat) <= 300 else flat[:300] + "…"
         out.print(f"   {snippet}", highlight=False)
     out.print(f"[dim]{result.mode} · {result.timings['total_ms']:.0f} ms[/]")
 

@@ -69,7 +69,10 @@ class Store(Protocol):
         *,
         error: str | None = None,
         chunk_count: int | None = None,
-    ) -> None: ...
+        title: str | None = None,
+    ) -> None:
+        """``title`` replaces a title that was only guessed from the file name."""
+        ...
 
     def delete_document(self, tx: Transaction, tenant: TenantId, document_id: str) -> bool: ...
 

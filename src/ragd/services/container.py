@@ -68,7 +68,7 @@ def build_services(settings: Settings, *, check_index: bool = True) -> Services:
             "supported: sqlite"
         )
     from ragd.adapters.index.sqlite import SqliteIndex
-    from ragd.adapters.parsers.registry import ParserRegistry
+    from ragd.adapters.parsers.parsing import ParserRegistry
     from ragd.adapters.sql import migrate
     from ragd.adapters.sql.database import Database
     from ragd.adapters.sql.queue import SqlQueue

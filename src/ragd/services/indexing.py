@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import numpy as np
@@ -30,6 +30,7 @@ from ragd.domain.models import (
 )
 from ragd.errors import DocumentRejected, LeaseLost, NotFound, RagdError
 from ragd.ports import Embedder, Index, Parsing, Queue, Store
+from ragd.services.ingest import title_from_source
 
 log = logging.getLogger("ragd.indexing")
 
@@ -73,7 +74,9 @@ def embedding_text(document: Document, draft: ChunkDraft) -> str:
     heading path give the embedding that context. The stored chunk text (and thus every
     citation) stays exactly the document's own words.
     """
-    context = " > ".join([document.title, *draft.heading_path]) if document.title else " > ".join(draft.heading_path)
+    parts = [document.title] if document.title else []
+    parts += [h for h in draft.heading_path if h.casefold() not in {p.casefold() for p in parts}]
+    context = " > ".join(parts)
     return f"{context}\n{draft.text}" if context else draft.text
 
 
@@ -148,6 +151,9 @@ class IndexingService:
             )
             if not drafts:
                 raise DocumentRejected("no text could be extracted")
+            if parsed.title and doc.title == title_from_source(doc.source):
+                # The title was only guessed from the file name; the document knows better.
+                doc = replace(doc, title=parsed.title.strip()[:500])
         except Exception as exc:  # noqa: BLE001 - every failure is recorded on the document
             self._fail(job, doc, worker_id, exc, result)
             return None
@@ -205,7 +211,8 @@ class IndexingService:
                 self.queue.complete(tx, p.job.id, worker_id)  # fencing first: LeaseLost aborts all
                 self.store.replace_chunks(tx, tenant, doc.id, chunks)
                 self.index.upsert_document(tx, tenant, doc.id, entries)
-                self.store.set_status(tx, tenant, doc.id, DocumentStatus.INDEXED, chunk_count=len(chunks))
+                self.store.set_status(tx, tenant, doc.id, DocumentStatus.INDEXED,
+                                      chunk_count=len(chunks), title=doc.title)
                 self.store.delete_blob(tx, tenant, doc.id)
         except LeaseLost:
             log.warning("job %s was taken over by another worker; discarding this copy", p.job.id)

@@ -75,7 +75,7 @@ class IngestService:
             return self._reject(tenant, source, exc, len(data))
         new = NewDocument(
             source=source,
-            title=title or _title_from_source(source),
+            title=title or title_from_source(source),
             media_type=media_type,
             content_hash=hashlib.sha256(data).hexdigest(),
             size_bytes=len(data),
@@ -126,7 +126,7 @@ class IngestService:
             return [self._reject(tenant, source, exc, size)]
         if records is None:
             return [self.submit_bytes(tenant, data, source=source, media_type=media_type,
-                                      title=_title_from_source(path.name))]
+                                      title=None)]
         return [
             self.submit_bytes(
                 tenant,
@@ -175,7 +175,7 @@ class IngestService:
         self.store.ensure_tenant(tenant)
         new = NewDocument(
             source=source,
-            title=_title_from_source(source),
+            title=title_from_source(source),
             media_type="application/octet-stream",
             content_hash=hashlib.sha256(f"rejected:{source}".encode()).hexdigest(),
             size_bytes=size,
@@ -224,7 +224,7 @@ def _all_documents(store: Store, tenant: TenantId, status: DocumentStatus) -> It
         offset += 500
 
 
-def _title_from_source(source: str) -> str:
+def title_from_source(source: str) -> str:
     name = source.rsplit("/", 1)[-1]
     stem = name.rsplit(".", 1)[0] if "." in name.lstrip(".") else name
     return stem or source

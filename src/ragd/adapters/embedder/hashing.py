@@ -17,16 +17,17 @@ import numpy.typing as npt
 from ragd.domain.models import EmbeddingSpec, Vector
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+_TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)  # words and single punctuation marks, like BERT's pre-tokenizer
 
 
 class RegexTokenizer:
-    """Word tokens with their character spans."""
+    """Word and punctuation tokens with their character spans."""
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
-        return [m.span() for m in _WORD.finditer(text)]
+        return [m.span() for m in _TOKEN.finditer(text)]
 
     def count(self, text: str) -> int:
-        return sum(1 for _ in _WORD.finditer(text))
+        return sum(1 for _ in _TOKEN.finditer(text))
 
 
 class HashingEmbedder:

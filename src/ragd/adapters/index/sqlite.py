@@ -1,0 +1,622 @@
+"""The embedded Index: sqlite-vec for dense KNN, FTS5 for BM25, in the Store's SQLite file.
+
+Living in the same database as the Store is the point: ``upsert_document`` and
+``delete_document`` write through the Store's own transaction, so a document's chunks and
+its index entries commit or roll back together and a replaced document is never
+searchable in a stale form. The Index still keeps to its own tables (``index_*``,
+``vec_chunks``, ``fts_chunks``) and never reads the Store's, so it stays rebuildable from
+the Store by ``ragd reindex`` and swappable for Postgres or Qdrant.
+
+The tables are created with plain SQL rather than Alembic because the vector table's
+dimension depends on the configured embedding model; ``index_meta`` records which model
+built them so that a changed ``EMBEDDING_MODEL`` is refused instead of silently mixing
+two embedding spaces.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from ragd.adapters.sql.database import Database
+from ragd.domain.filters import SearchFilters
+from ragd.domain.fusion import rrf_fuse
+from ragd.domain.models import EmbeddingSpec, IndexEntry, JsonScalar, ScoredChunk, TenantId
+from ragd.errors import BackendUnavailable, ConfigError, IndexMismatch, InvalidRequest
+from ragd.ports.index import IndexQuery
+from ragd.ports.store import Transaction
+
+MAX_K = 4096
+"""sqlite-vec refuses ``k`` above 4096 in a KNN query; we refuse it up front, clearly."""
+
+EXACT_FILTER_LIMIT = 4096
+"""Up to this many chunks matching a source/metadata filter, dense search hands their
+rowids to the KNN scan (exact, and only those vectors are compared); above it, a KNN over
+the tenant's partition is over-fetched and post-filtered, which is cheaper than shipping
+a huge id list and still exact (see ``_dense_overfetch``)."""
+
+MAX_QUERY_TERMS = 32
+"""Each OR-ed FTS5 term costs a posting-list scan; a pasted page of text must not turn
+one search into hundreds of them. The first distinct terms are kept."""
+
+_META_MODEL = "embedding_model"
+_META_DIMENSION = "embedding_dimension"
+_META_SCHEMA = "schema_version"
+_SCHEMA_VERSION = "1"
+
+_TABLES = ("fts_chunks", "vec_chunks", "index_chunks", "index_meta")
+
+# A compact English stopword list: words so frequent that OR-ing them into a BM25 query only
+# adds work (they match nearly every chunk) while contributing almost nothing to the score.
+_STOPWORDS_TEXT = """
+    a about above after again against all am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for
+    from further had has have having he her here hers herself him himself his how i if in
+    into is it its itself just me more most my myself no nor not now of off on once only or
+    other our ours ourselves out over own same she should so some such than that the their
+    theirs them themselves then there these they this those through to too under until up
+    very was we were what when where which while who whom why will with would you your
+    yours yourself yourselves also however may might must shall us whose whether yet etc
+    via per upon within without across along among around since though although unless
+    versus vs s t d ll m o re ve y let lets get gets got
+"""
+STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
+
+_WORD = re.compile(r"\w+")
+
+# OperationalError messages that mean "the database cannot serve us right now" (another
+# writer holds the lock, the file vanished, the disk failed) as opposed to a bug in a query.
+_TRANSIENT = (
+    "locked",
+    "busy",
+    "unable to open",
+    "disk i/o",
+    "interrupted",
+    "database or disk is full",
+    "readonly database",
+    "attempt to write a readonly",
+)
+
+
+class SqliteIndex:
+    """Index port over sqlite-vec + FTS5 tables next to the Store's tables.
+
+    ``title_weight`` multiplies BM25 term weights found in a chunk's title column relative
+    to its text column (FTS5 ``bm25()`` column weights).
+    """
+
+    def __init__(self, db: Database, spec: EmbeddingSpec, *, title_weight: float = 1.0) -> None:
+        if not db.is_sqlite:
+            raise ConfigError("SqliteIndex needs a SQLite database (sqlite:/// URL)")
+        if spec.dimension < 1:
+            raise ConfigError(f"embedding dimension must be positive, got {spec.dimension}")
+        if not math.isfinite(title_weight) or title_weight < 0:
+            raise ConfigError(f"title_weight must be a non-negative number, got {title_weight}")
+        self._db = db
+        self._spec = spec
+        self._title_weight = float(title_weight)
+
+    @property
+    def spec(self) -> EmbeddingSpec:
+        return self._spec
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def ensure_ready(self) -> None:
+        """Create the tables for ``spec`` on first use; refuse an index built for another.
+
+        Runs in a write transaction so two processes starting at once cannot both decide
+        the index is missing and record different specs.
+        """
+        with _translate_errors(), self._db.write() as conn:
+            stored = _read_spec(conn)
+            if stored is None:
+                self._create(conn)
+                return
+            if stored != self._spec:
+                raise IndexMismatch(
+                    f"index was built with {stored.model} ({stored.dimension}-d) but "
+                    f"EMBEDDING_MODEL is {self._spec.model} ({self._spec.dimension}-d); "
+                    "run `ragd reindex` to rebuild it from the Store"
+                )
+            # Same spec: recreate anything a crash or a manual drop left missing.
+            self._create(conn)
+
+    def stored_spec(self) -> EmbeddingSpec | None:
+        with _translate_errors(), self._db.read() as conn:
+            return _read_spec(conn)
+
+    def rebuild(self) -> None:
+        """Drop every index table and recreate them empty for ``spec``, atomically."""
+        with _translate_errors(), self._db.write() as conn:
+            for table in _TABLES:
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+            self._create(conn)
+
+    def _create(self, conn: Connection) -> None:
+        dim = int(self._spec.dimension)
+        conn.exec_driver_sql(
+            "CREATE TABLE IF NOT EXISTS index_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+        )
+        conn.exec_driver_sql(
+            "CREATE TABLE IF NOT EXISTS index_chunks ("
+            " rowid INTEGER PRIMARY KEY,"
+            " chunk_id TEXT UNIQUE NOT NULL,"
+            " tenant_id TEXT NOT NULL,"
+            " document_id TEXT NOT NULL,"
+            " source TEXT NOT NULL,"
+            " metadata TEXT NOT NULL)"
+        )
+        conn.exec_driver_sql(
+            "CREATE INDEX IF NOT EXISTS ix_index_chunks_tenant_document"
+            " ON index_chunks (tenant_id, document_id)"
+        )
+        conn.exec_driver_sql(
+            "CREATE INDEX IF NOT EXISTS ix_index_chunks_tenant_source"
+            " ON index_chunks (tenant_id, source)"
+        )
+        # The tenant partition key keeps a tenant's KNN scan to its own vector chunks;
+        # document_id as a vec0 metadata column lets a document filter act inside the scan.
+        conn.exec_driver_sql(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS vec_chunks USING vec0("
+            " tenant_id TEXT PARTITION KEY,"
+            f" embedding float[{dim}] distance_metric=cosine,"
+            " document_id TEXT)"
+        )
+        # Contentless: the Store holds the text; the index keeps only the inverted lists.
+        conn.exec_driver_sql(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS fts_chunks USING fts5("
+            " title, text,"
+            " tokenize='porter unicode61 remove_diacritics 2',"
+            " content='', contentless_delete=1)"
+        )
+        conn.exec_driver_sql(
+            "INSERT OR REPLACE INTO index_meta (key, value) VALUES (?, ?), (?, ?), (?, ?)",
+            (
+                _META_MODEL,
+                self._spec.model,
+                _META_DIMENSION,
+                str(dim),
+                _META_SCHEMA,
+                _SCHEMA_VERSION,
+            ),
+        )
+
+    # ------------------------------------------------------------------ writes
+
+    def upsert_document(
+        self, tx: Transaction, tenant: TenantId, document_id: str, entries: Sequence[IndexEntry]
+    ) -> None:
+        """Replace the document's entries inside the caller's transaction.
+
+        Everything is validated before the first write so that a bad vector fails the call
+        without relying on the caller to roll back a half-written document.
+        """
+        conn = _connection(tx)
+        rows: list[tuple[str, str, str, str, str]] = []
+        vectors: list[bytes] = []
+        texts: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        for entry in entries:
+            if entry.document_id != document_id:
+                raise InvalidRequest(
+                    f"entry {entry.chunk_id!r} belongs to document {entry.document_id!r}, "
+                    f"not {document_id!r}"
+                )
+            if entry.chunk_id in seen:
+                raise InvalidRequest(f"chunk id {entry.chunk_id!r} appears twice")
+            seen.add(entry.chunk_id)
+            vectors.append(self._vector_bytes(entry.vector, what=f"chunk {entry.chunk_id!r}"))
+            rows.append(
+                (
+                    entry.chunk_id,
+                    tenant,
+                    document_id,
+                    entry.source,
+                    json.dumps(entry.metadata, ensure_ascii=False, default=str),
+                )
+            )
+            texts.append((entry.title or "", entry.text or ""))
+        with _translate_errors():
+            self._delete(conn, tenant, document_id)
+            if not rows:
+                return
+            try:
+                conn.exec_driver_sql(
+                    "INSERT INTO index_chunks"
+                    " (chunk_id, tenant_id, document_id, source, metadata)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    rows,
+                )
+            except IntegrityError as exc:
+                raise InvalidRequest(
+                    "a chunk id of this document is already indexed under another document"
+                    " or tenant; chunk ids must be unique"
+                ) from exc
+            rowid_of = dict(
+                conn.exec_driver_sql(
+                    "SELECT chunk_id, rowid FROM index_chunks"
+                    " WHERE tenant_id = ? AND document_id = ?",
+                    (tenant, document_id),
+                ).all()
+            )
+            rowids = [rowid_of[r[0]] for r in rows]
+            conn.exec_driver_sql(
+                "INSERT INTO vec_chunks (rowid, tenant_id, embedding, document_id)"
+                " VALUES (?, ?, ?, ?)",
+                [(rid, tenant, vec, document_id) for rid, vec in zip(rowids, vectors, strict=True)],
+            )
+            conn.exec_driver_sql(
+                "INSERT INTO fts_chunks (rowid, title, text) VALUES (?, ?, ?)",
+                [(rid, t, x) for rid, (t, x) in zip(rowids, texts, strict=True)],
+            )
+
+    def delete_document(self, tx: Transaction, tenant: TenantId, document_id: str) -> None:
+        with _translate_errors():
+            self._delete(_connection(tx), tenant, document_id)
+
+    @staticmethod
+    def _delete(conn: Connection, tenant: TenantId, document_id: str) -> None:
+        rowids = [
+            r[0]
+            for r in conn.exec_driver_sql(
+                "SELECT rowid FROM index_chunks WHERE tenant_id = ? AND document_id = ?",
+                (tenant, document_id),
+            ).all()
+        ]
+        if not rowids:
+            return
+        # Point deletes by rowid: vec0 and FTS5 both resolve ``rowid = ?`` directly, while
+        # an IN over a subquery could make either scan its whole table per document.
+        params = [(rid,) for rid in rowids]
+        conn.exec_driver_sql("DELETE FROM vec_chunks WHERE rowid = ?", params)
+        conn.exec_driver_sql("DELETE FROM fts_chunks WHERE rowid = ?", params)
+        conn.exec_driver_sql(
+            "DELETE FROM index_chunks WHERE tenant_id = ? AND document_id = ?",
+            (tenant, document_id),
+        )
+
+    # ------------------------------------------------------------------ reads
+
+    def count(self, tenant: TenantId) -> int:
+        with _translate_errors(), self._db.read() as conn:
+            return int(
+                conn.exec_driver_sql(
+                    "SELECT count(*) FROM index_chunks WHERE tenant_id = ?", (tenant,)
+                ).scalar_one()
+            )
+
+    def search(self, tenant: TenantId, query: IndexQuery) -> list[ScoredChunk]:
+        if query.k < 1:
+            raise InvalidRequest(f"k must be at least 1, got {query.k}")
+        if query.k > MAX_K:
+            raise InvalidRequest(f"k must be at most {MAX_K}, got {query.k}")
+        if query.mode not in ("dense", "sparse", "hybrid"):
+            raise InvalidRequest(f"unknown search mode {query.mode!r}")
+        qvec: bytes | None = None
+        if query.mode in ("dense", "hybrid"):
+            if query.vector is None:
+                raise InvalidRequest(f"{query.mode} search needs a query vector")
+            qvec = self._vector_bytes(query.vector, what="query vector")
+        where, params = _filter_sql(query.filters)
+        with _translate_errors(), self._db.read() as conn:
+            if query.mode == "sparse":
+                return self._sparse(conn, tenant, query.text, query.k, where, params)
+            assert qvec is not None  # checked above; narrows the type
+            if query.mode == "dense":
+                return self._dense(conn, tenant, qvec, query.k, query.filters, where, params)
+            n = min(max(query.candidates, query.k), MAX_K)
+            dense = self._dense(conn, tenant, qvec, n, query.filters, where, params)
+            sparse = self._sparse(conn, tenant, query.text, n, where, params)
+        return rrf_fuse(
+            dense,
+            sparse,
+            k=query.rrf_k,
+            dense_weight=query.dense_weight,
+            sparse_weight=query.sparse_weight,
+            limit=query.k,
+        )
+
+    def _dense(
+        self,
+        conn: Connection,
+        tenant: TenantId,
+        qvec: bytes,
+        k: int,
+        filters: SearchFilters,
+        where: str,
+        params: list[Any],
+    ) -> list[ScoredChunk]:
+        doc_sql, doc_params = "", []
+        if filters.document_ids:
+            # A vec0 metadata constraint: filtered inside the scan, so KNN stays exact.
+            doc_sql = f" AND document_id IN ({_marks(filters.document_ids)})"
+            doc_params = list(filters.document_ids)
+        if not (filters.sources or filters.metadata):
+            return _knn(conn, tenant, qvec, k, doc_sql, doc_params, "", [])
+        # Source/metadata conditions live in index_chunks, not in vec0: find the matching
+        # rowids first and pick a strategy by how many there are.
+        matching = [
+            r[0]
+            for r in conn.exec_driver_sql(
+                f"SELECT rowid FROM index_chunks c WHERE c.tenant_id = ?{where} LIMIT ?",
+                (tenant, *params, EXACT_FILTER_LIMIT + 1),
+            ).all()
+        ]
+        if not matching:
+            return []
+        if len(matching) <= EXACT_FILTER_LIMIT:
+            rowid_sql = " AND rowid IN (SELECT value FROM json_each(?))"
+            return _knn(
+                conn,
+                tenant,
+                qvec,
+                min(k, len(matching)),
+                doc_sql + rowid_sql,
+                [*doc_params, json.dumps(matching)],
+                "",
+                [],
+            )
+        return self._dense_overfetch(conn, tenant, qvec, k, doc_sql, doc_params, where, params)
+
+    @staticmethod
+    def _dense_overfetch(
+        conn: Connection,
+        tenant: TenantId,
+        qvec: bytes,
+        k: int,
+        doc_sql: str,
+        doc_params: list[Any],
+        where: str,
+        params: list[Any],
+    ) -> list[ScoredChunk]:
+        """Top-k of a KNN over-fetched by 4x and doubled until k rows pass the filter.
+
+        Exact: the top ``fetch`` of the partition contain every matching chunk closer than
+        the ``fetch``-th neighbour, so once k of them pass, they are the filtered top-k.
+        When sqlite-vec's k ceiling is hit first, the matching rowids are scanned in
+        batches instead and the per-batch top-k merged, which is exact too.
+        """
+        partition = int(
+            conn.exec_driver_sql(
+                "SELECT count(*) FROM index_chunks WHERE tenant_id = ?", (tenant,)
+            ).scalar_one()
+        )
+        fetch = min(k * 4, partition, MAX_K)
+        while True:
+            hits = _knn(conn, tenant, qvec, fetch, doc_sql, doc_params, where, params)
+            if len(hits) >= k or fetch >= partition:
+                return hits[:k]
+            if fetch >= MAX_K:
+                break
+            fetch = min(fetch * 2, partition, MAX_K)
+        matching = [
+            r[0]
+            for r in conn.exec_driver_sql(
+                f"SELECT rowid FROM index_chunks c WHERE c.tenant_id = ?{where}",
+                (tenant, *params),
+            ).all()
+        ]
+        merged: list[ScoredChunk] = []
+        for start in range(0, len(matching), EXACT_FILTER_LIMIT):
+            batch = matching[start : start + EXACT_FILTER_LIMIT]
+            merged.extend(
+                _knn(
+                    conn,
+                    tenant,
+                    qvec,
+                    min(k, len(batch)),
+                    doc_sql + " AND rowid IN (SELECT value FROM json_each(?))",
+                    [*doc_params, json.dumps(batch)],
+                    "",
+                    [],
+                )
+            )
+        merged.sort(key=lambda h: (-h.score, h.chunk_id))
+        return [
+            ScoredChunk(h.chunk_id, h.score, dense_rank=i)
+            for i, h in enumerate(merged[:k], start=1)
+        ]
+
+    def _sparse(
+        self,
+        conn: Connection,
+        tenant: TenantId,
+        text: str,
+        k: int,
+        where: str,
+        params: list[Any],
+    ) -> list[ScoredChunk]:
+        match = fts_match_expression(text)
+        if match is None:
+            return []
+        rows = conn.exec_driver_sql(
+            "SELECT c.chunk_id, bm25(fts_chunks, ?, 1.0) AS rank"
+            " FROM fts_chunks JOIN index_chunks c ON c.rowid = fts_chunks.rowid"
+            f" WHERE fts_chunks MATCH ? AND c.tenant_id = ?{where}"
+            " ORDER BY rank, c.chunk_id LIMIT ?",
+            (self._title_weight, match, tenant, *params, k),
+        ).all()
+        # FTS5's bm25() is "lower is better" (negated BM25); flip it so higher is better.
+        return [
+            ScoredChunk(chunk_id, -float(rank), sparse_rank=i)
+            for i, (chunk_id, rank) in enumerate(rows, start=1)
+        ]
+
+    def _vector_bytes(self, vector: Any, *, what: str) -> bytes:
+        """float32 bytes for sqlite-vec, refusing vectors it would store or rank wrongly."""
+        arr = np.asarray(vector, dtype=np.float32)
+        if arr.ndim != 1 or arr.shape[0] != self._spec.dimension:
+            raise InvalidRequest(
+                f"{what} has shape {tuple(arr.shape)}, expected ({self._spec.dimension},) "
+                f"for {self._spec.model}"
+            )
+        if not np.all(np.isfinite(arr)):
+            raise InvalidRequest(f"{what} contains NaN or infinity")
+        if not np.any(arr):
+            raise InvalidRequest(f"{what} is all zeros; cosine similarity is undefined")
+        return arr.tobytes()
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def build(db: Database, spec: EmbeddingSpec, settings: Any = None) -> SqliteIndex:
+    """Factory for the backend registry; ``settings.index_title_weight`` if it exists."""
+    weight = getattr(settings, "index_title_weight", 1.0) if settings is not None else 1.0
+    return SqliteIndex(db, spec, title_weight=float(weight))
+
+
+def fts_match_expression(text: str) -> str | None:
+    """A safe FTS5 MATCH string for free text, or None when nothing is left to search.
+
+    Every term is a quoted string built from ``\\w`` characters only, so no user text can
+    reach FTS5's query syntax (``AND``, ``NEAR``, ``col:``, ``*``, ``"``...). Terms are
+    OR-ed: FTS5's implicit AND would drop every chunk lacking any single query word.
+    """
+    terms: list[str] = []
+    seen: set[str] = set()
+    for word in _WORD.findall(text.lower()):
+        if word in STOPWORDS or word in seen:
+            continue
+        seen.add(word)
+        terms.append(f'"{word}"')
+        if len(terms) >= MAX_QUERY_TERMS:
+            break
+    return " OR ".join(terms) if terms else None
+
+
+def _knn(
+    conn: Connection,
+    tenant: TenantId,
+    qvec: bytes,
+    k: int,
+    vec_sql: str,
+    vec_params: list[Any],
+    where: str,
+    params: list[Any],
+) -> list[ScoredChunk]:
+    """One vec0 KNN in the tenant's partition, joined to index_chunks for ids and filters.
+
+    The KNN is MATERIALIZED so the planner cannot flatten it into the join and hand vec0
+    a per-row rowid lookup instead of the MATCH scan.
+    """
+    if k < 1:
+        return []
+    rows = conn.exec_driver_sql(
+        "WITH knn AS MATERIALIZED ("
+        " SELECT rowid, distance FROM vec_chunks"
+        f" WHERE embedding MATCH ? AND k = ? AND tenant_id = ?{vec_sql})"
+        " SELECT c.chunk_id, knn.distance FROM knn JOIN index_chunks c ON c.rowid = knn.rowid"
+        f" WHERE c.tenant_id = ?{where}"
+        " ORDER BY knn.distance, c.chunk_id",
+        (qvec, k, tenant, *vec_params, tenant, *params),
+    ).all()
+    # vec0's cosine distance is 1 - cosine similarity.
+    return [
+        ScoredChunk(chunk_id, 1.0 - float(distance), dense_rank=i)
+        for i, (chunk_id, distance) in enumerate(rows, start=1)
+    ]
+
+
+def _filter_sql(filters: SearchFilters) -> tuple[str, list[Any]]:
+    """`` AND ...`` conditions on ``index_chunks c`` for the filters, with their params."""
+    sql: list[str] = []
+    params: list[Any] = []
+    if filters.document_ids:
+        sql.append(f"c.document_id IN ({_marks(filters.document_ids)})")
+        params.extend(filters.document_ids)
+    if filters.sources:
+        sql.append(f"c.source IN ({_marks(filters.sources)})")
+        params.extend(filters.sources)
+    for key, value in filters.metadata.items():
+        cond, cond_params = _metadata_condition(key, value)
+        sql.append(cond)
+        params.extend(cond_params)
+    return "".join(f" AND {s}" for s in sql), params
+
+
+def _metadata_condition(key: str, value: JsonScalar) -> tuple[str, list[Any]]:
+    """Equality on a top-level metadata key that respects JSON types.
+
+    ``json_extract`` turns JSON true/false into 1/0, so ``= 1`` alone would match both
+    ``true`` and ``1``; ``json_type`` tells them apart. Numbers compare by value (1 and
+    1.0 are equal, as in JSON), strings only with strings, and None matches a key that
+    is absent or explicitly null.
+    """
+    if not key or '"' in key or "\\" in key:
+        raise InvalidRequest(f"metadata filter key {key!r} is not allowed")
+    path = f'$."{key}"'
+    if value is None:
+        return "coalesce(json_type(c.metadata, ?), 'null') = 'null'", [path]
+    if isinstance(value, bool):
+        return "json_type(c.metadata, ?) = ?", [path, "true" if value else "false"]
+    if isinstance(value, int | float):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvalidRequest(f"metadata filter {key!r} must be a finite number")
+        return (
+            "(json_type(c.metadata, ?) IN ('integer', 'real') AND json_extract(c.metadata, ?) = ?)",
+            [path, path, value],
+        )
+    if isinstance(value, str):
+        return (
+            "(json_type(c.metadata, ?) = 'text' AND json_extract(c.metadata, ?) = ?)",
+            [path, path, value],
+        )
+    raise InvalidRequest(f"metadata filter {key!r} must compare with a string, number or boolean")
+
+
+def _marks(values: Sequence[Any]) -> str:
+    return ", ".join("?" * len(values))
+
+
+def _read_spec(conn: Connection) -> EmbeddingSpec | None:
+    exists = conn.exec_driver_sql(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'index_meta'"
+    ).first()
+    if exists is None:
+        return None
+    meta = dict(conn.exec_driver_sql("SELECT key, value FROM index_meta").all())
+    if _META_MODEL not in meta or _META_DIMENSION not in meta:
+        return None
+    return EmbeddingSpec(meta[_META_MODEL], int(meta[_META_DIMENSION]))
+
+
+def _connection(tx: Transaction) -> Connection:
+    """The SQLAlchemy Connection behind the Store's opaque transaction handle."""
+    if not isinstance(tx, Connection):
+        raise TypeError(
+            f"SqliteIndex writes through the SQL Store's transaction (a SQLAlchemy "
+            f"Connection), got {type(tx).__name__}"
+        )
+    return tx
+
+
+@contextmanager
+def _translate_errors() -> Iterator[None]:
+    """Backend failures become ragd errors; query bugs stay loud.
+
+    A locked, missing or failing database file is ``BackendUnavailable`` (retryable);
+    missing index tables mean nobody ran ``ensure_ready``/``ragd reindex``. Any other
+    OperationalError (SQL syntax, a bad vec0/FTS5 argument) is a bug and propagates.
+    """
+    try:
+        yield
+    except OperationalError as exc:
+        message = str(exc.orig).lower()
+        if any(marker in message for marker in _TRANSIENT):
+            raise BackendUnavailable(f"index database unavailable: {exc.orig}") from exc
+        if "no such table" in message:
+            raise ConfigError(
+                f"index tables are missing ({exc.orig}); start ragd normally or run "
+                "`ragd reindex` to create them"
+            ) from exc
+        raise

@@ -1,0 +1,124 @@
+"""Which parser reads a file: media type detection, lookup, and the one entry point.
+
+The extension is what a user meant, but extensions lie (a PDF saved as ``.txt``, a
+``.doc`` renamed ``.docx``), so the first bytes are checked for the formats that have an
+unambiguous signature. ``parse_document`` is what services call: it adds the checks every
+format shares so individual parsers need not repeat them.
+"""
+
+from __future__ import annotations
+
+from ragd.adapters.parsers.decoding import head_looks_like_text
+from ragd.adapters.parsers.docx import DOCX, DocxParser
+from ragd.adapters.parsers.html import HTML, HtmlParser
+from ragd.adapters.parsers.json_records import JSON, NDJSON, JsonParser
+from ragd.adapters.parsers.markdown import MARKDOWN, MarkdownParser
+from ragd.adapters.parsers.pdf import PDF, PdfParser
+from ragd.adapters.parsers.text import PLAIN_TEXT, TextParser
+from ragd.domain.models import ParsedDocument, Section
+from ragd.errors import DocumentRejected, UnsupportedMediaType
+from ragd.ports.parser import Parser
+
+_PARSERS: tuple[Parser, ...] = (
+    TextParser(),
+    MarkdownParser(),
+    HtmlParser(),
+    PdfParser(),
+    DocxParser(),
+    JsonParser(),
+)
+_BY_MEDIA_TYPE: dict[str, Parser] = {mt: p for p in _PARSERS for mt in p.media_types}
+
+SUPPORTED_MEDIA_TYPES: frozenset[str] = frozenset(_BY_MEDIA_TYPE)
+
+EXTENSIONS: dict[str, str] = {
+    ".txt": PLAIN_TEXT,
+    ".text": PLAIN_TEXT,
+    ".log": PLAIN_TEXT,
+    ".md": MARKDOWN,
+    ".markdown": MARKDOWN,
+    ".html": HTML,
+    ".htm": HTML,
+    ".pdf": PDF,
+    ".docx": DOCX,
+    ".json": JSON,
+    ".jsonl": NDJSON,
+    ".ndjson": NDJSON,
+}
+
+_ZIP_MAGIC = b"PK\x03\x04"
+_HTML_STARTS = (b"<!doctype html", b"<html")
+
+
+def detect_media_type(source: str, head: bytes) -> str:
+    """Media type of a file from its name and first bytes (a few KiB are plenty).
+
+    Signatures win over the extension; an unknown extension is accepted as plain text when
+    the bytes look like text. Raises ``UnsupportedMediaType`` otherwise.
+    """
+    ext = _extension(source)
+    sniffed = _sniff(head, ext)
+    if sniffed is not None:
+        return sniffed
+    if ext in EXTENSIONS:
+        return EXTENSIONS[ext]
+    if head_looks_like_text(head):
+        return PLAIN_TEXT
+    shown = f"'{ext}'" if ext else "(no extension)"
+    raise UnsupportedMediaType(
+        f"unsupported file type {shown} (supported: {', '.join(sorted(EXTENSIONS))})"
+    )
+
+
+def get_parser(media_type: str) -> Parser:
+    """The parser for ``media_type`` (parameters such as ``; charset=`` are ignored)."""
+    parser = _BY_MEDIA_TYPE.get(_base(media_type))
+    if parser is None:
+        raise UnsupportedMediaType(
+            f"unsupported media type '{media_type}' "
+            f"(supported: {', '.join(sorted(SUPPORTED_MEDIA_TYPES))})"
+        )
+    return parser
+
+
+def parse_document(data: bytes, media_type: str, *, source: str) -> ParsedDocument:
+    """Parse ``data`` and keep only sections with text; ``DocumentRejected`` on failure."""
+    parser = get_parser(media_type)
+    if not data:
+        raise DocumentRejected("document is empty (0 bytes)")
+    parsed = parser.parse(data, source=source)
+    sections = [
+        Section(text=s.text.strip(), page=s.page, heading_path=s.heading_path)
+        for s in parsed.sections
+        if s.text.strip()
+    ]
+    if not sections:
+        raise DocumentRejected("no text could be extracted")
+    title = parsed.title.strip() if parsed.title else None
+    return ParsedDocument(sections=sections, title=title or None, metadata=parsed.metadata)
+
+
+def _sniff(head: bytes, ext: str) -> str | None:
+    """A media type when the bytes carry an unmistakable signature."""
+    if b"%PDF-" in head[:1024]:  # readers accept junk before the header, so do we
+        return PDF
+    if head.startswith(_ZIP_MAGIC):
+        # OOXML is a zip; a docx names its "word/" parts early on. Other zips go through
+        # the extension, so a broken .docx still reaches the DOCX parser's message.
+        return DOCX if ext == ".docx" or b"word/" in head else None
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if start.startswith(_HTML_STARTS) and ext not in (".md", ".markdown"):
+        return HTML
+    return None
+
+
+def _extension(source: str) -> str:
+    """Lower-case suffix of the last path segment of a path or URL ('' when none)."""
+    name = source.split("?", 1)[0].split("#", 1)[0].rstrip("/")
+    name = name.rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
+    stem, dot, suffix = name.rpartition(".")
+    return f".{suffix.lower()}" if dot and stem and suffix else ""
+
+
+def _base(media_type: str) -> str:
+    return media_type.split(";", 1)[0].strip().lower()
