@@ -90,15 +90,20 @@ def test_utf16_and_utf32_text_is_decoded(encoding: str) -> None:
     assert doc.text == original
 
 
-def test_latin1_text_is_decoded() -> None:
-    original = (
-        "Le café de la gare était fermé. Crème brûlée, façade, naïveté et garçon: "
-        "voilà un texte français assez long pour que la détection soit sûre.\n"
-    ) * 3
-    doc = parse_document(original.encode("latin-1"), TEXT, source="fr.txt")
+@pytest.mark.parametrize(
+    ("encoding", "original"),
+    [
+        ("latin-1", "Café crème brûlée, à la française, déjà vu, un café noir le matin."),
+        ("latin-1", "Não há ação sem reação. A informação é útil e você está convidado."),
+        ("cp1252", "Grüße aus München – „Anführungszeichen“, Maß, Fuß und 20 € Trinkgeld."),
+        ("cp1251", "Съешь же ещё этих мягких французских булок, да выпей чаю."),
+        ("cp1250", "Zażółć gęślą jaźń, Łódź, Kraków i Wrocław są pięknymi miastami."),
+    ],
+)
+def test_legacy_single_byte_text_is_decoded(encoding: str, original: str) -> None:
+    doc = parse_document(original.encode(encoding), TEXT, source="legacy.txt")
 
-    assert "Crème brûlée" in doc.text
-    assert "garçon" in doc.text
+    assert doc.text == original
 
 
 def test_binary_bytes_as_text_are_rejected(random_bytes: bytes) -> None:
@@ -122,3 +127,13 @@ def test_ansi_coloured_log_is_still_text() -> None:
     doc = parse_document(log.encode(), TEXT, source="app.log")
 
     assert "lost lease" in doc.text
+
+
+def test_html_blocks_in_markdown_keep_only_their_text() -> None:
+    md = (
+        b'# Proj\n\n<p align="center"><img src="logo.png"> Fast &amp; small</p>\n\n'
+        b"<!-- hidden -->\n"
+    )
+    doc = parse_document(md, MARKDOWN, source="README.md")
+
+    assert doc.sections[0].text == "Fast & small"

@@ -10,10 +10,10 @@ JSON that is not record-shaped (a config, an API response) is still searchable t
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from ragd.adapters.parsers.decoding import decode_text
-from ragd.adapters.parsers.failures import describe
 from ragd.domain.models import ParsedDocument, Section, SourceRecord
 from ragd.errors import DocumentRejected
 
@@ -35,17 +35,8 @@ def split_records(
     Records are objects with a string ``text``/``content``/``body``; the key is their
     ``_id``/``id`` or else their 1-based line (JSONL) or position (array).
     """
-    text = decode_text(data, what="JSON file")
-    if _base(media_type) == NDJSON:
-        values = _load_lines(text)
-    else:
-        value = _load_json_or_lines(text)
-        if not isinstance(value, _Lines):
-            if not isinstance(value, list):
-                return None
-            value = _Lines([(n, v) for n, v in enumerate(value, start=1)], unit="item")
-        values = value
-    if not values.items or not any(_is_record(v) for _, v in values.items):
+    values = _numbered_values(decode_text(data, what="JSON file"), media_type)
+    if values is None or not any(_is_record(v) for _, v in values.items):
         return None
     records: list[SourceRecord] = []
     seen: dict[str, int] = {}
@@ -102,12 +93,24 @@ def flatten(value: Any) -> list[str]:
     return lines
 
 
+@dataclass(frozen=True)
 class _Lines:
-    """Values of a JSON Lines file with their 1-based line numbers."""
+    """Values with their 1-based line (JSON Lines) or item (JSON array) numbers."""
 
-    def __init__(self, items: list[tuple[int, Any]], *, unit: str = "line") -> None:
-        self.items = items
-        self.unit = unit
+    items: list[tuple[int, Any]]
+    unit: str = "line"
+
+
+def _numbered_values(text: str, media_type: str) -> _Lines | None:
+    """The candidate records of a file, or None when it is a single non-array value."""
+    if _base(media_type) == NDJSON:
+        return _load_lines(text)
+    value = _load_json_or_lines(text)
+    if isinstance(value, _Lines):
+        return value
+    if isinstance(value, list):
+        return _Lines(list(enumerate(value, start=1)), unit="item")
+    return None
 
 
 def _load_json_or_lines(text: str) -> Any:
@@ -172,14 +175,8 @@ def _record(value: dict[str, Any], *, default_key: str) -> SourceRecord:
 
 
 def _scalar(value: Any) -> str:
-    if isinstance(value, str):
-        text = value.strip()
-    else:
-        try:
-            text = json.dumps(value)
-        except (TypeError, ValueError) as exc:  # only reachable with non-JSON input
-            raise DocumentRejected(f"JSON value cannot be rendered: {describe(exc)}") from exc
-    return text
+    """Strings as written (no quotes), numbers/booleans/null in their JSON spelling."""
+    return value.strip() if isinstance(value, str) else json.dumps(value)
 
 
 def _base(media_type: str) -> str:

@@ -8,6 +8,8 @@ meaning a reader relies on.
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Sequence
 
 from markdown_it import MarkdownIt
@@ -19,6 +21,8 @@ from ragd.domain.models import ParsedDocument, Section
 from ragd.errors import DocumentRejected
 
 MARKDOWN = "text/markdown"
+_COMMENT = re.compile(r"<!--.*?(-->|$)", re.DOTALL)
+_TAG = re.compile(r"<[^>]*>")
 
 
 class MarkdownParser:
@@ -108,7 +112,7 @@ class _Walker:
         elif kind in ("fence", "code_block"):
             self._emit(tok.content.rstrip("\n"))
         elif kind == "html_block":
-            self._emit(tok.content.strip())
+            self._emit(_strip_tags(tok.content))
         return i + 1
 
     def _inline(self, tok: Token) -> None:
@@ -150,3 +154,10 @@ def _inline_text(tok: Token | None) -> str:
         elif child.type == "image":
             parts.append(child.content or _inline_text(child))
     return "".join(parts)
+
+
+def _strip_tags(raw: str) -> str:
+    """Text of an embedded HTML block (README badges, <details>): tags are noise here."""
+    text = html.unescape(_TAG.sub(" ", _COMMENT.sub(" ", raw)))
+    lines = (" ".join(line.split()) for line in text.split("\n"))
+    return "\n".join(line for line in lines if line)
