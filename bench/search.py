@@ -154,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "platform": platform.platform(),
+            "loadavg_before": os.getloadavg(),
         },
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
     }
@@ -204,6 +205,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'case':<36}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'QPS':>9}")
     for name, r in rows.items():
         print(f"{name:<36}{r['p50_ms']:>9.2f}{r['p95_ms']:>9.2f}{r['max_ms']:>9.2f}{r['qps']:>9.1f}")
+    result["machine"]["loadavg_after"] = os.getloadavg()
+    print("load average before/after: {} / {}".format(*(
+        " ".join(f"{x:.2f}" for x in result["machine"][k]) for k in ("loadavg_before", "loadavg_after")
+    )))
     target = rows["hybrid + embed"]["p95_ms"]
     verdict = "meets" if target <= 50 else "MISSES"
     print(f"\nhybrid p95 incl. embedding: {target:.1f} ms ({verdict} the 50 ms target)")

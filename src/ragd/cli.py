@@ -406,14 +406,15 @@ _EXIT_CODES: list[tuple[type[RagdError], int]] = [(NotFound, 4), (ConfigError, 3
 def main() -> None:
     """Console-script entry point: ragd errors become a message and an exit code."""
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)  # click returns the code of typer.Exit here
+        sys.exit(rc if isinstance(rc, int) else 0)
     except RagdError as exc:
         code = next((c for t, c in _EXIT_CODES if isinstance(exc, t)), 1)
-        err.print(f"[red]error:[/] {exc}", highlight=False)
+        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(code)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors())
-        err.print(f"[red]configuration error:[/] {problems}", highlight=False)
+        err.print(f"[red]configuration error:[/] {problems}", highlight=False, soft_wrap=True)
         sys.exit(3)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

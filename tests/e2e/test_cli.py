@@ -1,0 +1,107 @@
+"""The CLI as a person uses it: real processes, real files, exit codes and messages."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+RAGD = [sys.executable, "-m", "ragd.cli"]
+
+
+def ragd(args: list[str], data_dir: Path, model: str = "hashing-64", **env: str) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "RAGD_DATA_DIR": str(data_dir), "EMBEDDING_MODEL": model,
+                "RAGD_WORKER_POLL_SECONDS": "0.05", **env}
+    return subprocess.run([*RAGD, *args], env=full_env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    root = tmp_path / "corpus"
+    (root / "sub").mkdir(parents=True)
+    (root / "bees.md").write_text("# Bees\n\n## Dance\n\nForagers waggle to show the distance to flowers.\n")
+    (root / "sub" / "tides.txt").write_text("Spring tides happen when the Sun and Moon line up.\n")
+    (root / "sub" / "bad.pdf").write_bytes(b"%PDF-1.4 truncated")
+    (root / ".hidden.txt").write_text("should be skipped")
+    return root
+
+
+def test_ingest_search_docs_delete_roundtrip(tmp_path: Path, corpus: Path) -> None:
+    data = tmp_path / "data"
+    r = ragd(["ingest", str(corpus), "--json"], data)
+    assert r.returncode == 1, r.stderr  # one file is corrupt: reported, others indexed
+    report = json.loads(r.stdout)
+    assert report["files"] == 3 and report["indexed"] == 2
+    [failed] = report["failed"]
+    assert failed["source"].endswith("bad.pdf") and "PDF" in failed["error"]
+
+    r = ragd(["search", "waggle distance", "--json", "--k", "2"], data)
+    assert r.returncode == 0, r.stderr
+    hits = json.loads(r.stdout)["hits"]
+    assert hits[0]["title"] == "Bees" and hits[0]["heading_path"] == ["Bees", "Dance"]
+    doc_id = hits[0]["document_id"]
+
+    r = ragd(["search", "tides", "--source", "nowhere", "--json"], data)
+    assert json.loads(r.stdout)["hits"] == []
+
+    r = ragd(["docs", "show", doc_id, "--chunks", "--json"], data)
+    shown = json.loads(r.stdout)
+    assert shown["status"] == "indexed" and shown["chunk_list"][0]["text"].startswith("Foragers")
+
+    again = ragd(["ingest", str(corpus / "bees.md"), "--json"], data)
+    assert json.loads(again.stdout)["unchanged"] == 1
+
+    assert ragd(["docs", "delete", doc_id], data).returncode == 0
+    r = ragd(["docs", "show", doc_id], data)
+    assert r.returncode == 4 and "not found" in r.stderr
+    r = ragd(["search", "waggle distance", "--json"], data)
+    assert all(h["document_id"] != doc_id for h in json.loads(r.stdout)["hits"])
+
+    r = ragd(["docs", "list", "--status", "failed", "--json"], data)
+    assert [d["source"].rsplit("/", 1)[-1] for d in json.loads(r.stdout)["documents"]] == ["bad.pdf"]
+
+
+def test_bad_input_gives_message_and_exit_code(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    r = ragd(["ingest", str(tmp_path / "missing.txt")], data)
+    assert r.returncode == 2 and "no such file" in r.stderr and "Traceback" not in r.stderr
+    r = ragd(["search", "   "], data)
+    assert r.returncode == 2 and "empty" in r.stderr
+    r = ragd(["search", "x", "--mode", "fuzzy"], data)
+    assert r.returncode == 2 and "mode" in r.stderr
+    r = ragd(["search", "x", "--k", "0"], data)
+    assert r.returncode == 2
+    r = ragd(["search", "x", "--meta", "novalue"], data)
+    assert r.returncode == 2 and "key=value" in r.stderr
+    r = ragd(["docs", "list", "--status", "weird"], data)
+    assert r.returncode == 2 and "unknown status" in r.stderr
+    r = ragd(["search", "x"], data, RAGD_CHUNK_TOKENS="nope")
+    assert r.returncode == 3 and "configuration" in r.stderr
+    r = ragd(["search", "x"], data, model="no-such-model")
+    assert r.returncode == 3 and "EMBEDDING_MODEL" in r.stderr
+
+
+def test_model_change_is_refused_until_reindex(tmp_path: Path, corpus: Path) -> None:
+    data = tmp_path / "data"
+    ragd(["ingest", str(corpus / "bees.md")], data, model="hashing-64")
+    r = ragd(["search", "bees"], data, model="hashing-32")
+    assert r.returncode == 3 and "ragd reindex" in r.stderr and "hashing-64" in r.stderr
+    r = ragd(["reindex"], data, model="hashing-32")
+    assert r.returncode == 0, r.stderr
+    assert "1 chunk(s) of 1 document(s) with hashing-32 (32-d)" in r.stdout
+    r = ragd(["search", "waggle", "--json", "--mode", "dense"], data, model="hashing-32")
+    assert r.returncode == 0 and json.loads(r.stdout)["hits"][0]["title"] == "Bees"
+
+
+def test_no_wait_queues_for_a_separate_worker(tmp_path: Path, corpus: Path) -> None:
+    data = tmp_path / "data"
+    r = ragd(["ingest", str(corpus / "sub" / "tides.txt"), "--no-wait"], data)
+    assert r.returncode == 0 and "queued 1" in r.stdout
+    assert json.loads(ragd(["jobs", "--json"], data).stdout)["queued"] == 1
+    r = ragd(["worker", "--until-idle"], data)
+    assert r.returncode == 0 and "indexed 1" in r.stderr
+    assert json.loads(ragd(["jobs", "--json"], data).stdout)["done"] == 1
