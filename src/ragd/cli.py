@@ -29,8 +29,12 @@ from ragd.domain.models import DEFAULT_TENANT, Document, DocumentStatus, TenantI
 from ragd.errors import ConfigError, InvalidRequest, NotFound, RagdError
 from ragd.services.container import Services, build_services
 
-app = typer.Typer(name="ragd", help="ragd: documents in, grounded answers out.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    name="ragd",
+    help="ragd: documents in, grounded answers out.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 docs_app = typer.Typer(help="List, inspect, delete and retry documents.", no_args_is_help=True)
 app.add_typer(docs_app, name="docs")
 
@@ -53,8 +57,12 @@ def expand_paths(patterns: list[str]) -> Iterator[Path]:
         matches = [Path(p) for p in sorted(glob.glob(pattern, recursive=True))] or [Path(pattern)]
         for match in matches:
             if match.is_dir():
-                files = sorted(p for p in match.rglob("*") if p.is_file()
-                               and not any(part.startswith(".") for part in p.relative_to(match).parts))
+                files = sorted(
+                    p
+                    for p in match.rglob("*")
+                    if p.is_file()
+                    and not any(part.startswith(".") for part in p.relative_to(match).parts)
+                )
             elif match.exists():
                 files = [match]
             else:
@@ -68,8 +76,12 @@ def expand_paths(patterns: list[str]) -> Iterator[Path]:
 @app.command()
 def ingest(
     paths: Annotated[list[str], typer.Argument(help="Files, folders or glob patterns.")],
-    wait: Annotated[bool, typer.Option("--wait/--no-wait",
-                                       help="Index now and wait (in-process worker) or only queue.")] = True,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait/--no-wait", help="Index now and wait (in-process worker) or only queue."
+        ),
+    ] = True,
     tenant: TenantOpt = DEFAULT_TENANT,
     as_json: JsonOpt = False,
 ) -> None:
@@ -80,8 +92,11 @@ def ingest(
     report = svc.ingest.submit_paths(tid, files)
     queued = [s.document for s in report.submissions if s.outcome in ("queued", "replaced")]
     if not as_json:
-        out.print(f"[bold]{len(files)}[/] file(s): {report.count('queued')} new, {report.count('replaced')} "
-                  f"changed, {report.count('unchanged')} unchanged, {report.count('failed')} rejected")
+        out.print(
+            f"[bold]{len(files)}[/] file(s): {report.count('queued')} new, "
+            f"{report.count('replaced')} "
+            f"changed, {report.count('unchanged')} unchanged, {report.count('failed')} rejected"
+        )
     elapsed = 0.0
     if wait and queued:
         elapsed = _drain(svc, len(queued), quiet=as_json)
@@ -90,10 +105,17 @@ def ingest(
     failed = [d for d in final if d.status == DocumentStatus.FAILED]
     indexed = sum(1 for d in final if d.status == DocumentStatus.INDEXED)
     if as_json:
-        _print_json({"files": len(files), "submitted": len(report.submissions),
-                     "queued": len(queued), "unchanged": report.count("unchanged"),
-                     "indexed": indexed, "failed": [_doc_json(d) for d in failed],
-                     "seconds": round(elapsed, 2)})
+        _print_json(
+            {
+                "files": len(files),
+                "submitted": len(report.submissions),
+                "queued": len(queued),
+                "unchanged": report.count("unchanged"),
+                "indexed": indexed,
+                "failed": [_doc_json(d) for d in failed],
+                "seconds": round(elapsed, 2),
+            }
+        )
     else:
         if wait and queued:
             rate = indexed / elapsed if elapsed else 0.0
@@ -110,12 +132,19 @@ def _drain(svc: Services, total: int, *, quiet: bool) -> float:
     worker = svc.worker()
     worker.install_signal_handlers()
     t0 = time.monotonic()
-    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
-                  MofNCompleteColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
-                  console=err, disable=quiet, transient=False) as progress:
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        console=err,
+        disable=quiet,
+        transient=False,
+    ) as progress:
         task = progress.add_task("indexing", total=total, rate="")
 
-        def on_batch(r: Any) -> None:
+        def on_batch(_result: Any) -> None:
             done = worker.stats.indexed + worker.stats.failed
             rate = done / max(time.monotonic() - t0, 1e-9)
             progress.update(task, completed=min(done, total), rate=f"{rate:.1f} docs/s")
@@ -143,29 +172,51 @@ def search(
     query: Annotated[str, typer.Argument(help="What to look for.")],
     mode: Annotated[str | None, typer.Option("--mode", help="hybrid | dense | sparse")] = None,
     k: Annotated[int, typer.Option("--k", help="How many passages.")] = 10,
-    document_id: Annotated[list[str] | None, typer.Option("--document-id", help="Only these documents.")] = None,
-    source: Annotated[list[str] | None, typer.Option("--source", help="Only these sources.")] = None,
-    meta: Annotated[list[str] | None, typer.Option("--meta", help="Metadata equality, key=value.")] = None,
+    document_id: Annotated[
+        list[str] | None, typer.Option("--document-id", help="Only these documents.")
+    ] = None,
+    source: Annotated[
+        list[str] | None, typer.Option("--source", help="Only these sources.")
+    ] = None,
+    meta: Annotated[
+        list[str] | None, typer.Option("--meta", help="Metadata equality, key=value.")
+    ] = None,
     tenant: TenantOpt = DEFAULT_TENANT,
     as_json: JsonOpt = False,
 ) -> None:
     """Search the indexed passages."""
-    filters = SearchFilters.from_mapping({
-        **({"document_ids": document_id} if document_id else {}),
-        **({"sources": source} if source else {}),
-        **({"metadata": _parse_meta(meta)} if meta else {}),
-    })
+    filters = SearchFilters.from_mapping(
+        {
+            **({"document_ids": document_id} if document_id else {}),
+            **({"sources": source} if source else {}),
+            **({"metadata": _parse_meta(meta)} if meta else {}),
+        }
+    )
     svc = _services()
     result = svc.search.search(TenantId(tenant), query, mode=mode, k=k, filters=filters)  # type: ignore[arg-type]
     if as_json:
-        _print_json({
-            "query": query, "mode": result.mode,
-            "hits": [{"chunk_id": h.chunk_id, "document_id": h.document_id, "title": h.title,
-                      "source": h.source, "text": h.text, "score": h.score, "page": h.page,
-                      "heading_path": list(h.heading_path), "char_start": h.char_start,
-                      "char_end": h.char_end} for h in result.hits],
-            "timings": {k_: round(v, 2) for k_, v in result.timings.items()},
-        })
+        _print_json(
+            {
+                "query": query,
+                "mode": result.mode,
+                "hits": [
+                    {
+                        "chunk_id": h.chunk_id,
+                        "document_id": h.document_id,
+                        "title": h.title,
+                        "source": h.source,
+                        "text": h.text,
+                        "score": h.score,
+                        "page": h.page,
+                        "heading_path": list(h.heading_path),
+                        "char_start": h.char_start,
+                        "char_end": h.char_end,
+                    }
+                    for h in result.hits
+                ],
+                "timings": {k_: round(v, 2) for k_, v in result.timings.items()},
+            }
+        )
         return
     if not result.hits:
         out.print("no matching passages")
@@ -173,7 +224,10 @@ def search(
         where = f" p.{h.page}" if h.page else ""
         path = [p for p in h.heading_path if p.casefold() != h.title.casefold()]
         heading = f" › {' › '.join(path)}" if path else ""
-        out.print(f"[bold]{i}.[/] [cyan]{h.title}[/]{where}{heading}  [dim]{h.score:.4f}  {h.document_id}[/]")
+        out.print(
+            f"[bold]{i}.[/] [cyan]{h.title}[/]{where}{heading}  "
+            f"[dim]{h.score:.4f}  {h.document_id}[/]"
+        )
         flat = " ".join(h.text.split())
         snippet = flat if len(flat) <= 300 else flat[:300] + "…"
         out.print(f"   {snippet}", highlight=False)
@@ -199,7 +253,9 @@ def _parse_meta(items: list[str]) -> dict[str, Any]:
 # ----------------------------------------------------------------------- docs ---
 @docs_app.command("list")
 def docs_list(
-    status: Annotated[str | None, typer.Option("--status", help="queued|parsing|embedding|indexed|failed")] = None,
+    status: Annotated[
+        str | None, typer.Option("--status", help="queued|parsing|embedding|indexed|failed")
+    ] = None,
     name: Annotated[str | None, typer.Option("--name", help="Source or title contains.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=1000)] = 50,
     offset: Annotated[int, typer.Option("--offset", min=0)] = 0,
@@ -210,9 +266,13 @@ def docs_list(
     try:
         st = DocumentStatus(status) if status else None
     except ValueError:
-        raise InvalidRequest(f"unknown status {status!r}; one of {', '.join(s.value for s in DocumentStatus)}") from None
+        raise InvalidRequest(
+            f"unknown status {status!r}; one of {', '.join(s.value for s in DocumentStatus)}"
+        ) from None
     svc = _services()
-    docs = svc.store.list_documents(TenantId(tenant), status=st, name_contains=name, limit=limit, offset=offset)
+    docs = svc.store.list_documents(
+        TenantId(tenant), status=st, name_contains=name, limit=limit, offset=offset
+    )
     total = svc.store.count_documents(TenantId(tenant), status=st)
     if as_json:
         _print_json({"total": total, "documents": [_doc_json(d) for d in docs]})
@@ -221,8 +281,16 @@ def docs_list(
     for col in ("id", "title", "status", "chunks", "updated"):
         table.add_column(col)
     for d in docs:
-        status_txt = d.status.value if d.status != DocumentStatus.FAILED else f"[red]failed[/]: {d.error}"
-        table.add_row(d.id, d.title[:60], status_txt, str(d.chunk_count), d.updated_at.strftime("%Y-%m-%d %H:%M"))
+        status_txt = (
+            d.status.value if d.status != DocumentStatus.FAILED else f"[red]failed[/]: {d.error}"
+        )
+        table.add_row(
+            d.id,
+            d.title[:60],
+            status_txt,
+            str(d.chunk_count),
+            d.updated_at.strftime("%Y-%m-%d %H:%M"),
+        )
     out.print(table)
 
 
@@ -240,16 +308,29 @@ def docs_show(
     if as_json:
         data = _doc_json(doc)
         if chunks:
-            data["chunk_list"] = [{"id": c.id, "ordinal": c.ordinal, "text": c.text, "page": c.page,
-                                   "heading_path": list(c.heading_path), "char_start": c.char_start,
-                                   "char_end": c.char_end, "token_count": c.token_count} for c in chunk_list]
+            data["chunk_list"] = [
+                {
+                    "id": c.id,
+                    "ordinal": c.ordinal,
+                    "text": c.text,
+                    "page": c.page,
+                    "heading_path": list(c.heading_path),
+                    "char_start": c.char_start,
+                    "char_end": c.char_end,
+                    "token_count": c.token_count,
+                }
+                for c in chunk_list
+            ]
         _print_json(data)
         return
     for key, value in _doc_json(doc).items():
         out.print(f"[bold]{key}[/]: {value}", highlight=False)
     for c in chunk_list:
         where = f" p.{c.page}" if c.page else ""
-        out.print(f"\n[bold]#{c.ordinal}[/]{where} {' › '.join(c.heading_path)} [dim]({c.token_count} tokens)[/]")
+        out.print(
+            f"\n[bold]#{c.ordinal}[/]{where} {' › '.join(c.heading_path)} "
+            f"[dim]({c.token_count} tokens)[/]"
+        )
         out.print(c.text, highlight=False)
 
 
@@ -263,7 +344,8 @@ def docs_delete(document_id: str, tenant: TenantOpt = DEFAULT_TENANT) -> None:
 
 @docs_app.command("retry")
 def docs_retry(
-    wait: Annotated[bool, typer.Option("--wait/--no-wait")] = True, tenant: TenantOpt = DEFAULT_TENANT
+    wait: Annotated[bool, typer.Option("--wait/--no-wait")] = True,
+    tenant: TenantOpt = DEFAULT_TENANT,
 ) -> None:
     """Queue failed documents again (those whose content is still stored)."""
     svc = _services()
@@ -276,16 +358,23 @@ def docs_retry(
 # ------------------------------------------------------------ worker & admin ---
 @app.command()
 def worker(
-    until_idle: Annotated[bool, typer.Option("--until-idle", help="Exit when the queue is empty.")] = False,
+    until_idle: Annotated[
+        bool, typer.Option("--until-idle", help="Exit when the queue is empty.")
+    ] = False,
 ) -> None:
     """Run an ingestion worker (own process); SIGTERM finishes gracefully."""
-    logging.basicConfig(level=get_settings().log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=get_settings().log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
     svc = _services()
     w = svc.worker()
     w.install_signal_handlers()
     stats = w.run(until_idle=until_idle)
-    err.print(f"worker {w.worker_id}: indexed {stats.indexed}, failed {stats.failed}, retried {stats.retried}")
+    err.print(
+        f"worker {w.worker_id}: indexed {stats.indexed}, failed {stats.failed}, "
+        f"retried {stats.retried}"
+    )
 
 
 @app.command()
@@ -316,21 +405,36 @@ def reindex() -> None:
     """Rebuild the index from the Store with the configured embedding model."""
     svc = _services(check_index=False)
     total = sum(svc.store.count_chunks(t) for t in svc.store.tenants())
-    with Progress(TextColumn("reindexing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err) as progress:
+    with Progress(
+        TextColumn("reindexing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+    ) as progress:
         task = progress.add_task("reindex", total=total)
         report = svc.reindex.run(on_progress=lambda n: progress.advance(task, n))
-    out.print(f"reindexed {report.chunks} chunk(s) of {report.documents} document(s) "
-              f"with {svc.embedder.spec.model} ({svc.embedder.spec.dimension}-d)")
+    out.print(
+        f"reindexed {report.chunks} chunk(s) of {report.documents} document(s) "
+        f"with {svc.embedder.spec.model} ({svc.embedder.spec.dimension}-d)"
+    )
 
 
 # ----------------------------------------------------------------------- eval ---
 @app.command("eval")
 def eval_(
-    dataset_dir: Annotated[Path, typer.Argument(help="BEIR layout: corpus.jsonl, queries.jsonl, qrels/.")],
-    split: Annotated[str, typer.Option("--split", help="qrels file to score (test; tune on train).")] = "test",
-    modes: Annotated[str, typer.Option("--modes", help="Comma-separated modes.")] = "dense,sparse,hybrid",
-    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Keep/reuse the index here.")] = None,
+    dataset_dir: Annotated[
+        Path, typer.Argument(help="BEIR layout: corpus.jsonl, queries.jsonl, qrels/.")
+    ],
+    split: Annotated[
+        str, typer.Option("--split", help="qrels file to score (test; tune on train).")
+    ] = "test",
+    modes: Annotated[
+        str, typer.Option("--modes", help="Comma-separated modes.")
+    ] = "dense,sparse,hybrid",
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Keep/reuse the index here.")
+    ] = None,
     max_queries: Annotated[int | None, typer.Option("--max-queries", min=1)] = None,
     rrf_k: Annotated[int | None, typer.Option("--rrf-k", min=1)] = None,
     dense_weight: Annotated[float | None, typer.Option("--dense-weight", min=0)] = None,
@@ -346,13 +450,23 @@ def eval_(
         raise InvalidRequest(f"--modes takes dense, sparse, hybrid; got {modes!r}")
     dataset = load_beir(dataset_dir, split)
     if max_queries:
-        dataset = type(dataset)(dataset.root, dict(list(dataset.queries.items())[:max_queries]), dataset.qrels)
+        dataset = type(dataset)(
+            dataset.root, dict(list(dataset.queries.items())[:max_queries]), dataset.qrels
+        )
     throwaway = data_dir is None
     workdir = Path(tempfile.mkdtemp(prefix="ragd-eval-")) if throwaway else data_dir
     assert workdir is not None
-    overrides: dict[str, Any] = {"data_dir": workdir, "database_url": None, "max_retrieval_results": 1000,
-                                 "fusion_candidates": 200}
-    for key, value in (("rrf_k", rrf_k), ("rrf_dense_weight", dense_weight), ("rrf_sparse_weight", sparse_weight)):
+    overrides: dict[str, Any] = {
+        "data_dir": workdir,
+        "database_url": None,
+        "max_retrieval_results": 1000,
+        "fusion_candidates": 200,
+    }
+    for key, value in (
+        ("rrf_k", rrf_k),
+        ("rrf_dense_weight", dense_weight),
+        ("rrf_sparse_weight", sparse_weight),
+    ):
         if value is not None:
             overrides[key] = value
     settings = get_settings().model_copy(update=overrides)
@@ -367,8 +481,13 @@ def eval_(
         ingest_seconds = time.monotonic() - t0
         qrels = {q: r for q, r in dataset.qrels.items() if q in dataset.queries}
         dataset = type(dataset)(dataset.root, dataset.queries, qrels)
-        ev = EvalReport(str(dataset_dir), split, svc.store.count_documents(tenant),
-                        svc.store.count_chunks(tenant), ingest_seconds)
+        ev = EvalReport(
+            str(dataset_dir),
+            split,
+            svc.store.count_documents(tenant),
+            svc.store.count_chunks(tenant),
+            ingest_seconds,
+        )
         for mode in mode_list:
             ev.modes.append(run_queries(svc.search, tenant, dataset, mode))  # type: ignore[arg-type]
         svc.close()
@@ -378,29 +497,51 @@ def eval_(
     if as_json:
         _print_json(ev.as_dict())
         return
-    table = Table(title=f"{dataset_dir} · {split} · {len(dataset.queries)} queries · "
-                        f"{ev.documents} docs / {ev.chunks} chunks", title_justify="left")
+    table = Table(
+        title=f"{dataset_dir} · {split} · {len(dataset.queries)} queries · "
+        f"{ev.documents} docs / {ev.chunks} chunks",
+        title_justify="left",
+    )
     for col in ("mode", "nDCG@10", "recall@10", "recall@100", "MRR@10", "p50 ms", "p95 ms"):
         table.add_column(col, justify="right")
     for m in ev.modes:
-        table.add_row(m.mode, *(f"{m.metrics[k]:.4f}" for k in ("ndcg@10", "recall@10", "recall@100", "mrr@10")),
-                      f"{m.latency_ms_p50:.1f}", f"{m.latency_ms_p95:.1f}")
+        table.add_row(
+            m.mode,
+            *(f"{m.metrics[k]:.4f}" for k in ("ndcg@10", "recall@10", "recall@100", "mrr@10")),
+            f"{m.latency_ms_p50:.1f}",
+            f"{m.latency_ms_p95:.1f}",
+        )
     out.print(table)
 
 
 # ---------------------------------------------------------------------- glue ---
 def _doc_json(d: Document) -> dict[str, Any]:
-    return {"id": d.id, "title": d.title, "source": d.source, "status": d.status.value, "error": d.error,
-            "chunks": d.chunk_count, "media_type": d.media_type, "size_bytes": d.size_bytes,
-            "content_hash": d.content_hash, "version": d.version, "metadata": d.metadata,
-            "created_at": d.created_at.isoformat(), "updated_at": d.updated_at.isoformat()}
+    return {
+        "id": d.id,
+        "title": d.title,
+        "source": d.source,
+        "status": d.status.value,
+        "error": d.error,
+        "chunks": d.chunk_count,
+        "media_type": d.media_type,
+        "size_bytes": d.size_bytes,
+        "content_hash": d.content_hash,
+        "version": d.version,
+        "metadata": d.metadata,
+        "created_at": d.created_at.isoformat(),
+        "updated_at": d.updated_at.isoformat(),
+    }
 
 
 def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 
-_EXIT_CODES: list[tuple[type[RagdError], int]] = [(NotFound, 4), (ConfigError, 3), (InvalidRequest, 2)]
+_EXIT_CODES: list[tuple[type[RagdError], int]] = [
+    (NotFound, 4),
+    (ConfigError, 3),
+    (InvalidRequest, 2),
+]
 
 
 def main() -> None:
@@ -413,7 +554,9 @@ def main() -> None:
         err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(code)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
         err.print(f"[red]configuration error:[/] {problems}", highlight=False, soft_wrap=True)
         sys.exit(3)
     except typer.Exit as exc:

@@ -41,20 +41,28 @@ class Settings(BaseSettings):
     default_retrieval_strategy: RetrievalMode = Field(
         "hybrid", validation_alias=_env("DEFAULT_RETRIEVAL_STRATEGY")
     )
-    max_retrieval_results: int = Field(100, ge=1, le=1000, validation_alias=_env("MAX_RETRIEVAL_RESULTS"))
+    max_retrieval_results: int = Field(
+        100, ge=1, le=1000, validation_alias=_env("MAX_RETRIEVAL_RESULTS")
+    )
     top_k_retrieval: int = Field(10, ge=1, le=1000, validation_alias=_env("TOP_K_RETRIEVAL"))
     similarity_threshold: float = Field(0.0, validation_alias=_env("SIMILARITY_THRESHOLD"))
     rrf_k: int = Field(60, ge=1, validation_alias=_env("RAGD_RRF_K"))
     rrf_dense_weight: float = Field(1.0, ge=0, validation_alias=_env("RAGD_RRF_DENSE_WEIGHT"))
     rrf_sparse_weight: float = Field(1.0, ge=0, validation_alias=_env("RAGD_RRF_SPARSE_WEIGHT"))
-    fusion_candidates: int = Field(100, ge=1, le=2000, validation_alias=_env("RAGD_FUSION_CANDIDATES"))
+    fusion_candidates: int = Field(
+        100, ge=1, le=2000, validation_alias=_env("RAGD_FUSION_CANDIDATES")
+    )
 
     # Embedding
     embedding_model: str = Field("all-MiniLM-L6-v2", validation_alias=_env("EMBEDDING_MODEL"))
-    embedding_batch_size: int = Field(8, ge=1, le=512, validation_alias=_env("EMBEDDING_BATCH_SIZE"))
+    embedding_batch_size: int = Field(
+        8, ge=1, le=512, validation_alias=_env("EMBEDDING_BATCH_SIZE")
+    )
     vector_size: int = Field(384, ge=1, validation_alias=_env("VECTOR_SIZE"))
     embedding_threads: int = Field(
-        default_factory=lambda: os.cpu_count() or 1, ge=1, validation_alias=_env("RAGD_EMBEDDING_THREADS")
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=1,
+        validation_alias=_env("RAGD_EMBEDDING_THREADS"),
     )
 
     # Chunking and ingestion
@@ -66,7 +74,9 @@ class Settings(BaseSettings):
     job_max_attempts: int = Field(3, ge=1, validation_alias=_env("RAGD_JOB_MAX_ATTEMPTS"))
     job_lease_seconds: float = Field(60.0, gt=0, validation_alias=_env("RAGD_JOB_LEASE_SECONDS"))
     job_backoff_seconds: float = Field(2.0, ge=0, validation_alias=_env("RAGD_JOB_BACKOFF_SECONDS"))
-    worker_batch_size: int = Field(16, ge=1, le=1000, validation_alias=_env("RAGD_WORKER_BATCH_SIZE"))
+    worker_batch_size: int = Field(
+        16, ge=1, le=1000, validation_alias=_env("RAGD_WORKER_BATCH_SIZE")
+    )
     worker_poll_seconds: float = Field(0.5, gt=0, validation_alias=_env("RAGD_WORKER_POLL_SECONDS"))
 
     # Service (used by `ragd serve` from the API issue on)
@@ -81,7 +91,9 @@ class Settings(BaseSettings):
     def _overlap_below_size(cls, v: int, info: object) -> int:
         size = getattr(info, "data", {}).get("chunk_tokens", 256)
         if v >= size:
-            raise ValueError(f"RAGD_CHUNK_OVERLAP ({v}) must be smaller than RAGD_CHUNK_TOKENS ({size})")
+            raise ValueError(
+                f"RAGD_CHUNK_OVERLAP ({v}) must be smaller than RAGD_CHUNK_TOKENS ({size})"
+            )
         return v
 
     @property

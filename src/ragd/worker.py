@@ -76,15 +76,18 @@ class Worker:
     def run_once(self) -> BatchResult | None:
         """Claim and process one batch; None when there was nothing to do."""
         self.indexing.reap()
-        jobs = self.queue.claim(self.worker_id, limit=self.batch_size, lease_seconds=self.lease_seconds)
+        jobs = self.queue.claim(
+            self.worker_id, limit=self.batch_size, lease_seconds=self.lease_seconds
+        )
         if not jobs:
             return None
         result = self.indexing.process(jobs, self.worker_id, should_stop=self._stop.is_set)
         self.stats.add(result)
         return result
 
-    def run(self, *, until_idle: bool = False,
-            on_batch: Callable[[BatchResult], None] | None = None) -> WorkerStats:
+    def run(
+        self, *, until_idle: bool = False, on_batch: Callable[[BatchResult], None] | None = None
+    ) -> WorkerStats:
         """Work until stopped (or, with ``until_idle``, until nothing is queued or running)."""
         log.info("worker %s started", self.worker_id)
         while not self._stop.is_set():

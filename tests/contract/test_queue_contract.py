@@ -33,7 +33,9 @@ def _doc_with_job(store: SqlStore, queue: SqlQueue, tenant: TenantId, name: str)
     return doc.id
 
 
-def test_claim_gives_each_job_to_one_worker(parts: tuple[SqlStore, SqlQueue], tenant: TenantId) -> None:
+def test_claim_gives_each_job_to_one_worker(
+    parts: tuple[SqlStore, SqlQueue], tenant: TenantId
+) -> None:
     store, queue = parts
     for i in range(5):
         _doc_with_job(store, queue, tenant, f"d{i}")
@@ -46,8 +48,9 @@ def test_claim_gives_each_job_to_one_worker(parts: tuple[SqlStore, SqlQueue], te
     assert queue.pending() == 5 and queue.pending(tenant) == 5
 
 
-def test_expired_lease_is_reclaimed_and_old_owner_is_fenced(parts: tuple[SqlStore, SqlQueue],
-                                                          tenant: TenantId) -> None:
+def test_expired_lease_is_reclaimed_and_old_owner_is_fenced(
+    parts: tuple[SqlStore, SqlQueue], tenant: TenantId
+) -> None:
     store, queue = parts
     _doc_with_job(store, queue, tenant, "d")
     [job] = queue.claim("A", limit=1, lease_seconds=0.05)
@@ -63,11 +66,16 @@ def test_expired_lease_is_reclaimed_and_old_owner_is_fenced(parts: tuple[SqlStor
     assert queue.counts()[JobState.DONE] == 1 and queue.pending() == 0
 
 
-def test_fail_requeues_then_dead_letters(parts: tuple[SqlStore, SqlQueue], tenant: TenantId) -> None:
+def test_fail_requeues_then_dead_letters(
+    parts: tuple[SqlStore, SqlQueue], tenant: TenantId
+) -> None:
     store, queue = parts
     _doc_with_job(store, queue, tenant, "d")
     [job] = queue.claim("A", limit=1, lease_seconds=30)
-    assert queue.fail(job.id, "A", "flaky", retry_at=utcnow() + timedelta(seconds=60)) == JobState.QUEUED
+    assert (
+        queue.fail(job.id, "A", "flaky", retry_at=utcnow() + timedelta(seconds=60))
+        == JobState.QUEUED
+    )
     assert queue.claim("A", limit=1, lease_seconds=30) == []  # not before run_after
     with pytest.raises(LeaseLost):
         queue.fail(job.id, "A", "not leased any more", retry_at=None)
@@ -86,8 +94,9 @@ def test_dead_letter_and_retry_dead(parts: tuple[SqlStore, SqlQueue], tenant: Te
     assert again.id == job.id and again.attempts == 1 and again.last_error == "broken"
 
 
-def test_crashing_worker_exhausts_attempts_and_is_reaped(parts: tuple[SqlStore, SqlQueue],
-                                                         tenant: TenantId) -> None:
+def test_crashing_worker_exhausts_attempts_and_is_reaped(
+    parts: tuple[SqlStore, SqlQueue], tenant: TenantId
+) -> None:
     store, queue = parts
     _doc_with_job(store, queue, tenant, "d")
     for _ in range(2):  # max_attempts=2; each "crash" leaves the lease to expire
@@ -98,8 +107,9 @@ def test_crashing_worker_exhausts_attempts_and_is_reaped(parts: tuple[SqlStore, 
     assert dead.state == JobState.FAILED and "every attempt" in (dead.last_error or "")
 
 
-def test_release_returns_job_without_spending_an_attempt(parts: tuple[SqlStore, SqlQueue],
-                                                         tenant: TenantId) -> None:
+def test_release_returns_job_without_spending_an_attempt(
+    parts: tuple[SqlStore, SqlQueue], tenant: TenantId
+) -> None:
     store, queue = parts
     _doc_with_job(store, queue, tenant, "d")
     [job] = queue.claim("A", limit=1, lease_seconds=30)
@@ -108,8 +118,9 @@ def test_release_returns_job_without_spending_an_attempt(parts: tuple[SqlStore, 
     assert again.attempts == 1
 
 
-def test_enqueue_supersedes_live_job_of_same_document(parts: tuple[SqlStore, SqlQueue],
-                                                      tenant: TenantId) -> None:
+def test_enqueue_supersedes_live_job_of_same_document(
+    parts: tuple[SqlStore, SqlQueue], tenant: TenantId
+) -> None:
     store, queue = parts
     doc_id = _doc_with_job(store, queue, tenant, "d")
     [old] = queue.claim("A", limit=1, lease_seconds=30)

@@ -25,13 +25,32 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStore]:
 
 
 def _new(source: str = "a.txt", content_hash: str = "h1", **kw: object) -> NewDocument:
-    return NewDocument(source=source, title=source, media_type="text/plain",
-                       content_hash=content_hash, size_bytes=10, metadata=dict(kw))
+    return NewDocument(
+        source=source,
+        title=source,
+        media_type="text/plain",
+        content_hash=content_hash,
+        size_bytes=10,
+        metadata=dict(kw),
+    )
 
 
 def _chunks(tenant: TenantId, doc_id: str, texts: list[str], version: int = 1) -> list[Chunk]:
-    return [Chunk(f"{doc_id}:{version}:{i}", doc_id, tenant, i, t, 0, len(t), 3, page=1,
-                  heading_path=("H",)) for i, t in enumerate(texts)]
+    return [
+        Chunk(
+            f"{doc_id}:{version}:{i}",
+            doc_id,
+            tenant,
+            i,
+            t,
+            0,
+            len(t),
+            3,
+            page=1,
+            heading_path=("H",),
+        )
+        for i, t in enumerate(texts)
+    ]
 
 
 def _create(store: SqlStore, tenant: TenantId, new: NewDocument) -> str:
@@ -44,7 +63,11 @@ def test_create_get_find_roundtrip(store: SqlStore, tenant: TenantId) -> None:
     doc_id = _create(store, tenant, _new(lang="en", year=2024))
     doc = store.get_document(tenant, doc_id)
     assert (doc.source, doc.status, doc.version, doc.metadata) == (
-        "a.txt", DocumentStatus.QUEUED, 1, {"lang": "en", "year": 2024})
+        "a.txt",
+        DocumentStatus.QUEUED,
+        1,
+        {"lang": "en", "year": 2024},
+    )
     assert doc.created_at.tzinfo is not None
     assert store.find_document(tenant, content_hash="h1").id == doc_id  # type: ignore[union-attr]
     assert store.find_document(tenant, source="a.txt").id == doc_id  # type: ignore[union-attr]
@@ -80,7 +103,12 @@ def test_update_source_bumps_version_and_requeues(store: SqlStore, tenant: Tenan
     store.set_status(None, tenant, doc_id, DocumentStatus.FAILED, error="boom")
     with store.transaction() as tx:
         doc = store.update_document_source(tx, tenant, doc_id, _new(content_hash="h2"))
-    assert (doc.version, doc.status, doc.error, doc.content_hash) == (2, DocumentStatus.QUEUED, None, "h2")
+    assert (doc.version, doc.status, doc.error, doc.content_hash) == (
+        2,
+        DocumentStatus.QUEUED,
+        None,
+        "h2",
+    )
 
 
 def test_replace_chunks_is_atomic_with_the_transaction(store: SqlStore, tenant: TenantId) -> None:
@@ -124,7 +152,9 @@ def test_blobs_and_delete_cascade(store: SqlStore, tenant: TenantId) -> None:
 
 
 def test_list_filters_and_pagination(store: SqlStore, tenant: TenantId) -> None:
-    ids = [_create(store, tenant, _new(source=f"doc-{i}.txt", content_hash=f"h{i}")) for i in range(7)]
+    ids = [
+        _create(store, tenant, _new(source=f"doc-{i}.txt", content_hash=f"h{i}")) for i in range(7)
+    ]
     store.set_status(None, tenant, ids[3], DocumentStatus.INDEXED, chunk_count=4)
     assert [d.id for d in store.list_documents(tenant, limit=3, offset=3)] == ids[3:6]
     assert [d.id for d in store.list_documents(tenant, status=DocumentStatus.INDEXED)] == [ids[3]]
@@ -142,7 +172,9 @@ def test_iter_indexed_chunks_covers_every_chunk_once(store: SqlStore, tenant: Te
         chunks = _chunks(tenant, doc_id, [f"t{j}" for j in range(i + 1)])
         with store.transaction() as tx:
             store.replace_chunks(tx, tenant, doc_id, chunks)
-            store.set_status(tx, tenant, doc_id, DocumentStatus.INDEXED if i != 2 else DocumentStatus.FAILED)
+            store.set_status(
+                tx, tenant, doc_id, DocumentStatus.INDEXED if i != 2 else DocumentStatus.FAILED
+            )
         if i != 2:
             expected |= {c.id for c in chunks}
     seen = [c.id for batch in store.iter_indexed_chunks(batch_size=2) for c, _ in batch]
@@ -157,7 +189,9 @@ def test_migrations_downgrade_and_upgrade(tmp_path: Path) -> None:
     migrate.downgrade(db, "base")
     assert migrate.current(db) is None
     with db.read() as conn:
-        names = {r[0] for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type='table'")}
+        names = {
+            r[0] for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type='table'")
+        }
     assert "documents" not in names
     migrate.upgrade(db)
     s = SqlStore(db)

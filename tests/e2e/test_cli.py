@@ -13,9 +13,16 @@ import pytest
 RAGD = [sys.executable, "-m", "ragd.cli"]
 
 
-def ragd(args: list[str], data_dir: Path, model: str = "hashing-64", **env: str) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "RAGD_DATA_DIR": str(data_dir), "EMBEDDING_MODEL": model,
-                "RAGD_WORKER_POLL_SECONDS": "0.05", **env}
+def ragd(
+    args: list[str], data_dir: Path, model: str = "hashing-64", **env: str
+) -> subprocess.CompletedProcess[str]:
+    full_env = {
+        **os.environ,
+        "RAGD_DATA_DIR": str(data_dir),
+        "EMBEDDING_MODEL": model,
+        "RAGD_WORKER_POLL_SECONDS": "0.05",
+        **env,
+    }
     return subprocess.run([*RAGD, *args], env=full_env, capture_output=True, text=True, timeout=300)
 
 
@@ -23,7 +30,9 @@ def ragd(args: list[str], data_dir: Path, model: str = "hashing-64", **env: str)
 def corpus(tmp_path: Path) -> Path:
     root = tmp_path / "corpus"
     (root / "sub").mkdir(parents=True)
-    (root / "bees.md").write_text("# Bees\n\n## Dance\n\nForagers waggle to show the distance to flowers.\n")
+    (root / "bees.md").write_text(
+        "# Bees\n\n## Dance\n\nForagers waggle to show the distance to flowers.\n"
+    )
     (root / "sub" / "tides.txt").write_text("Spring tides happen when the Sun and Moon line up.\n")
     (root / "sub" / "bad.pdf").write_bytes(b"%PDF-1.4 truncated")
     (root / ".hidden.txt").write_text("should be skipped")
@@ -62,7 +71,9 @@ def test_ingest_search_docs_delete_roundtrip(tmp_path: Path, corpus: Path) -> No
     assert all(h["document_id"] != doc_id for h in json.loads(r.stdout)["hits"])
 
     r = ragd(["docs", "list", "--status", "failed", "--json"], data)
-    assert [d["source"].rsplit("/", 1)[-1] for d in json.loads(r.stdout)["documents"]] == ["bad.pdf"]
+    assert [d["source"].rsplit("/", 1)[-1] for d in json.loads(r.stdout)["documents"]] == [
+        "bad.pdf"
+    ]
 
 
 def test_bad_input_gives_message_and_exit_code(tmp_path: Path) -> None:

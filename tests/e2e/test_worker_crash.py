@@ -21,9 +21,16 @@ RAGD = [sys.executable, "-m", "ragd.cli"]
 
 
 def _env(data_dir: Path) -> dict[str, str]:
-    return {**os.environ, "RAGD_DATA_DIR": str(data_dir), "EMBEDDING_MODEL": "all-MiniLM-L6-v2",
-            "RAGD_JOB_LEASE_SECONDS": "3", "RAGD_WORKER_BATCH_SIZE": "8", "EMBEDDING_BATCH_SIZE": "8",
-            "RAGD_WORKER_POLL_SECONDS": "0.1", "RAGD_EMBEDDING_THREADS": "1"}
+    return {
+        **os.environ,
+        "RAGD_DATA_DIR": str(data_dir),
+        "EMBEDDING_MODEL": "all-MiniLM-L6-v2",
+        "RAGD_JOB_LEASE_SECONDS": "3",
+        "RAGD_WORKER_BATCH_SIZE": "8",
+        "EMBEDDING_BATCH_SIZE": "8",
+        "RAGD_WORKER_POLL_SECONDS": "0.1",
+        "RAGD_EMBEDDING_THREADS": "1",
+    }
 
 
 def _statuses(settings: Settings) -> dict[DocumentStatus, int]:
@@ -39,15 +46,22 @@ def test_sigkill_mid_batch_loses_and_doubles_nothing(tmp_path: Path) -> None:
     corpus.mkdir()
     n_docs = 40
     for i in range(n_docs):
-        body = " ".join(f"Document {i} sentence {j} talks about topic {i * 7 % 13} and item {j}." for j in range(25))
+        body = " ".join(
+            f"Document {i} sentence {j} talks about topic {i * 7 % 13} and item {j}."
+            for j in range(25)
+        )
         (corpus / f"doc-{i:03d}.txt").write_text(body)
     data_dir = tmp_path / "data"
     env = _env(data_dir)
-    subprocess.run([*RAGD, "ingest", str(corpus), "--no-wait"], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [*RAGD, "ingest", str(corpus), "--no-wait"], env=env, check=True, capture_output=True
+    )
     settings = Settings(data_dir=data_dir, embedding_model="all-MiniLM-L6-v2")  # type: ignore[call-arg]
     assert _statuses(settings)[DocumentStatus.QUEUED] == n_docs
 
-    worker = subprocess.Popen([*RAGD, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    worker = subprocess.Popen(
+        [*RAGD, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     deadline = time.monotonic() + 120
     try:
         while time.monotonic() < deadline:  # wait until it is inside a batch, after committing some
@@ -68,14 +82,18 @@ def test_sigkill_mid_batch_loses_and_doubles_nothing(tmp_path: Path) -> None:
     assert killed_at[DocumentStatus.EMBEDDING] + killed_at[DocumentStatus.PARSING] >= 1
 
     # A fresh worker picks up the abandoned jobs once their 3 s leases run out.
-    done = subprocess.run([*RAGD, "worker", "--until-idle"], env=env, capture_output=True, timeout=300)
+    done = subprocess.run(
+        [*RAGD, "worker", "--until-idle"], env=env, capture_output=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr.decode()
 
     svc = build_services(settings)
     try:
         docs = svc.store.list_documents(DEFAULT_TENANT, limit=1000)
         assert len(docs) == n_docs
-        assert all(d.status == DocumentStatus.INDEXED for d in docs), [(d.source, d.status, d.error) for d in docs]
+        assert all(d.status == DocumentStatus.INDEXED for d in docs), [
+            (d.source, d.status, d.error) for d in docs
+        ]
         total = 0
         for d in docs:
             chunks = svc.store.list_chunks(DEFAULT_TENANT, d.id)

@@ -22,9 +22,15 @@ def texts_of(svc: Services, tenant: TenantId, query: str, **kw: object) -> list[
     return [h.text for h in svc.search.search(tenant, query, **kw).hits]  # type: ignore[arg-type]
 
 
-def test_text_document_becomes_searchable_in_every_mode(services: Services, tenant: TenantId) -> None:
-    sub = services.ingest.submit_text(tenant, "Honeybees perform a waggle dance to point at flowers.",
-                                      title="Bees", metadata={"topic": "insects"})
+def test_text_document_becomes_searchable_in_every_mode(
+    services: Services, tenant: TenantId
+) -> None:
+    sub = services.ingest.submit_text(
+        tenant,
+        "Honeybees perform a waggle dance to point at flowers.",
+        title="Bees",
+        metadata={"topic": "insects"},
+    )
     assert sub.outcome == "queued" and sub.document.status == DocumentStatus.QUEUED
     drain(services)
     doc = services.store.get_document(tenant, sub.document.id)
@@ -46,21 +52,31 @@ def test_identical_content_is_a_no_op(services: Services, tenant: TenantId) -> N
     assert services.store.count_chunks(tenant) == 1
 
 
-def test_changed_content_replaces_old_chunks_atomically(services: Services, tenant: TenantId) -> None:
-    v1 = services.ingest.submit_text(tenant, "The old policy allowed zebras in the office.", source="policy")
+def test_changed_content_replaces_old_chunks_atomically(
+    services: Services, tenant: TenantId
+) -> None:
+    v1 = services.ingest.submit_text(
+        tenant, "The old policy allowed zebras in the office.", source="policy"
+    )
     drain(services)
-    v2 = services.ingest.submit_text(tenant, "The new policy allows giraffes in the garden.", source="policy")
+    v2 = services.ingest.submit_text(
+        tenant, "The new policy allows giraffes in the garden.", source="policy"
+    )
     assert v2.outcome == "replaced" and v2.document.id == v1.document.id
     # Until the new version is indexed, the old one stays searchable (never a gap).
     assert texts_of(services, tenant, "zebras", mode="sparse")
     drain(services)
     assert texts_of(services, tenant, "zebras", mode="sparse") == []
-    assert texts_of(services, tenant, "giraffes", mode="sparse") == ["The new policy allows giraffes in the garden."]
+    assert texts_of(services, tenant, "giraffes", mode="sparse") == [
+        "The new policy allows giraffes in the garden."
+    ]
     doc = services.store.get_document(tenant, v1.document.id)
     assert doc.version == 2 and services.store.count_chunks(tenant) == 1
 
 
-def test_delete_removes_document_chunks_and_index_entries(services: Services, tenant: TenantId) -> None:
+def test_delete_removes_document_chunks_and_index_entries(
+    services: Services, tenant: TenantId
+) -> None:
     sub = services.ingest.submit_text(tenant, "Volcanoes erupt molten rock called lava.")
     drain(services)
     services.ingest.delete(tenant, sub.document.id)
@@ -88,45 +104,76 @@ def test_tenants_are_isolated_end_to_end(services: Services, tenant: TenantId) -
         assert texts and all("Alpha" in t for t in texts)
     with pytest.raises(NotFound):
         services.ingest.delete(tenant, theirs.document.id)
-    hits = services.search.search(tenant, "launch code", filters=SearchFilters(document_ids=(theirs.document.id,))).hits
+    hits = services.search.search(
+        tenant, "launch code", filters=SearchFilters(document_ids=(theirs.document.id,))
+    ).hits
     assert hits == []
 
 
 def test_filters_by_document_source_and_metadata(services: Services, tenant: TenantId) -> None:
-    a = services.ingest.submit_text(tenant, "Apples grow on trees.", source="fruit-a", metadata={"kind": "fruit", "year": 2020})
-    b = services.ingest.submit_text(tenant, "Apples are also a company.", source="corp-b", metadata={"kind": "corp", "year": 2021})
+    a = services.ingest.submit_text(
+        tenant, "Apples grow on trees.", source="fruit-a", metadata={"kind": "fruit", "year": 2020}
+    )
+    b = services.ingest.submit_text(
+        tenant,
+        "Apples are also a company.",
+        source="corp-b",
+        metadata={"kind": "corp", "year": 2021},
+    )
     drain(services)
-    assert {h.document_id for h in services.search.search(tenant, "apples").hits} == {a.document.id, b.document.id}
-    only = services.search.search(tenant, "apples", filters=SearchFilters.from_mapping({"metadata": {"kind": "corp"}})).hits
+    assert {h.document_id for h in services.search.search(tenant, "apples").hits} == {
+        a.document.id,
+        b.document.id,
+    }
+    only = services.search.search(
+        tenant, "apples", filters=SearchFilters.from_mapping({"metadata": {"kind": "corp"}})
+    ).hits
     assert [h.document_id for h in only] == [b.document.id]
-    only = services.search.search(tenant, "apples", filters=SearchFilters(sources=("fruit-a",))).hits
+    only = services.search.search(
+        tenant, "apples", filters=SearchFilters(sources=("fruit-a",))
+    ).hits
     assert [h.document_id for h in only] == [a.document.id]
-    only = services.search.search(tenant, "apples", filters=SearchFilters.from_mapping({"metadata": {"year": 2020}})).hits
+    only = services.search.search(
+        tenant, "apples", filters=SearchFilters.from_mapping({"metadata": {"year": 2020}})
+    ).hits
     assert [h.document_id for h in only] == [a.document.id]
 
 
-def test_files_of_every_supported_kind(services: Services, tenant: TenantId, tmp_path: Path) -> None:
+def test_files_of_every_supported_kind(
+    services: Services, tenant: TenantId, tmp_path: Path
+) -> None:
     tmp_path = tmp_path / "files"
     tmp_path.mkdir()
-    (tmp_path / "notes.md").write_text("# Garden\n\n## Tomatoes\n\nTomatoes need full sun and steady water.\n")
+    (tmp_path / "notes.md").write_text(
+        "# Garden\n\n## Tomatoes\n\nTomatoes need full sun and steady water.\n"
+    )
     (tmp_path / "page.html").write_text(
         "<html><head><title>Kites</title></head><body><nav>Home About Shop</nav><article><h1>Kites</h1>"
         "<p>A kite flies because wind deflects off its sail and produces lift against the line tension.</p>"
         "<p>Box kites were invented by Lawrence Hargrave in the eighteen nineties in Australia.</p></article>"
-        "<footer>Cookie settings</footer></body></html>")
+        "<footer>Cookie settings</footer></body></html>"
+    )
     (tmp_path / "corpus.jsonl").write_text(
         '{"_id": "d1", "title": "Moon", "text": "The Moon orbits Earth every 27 days."}\n'
-        '{"_id": "d2", "title": "Mars", "text": "Mars has two small moons, Phobos and Deimos."}\n')
+        '{"_id": "d2", "title": "Mars", "text": "Mars has two small moons, Phobos and Deimos."}\n'
+    )
     report = services.ingest.submit_paths(tenant, sorted(tmp_path.iterdir()))
     assert len(report.submissions) == 4 and report.failures == []
     drain(services)
     docs = {d.source.rsplit("/", 1)[-1]: d for d in services.store.list_documents(tenant)}
-    assert all(d.status == DocumentStatus.INDEXED for d in docs.values()), [(d.source, d.error) for d in docs.values()]
-    assert docs["corpus.jsonl#d2"].title == "Mars" and docs["corpus.jsonl#d2"].metadata["external_id"] == "d2"
+    assert all(d.status == DocumentStatus.INDEXED for d in docs.values()), [
+        (d.source, d.error) for d in docs.values()
+    ]
+    assert (
+        docs["corpus.jsonl#d2"].title == "Mars"
+        and docs["corpus.jsonl#d2"].metadata["external_id"] == "d2"
+    )
     assert docs["page.html"].title == "Kites"  # title read from the page, not guessed from the name
     [hit] = services.search.search(tenant, "tomatoes sun", mode="sparse", k=1).hits
     assert hit.heading_path[-1] == "Tomatoes"
-    assert "Cookie" not in " ".join(texts_of(services, tenant, "cookie settings home shop", mode="sparse"))
+    assert "Cookie" not in " ".join(
+        texts_of(services, tenant, "cookie settings home shop", mode="sparse")
+    )
 
 
 BAD_INPUTS: dict[str, bytes] = {
@@ -141,21 +188,32 @@ BAD_INPUTS: dict[str, bytes] = {
 }
 
 
-def test_bad_inputs_fail_alone_with_readable_errors(services: Services, tenant: TenantId, tmp_path: Path) -> None:
+def test_bad_inputs_fail_alone_with_readable_errors(
+    services: Services, tenant: TenantId, tmp_path: Path
+) -> None:
     tmp_path = tmp_path / "files"
     tmp_path.mkdir()
     for name, data in BAD_INPUTS.items():
         (tmp_path / name).write_bytes(data)
-    (tmp_path / "latin1.txt").write_bytes("Café crème brûlée, à la française, déjà vu, une tarte aux pommes et un café noir pour le petit déjeuner.".encode("latin-1"))
+    (tmp_path / "latin1.txt").write_bytes(
+        "Café crème brûlée, à la française, déjà vu, une tarte aux pommes et un café noir pour le petit déjeuner.".encode(
+            "latin-1"
+        )
+    )
     (tmp_path / "good.txt").write_text("Glaciers carve U-shaped valleys as they flow downhill.")
     report = services.ingest.submit_paths(tenant, sorted(tmp_path.iterdir()))
     drain(services)
-    docs = {d.source.rsplit("/", 1)[-1]: d for d in services.store.list_documents(tenant, limit=100)}
+    docs = {
+        d.source.rsplit("/", 1)[-1]: d for d in services.store.list_documents(tenant, limit=100)
+    }
     assert set(docs) == {*BAD_INPUTS, "latin1.txt", "good.txt"}
     for name in BAD_INPUTS:
         doc = docs[name]
         assert doc.status == DocumentStatus.FAILED, name
-        assert doc.error and "Traceback" not in doc.error and len(doc.error) < 600, (name, doc.error)
+        assert doc.error and "Traceback" not in doc.error and len(doc.error) < 600, (
+            name,
+            doc.error,
+        )
     assert "empty" in (docs["empty.txt"].error or "")
     assert "unsupported" in (docs["unknown.xyz"].error or "").lower()
     assert docs["good.txt"].status == DocumentStatus.INDEXED
@@ -166,7 +224,9 @@ def test_bad_inputs_fail_alone_with_readable_errors(services: Services, tenant: 
     assert services.queue.counts()[JobState.RUNNING] == 0 and services.queue.pending() == 0
 
 
-def test_huge_file_is_refused_without_reading_it(services: Services, tenant: TenantId, tmp_path: Path) -> None:
+def test_huge_file_is_refused_without_reading_it(
+    services: Services, tenant: TenantId, tmp_path: Path
+) -> None:
     huge = tmp_path / "huge.txt"
     with huge.open("wb") as fh:  # a sparse 200 MB file: costs no disk, would cost RAM if read
         fh.truncate(200 * 1024 * 1024)
@@ -179,7 +239,9 @@ def test_huge_file_is_refused_without_reading_it(services: Services, tenant: Ten
 
 
 def test_retry_failed_requeues_stored_documents(services: Services, tenant: TenantId) -> None:
-    sub = services.ingest.submit_bytes(tenant, b"\x00\x01binary" * 50, source="x.txt", media_type="text/plain")
+    sub = services.ingest.submit_bytes(
+        tenant, b"\x00\x01binary" * 50, source="x.txt", media_type="text/plain"
+    )
     drain(services)
     assert services.store.get_document(tenant, sub.document.id).status == DocumentStatus.FAILED
     assert services.ingest.retry_failed(tenant) == 1

@@ -35,12 +35,20 @@ def test_rrf_weights_and_limit() -> None:
 
 
 def test_filters_validate_user_input() -> None:
-    f = SearchFilters.from_mapping({"document_id": "d1", "sources": ["a", "b"], "metadata": {"lang": "en", "n": 3}})
+    f = SearchFilters.from_mapping(
+        {"document_id": "d1", "sources": ["a", "b"], "metadata": {"lang": "en", "n": 3}}
+    )
     assert f == SearchFilters(("d1",), ("a", "b"), {"lang": "en", "n": 3}) and not f.empty
     assert SearchFilters.from_mapping(None).empty
-    for bad in ({"colour": "red"}, {"document_ids": [1, 2]}, {"metadata": ["x"]},
-                {"metadata": {"a b": 1}}, {"metadata": {"k": {"nested": 1}}}, {"sources": [""]},
-                {"document_ids": ["x"] * 1001}):
+    for bad in (
+        {"colour": "red"},
+        {"document_ids": [1, 2]},
+        {"metadata": ["x"]},
+        {"metadata": {"a b": 1}},
+        {"metadata": {"k": {"nested": 1}}},
+        {"sources": [""]},
+        {"document_ids": ["x"] * 1001},
+    ):
         with pytest.raises(InvalidRequest):
             SearchFilters.from_mapping(bad)
 
@@ -71,4 +79,8 @@ def test_settings_read_design_env_names(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("DEFAULT_RETRIEVAL_STRATEGY", "sparse")
     monkeypatch.setenv("RAGD_DATA_DIR", "/tmp/elsewhere")
     s = Settings()  # type: ignore[call-arg]
-    assert (s.embedding_batch_size, s.default_retrieval_strategy, str(s.data_dir)) == (4, "sparse", "/tmp/elsewhere")
+    assert (s.embedding_batch_size, s.default_retrieval_strategy, str(s.data_dir)) == (
+        4,
+        "sparse",
+        "/tmp/elsewhere",
+    )

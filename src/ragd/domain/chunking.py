@@ -40,9 +40,10 @@ SECTION_SEPARATOR = "\n\n"
 """What ``ParsedDocument.text`` puts between sections; char offsets depend on it."""
 
 _PARAGRAPH_BREAK = re.compile(r"\n[^\S\n]*\n\s*")
-# Terminal punctuation (plus closing quotes/brackets), then whitespace, then (after any
-# opening quotes/brackets) the first word character of the next sentence, checked in code.
-_SENTENCE_END = re.compile(r"[.!?\u2026]+[\"'\u201d\u2019)\]]*(?=\s+[\"'\u201c\u2018(\[]*(\w))")
+# Terminal punctuation (plus closing quotes/brackets) and whitespace; the match ends where
+# the next sentence starts. Its first word character (after any opening quotes/brackets)
+# is captured and checked in code.
+_SENTENCE_END = re.compile(r"[.!?\u2026]+[\"'\u201d\u2019)\]]*\s+(?=[\"'\u201c\u2018(\[]*(\w))")
 _DOTTED_ACRONYM = re.compile(r"(?:[^\W\d_]\.){2,}")
 _ABBREVIATIONS = frozenset(
     {
@@ -53,6 +54,13 @@ _ABBREVIATIONS = frozenset(
     }
 )  # fmt: skip
 _LEADING_PUNCT = "\"'\u201c\u2018(["
+
+# Cut qualities, best last: why a chunk ends where it does.
+_TOKEN = 0  # any token boundary, inside a run of characters with no whitespace
+_PUNCTUATION = 1  # a token boundary next to punctuation, still no whitespace
+_WORD = 2  # between two words of a sentence too long for one chunk
+_SENTENCE = 3  # a sentence or paragraph boundary
+_SECTION_END = 4  # the rest of the section fits
 
 
 def chunk_sections(
@@ -94,7 +102,8 @@ def chunk_sections(
 
 
 def sentence_starts(text: str) -> list[int]:
-    """Character offsets where a new sentence begins (the first one, 0, excluded).
+    """Character offsets where a new sentence begins (its first non-space character;
+    the first sentence of ``text`` is not listed).
 
     A light rule-based splitter: terminal punctuation followed by whitespace and an
     uppercase letter, a digit or an opening quote/bracket; not after common abbreviations
@@ -155,53 +164,69 @@ class _SectionChunker:
         return breaks
 
     def ranges(self) -> list[tuple[int, int]]:
-        """Token ranges of the chunks, each at most ``max_tokens`` long, every one ending
-        after the previous one so the loop always advances."""
+        """Token ranges of the chunks, each at most ``max_tokens`` long; every one ends
+        after the previous one, so the loop always advances."""
         out: list[tuple[int, int]] = []
         start = 0
         previous_end = 0
         while True:
-            limit = start + self._max
-            if limit >= self._n:
-                out.append((start, self._n))
+            end, quality = self._chunk_end(start, previous_end)
+            out.append((start, end))
+            if end >= self._n:
                 return out
-            # previous_end - start <= overlap < max_tokens, so lowest <= limit.
-            lowest = max(start, previous_end) + 1
-            cut, aligned = self._cut(start, lowest, limit)
-            out.append((start, cut))
-            start = self._overlap_start(start, cut, aligned)
-            previous_end = cut
+            start = self._next_start(start, end, quality)
+            previous_end = end
 
-    def _cut(self, start: int, lowest: int, limit: int) -> tuple[int, bool]:
-        """Best cut in ``[lowest, limit]``; the flag says it is sentence-aligned."""
+    def _chunk_end(self, start: int, previous_end: int) -> tuple[int, int]:
+        """End of the chunk starting at token ``start`` and its cut quality; it must end
+        after ``previous_end``. Since ``previous_end - start <= overlap < max_tokens``,
+        the window ``[previous_end + 1, start + max_tokens]`` is never empty."""
+        limit = start + self._max
+        if limit >= self._n:
+            return self._n, _SECTION_END
+        return self._cut(start, previous_end + 1, limit)
+
+    def _cut(self, start: int, lowest: int, limit: int) -> tuple[int, int]:
+        """Best cut in ``[lowest, limit]``, with its quality."""
         paragraph = _last_in(self._paragraphs, lowest, limit)
         if paragraph is not None and paragraph - start >= self._max // 2:
-            return paragraph, True
+            return paragraph, _SENTENCE
         sentence = _last_in(self._sentences, lowest, limit)
         if sentence is not None:
-            return sentence, True
+            return sentence, _SENTENCE
         punctuation: int | None = None
         for index in range(limit, lowest - 1, -1):
             if self._has_whitespace_before(index):
-                return index, False
+                return index, _WORD
             if punctuation is None and self._touches_punctuation(index):
                 punctuation = index
-        return (punctuation if punctuation is not None else limit), False
+        if punctuation is not None:
+            return punctuation, _PUNCTUATION
+        return limit, _TOKEN
 
-    def _overlap_start(self, start: int, cut: int, aligned: bool) -> int:
-        """Where the next chunk starts: inside the previous one by at most ``overlap``
-        tokens, on a sentence start (or a word start after a mid-sentence cut)."""
+    def _next_start(self, start: int, cut: int, quality: int) -> int:
+        """Where the chunk after ``[start, cut)`` starts: up to ``overlap`` tokens back,
+        on a sentence start (a word start after a cut inside a sentence).
+
+        The overlap is shortened, down to none, when carrying it would force the next
+        chunk into a worse cut (mid-sentence or mid-word) than starting fresh at ``cut``:
+        repeating context is worth less than keeping sentences and words whole.
+        """
         if self._overlap == 0:
             return cut
         threshold = max(start + 1, cut - self._overlap)
-        if aligned:
-            index = bisect_left(self._sentences, threshold)
-            if index < len(self._sentences) and self._sentences[index] < cut:
-                return self._sentences[index]
-            return cut
-        for index in range(threshold, cut):
-            if self._has_whitespace_before(index):
-                return index
+        if quality >= _SENTENCE:
+            first = bisect_left(self._sentences, threshold)
+            last = bisect_left(self._sentences, cut)
+            candidates: Iterable[int] = self._sentences[first:last]
+        else:
+            candidates = (i for i in range(threshold, cut) if self._has_whitespace_before(i))
+        target: int | None = None
+        for candidate in candidates:
+            if target is None:
+                target = min(self._chunk_end(cut, cut)[1], _SENTENCE)
+            if self._chunk_end(candidate, cut)[1] >= target:
+                return candidate
         return cut
 
     def _has_whitespace_before(self, index: int) -> bool:

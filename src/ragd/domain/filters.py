@@ -39,10 +39,16 @@ class SearchFilters:
         if not isinstance(meta, dict):
             raise InvalidRequest("filters.metadata must be an object of key: value")
         for key, value in meta.items():
-            if not isinstance(key, str) or not key or not key.replace("_", "").replace("-", "").isalnum():
+            if (
+                not isinstance(key, str)
+                or not key
+                or not key.replace("_", "").replace("-", "").isalnum()
+            ):
                 raise InvalidRequest(f"metadata filter key {key!r} must be letters, digits, _ or -")
             if value is not None and not isinstance(value, str | int | float | bool):
-                raise InvalidRequest(f"metadata filter {key!r} must compare with a string, number or boolean")
+                raise InvalidRequest(
+                    f"metadata filter {key!r} must compare with a string, number or boolean"
+                )
         return cls(document_ids=doc_ids, sources=sources, metadata=dict(meta))
 
 

@@ -7,9 +7,7 @@ from collections.abc import Mapping, Sequence
 
 
 def ndcg_at_k(ranked: Sequence[str], relevant: Mapping[str, int], k: int) -> float:
-    dcg = sum(
-        relevant.get(doc, 0) / math.log2(i + 2) for i, doc in enumerate(ranked[:k])
-    )
+    dcg = sum(relevant.get(doc, 0) / math.log2(i + 2) for i, doc in enumerate(ranked[:k]))
     ideal = sorted((g for g in relevant.values() if g > 0), reverse=True)[:k]
     idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
     return dcg / idcg if idcg > 0 else 0.0

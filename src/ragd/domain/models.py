@@ -14,6 +14,7 @@ from typing import Any, NewType
 import numpy as np
 import numpy.typing as npt
 
+
 def utcnow() -> datetime:
     """Every timestamp ragd writes is timezone-aware UTC."""
     return datetime.now(UTC)

@@ -76,7 +76,9 @@ class Store(Protocol):
 
     def delete_document(self, tx: Transaction, tenant: TenantId, document_id: str) -> bool: ...
 
-    def put_blob(self, tx: Transaction, tenant: TenantId, document_id: str, data: bytes) -> None: ...
+    def put_blob(
+        self, tx: Transaction, tenant: TenantId, document_id: str, data: bytes
+    ) -> None: ...
 
     def get_blob(self, tenant: TenantId, document_id: str) -> bytes: ...
 
@@ -90,13 +92,13 @@ class Store(Protocol):
 
     def list_chunks(self, tenant: TenantId, document_id: str) -> list[Chunk]: ...
 
-    def get_chunks(self, tenant: TenantId, chunk_ids: Sequence[str]) -> dict[str, tuple[Chunk, Document]]:
+    def get_chunks(
+        self, tenant: TenantId, chunk_ids: Sequence[str]
+    ) -> dict[str, tuple[Chunk, Document]]:
         """Chunks by id with their document; ids of other tenants are simply absent."""
         ...
 
-    def iter_indexed_chunks(
-        self, batch_size: int = 256
-    ) -> Iterator[list[tuple[Chunk, Document]]]:
+    def iter_indexed_chunks(self, batch_size: int = 256) -> Iterator[list[tuple[Chunk, Document]]]:
         """Every chunk of every indexed document, all tenants (for ``ragd reindex``)."""
         ...
 

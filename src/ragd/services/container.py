@@ -32,9 +32,14 @@ class Services:
 
     def worker(self, worker_id: str | None = None) -> Worker:
         s = self.settings
-        return Worker(self.queue, self.indexing, batch_size=s.worker_batch_size,
-                      lease_seconds=s.job_lease_seconds, poll_seconds=s.worker_poll_seconds,
-                      worker_id=worker_id)
+        return Worker(
+            self.queue,
+            self.indexing,
+            batch_size=s.worker_batch_size,
+            lease_seconds=s.job_lease_seconds,
+            poll_seconds=s.worker_poll_seconds,
+            worker_id=worker_id,
+        )
 
     def close(self) -> None:
         self.store.close()
@@ -45,8 +50,9 @@ def build_embedder(settings: Settings) -> Embedder:
     if name in ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
         from ragd.adapters.embedder.onnx_minilm import OnnxMiniLMEmbedder
 
-        return OnnxMiniLMEmbedder(batch_size=settings.embedding_batch_size,
-                                  threads=settings.embedding_threads)
+        return OnnxMiniLMEmbedder(
+            batch_size=settings.embedding_batch_size, threads=settings.embedding_threads
+        )
     if name.startswith("hashing-"):
         from ragd.adapters.embedder.hashing import HashingEmbedder
 
@@ -84,10 +90,15 @@ def build_services(settings: Settings, *, check_index: bool = True) -> Services:
         index.ensure_ready()
     parsing = ParserRegistry()
     indexing = IndexingService(
-        store, queue, index, embedder, parsing,
+        store,
+        queue,
+        index,
+        embedder,
+        parsing,
         chunking=ChunkingPolicy(settings.chunk_tokens, settings.chunk_overlap),
-        retry=RetryPolicy(settings.job_max_attempts, settings.job_backoff_seconds,
-                          settings.job_lease_seconds),
+        retry=RetryPolicy(
+            settings.job_max_attempts, settings.job_backoff_seconds, settings.job_lease_seconds
+        ),
         embed_batch_size=settings.embedding_batch_size,
     )
     return Services(
@@ -97,15 +108,24 @@ def build_services(settings: Settings, *, check_index: bool = True) -> Services:
         index=index,
         embedder=embedder,
         parsing=parsing,
-        ingest=IngestService(store, queue, index, parsing,
-                             max_document_bytes=settings.max_document_bytes),
+        ingest=IngestService(
+            store, queue, index, parsing, max_document_bytes=settings.max_document_bytes
+        ),
         indexing=indexing,
         search=SearchService(
-            store, index, embedder,
-            fusion=FusionPolicy(settings.rrf_k, settings.rrf_dense_weight,
-                                settings.rrf_sparse_weight, settings.fusion_candidates),
+            store,
+            index,
+            embedder,
+            fusion=FusionPolicy(
+                settings.rrf_k,
+                settings.rrf_dense_weight,
+                settings.rrf_sparse_weight,
+                settings.fusion_candidates,
+            ),
             default_mode=settings.default_retrieval_strategy,
             max_k=settings.max_retrieval_results,
         ),
-        reindex=ReindexService(store, index, embedder, batch_size=max(64, settings.embedding_batch_size)),
+        reindex=ReindexService(
+            store, index, embedder, batch_size=max(64, settings.embedding_batch_size)
+        ),
     )

@@ -33,10 +33,17 @@ class BeirDataset:
 
 
 def load_beir(root: Path, split: str = "test") -> BeirDataset:
-    corpus, queries_file, qrels_file = root / "corpus.jsonl", root / "queries.jsonl", root / "qrels" / f"{split}.tsv"
+    corpus, queries_file, qrels_file = (
+        root / "corpus.jsonl",
+        root / "queries.jsonl",
+        root / "qrels" / f"{split}.tsv",
+    )
     for f in (corpus, queries_file, qrels_file):
         if not f.is_file():
-            raise InvalidRequest(f"{f} not found: a BEIR dataset has corpus.jsonl, queries.jsonl and qrels/{split}.tsv")
+            raise InvalidRequest(
+                f"{f} not found: a BEIR dataset has corpus.jsonl, queries.jsonl "
+                f"and qrels/{split}.tsv"
+            )
     qrels: dict[str, dict[str, int]] = {}
     with qrels_file.open(newline="") as fh:
         reader = csv.reader(fh, delimiter="\t")
@@ -80,10 +87,12 @@ class EvalReport:
             "chunks": self.chunks,
             "ingest_seconds": round(self.ingest_seconds, 1),
             "modes": {
-                m.mode: {**{k: round(v, 4) for k, v in m.metrics.items()},
-                         "latency_ms_p50": round(m.latency_ms_p50, 1),
-                         "latency_ms_p95": round(m.latency_ms_p95, 1),
-                         "queries": m.queries}
+                m.mode: {
+                    **{k: round(v, 4) for k, v in m.metrics.items()},
+                    "latency_ms_p50": round(m.latency_ms_p50, 1),
+                    "latency_ms_p95": round(m.latency_ms_p95, 1),
+                    "queries": m.queries,
+                }
                 for m in self.modes
             },
         }
@@ -112,8 +121,13 @@ def run_queries(
         run[qid] = ranked[:depth]
         if on_query:
             on_query()
-    return ModeReport(mode, evaluate_run(run, dataset.qrels), _pct(latencies, 50), _pct(latencies, 95),
-                      len(dataset.queries))
+    return ModeReport(
+        mode,
+        evaluate_run(run, dataset.qrels),
+        _pct(latencies, 50),
+        _pct(latencies, 95),
+        len(dataset.queries),
+    )
 
 
 def _pct(values: Sequence[float], p: int) -> float:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
@@ -102,8 +103,12 @@ class IndexingService:
         self.retry = retry
         self.embed_batch_size = embed_batch_size
 
-    def process(self, jobs: Sequence[IngestJob], worker_id: str,
-                should_stop: Callable[[], bool] = lambda: False) -> BatchResult:
+    def process(
+        self,
+        jobs: Sequence[IngestJob],
+        worker_id: str,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> BatchResult:
         result = BatchResult()
         prepared: list[_Prepared] = []
         for job in jobs:
@@ -120,7 +125,7 @@ class IndexingService:
                 self.queue.release(p.job.id, worker_id)
             result.skipped += len(prepared)
             return result
-        except Exception as exc:  # noqa: BLE001 - a model failure fails the batch's attempt
+        except Exception as exc:
             for p in prepared:
                 self._fail(p.job, p.document, worker_id, exc, result)
             return result
@@ -154,30 +159,39 @@ class IndexingService:
             if parsed.title and doc.title == title_from_source(doc.source):
                 # The title was only guessed from the file name; the document knows better.
                 doc = replace(doc, title=parsed.title.strip()[:500])
-        except Exception as exc:  # noqa: BLE001 - every failure is recorded on the document
+        except Exception as exc:
             self._fail(job, doc, worker_id, exc, result)
             return None
         return _Prepared(job, doc, drafts)
 
-    def _embed(self, prepared: list[_Prepared], worker_id: str,
-               should_stop: Callable[[], bool]) -> np.ndarray:
+    def _embed(
+        self, prepared: list[_Prepared], worker_id: str, should_stop: Callable[[], bool]
+    ) -> np.ndarray:
         texts = [embedding_text(p.document, d) for p in prepared for d in p.drafts]
         parts: list[np.ndarray] = []
         lease_renewed = time.monotonic()
         for start in range(0, len(texts), self.embed_batch_size):
             if should_stop():
                 raise _Stopped
-            parts.append(self.embedder.embed_documents(texts[start : start + self.embed_batch_size]))
+            parts.append(
+                self.embedder.embed_documents(texts[start : start + self.embed_batch_size])
+            )
             if time.monotonic() - lease_renewed > self.retry.lease_seconds / 3:
                 for p in prepared:
-                    try:
-                        self.queue.extend(p.job.id, worker_id, lease_seconds=self.retry.lease_seconds)
-                    except LeaseLost:
-                        pass  # detected again, and handled, at commit
+                    with suppress(LeaseLost):  # detected again, and handled, at commit
+                        self.queue.extend(
+                            p.job.id, worker_id, lease_seconds=self.retry.lease_seconds
+                        )
                 lease_renewed = time.monotonic()
-        return np.concatenate(parts) if parts else np.zeros((0, self.embedder.spec.dimension), np.float32)
+        return (
+            np.concatenate(parts)
+            if parts
+            else np.zeros((0, self.embedder.spec.dimension), np.float32)
+        )
 
-    def _commit(self, p: _Prepared, vectors: np.ndarray, worker_id: str, result: BatchResult) -> None:
+    def _commit(
+        self, p: _Prepared, vectors: np.ndarray, worker_id: str, result: BatchResult
+    ) -> None:
         doc, tenant = p.document, p.job.tenant_id
         chunks = [
             Chunk(
@@ -211,22 +225,29 @@ class IndexingService:
                 self.queue.complete(tx, p.job.id, worker_id)  # fencing first: LeaseLost aborts all
                 self.store.replace_chunks(tx, tenant, doc.id, chunks)
                 self.index.upsert_document(tx, tenant, doc.id, entries)
-                self.store.set_status(tx, tenant, doc.id, DocumentStatus.INDEXED,
-                                      chunk_count=len(chunks), title=doc.title)
+                self.store.set_status(
+                    tx,
+                    tenant,
+                    doc.id,
+                    DocumentStatus.INDEXED,
+                    chunk_count=len(chunks),
+                    title=doc.title,
+                )
                 self.store.delete_blob(tx, tenant, doc.id)
         except LeaseLost:
             log.warning("job %s was taken over by another worker; discarding this copy", p.job.id)
             result.skipped += 1
             return
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._fail(p.job, doc, worker_id, exc, result)
             return
         result.indexed += 1
         result.chunks += len(chunks)
 
     # -- failure handling ---------------------------------------------------------
-    def _fail(self, job: IngestJob, doc: Document, worker_id: str, exc: BaseException,
-              result: BatchResult) -> None:
+    def _fail(
+        self, job: IngestJob, doc: Document, worker_id: str, exc: BaseException, result: BatchResult
+    ) -> None:
         permanent = isinstance(exc, DocumentRejected) or (
             isinstance(exc, RagdError) and not exc.retryable and not isinstance(exc, LeaseLost)
         )
@@ -266,8 +287,13 @@ class IndexingService:
         """Fail the documents of jobs that exhausted their attempts by crashing workers."""
         reaped = self.queue.reap_exhausted()
         for job in reaped:
-            self.store.set_status(None, job.tenant_id, job.document_id, DocumentStatus.FAILED,
-                                  error=job.last_error or "worker stopped during every attempt")
+            self.store.set_status(
+                None,
+                job.tenant_id,
+                job.document_id,
+                DocumentStatus.FAILED,
+                error=job.last_error or "worker stopped during every attempt",
+            )
         return len(reaped)
 
 

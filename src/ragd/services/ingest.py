@@ -66,7 +66,12 @@ class IngestService:
         if not source:
             raise InvalidRequest("a document needs a source name")
         if len(data) > self.max_document_bytes:
-            return self._reject(tenant, source, DocumentTooLarge(_too_large(len(data), self.max_document_bytes)), len(data))
+            return self._reject(
+                tenant,
+                source,
+                DocumentTooLarge(_too_large(len(data), self.max_document_bytes)),
+                len(data),
+            )
         if not data:
             return self._reject(tenant, source, DocumentRejected("file is empty (0 bytes)"), 0)
         try:
@@ -109,14 +114,29 @@ class IngestService:
         try:
             size = path.stat().st_size
         except OSError as exc:
-            return [self._reject(tenant, source, DocumentRejected(f"cannot read file: {exc.strerror}"), 0)]
+            return [
+                self._reject(
+                    tenant, source, DocumentRejected(f"cannot read file: {exc.strerror}"), 0
+                )
+            ]
         if size > self.max_document_bytes:
             # Checked before reading, so a huge file never has to fit in memory.
-            return [self._reject(tenant, source, DocumentTooLarge(_too_large(size, self.max_document_bytes)), size)]
+            return [
+                self._reject(
+                    tenant,
+                    source,
+                    DocumentTooLarge(_too_large(size, self.max_document_bytes)),
+                    size,
+                )
+            ]
         try:
             data = path.read_bytes()
         except OSError as exc:
-            return [self._reject(tenant, source, DocumentRejected(f"cannot read file: {exc.strerror}"), size)]
+            return [
+                self._reject(
+                    tenant, source, DocumentRejected(f"cannot read file: {exc.strerror}"), size
+                )
+            ]
         if not data:
             return [self._reject(tenant, source, DocumentRejected("file is empty (0 bytes)"), 0)]
         try:
@@ -125,8 +145,9 @@ class IngestService:
         except DocumentRejected as exc:
             return [self._reject(tenant, source, exc, size)]
         if records is None:
-            return [self.submit_bytes(tenant, data, source=source, media_type=media_type,
-                                      title=None)]
+            return [
+                self.submit_bytes(tenant, data, source=source, media_type=media_type, title=None)
+            ]
         return [
             self.submit_bytes(
                 tenant,
@@ -140,7 +161,10 @@ class IngestService:
         ]
 
     def submit_paths(
-        self, tenant: TenantId, paths: Iterable[Path], on_submit: Callable[[Submission], None] | None = None
+        self,
+        tenant: TenantId,
+        paths: Iterable[Path],
+        on_submit: Callable[[Submission], None] | None = None,
     ) -> SubmitReport:
         report = SubmitReport()
         for path in paths:
@@ -153,9 +177,13 @@ class IngestService:
     def _submit(self, tenant: TenantId, new: NewDocument, data: bytes) -> Submission:
         self.store.ensure_tenant(tenant)
         same_content = self.store.find_document(tenant, content_hash=new.content_hash)
-        if same_content is not None and same_content.status != DocumentStatus.FAILED and (
-            same_content.source == new.source
-            or self.store.find_document(tenant, source=new.source) is None
+        if (
+            same_content is not None
+            and same_content.status != DocumentStatus.FAILED
+            and (
+                same_content.source == new.source
+                or self.store.find_document(tenant, source=new.source) is None
+            )
         ):
             return Submission(same_content, "unchanged")
         existing = self.store.find_document(tenant, source=new.source)
@@ -231,4 +259,8 @@ def title_from_source(source: str) -> str:
 
 
 def _too_large(size: int, limit: int) -> str:
-    return f"file is {size / 1048576:.1f} MiB, over the {limit / 1048576:.1f} MiB limit (RAGD_MAX_DOCUMENT_BYTES)"
+    mib = 1024 * 1024
+    return (
+        f"file is {size / mib:.1f} MiB, over the {limit / mib:.1f} MiB limit "
+        "(RAGD_MAX_DOCUMENT_BYTES)"
+    )

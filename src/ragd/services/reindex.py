@@ -21,7 +21,9 @@ class ReindexReport:
 
 
 class ReindexService:
-    def __init__(self, store: Store, index: Index, embedder: Embedder, *, batch_size: int = 64) -> None:
+    def __init__(
+        self, store: Store, index: Index, embedder: Embedder, *, batch_size: int = 64
+    ) -> None:
         self.store = store
         self.index = index
         self.embedder = embedder
@@ -42,14 +44,29 @@ class ReindexService:
         self._write(pending, report, on_progress)
         return report
 
-    def _write(self, docs: dict[str, tuple[Document, list[Chunk]]], report: ReindexReport,
-               on_progress: Callable[[int], None] | None) -> None:
+    def _write(
+        self,
+        docs: dict[str, tuple[Document, list[Chunk]]],
+        report: ReindexReport,
+        on_progress: Callable[[int], None] | None,
+    ) -> None:
         if not docs:
             return
         texts = [
-            embedding_text(doc, ChunkDraft(c.ordinal, c.text, c.char_start, c.char_end, c.token_count,
-                                           c.page, c.heading_path))
-            for doc, chunks in docs.values() for c in chunks
+            embedding_text(
+                doc,
+                ChunkDraft(
+                    c.ordinal,
+                    c.text,
+                    c.char_start,
+                    c.char_end,
+                    c.token_count,
+                    c.page,
+                    c.heading_path,
+                ),
+            )
+            for doc, chunks in docs.values()
+            for c in chunks
         ]
         vectors = self.embedder.embed_documents(texts)
         i = 0
@@ -57,7 +74,11 @@ class ReindexService:
             for doc, chunks in docs.values():
                 entries = []
                 for c in chunks:
-                    entries.append(IndexEntry(c.id, doc.id, doc.source, doc.title, c.text, vectors[i], doc.metadata))
+                    entries.append(
+                        IndexEntry(
+                            c.id, doc.id, doc.source, doc.title, c.text, vectors[i], doc.metadata
+                        )
+                    )
                     i += 1
                 self.index.upsert_document(tx, doc.tenant_id, doc.id, entries)
                 report.documents += 1

@@ -32,8 +32,16 @@ class SearchResult:
 
 
 class SearchService:
-    def __init__(self, store: Store, index: Index, embedder: Embedder, *, fusion: FusionPolicy,
-                 default_mode: Mode = "hybrid", max_k: int = 100) -> None:
+    def __init__(
+        self,
+        store: Store,
+        index: Index,
+        embedder: Embedder,
+        *,
+        fusion: FusionPolicy,
+        default_mode: Mode = "hybrid",
+        max_k: int = 100,
+    ) -> None:
         self.store = store
         self.index = index
         self.embedder = embedder
@@ -102,6 +110,10 @@ class SearchService:
                 )
             )
         t3 = time.perf_counter()
-        timings.update(embed_ms=(t1 - t0) * 1e3, search_ms=(t2 - t1) * 1e3,
-                       hydrate_ms=(t3 - t2) * 1e3, total_ms=(t3 - t0) * 1e3)
+        timings.update(
+            embed_ms=(t1 - t0) * 1e3,
+            search_ms=(t2 - t1) * 1e3,
+            hydrate_ms=(t3 - t2) * 1e3,
+            total_ms=(t3 - t0) * 1e3,
+        )
         return SearchResult(hits=hits, mode=mode, timings=timings)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
+from itertools import pairwise
 
 import numpy as np
 import numpy.typing as npt
@@ -17,7 +18,9 @@ import numpy.typing as npt
 from ragd.domain.models import EmbeddingSpec, Vector
 
 _WORD = re.compile(r"\w+", re.UNICODE)
-_TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)  # words and single punctuation marks, like BERT's pre-tokenizer
+_TOKEN = re.compile(
+    r"\w+|[^\w\s]", re.UNICODE
+)  # words and single punctuation marks, like BERT's pre-tokenizer
 
 
 class RegexTokenizer:
@@ -56,7 +59,7 @@ class HashingEmbedder:
     def _one(self, text: str) -> Vector:
         v = np.zeros(self._spec.dimension, dtype=np.float32)
         words = [w.lower() for w in _WORD.findall(text)]
-        for feature in [*words, *(f"{a} {b}" for a, b in zip(words, words[1:], strict=False))]:
+        for feature in [*words, *(f"{a} {b}" for a, b in pairwise(words))]:
             i, sign = self._bucket(feature)
             v[i] += sign
         norm = float(np.linalg.norm(v))

@@ -12,7 +12,7 @@ from ragd.adapters.sql.database import Database
 _SCRIPTS = Path(__file__).resolve().parents[2] / "migrations"
 
 
-def _config(db: Database) -> Config:
+def _config() -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(_SCRIPTS))
     return cfg
@@ -20,14 +20,14 @@ def _config(db: Database) -> Config:
 
 def upgrade(db: Database, revision: str = "head") -> None:
     with db.engine.begin() as conn:
-        cfg = _config(db)
+        cfg = _config()
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 
 
 def downgrade(db: Database, revision: str) -> None:
     with db.engine.begin() as conn:
-        cfg = _config(db)
+        cfg = _config()
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, revision)
 

@@ -149,8 +149,13 @@ class SqlQueue:
                 ingest_jobs.c.lease_owner == worker_id,
                 ingest_jobs.c.state == JobState.RUNNING.value,
             )
-            .values(state=JobState.DONE.value, lease_owner=None, lease_expires_at=None,
-                    last_error=None, updated_at=utcnow())
+            .values(
+                state=JobState.DONE.value,
+                lease_owner=None,
+                lease_expires_at=None,
+                last_error=None,
+                updated_at=utcnow(),
+            )
         )
         if res.rowcount == 0:
             raise LeaseLost(f"job {job_id} is no longer leased to {worker_id}")
@@ -159,12 +164,20 @@ class SqlQueue:
         with self.db.write() as conn:
             conn.execute(
                 update(ingest_jobs)
-                .where(ingest_jobs.c.id == job_id, ingest_jobs.c.lease_owner == worker_id,
-                       ingest_jobs.c.state == JobState.RUNNING.value)
-                .values(state=JobState.QUEUED.value, lease_owner=None, lease_expires_at=None,
-                        attempts=func.max(ingest_jobs.c.attempts - 1, 0)
-                        if self.db.is_sqlite else func.greatest(ingest_jobs.c.attempts - 1, 0),
-                        updated_at=utcnow())
+                .where(
+                    ingest_jobs.c.id == job_id,
+                    ingest_jobs.c.lease_owner == worker_id,
+                    ingest_jobs.c.state == JobState.RUNNING.value,
+                )
+                .values(
+                    state=JobState.QUEUED.value,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    attempts=func.max(ingest_jobs.c.attempts - 1, 0)
+                    if self.db.is_sqlite
+                    else func.greatest(ingest_jobs.c.attempts - 1, 0),
+                    updated_at=utcnow(),
+                )
             )
 
     def fail(
@@ -206,8 +219,10 @@ class SqlQueue:
         return out
 
     def pending(self, tenant: TenantId | None = None) -> int:
-        q = select(func.count()).select_from(ingest_jobs).where(
-            ingest_jobs.c.state.in_([JobState.QUEUED.value, JobState.RUNNING.value])
+        q = (
+            select(func.count())
+            .select_from(ingest_jobs)
+            .where(ingest_jobs.c.state.in_([JobState.QUEUED.value, JobState.RUNNING.value]))
         )
         if tenant is not None:
             q = q.where(ingest_jobs.c.tenant_id == tenant)
@@ -222,8 +237,9 @@ class SqlQueue:
             res = conn.execute(
                 update(ingest_jobs)
                 .where(*cond)
-                .values(state=JobState.QUEUED.value, attempts=0, run_after=utcnow(),
-                        updated_at=utcnow())
+                .values(
+                    state=JobState.QUEUED.value, attempts=0, run_after=utcnow(), updated_at=utcnow()
+                )
             )
         return int(res.rowcount)
 
@@ -235,8 +251,12 @@ class SqlQueue:
                 ingest_jobs.c.document_id == document_id,
                 ingest_jobs.c.state.in_([JobState.QUEUED.value, JobState.RUNNING.value]),
             )
-            .values(state=JobState.DONE.value, lease_owner=None, last_error="superseded",
-                    updated_at=utcnow())
+            .values(
+                state=JobState.DONE.value,
+                lease_owner=None,
+                last_error="superseded",
+                updated_at=utcnow(),
+            )
         )
 
 

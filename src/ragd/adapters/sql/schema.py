@@ -63,7 +63,9 @@ documents = Table(
 document_blobs = Table(
     "document_blobs",
     metadata,
-    Column("document_id", String(36), ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "document_id", String(36), ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True
+    ),
     Column("tenant_id", String(64), nullable=False),
     Column("data", LargeBinary, nullable=False),
 )
@@ -73,7 +75,9 @@ chunks = Table(
     metadata,
     Column("pk", PkInt, primary_key=True, autoincrement=True),
     Column("id", String(80), nullable=False, unique=True),
-    Column("document_id", String(36), ForeignKey("documents.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "document_id", String(36), ForeignKey("documents.id", ondelete="CASCADE"), nullable=False
+    ),
     Column("tenant_id", String(64), nullable=False),
     Column("ordinal", Integer, nullable=False),
     Column("text", Text, nullable=False),
@@ -91,7 +95,9 @@ ingest_jobs = Table(
     metadata,
     Column("id", String(36), primary_key=True),
     Column("tenant_id", String(64), nullable=False),
-    Column("document_id", String(36), ForeignKey("documents.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "document_id", String(36), ForeignKey("documents.id", ondelete="CASCADE"), nullable=False
+    ),
     Column("state", String(16), nullable=False),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("last_error", Text),

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ragd.adapters.sql.database import Database
 from ragd.adapters.sql.schema import chunks, document_blobs, documents, tenants
-from ragd.domain.models import utcnow, Chunk, Document, DocumentStatus, NewDocument, TenantId
+from ragd.domain.models import Chunk, Document, DocumentStatus, NewDocument, TenantId, utcnow
 from ragd.errors import BackendUnavailable, InvalidRequest, NotFound
 from ragd.ports.store import Transaction
 
@@ -59,10 +59,21 @@ def _chunk(row: Row[Any]) -> Chunk:
     )
 
 
-_CHUNK_COLS = [chunks.c[n] for n in (
-    "id", "document_id", "tenant_id", "ordinal", "text", "page",
-    "char_start", "char_end", "heading_path", "token_count",
-)]
+_CHUNK_COLS = [
+    chunks.c[n]
+    for n in (
+        "id",
+        "document_id",
+        "tenant_id",
+        "ordinal",
+        "text",
+        "page",
+        "char_start",
+        "char_end",
+        "heading_path",
+        "token_count",
+    )
+]
 
 
 class SqlStore:
@@ -87,7 +98,9 @@ class SqlStore:
 
     def tenants(self) -> list[TenantId]:
         with self.db.read() as conn:
-            return [TenantId(r[0]) for r in conn.execute(select(tenants.c.id).order_by(tenants.c.id))]
+            return [
+                TenantId(r[0]) for r in conn.execute(select(tenants.c.id).order_by(tenants.c.id))
+            ]
 
     # -- documents ---------------------------------------------------------------
     def create_document(self, tx: Transaction, tenant: TenantId, new: NewDocument) -> Document:
@@ -141,7 +154,9 @@ class SqlStore:
     def get_document(self, tenant: TenantId, document_id: str) -> Document:
         with self.db.read() as conn:
             row = conn.execute(
-                select(documents).where(documents.c.tenant_id == tenant, documents.c.id == document_id)
+                select(documents).where(
+                    documents.c.tenant_id == tenant, documents.c.id == document_id
+                )
             ).first()
         if row is None:
             raise NotFound(f"document {document_id} not found")
@@ -176,8 +191,10 @@ class SqlStore:
         if status is not None:
             q = q.where(documents.c.status == status.value)
         if name_contains:
-            q = q.where(documents.c.source.contains(name_contains, autoescape=True)
-                        | documents.c.title.contains(name_contains, autoescape=True))
+            q = q.where(
+                documents.c.source.contains(name_contains, autoescape=True)
+                | documents.c.title.contains(name_contains, autoescape=True)
+            )
         q = q.order_by(documents.c.created_at, documents.c.id).limit(limit).offset(offset)
         with self.db.read() as conn:
             return [_document(r) for r in conn.execute(q)]
@@ -205,9 +222,11 @@ class SqlStore:
             values["chunk_count"] = chunk_count
         if title:
             values["title"] = title
-        stmt = update(documents).where(
-            documents.c.tenant_id == tenant, documents.c.id == document_id
-        ).values(**values)
+        stmt = (
+            update(documents)
+            .where(documents.c.tenant_id == tenant, documents.c.id == document_id)
+            .values(**values)
+        )
         if tx is not None:
             tx.execute(stmt)  # type: ignore[attr-defined]
             return
@@ -238,7 +257,8 @@ class SqlStore:
         with self.db.read() as conn:
             row = conn.execute(
                 select(document_blobs.c.data).where(
-                    document_blobs.c.tenant_id == tenant, document_blobs.c.document_id == document_id
+                    document_blobs.c.tenant_id == tenant,
+                    document_blobs.c.document_id == document_id,
                 )
             ).first()
         if row is None:
@@ -309,7 +329,7 @@ class SqlStore:
                 )
                 for r in rows:
                     m = r._mapping
-                    doc = _document(_RowLike({k[2:]: m[k] for k in m.keys() if k.startswith("d_")}))  # type: ignore[arg-type]
+                    doc = _doc_of(m)
                     out[m["id"]] = (_chunk(r), doc)
         return out
 
@@ -321,7 +341,9 @@ class SqlStore:
                 rows = conn.execute(
                     select(chunks.c.pk, *_CHUNK_COLS, *doc_cols)
                     .join(documents, documents.c.id == chunks.c.document_id)
-                    .where(chunks.c.pk > last_pk, documents.c.status == DocumentStatus.INDEXED.value)
+                    .where(
+                        chunks.c.pk > last_pk, documents.c.status == DocumentStatus.INDEXED.value
+                    )
                     .order_by(chunks.c.pk)
                     .limit(batch_size)
                 ).all()
@@ -331,7 +353,7 @@ class SqlStore:
             batch = []
             for r in rows:
                 m = r._mapping
-                doc = _document(_RowLike({k[2:]: m[k] for k in m.keys() if k.startswith("d_")}))  # type: ignore[arg-type]
+                doc = _doc_of(m)
                 batch.append((_chunk(r), doc))
             yield batch
 
@@ -352,6 +374,11 @@ class SqlStore:
 
     def close(self) -> None:
         self.db.dispose()
+
+
+def _doc_of(mapping: Any) -> Document:
+    """The document half of a chunk-join-document row (columns prefixed ``d_``)."""
+    return _document(_RowLike({k[2:]: mapping[k] for k in mapping if k.startswith("d_")}))  # type: ignore[arg-type]
 
 
 class _RowLike:

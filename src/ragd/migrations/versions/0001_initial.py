@@ -29,7 +29,10 @@ def upgrade() -> None:
         "documents",
         sa.Column("id", sa.String(36), primary_key=True),
         sa.Column(
-            "tenant_id", sa.String(64), sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False
+            "tenant_id",
+            sa.String(64),
+            sa.ForeignKey("tenants.id", ondelete="CASCADE"),
+            nullable=False,
         ),
         sa.Column("source", sa.Text, nullable=False),
         sa.Column("title", sa.Text, nullable=False),

@@ -1,0 +1,265 @@
+"""The Embedder contract, run against every embedder adapter.
+
+To add an adapter, add an ``AdapterCase`` to ``ADAPTERS``: how to build it and how to tell
+whether it has loaded its model yet (laziness is part of the contract). Checks that only
+make sense for one adapter (its tokenizer pin, its truncation length) are at the bottom.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from ragd.adapters.embedder import onnx_minilm
+from ragd.adapters.embedder.onnx_minilm import OnnxMiniLMEmbedder
+from ragd.config import Settings
+from ragd.errors import ConfigError
+from ragd.ports.embedder import Embedder
+
+
+@dataclass(frozen=True)
+class AdapterCase:
+    build: Callable[..., Embedder]
+    is_loaded: Callable[[Embedder], bool]
+
+
+ADAPTERS: dict[str, AdapterCase] = {
+    "onnx-minilm": AdapterCase(
+        build=OnnxMiniLMEmbedder,
+        is_loaded=lambda e: getattr(e, "_session", None) is not None,
+    ),
+}
+
+FOOD = "A man is eating food."
+BREAD = "A man is eating a piece of bread."
+BABY = "The girl is carrying a baby."
+
+# Lengths deliberately out of order so that sorting by length inside a call reorders them.
+MIXED = [
+    "Short.",
+    " ".join(["A much longer passage about protein folding and chaperones."] * 6),
+    "",
+    "Medium length sentence on mitochondrial membranes and apoptosis.",
+    "x",
+    " ".join(["Gene expression varies across tissues."] * 3),
+    FOOD,
+    BABY,
+    " ".join(["Long text again, with commas, numbers 1 2 3, and words."] * 4),
+    "Another short one.",
+    BREAD,
+]
+
+
+@pytest.fixture(scope="module", params=sorted(ADAPTERS))
+def case(request: pytest.FixtureRequest) -> AdapterCase:
+    return ADAPTERS[request.param]
+
+
+@pytest.fixture(scope="module")
+def embedder(case: AdapterCase) -> Iterator[Embedder]:
+    """One loaded model per adapter for the whole module (loading is the slow part)."""
+    yield case.build()
+
+
+def _cos(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+@pytest.mark.slow
+def test_shape_dtype_and_unit_norm(embedder: Embedder) -> None:
+    vectors = embedder.embed_documents(MIXED)
+    assert vectors.shape == (len(MIXED), embedder.spec.dimension)
+    assert vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    query = embedder.embed_query(FOOD)
+    assert query.shape == (embedder.spec.dimension,)
+    assert query.dtype == np.float32
+    assert abs(float(np.linalg.norm(query)) - 1.0) < 1e-5
+
+
+@pytest.mark.slow
+def test_spec_describes_the_output(embedder: Embedder) -> None:
+    assert embedder.spec.model
+    assert embedder.spec.dimension == embedder.embed_query("hello").shape[0]
+    assert embedder.max_tokens > 0
+
+
+@pytest.mark.slow
+def test_deterministic(embedder: Embedder) -> None:
+    first = embedder.embed_documents(MIXED)
+    second = embedder.embed_documents(MIXED)
+    np.testing.assert_array_equal(first, second)
+
+
+@pytest.mark.slow
+def test_batch_equals_one_by_one_and_keeps_order(embedder: Embedder) -> None:
+    """Rows come back in the caller's order although batches are sorted by length.
+
+    Measured for onnx-minilm: bit-identical (the int8 export computes in float32 and
+    padding is masked), so the tight 1e-5 tolerance only absorbs float summation order
+    should a future onnxruntime pick different kernels for different batch shapes.
+    """
+    batched = embedder.embed_documents(MIXED)
+    single = np.stack([embedder.embed_query(text) for text in MIXED])
+    np.testing.assert_allclose(batched, single, atol=1e-5, rtol=0)
+    # order: each row is closest to its own text's vector
+    similarity = batched @ single.T
+    assert list(similarity.argmax(axis=1)) == list(range(len(MIXED)))
+
+
+@pytest.mark.slow
+def test_semantic_sanity(embedder: Embedder) -> None:
+    food, bread, baby = embedder.embed_documents([FOOD, BREAD, BABY])
+    related = _cos(food, bread)
+    unrelated = _cos(food, baby)
+    assert related > 0.6, related
+    assert unrelated < 0.3, unrelated
+    assert related - unrelated > 0.4
+
+
+@pytest.mark.slow
+def test_empty_list_and_empty_string(embedder: Embedder) -> None:
+    empty = embedder.embed_documents([])
+    assert empty.shape == (0, embedder.spec.dimension)
+    assert empty.dtype == np.float32
+    vector = embedder.embed_query("")
+    assert vector.shape == (embedder.spec.dimension,)
+    assert np.isfinite(vector).all()
+
+
+@pytest.mark.slow
+def test_long_text_is_embedded(embedder: Embedder) -> None:
+    long_text = " ".join(f"Sentence number {i} talks about topic {i % 7}." for i in range(200))
+    assert embedder.tokenizer.count(long_text) > embedder.max_tokens
+    vector = embedder.embed_query(long_text)
+    assert vector.shape == (embedder.spec.dimension,)
+    assert abs(float(np.linalg.norm(vector)) - 1.0) < 1e-5
+
+
+@pytest.mark.slow
+def test_tokenizer_spans_index_the_text(embedder: Embedder) -> None:
+    text = "Café au lait, e.g. 3.5 cups; naïve résumé."
+    spans = embedder.tokenizer.token_spans(text)
+    assert len(spans) == embedder.tokenizer.count(text)
+    assert all(0 <= a < b <= len(text) for a, b in spans)
+    assert all(a1 <= a2 for (a1, _), (a2, _) in itertools.pairwise(spans))
+    assert embedder.tokenizer.token_spans("") == []
+    assert embedder.tokenizer.count("") == 0
+
+
+@pytest.mark.slow
+def test_lazy_loading(case: AdapterCase) -> None:
+    fresh = case.build()
+    assert not case.is_loaded(fresh), "building an embedder must not load the model"
+    _ = fresh.spec, fresh.max_tokens
+    fresh.tokenizer.count("tokenizer only")
+    assert not case.is_loaded(fresh), "the tokenizer alone must not load the model"
+    fresh.embed_query("now load")
+    assert case.is_loaded(fresh)
+
+
+@pytest.mark.slow
+def test_concurrent_first_use_loads_once_and_agrees(case: AdapterCase) -> None:
+    fresh = case.build()
+    results: list[Any] = [None] * 4
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            results[i] = fresh.embed_query(FOOD)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    for result in results[1:]:
+        np.testing.assert_array_equal(result, results[0])
+
+
+# --- onnx-minilm only ---------------------------------------------------------------
+
+
+def test_minilm_spec_and_limits() -> None:
+    embedder = OnnxMiniLMEmbedder()
+    assert embedder.spec.model == "all-MiniLM-L6-v2"
+    assert embedder.spec.dimension == 384
+    assert embedder.max_tokens == 256
+
+
+@pytest.mark.slow
+def test_minilm_truncates_at_max_tokens_including_cls_sep(embedder: Embedder) -> None:
+    """Everything after the first ``max_tokens - 2`` text tokens is ignored."""
+    if not isinstance(embedder, OnnxMiniLMEmbedder):
+        pytest.skip("onnx-minilm only")
+    text = " ".join(f"word{i % 50} topic{i % 13}" for i in range(400))
+    spans = embedder.tokenizer.token_spans(text)
+    prefix = text[: spans[embedder.max_tokens - 3][1]]
+    assert embedder.tokenizer.count(prefix) == embedder.max_tokens - 2
+    np.testing.assert_allclose(
+        embedder.embed_query(text), embedder.embed_query(prefix), atol=1e-5, rtol=0
+    )
+
+
+@pytest.mark.parametrize("tamper", ["append", "edit"])
+def test_minilm_rejects_a_tampered_tokenizer(tmp_path: Path, tamper: str) -> None:
+    original = Path(onnx_minilm.__file__).parent / "assets" / onnx_minilm.TOKENIZER_ASSET
+    copy = tmp_path / "tokenizer.json"
+    shutil.copyfile(original, copy)
+    data = copy.read_bytes()
+    copy.write_bytes(
+        data + b"\n" if tamper == "append" else data.replace(b'"[UNK]"', b'"[UNX]"', 1)
+    )
+    embedder = OnnxMiniLMEmbedder(tokenizer_path=copy)
+    with pytest.raises(ConfigError, match="sha256"):
+        embedder.embed_query("anything")
+    with pytest.raises(ConfigError, match="sha256"):
+        _ = embedder.tokenizer
+    # An untouched copy is accepted.
+    shutil.copyfile(original, copy)
+    assert OnnxMiniLMEmbedder(tokenizer_path=copy).tokenizer.count("hello world") == 2
+
+
+def test_minilm_missing_files_are_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="tokenizer"):
+        _ = OnnxMiniLMEmbedder(tokenizer_path=tmp_path / "absent.json").tokenizer
+    with pytest.raises(ConfigError, match="pip install"):
+        OnnxMiniLMEmbedder(model_path=tmp_path / "absent.onnx").embed_query("x")
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not an onnx model")
+    with pytest.raises(ConfigError):
+        OnnxMiniLMEmbedder(model_path=broken).embed_query("x")
+
+
+def test_minilm_rejects_bad_arguments() -> None:
+    with pytest.raises(ConfigError):
+        OnnxMiniLMEmbedder(batch_size=0)
+    with pytest.raises(ConfigError):
+        OnnxMiniLMEmbedder(threads=0)
+
+
+def test_minilm_build_from_settings() -> None:
+    embedder = onnx_minilm.build(Settings(embedding_batch_size=4, embedding_threads=1))
+    assert (embedder.batch_size, embedder.threads) == (4, 1)
+    assert embedder._session is None
+    with pytest.raises(ConfigError, match="VECTOR_SIZE"):
+        onnx_minilm.build(Settings(vector_size=768))
+    with pytest.raises(ConfigError, match="EMBEDDING_MODEL"):
+        onnx_minilm.build(Settings(embedding_model="bge-small-en-v1.5"))
+    assert (
+        onnx_minilm.build(
+            Settings(embedding_model="sentence-transformers/all-MiniLM-L6-v2")
+        ).spec.dimension
+        == 384
+    )
