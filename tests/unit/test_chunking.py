@@ -155,7 +155,7 @@ def test_consecutive_chunks_overlap_by_whole_sentences(tokenizer: HFTokenizer) -
         shared = text[current.char_start : previous.char_end]
         assert previous.text.endswith(shared)
         assert 0 < tokenizer.count(shared) <= 10
-        # the overlap starts on a sentence start (after the whitespace that follows a '.')
+        # the overlap starts on a sentence start
         assert current.char_start in starts
     assert_invariants(sections, chunks, tokenizer, 40)
 

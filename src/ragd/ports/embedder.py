@@ -25,7 +25,8 @@ class Embedder(Protocol):
     """Vectors are L2-normalised float32, so cosine similarity is a dot product.
 
     Loads its model lazily (first call), so building one costs nothing. Raises
-    ``ConfigError`` when the model cannot be loaded, ``InvalidRequest`` on empty input.
+    ``ConfigError`` when the model cannot be loaded. An empty list gives a (0, dim) array;
+    an empty string is a valid input.
     """
 
     @property

@@ -48,11 +48,9 @@ class Services:
 def build_embedder(settings: Settings) -> Embedder:
     name = settings.embedding_model
     if name in ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
-        from ragd.adapters.embedder.onnx_minilm import OnnxMiniLMEmbedder
+        from ragd.adapters.embedder import onnx_minilm
 
-        return OnnxMiniLMEmbedder(
-            batch_size=settings.embedding_batch_size, threads=settings.embedding_threads
-        )
+        return onnx_minilm.build(settings)
     if name.startswith("hashing-"):
         from ragd.adapters.embedder.hashing import HashingEmbedder
 

@@ -35,6 +35,9 @@ from ragd.services.ingest import title_from_source
 
 log = logging.getLogger("ragd.indexing")
 
+HEADING_RESERVE = 8
+MIN_CHUNK_TOKENS = 64
+
 
 @dataclass(frozen=True)
 class ChunkingPolicy:
@@ -148,11 +151,12 @@ class IndexingService:
             self.store.set_status(None, job.tenant_id, doc.id, DocumentStatus.PARSING)
             data = self.store.get_blob(job.tenant_id, doc.id)
             parsed = self.parsing.parse(data, doc.media_type, source=doc.source)
+            budget = self._chunk_budget(doc.title)
             drafts = chunk_sections(
                 parsed.sections,
                 self.embedder.tokenizer,
-                max_tokens=self.chunking.max_tokens,
-                overlap=self.chunking.overlap,
+                max_tokens=budget,
+                overlap=min(self.chunking.overlap, budget // 4),
             )
             if not drafts:
                 raise DocumentRejected("no text could be extracted")
@@ -163,6 +167,16 @@ class IndexingService:
             self._fail(job, doc, worker_id, exc, result)
             return None
         return _Prepared(job, doc, drafts)
+
+    def _chunk_budget(self, title: str) -> int:
+        """Tokens a chunk may have so that title, headings and chunk fit the model.
+
+        The model reads at most ``max_tokens`` including [CLS]/[SEP]; the title is put in
+        front of every chunk (``embedding_text``), and a few tokens are kept for headings.
+        Anything beyond that would be silently truncated, i.e. never embedded.
+        """
+        room = self.embedder.max_tokens - 2 - self.embedder.tokenizer.count(title) - HEADING_RESERVE
+        return min(self.chunking.max_tokens, max(MIN_CHUNK_TOKENS, room))
 
     def _embed(
         self, prepared: list[_Prepared], worker_id: str, should_stop: Callable[[], bool]
