@@ -13,14 +13,8 @@ import numpy as np
 import pytest
 import sqlean  # type: ignore[import-untyped]
 
-from ragd.adapters.index import sqlite as sqlite_index
-from ragd.adapters.index.sqlite import (
-    MAX_K,
-    MAX_QUERY_TERMS,
-    SqliteIndex,
-    build,
-    fts_match_expression,
-)
+from ragd.adapters.index.fts import MAX_QUERY_TERMS, STOPWORDS, fts_match_expression
+from ragd.adapters.index.sqlite import MAX_K, SqliteIndex, build
 from ragd.adapters.sql import database as database_module
 from ragd.adapters.sql.database import Database
 from ragd.domain.models import EmbeddingSpec, IndexEntry, TenantId
@@ -183,5 +177,5 @@ def test_title_weight_lifts_title_matches(db: Database) -> None:
 
 
 def test_module_keeps_stopwords_compact() -> None:
-    assert 100 <= len(sqlite_index.STOPWORDS) <= 250
-    assert {"the", "of", "and", "in", "is"} <= sqlite_index.STOPWORDS
+    assert 100 <= len(STOPWORDS) <= 250
+    assert {"the", "of", "and", "in", "is"} <= STOPWORDS

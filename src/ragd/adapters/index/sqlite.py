@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -28,6 +27,7 @@ import numpy as np
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from ragd.adapters.index.fts import fts_match_expression
 from ragd.adapters.sql.database import Database
 from ragd.domain.filters import SearchFilters
 from ragd.domain.fusion import rrf_fuse
@@ -55,34 +55,12 @@ HYBRID_WORKERS = 4
 READ_PRAGMAS = ("PRAGMA mmap_size=1073741824", "PRAGMA cache_size=-32768")
 """Applied once to each pooled connection the index reads through (see ``_read``)."""
 
-MAX_QUERY_TERMS = 32
-"""Each OR-ed FTS5 term costs a posting-list scan; a pasted page of text must not turn
-one search into hundreds of them. The first distinct terms are kept."""
-
 _META_MODEL = "embedding_model"
 _META_DIMENSION = "embedding_dimension"
 _META_SCHEMA = "schema_version"
 _SCHEMA_VERSION = "1"
 
 _TABLES = ("fts_chunks", "vec_chunks", "index_chunks", "index_meta")
-
-# A compact English stopword list: words so frequent that OR-ing them into a BM25 query only
-# adds work (they match nearly every chunk) while contributing almost nothing to the score.
-_STOPWORDS_TEXT = """
-    a about above after again against all am an and any are as at be because been before
-    being below between both but by can could did do does doing down during each few for
-    from further had has have having he her here hers herself him himself his how i if in
-    into is it its itself just me more most my myself no nor not now of off on once only or
-    other our ours ourselves out over own same she should so some such than that the their
-    theirs them themselves then there these they this those through to too under until up
-    very was we were what when where which while who whom why will with would you your
-    yours yourself yourselves also however may might must shall us whose whether yet etc
-    via per upon within without across along among around since though although unless
-    versus vs s t d ll m o re ve y let lets get gets got
-"""
-STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
-
-_WORD = re.compile(r"\w+")
 
 # OperationalError messages that mean "the database cannot serve us right now" (another
 # writer holds the lock, the file vanished, the disk failed) as opposed to a bug in a query.
@@ -434,25 +412,6 @@ def build(db: Database, spec: EmbeddingSpec, settings: Any = None) -> SqliteInde
     """Factory for the backend registry; ``settings.index_title_weight`` if it exists."""
     weight = getattr(settings, "index_title_weight", 1.0) if settings is not None else 1.0
     return SqliteIndex(db, spec, title_weight=float(weight))
-
-
-def fts_match_expression(text: str) -> str | None:
-    """A safe FTS5 MATCH string for free text, or None when nothing is left to search.
-
-    Every term is a quoted string built from ``\\w`` characters only, so no user text can
-    reach FTS5's query syntax (``AND``, ``NEAR``, ``col:``, ``*``, ``"``...). Terms are
-    OR-ed: FTS5's implicit AND would drop every chunk lacking any single query word.
-    """
-    terms: list[str] = []
-    seen: set[str] = set()
-    for word in _WORD.findall(text.lower()):
-        if word in STOPWORDS or word in seen:
-            continue
-        seen.add(word)
-        terms.append(f'"{word}"')
-        if len(terms) >= MAX_QUERY_TERMS:
-            break
-    return " OR ".join(terms) if terms else None
 
 
 def _dense(

@@ -1,0 +1,52 @@
+"""Free text to a safe FTS5 MATCH expression, shared by every FTS5-based index.
+
+User text never reaches FTS5's query syntax: it is cut into ``\\w`` word tokens, each
+quoted as its own string, so operators (``AND``, ``NEAR``, ``col:``, ``*``, ``"``) are
+just words. Terms are OR-ed, because FTS5's implicit AND drops every chunk that lacks
+any single query word and ruins recall for natural-language questions.
+"""
+
+from __future__ import annotations
+
+import re
+
+MAX_QUERY_TERMS = 32
+"""Each OR-ed FTS5 term costs a posting-list scan; a pasted page of text must not turn
+one search into hundreds of them. The first distinct terms are kept."""
+
+# A compact English stopword list: words so frequent that OR-ing them into a BM25 query only
+# adds work (they match nearly every chunk) while contributing almost nothing to the score.
+_STOPWORDS_TEXT = """
+    a about above after again against all am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for
+    from further had has have having he her here hers herself him himself his how i if in
+    into is it its itself just me more most my myself no nor not now of off on once only or
+    other our ours ourselves out over own same she should so some such than that the their
+    theirs them themselves then there these they this those through to too under until up
+    very was we were what when where which while who whom why will with would you your
+    yours yourself yourselves also however may might must shall us whose whether yet etc
+    via per upon within without across along among around since though although unless
+    versus vs s t d ll m o re ve y let lets get gets got
+"""
+STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
+
+_WORD = re.compile(r"\w+")
+
+
+def fts_match_expression(text: str) -> str | None:
+    """A safe FTS5 MATCH string for free text, or None when nothing is left to search.
+
+    Every term is a quoted string built from ``\\w`` characters only, so no user text can
+    reach FTS5's query syntax (``AND``, ``NEAR``, ``col:``, ``*``, ``"``...). Terms are
+    OR-ed: FTS5's implicit AND would drop every chunk lacking any single query word.
+    """
+    terms: list[str] = []
+    seen: set[str] = set()
+    for word in _WORD.findall(text.lower()):
+        if word in STOPWORDS or word in seen:
+            continue
+        seen.add(word)
+        terms.append(f'"{word}"')
+        if len(terms) >= MAX_QUERY_TERMS:
+            break
+    return " OR ".join(terms) if terms else None
