@@ -248,3 +248,24 @@ def test_retry_failed_requeues_stored_documents(services: Services, tenant: Tena
     assert services.store.get_document(tenant, sub.document.id).status == DocumentStatus.QUEUED
     drain(services)
     assert services.store.get_document(tenant, sub.document.id).status == DocumentStatus.FAILED
+
+
+def test_records_are_submitted_in_batches_and_deduplicated(
+    services: Services, tenant: TenantId, tmp_path: Path
+) -> None:
+    corpus = tmp_path / "c.jsonl"
+    lines = [
+        f'{{"_id": "r{i}", "title": "T{i}", "text": "record number {i}"}}' for i in range(1200)
+    ]
+    lines.append('{"_id": "dup", "title": "D", "text": "record number 7"}')  # same text as r7
+    corpus.write_text("\n".join(lines) + "\n")
+    subs = services.ingest.submit_path(tenant, corpus)
+    assert len(subs) == 1201
+    assert sum(s.outcome == "queued" for s in subs) == 1200 and subs[-1].outcome == "unchanged"
+    assert subs[-1].document.id == subs[7].document.id
+    assert services.queue.pending(tenant) == 1200
+    again = services.ingest.submit_path(tenant, corpus)
+    assert all(s.outcome == "unchanged" for s in again) and services.queue.pending(tenant) == 1200
+    corpus.write_text(lines[0].replace("record number 0", "record zero, revised") + "\n")
+    [changed] = services.ingest.submit_path(tenant, corpus)
+    assert changed.outcome == "replaced" and changed.document.version == 2

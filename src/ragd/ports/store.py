@@ -48,6 +48,12 @@ class Store(Protocol):
         self, tenant: TenantId, *, source: str | None = None, content_hash: str | None = None
     ) -> Document | None: ...
 
+    def find_documents(
+        self, tenant: TenantId, *, sources: Sequence[str] = (), content_hashes: Sequence[str] = ()
+    ) -> list[Document]:
+        """Documents whose source or content hash is among these (oldest first)."""
+        ...
+
     def list_documents(
         self,
         tenant: TenantId,

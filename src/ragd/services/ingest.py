@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ragd.domain.models import Document, DocumentStatus, NewDocument, TenantId
+from ragd.domain.models import Document, DocumentStatus, NewDocument, SourceRecord, TenantId
 from ragd.errors import DocumentRejected, DocumentTooLarge, InvalidRequest, RagdError
 from ragd.ports import Index, Parsing, Queue, Store
 
 Outcome = Literal["queued", "replaced", "unchanged", "failed"]
 
 TEXT_MEDIA_TYPE = "text/plain"
+RECORD_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class IngestService:
         self.index = index
         self.parsing = parsing
         self.max_document_bytes = max_document_bytes
+        self._known_tenants: set[TenantId] = set()
 
     # -- submitting --------------------------------------------------------------
     def submit_bytes(
@@ -148,17 +150,38 @@ class IngestService:
             return [
                 self.submit_bytes(tenant, data, source=source, media_type=media_type, title=None)
             ]
-        return [
-            self.submit_bytes(
-                tenant,
-                rec.text.encode("utf-8"),
-                source=f"{path.name}#{rec.key}",
-                media_type=TEXT_MEDIA_TYPE,
-                title=rec.title or rec.key,
-                metadata={**rec.metadata, "external_id": rec.key, "collection": path.name},
+        return self._submit_records(tenant, path.name, records)
+
+    def _submit_records(
+        self, tenant: TenantId, collection: str, records: list[SourceRecord]
+    ) -> list[Submission]:
+        out: list[Submission] = []
+        batch: list[tuple[NewDocument, bytes]] = []
+        for rec in records:
+            data = rec.text.encode("utf-8")
+            source = f"{collection}#{rec.key}"
+            if not data.strip():
+                out.append(self._reject(tenant, source, DocumentRejected("record has no text"), 0))
+                continue
+            batch.append(
+                (
+                    NewDocument(
+                        source=source,
+                        title=rec.title or rec.key,
+                        media_type=TEXT_MEDIA_TYPE,
+                        content_hash=hashlib.sha256(data).hexdigest(),
+                        size_bytes=len(data),
+                        metadata={**rec.metadata, "external_id": rec.key, "collection": collection},
+                    ),
+                    data,
+                )
             )
-            for rec in records
-        ]
+            if len(batch) >= RECORD_BATCH:
+                out.extend(self._submit_many(tenant, batch))
+                batch = []
+        if batch:
+            out.extend(self._submit_many(tenant, batch))
+        return out
 
     def submit_paths(
         self,
@@ -175,28 +198,67 @@ class IngestService:
         return report
 
     def _submit(self, tenant: TenantId, new: NewDocument, data: bytes) -> Submission:
-        self.store.ensure_tenant(tenant)
-        same_content = self.store.find_document(tenant, content_hash=new.content_hash)
-        if (
-            same_content is not None
-            and same_content.status != DocumentStatus.FAILED
-            and (
-                same_content.source == new.source
-                or self.store.find_document(tenant, source=new.source) is None
-            )
-        ):
-            return Submission(same_content, "unchanged")
-        existing = self.store.find_document(tenant, source=new.source)
-        with self.store.transaction() as tx:
-            if existing is None:
-                doc = self.store.create_document(tx, tenant, new)
-                outcome: Outcome = "queued"
+        return self._submit_many(tenant, [(new, data)])[0]
+
+    def _submit_many(
+        self, tenant: TenantId, items: list[tuple[NewDocument, bytes]]
+    ) -> list[Submission]:
+        """Submit documents with one lookup and one transaction for the whole batch.
+
+        Per document: identical content already held (same source, or a source not yet
+        known) is a no-op; a known source with new content is replaced; otherwise it is
+        created. Each queued document gets its bytes and a job in the same transaction.
+        """
+        self._ensure_tenant(tenant)
+        known = self.store.find_documents(
+            tenant,
+            sources=[n.source for n, _ in items],
+            content_hashes=[n.content_hash for n, _ in items],
+        )
+        by_source = {d.source: d for d in known}
+        by_hash: dict[str, Document] = {}
+        for d in known:
+            if d.status != DocumentStatus.FAILED:
+                by_hash.setdefault(d.content_hash, d)
+        results: list[Submission | None] = [None] * len(items)
+        todo: list[int] = []
+        first_in_batch: dict[str, int] = {}  # content hash -> index of its first new copy
+        copies: dict[int, int] = {}  # later identical copy -> that first index
+        for i, (new, _) in enumerate(items):
+            same = by_hash.get(new.content_hash)
+            if same is not None and (same.source == new.source or new.source not in by_source):
+                results[i] = Submission(same, "unchanged")
+            elif new.content_hash in first_in_batch and new.source not in by_source:
+                copies[i] = first_in_batch[new.content_hash]
             else:
-                doc = self.store.update_document_source(tx, tenant, existing.id, new)
-                outcome = "replaced"
-            self.store.put_blob(tx, tenant, doc.id, data)
-            self.queue.enqueue(tx, tenant, doc.id)
-        return Submission(doc, outcome)
+                first_in_batch.setdefault(new.content_hash, i)
+                todo.append(i)
+        if todo:
+            with self.store.transaction() as tx:
+                for i in todo:
+                    new, data = items[i]
+                    existing = by_source.get(new.source)
+                    if existing is None:
+                        doc = self.store.create_document(tx, tenant, new)
+                        by_source[new.source] = doc
+                        outcome: Outcome = "queued"
+                    else:
+                        doc = self.store.update_document_source(tx, tenant, existing.id, new)
+                        outcome = "replaced"
+                    by_hash.setdefault(new.content_hash, doc)
+                    self.store.put_blob(tx, tenant, doc.id, data)
+                    self.queue.enqueue(tx, tenant, doc.id)
+                    results[i] = Submission(doc, outcome)
+        for i, first in copies.items():
+            original = results[first]
+            assert original is not None
+            results[i] = Submission(original.document, "unchanged")
+        return [r for r in results if r is not None]
+
+    def _ensure_tenant(self, tenant: TenantId) -> None:
+        if tenant not in self._known_tenants:
+            self.store.ensure_tenant(tenant)
+            self._known_tenants.add(tenant)
 
     def _reject(self, tenant: TenantId, source: str, error: RagdError, size: int) -> Submission:
         """Record a document that cannot be ingested, with its reason, and queue nothing."""

@@ -178,6 +178,28 @@ class SqlStore:
             ).first()
         return _document(row) if row else None
 
+    def find_documents(
+        self, tenant: TenantId, *, sources: Sequence[str] = (), content_hashes: Sequence[str] = ()
+    ) -> list[Document]:
+        found: dict[str, Document] = {}
+        with self.db.read() as conn:
+            for column, values in (
+                (documents.c.source, sources),
+                (documents.c.content_hash, content_hashes),
+            ):
+                values = list(dict.fromkeys(values))
+                for start in range(0, len(values), 500):
+                    rows = conn.execute(
+                        select(documents).where(
+                            documents.c.tenant_id == tenant,
+                            column.in_(values[start : start + 500]),
+                        )
+                    )
+                    for row in rows:
+                        doc = _document(row)
+                        found[doc.id] = doc
+        return sorted(found.values(), key=lambda d: (d.created_at, d.id))
+
     def list_documents(
         self,
         tenant: TenantId,
