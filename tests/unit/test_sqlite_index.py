@@ -179,3 +179,10 @@ def test_title_weight_lifts_title_matches(db: Database) -> None:
 def test_module_keeps_stopwords_compact() -> None:
     assert 100 <= len(STOPWORDS) <= 250
     assert {"the", "of", "and", "in", "is"} <= STOPWORDS
+
+
+def test_hybrid_failure_on_either_side_is_translated(db: Database) -> None:
+    ix = SqliteIndex(db, SPEC)
+    query = IndexQuery("otter", np.asarray([1, 0, 0, 0], np.float32), mode="hybrid")
+    with pytest.raises(ConfigError):
+        ix.search(T, query)
