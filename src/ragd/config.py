@@ -46,9 +46,9 @@ class Settings(BaseSettings):
     )
     top_k_retrieval: int = Field(10, ge=1, le=1000, validation_alias=_env("TOP_K_RETRIEVAL"))
     similarity_threshold: float = Field(0.0, validation_alias=_env("SIMILARITY_THRESHOLD"))
-    rrf_k: int = Field(60, ge=1, validation_alias=_env("RAGD_RRF_K"))
+    rrf_k: int = Field(10, ge=1, validation_alias=_env("RAGD_RRF_K"))
     rrf_dense_weight: float = Field(1.0, ge=0, validation_alias=_env("RAGD_RRF_DENSE_WEIGHT"))
-    rrf_sparse_weight: float = Field(1.0, ge=0, validation_alias=_env("RAGD_RRF_SPARSE_WEIGHT"))
+    rrf_sparse_weight: float = Field(1.25, ge=0, validation_alias=_env("RAGD_RRF_SPARSE_WEIGHT"))
     fusion_candidates: int = Field(
         100, ge=1, le=2000, validation_alias=_env("RAGD_FUSION_CANDIDATES")
     )
