@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     job_lease_seconds: float = Field(60.0, gt=0, validation_alias=_env("RAGD_JOB_LEASE_SECONDS"))
     job_backoff_seconds: float = Field(2.0, ge=0, validation_alias=_env("RAGD_JOB_BACKOFF_SECONDS"))
     worker_batch_size: int = Field(
-        16, ge=1, le=1000, validation_alias=_env("RAGD_WORKER_BATCH_SIZE")
+        32, ge=1, le=1000, validation_alias=_env("RAGD_WORKER_BATCH_SIZE")
     )
     worker_poll_seconds: float = Field(0.5, gt=0, validation_alias=_env("RAGD_WORKER_POLL_SECONDS"))
 

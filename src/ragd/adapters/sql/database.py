@@ -41,7 +41,11 @@ class Database:
         with conn:
             if self.is_sqlite:
                 conn = conn.execution_options(sqlite_begin="BEGIN IMMEDIATE")
-            with conn.begin():
+            try:
+                tx = conn.begin()
+            except OperationalError as exc:  # the write lock was not free within the timeout
+                raise BackendUnavailable(f"database busy: {exc.orig}") from exc
+            with tx:
                 yield conn
 
     @contextmanager
