@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from ragd.config import Settings
-from ragd.domain.models import ChunkDraft, TenantId
+from ragd.domain.models import TenantId
 from ragd.services.container import build_services
 from ragd.services.indexing import embedding_text
 
@@ -57,20 +57,7 @@ def main() -> None:
         texts: list[str] = []
         for doc in svc.store.list_documents(tenant, limit=100_000):
             for c in svc.store.list_chunks(tenant, doc.id):
-                texts.append(
-                    embedding_text(
-                        doc,
-                        ChunkDraft(
-                            c.ordinal,
-                            c.text,
-                            c.char_start,
-                            c.char_end,
-                            c.token_count,
-                            c.page,
-                            c.heading_path,
-                        ),
-                    )
-                )
+                texts.append(embedding_text(doc, c))
         t1 = time.perf_counter()
         svc.embedder.embed_documents(texts)
         bare_s = time.perf_counter() - t1

@@ -71,7 +71,7 @@ class BatchResult:
     chunks: int = 0
 
 
-def embedding_text(document: Document, draft: ChunkDraft) -> str:
+def embedding_text(document: Document, draft: ChunkDraft | Chunk) -> str:
     """What the model sees for a chunk: the chunk with its title and headings in front.
 
     A passage cut out of a long document often does not name its subject; the title and

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ragd.domain.models import Chunk, ChunkDraft, Document, IndexEntry
+from ragd.domain.models import Chunk, Document, IndexEntry
 from ragd.ports import Embedder, Index, Store
 from ragd.services.indexing import embedding_text
 
@@ -52,22 +52,7 @@ class ReindexService:
     ) -> None:
         if not docs:
             return
-        texts = [
-            embedding_text(
-                doc,
-                ChunkDraft(
-                    c.ordinal,
-                    c.text,
-                    c.char_start,
-                    c.char_end,
-                    c.token_count,
-                    c.page,
-                    c.heading_path,
-                ),
-            )
-            for doc, chunks in docs.values()
-            for c in chunks
-        ]
+        texts = [embedding_text(doc, c) for doc, chunks in docs.values() for c in chunks]
         vectors = self.embedder.embed_documents(texts)
         i = 0
         with self.store.transaction() as tx:
