@@ -12,11 +12,11 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Row, and_, func, insert, or_, select, update
 
 from ragd.adapters.sql.database import Database
 from ragd.adapters.sql.schema import ingest_jobs
-from ragd.adapters.sql.store import _aware
+from ragd.adapters.sql.store import _aware, _RowLike
 from ragd.domain.models import IngestJob, JobState, TenantId, utcnow
 from ragd.errors import LeaseLost
 from ragd.ports.store import Transaction
@@ -63,7 +63,7 @@ class SqlQueue:
             "updated_at": now,
         }
         tx.execute(insert(ingest_jobs).values(**values))  # type: ignore[attr-defined]
-        return _job(_Row(values))  # type: ignore[arg-type]
+        return _job(_RowLike(values))  # type: ignore[arg-type]
 
     def claim(self, worker_id: str, *, limit: int, lease_seconds: float) -> list[IngestJob]:
         now = utcnow()
@@ -131,11 +131,7 @@ class SqlQueue:
         with self.db.write() as conn:
             res = conn.execute(
                 update(ingest_jobs)
-                .where(
-                    ingest_jobs.c.id == job_id,
-                    ingest_jobs.c.lease_owner == worker_id,
-                    ingest_jobs.c.state == JobState.RUNNING.value,
-                )
+                .where(*_held(job_id, worker_id))
                 .values(lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now)
             )
         if res.rowcount == 0:
@@ -144,11 +140,7 @@ class SqlQueue:
     def complete(self, tx: Transaction, job_id: str, worker_id: str) -> None:
         res = tx.execute(  # type: ignore[attr-defined]
             update(ingest_jobs)
-            .where(
-                ingest_jobs.c.id == job_id,
-                ingest_jobs.c.lease_owner == worker_id,
-                ingest_jobs.c.state == JobState.RUNNING.value,
-            )
+            .where(*_held(job_id, worker_id))
             .values(
                 state=JobState.DONE.value,
                 lease_owner=None,
@@ -164,11 +156,7 @@ class SqlQueue:
         with self.db.write() as conn:
             conn.execute(
                 update(ingest_jobs)
-                .where(
-                    ingest_jobs.c.id == job_id,
-                    ingest_jobs.c.lease_owner == worker_id,
-                    ingest_jobs.c.state == JobState.RUNNING.value,
-                )
+                .where(*_held(job_id, worker_id))
                 .values(
                     state=JobState.QUEUED.value,
                     lease_owner=None,
@@ -260,6 +248,10 @@ class SqlQueue:
         )
 
 
-class _Row:
-    def __init__(self, values: dict[str, Any]) -> None:
-        self._mapping = values
+def _held(job_id: str, worker_id: str) -> tuple[ColumnElement[bool], ...]:
+    """The job is running under this worker's lease: the fence of every lease operation."""
+    return (
+        ingest_jobs.c.id == job_id,
+        ingest_jobs.c.lease_owner == worker_id,
+        ingest_jobs.c.state == JobState.RUNNING.value,
+    )
