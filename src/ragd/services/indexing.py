@@ -27,6 +27,7 @@ from ragd.domain.models import (
     IndexEntry,
     IngestJob,
     JobState,
+    TenantId,
     utcnow,
 )
 from ragd.errors import DocumentRejected, LeaseLost, NotFound, RagdError
@@ -114,13 +115,14 @@ class IndexingService:
     ) -> BatchResult:
         result = BatchResult()
         prepared: list[_Prepared] = []
+        self._mark([(j.tenant_id, j.document_id) for j in jobs], DocumentStatus.PARSING)
         for job in jobs:
             p = self._prepare(job, worker_id, result)
             if p is not None:
                 prepared.append(p)
         if not prepared:
             return result
-        self._mark(prepared, DocumentStatus.EMBEDDING)
+        self._mark([(p.job.tenant_id, p.document.id) for p in prepared], DocumentStatus.EMBEDDING)
         try:
             vectors = self._embed(prepared, worker_id, should_stop)
         except _Stopped:
@@ -148,7 +150,6 @@ class IndexingService:
             result.skipped += 1
             return None
         try:
-            self.store.set_status(None, job.tenant_id, doc.id, DocumentStatus.PARSING)
             data = self.store.get_blob(job.tenant_id, doc.id)
             parsed = self.parsing.parse(data, doc.media_type, source=doc.source)
             budget = self._chunk_budget(doc.title)
@@ -290,10 +291,11 @@ class IndexingService:
         except LeaseLost:
             pass
 
-    def _mark(self, prepared: list[_Prepared], status: DocumentStatus) -> None:
+    def _mark(self, docs: list[tuple[TenantId, str]], status: DocumentStatus) -> None:
+        """One transaction for a whole batch's status change, not one per document."""
         with self.store.transaction() as tx:
-            for p in prepared:
-                self.store.set_status(tx, p.job.tenant_id, p.document.id, status)
+            for tenant, document_id in docs:
+                self.store.set_status(tx, tenant, document_id, status)
 
     def reap(self) -> int:
         """Fail the documents of jobs that exhausted their attempts by crashing workers."""
