@@ -79,6 +79,34 @@ class Settings(BaseSettings):
     )
     worker_poll_seconds: float = Field(0.5, gt=0, validation_alias=_env("RAGD_WORKER_POLL_SECONDS"))
 
+    # Answering (LLM port)
+    llm_provider: Literal["extractive", "llamacpp", "openai", "openai-compatible"] = Field(
+        "extractive", validation_alias=_env("LLM_PROVIDER")
+    )
+    llm_model: str | None = Field(None, validation_alias=_env("LLM_MODEL"))
+    llm_model_path: Path | None = Field(None, validation_alias=_env("LLM_MODEL_PATH"))
+    llm_base_url: str | None = Field(None, validation_alias=_env("LLM_BASE_URL", "OPENAI_BASE_URL"))
+    openai_api_key: SecretStr | None = Field(None, validation_alias=_env("OPENAI_API_KEY"))
+    llm_context_window: int | None = Field(
+        None, ge=256, validation_alias=_env("LLM_CONTEXT_WINDOW")
+    )
+    llm_max_tokens: int = Field(384, ge=1, le=32768, validation_alias=_env("LLM_MAX_TOKENS"))
+    llm_temperature: float = Field(0.0, ge=0, le=2, validation_alias=_env("LLM_TEMPERATURE"))
+    llm_timeout_seconds: float = Field(60.0, gt=0, validation_alias=_env("LLM_TIMEOUT_SECONDS"))
+    llm_threads: int = Field(
+        default_factory=lambda: os.cpu_count() or 1, ge=1, validation_alias=_env("LLM_N_THREADS")
+    )
+    llm_threads_batch: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=1,
+        validation_alias=_env("LLM_N_THREADS_BATCH"),
+    )
+    answer_passages: int = Field(5, ge=1, le=50, validation_alias=_env("RAGD_ANSWER_PASSAGES"))
+
+    # Query cache
+    cache_ttl_seconds: float = Field(300.0, ge=0, validation_alias=_env("CACHE_TTL_SECONDS"))
+    cache_max_size: int = Field(1024, ge=0, validation_alias=_env("CACHE_MAX_SIZE"))
+
     # Service (used by `ragd serve` from the API issue on)
     api_host: str = Field("127.0.0.1", validation_alias=_env("API_HOST"))
     api_port: int = Field(8000, ge=1, le=65535, validation_alias=_env("API_PORT"))

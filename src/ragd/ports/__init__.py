@@ -2,18 +2,25 @@
 
 Services depend on these only; adapters implement them; ``ragd.services.container`` is the
 one place that picks adapters from Settings. Every method takes the tenant explicitly:
-there is no ambient tenant anywhere. Room is left for LLM, Reranker, Cache and Limiter
-ports, which arrive with the API and provider issues.
+there is no ambient tenant anywhere. Room is left for Reranker and Limiter ports, which
+arrive with the provider and tenancy issues.
 """
 
+from ragd.ports.cache import Cache
 from ragd.ports.embedder import Embedder, Tokenizer
 from ragd.ports.index import Index, IndexQuery
+from ragd.ports.llm import LLM, ChatMessage, Completion, GenerationRequest, Usage
 from ragd.ports.parser import Parser, Parsing
 from ragd.ports.queue import Queue
 from ragd.ports.store import Store, Transaction
 
 __all__ = [
+    "LLM",
+    "Cache",
+    "ChatMessage",
+    "Completion",
     "Embedder",
+    "GenerationRequest",
     "Index",
     "IndexQuery",
     "Parser",
@@ -22,4 +29,5 @@ __all__ = [
     "Store",
     "Tokenizer",
     "Transaction",
+    "Usage",
 ]
