@@ -101,7 +101,12 @@ class Settings(BaseSettings):
         ge=1,
         validation_alias=_env("LLM_N_THREADS_BATCH"),
     )
-    answer_passages: int = Field(5, ge=1, le=50, validation_alias=_env("RAGD_ANSWER_PASSAGES"))
+    answer_passages: int | None = Field(
+        None, ge=1, le=50, validation_alias=_env("RAGD_ANSWER_PASSAGES")
+    )
+    citation_min_support: float = Field(
+        0.5, ge=0, le=1, validation_alias=_env("RAGD_CITATION_MIN_SUPPORT")
+    )
 
     # Query cache
     cache_ttl_seconds: float = Field(300.0, ge=0, validation_alias=_env("CACHE_TTL_SECONDS"))
@@ -113,6 +118,18 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", validation_alias=_env("LOG_LEVEL"))
     log_format: Literal["json", "console"] = Field("console", validation_alias=_env("LOG_FORMAT"))
     secret_key: SecretStr | None = Field(None, validation_alias=_env("JWT_SECRET", "SECRET_KEY"))
+    uvicorn_workers: int = Field(1, ge=1, le=64, validation_alias=_env("UVICORN_WORKERS"))
+    cors_origins: str = Field(
+        "", validation_alias=_env("CORS_ORIGINS"), description="Comma-separated; '*' for any."
+    )
+    prometheus_metrics_enabled: bool = Field(
+        True, validation_alias=_env("PROMETHEUS_METRICS_ENABLED")
+    )
+    max_request_bytes: int = Field(
+        1024 * 1024, ge=1024, validation_alias=_env("RAGD_MAX_REQUEST_BYTES")
+    )
+    embedded_worker: bool | None = Field(None, validation_alias=_env("RAGD_EMBEDDED_WORKER"))
+    """Run the ingestion worker inside ``ragd serve``; default: yes on SQLite."""
 
     @field_validator("chunk_overlap")
     @classmethod
@@ -123,6 +140,16 @@ class Settings(BaseSettings):
                 f"RAGD_CHUNK_OVERLAP ({v}) must be smaller than RAGD_CHUNK_TOKENS ({size})"
             )
         return v
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    @property
+    def runs_embedded_worker(self) -> bool:
+        if self.embedded_worker is not None:
+            return self.embedded_worker
+        return self.vector_store_type == "sqlite"
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -155,6 +155,9 @@ class ScoredChunk:
     score: float
     dense_rank: int | None = None
     sparse_rank: int | None = None
+    similarity: float | None = None
+    """Cosine similarity to the query vector when the dense half saw the chunk; the
+    answer service compares it with ``SIMILARITY_THRESHOLD``."""
 
 
 @dataclass(frozen=True)
@@ -172,6 +175,7 @@ class Hit:
     char_start: int
     char_end: int
     metadata: dict[str, Any]
+    similarity: float | None = None
 
 
 @dataclass(frozen=True)

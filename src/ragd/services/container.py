@@ -9,9 +9,11 @@ from dataclasses import dataclass
 
 from ragd.config import Settings
 from ragd.errors import ConfigError
-from ragd.ports import Embedder, Index, Parsing, Queue, Store
+from ragd.ports import LLM, Cache, Embedder, Index, Parsing, Queue, Store
+from ragd.services.answer import AnswerPolicy, AnswerService
 from ragd.services.indexing import ChunkingPolicy, IndexingService, RetryPolicy
 from ragd.services.ingest import IngestService
+from ragd.services.prompting import PromptBuilder
 from ragd.services.reindex import ReindexService
 from ragd.services.search import FusionPolicy, SearchService
 from ragd.worker import Worker
@@ -29,6 +31,9 @@ class Services:
     indexing: IndexingService
     search: SearchService
     reindex: ReindexService
+    llm: LLM
+    cache: Cache
+    answers: AnswerService
 
     def worker(self, worker_id: str | None = None) -> Worker:
         s = self.settings
@@ -58,6 +63,34 @@ def build_embedder(settings: Settings) -> Embedder:
     raise ConfigError(
         f"unknown EMBEDDING_MODEL {name!r}; available offline: all-MiniLM-L6-v2, hashing-<dim>"
     )
+
+
+def build_llm(settings: Settings) -> LLM:
+    provider = settings.llm_provider
+    if provider == "extractive":
+        from ragd.adapters.llm.extractive import ExtractiveLLM
+
+        return ExtractiveLLM()
+    if provider == "llamacpp":
+        from ragd.adapters.llm import llamacpp
+
+        return llamacpp.build(settings)
+    from ragd.adapters.llm import openai_compatible
+
+    return openai_compatible.build(settings)
+
+
+def build_cache(settings: Settings) -> Cache:
+    from ragd.adapters.cache.memory import MemoryCache
+
+    return MemoryCache(ttl_seconds=settings.cache_ttl_seconds, max_size=settings.cache_max_size)
+
+
+def answer_passages(settings: Settings) -> int:
+    """CPU models read slowly: three passages for a local model unless configured."""
+    if settings.answer_passages is not None:
+        return settings.answer_passages
+    return 3 if settings.llm_provider == "llamacpp" else 5
 
 
 def build_services(settings: Settings, *, check_index: bool = True) -> Services:
@@ -99,6 +132,38 @@ def build_services(settings: Settings, *, check_index: bool = True) -> Services:
         ),
         embed_batch_size=settings.embedding_batch_size,
     )
+    search = SearchService(
+        store,
+        index,
+        embedder,
+        fusion=FusionPolicy(
+            settings.rrf_k,
+            settings.rrf_dense_weight,
+            settings.rrf_sparse_weight,
+            settings.fusion_candidates,
+        ),
+        default_mode=settings.default_retrieval_strategy,
+        max_k=settings.max_retrieval_results,
+    )
+    llm = build_llm(settings)
+    cache = build_cache(settings)
+    answers = AnswerService(
+        search,
+        llm,
+        PromptBuilder(
+            llm,
+            max_passages=answer_passages(settings),
+            max_tokens=settings.llm_max_tokens,
+            temperature=settings.llm_temperature,
+        ),
+        policy=AnswerPolicy(
+            similarity_threshold=settings.similarity_threshold,
+            min_support=settings.citation_min_support,
+            default_k=settings.top_k_retrieval,
+        ),
+        cache=cache,
+        content_version=getattr(index, "version", lambda _t: 0),  # FIXME: Index.version
+    )
     return Services(
         settings=settings,
         store=store,
@@ -110,20 +175,11 @@ def build_services(settings: Settings, *, check_index: bool = True) -> Services:
             store, queue, index, parsing, max_document_bytes=settings.max_document_bytes
         ),
         indexing=indexing,
-        search=SearchService(
-            store,
-            index,
-            embedder,
-            fusion=FusionPolicy(
-                settings.rrf_k,
-                settings.rrf_dense_weight,
-                settings.rrf_sparse_weight,
-                settings.fusion_candidates,
-            ),
-            default_mode=settings.default_retrieval_strategy,
-            max_k=settings.max_retrieval_results,
-        ),
+        search=search,
         reindex=ReindexService(
             store, index, embedder, batch_size=max(64, settings.embedding_batch_size)
         ),
+        llm=llm,
+        cache=cache,
+        answers=answers,
     )

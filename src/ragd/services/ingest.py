@@ -27,6 +27,8 @@ RECORD_BATCH = 500
 class Submission:
     document: Document
     outcome: Outcome
+    error: RagdError | None = None
+    """Why a ``failed`` submission was rejected."""
 
 
 @dataclass
@@ -278,7 +280,7 @@ class IngestService:
                 doc = self.store.update_document_source(tx, tenant, existing.id, new)
                 self.queue.cancel_for_document(tx, tenant, doc.id)
             self.store.set_status(tx, tenant, doc.id, DocumentStatus.FAILED, error=str(error))
-        return Submission(self.store.get_document(tenant, doc.id), "failed")
+        return Submission(self.store.get_document(tenant, doc.id), "failed", error)
 
     # -- deleting and retrying ---------------------------------------------------
     def delete(self, tenant: TenantId, document_id: str) -> None:
@@ -288,6 +290,22 @@ class IngestService:
             self.queue.cancel_for_document(tx, tenant, document_id)
             self.index.delete_document(tx, tenant, document_id)
             self.store.delete_document(tx, tenant, document_id)
+
+    def retry_document(self, tenant: TenantId, document_id: str) -> Document:
+        """Queue one failed document again (its stored bytes are parsed afresh)."""
+        doc = self.store.get_document(tenant, document_id)
+        if doc.status != DocumentStatus.FAILED:
+            raise InvalidRequest(f"document {document_id} is {doc.status}, not failed")
+        try:
+            self.store.get_blob(tenant, document_id)
+        except RagdError:
+            raise InvalidRequest(
+                f"document {document_id} was rejected before its bytes were stored; upload it again"
+            ) from None
+        with self.store.transaction() as tx:
+            self.store.set_status(tx, tenant, document_id, DocumentStatus.QUEUED)
+            self.queue.enqueue(tx, tenant, document_id)
+        return self.store.get_document(tenant, document_id)
 
     def retry_failed(self, tenant: TenantId) -> int:
         """Queue every failed document whose bytes are still stored again."""

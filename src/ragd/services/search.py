@@ -107,6 +107,7 @@ class SearchService:
                     char_start=chunk.char_start,
                     char_end=chunk.char_end,
                     metadata=doc.metadata,
+                    similarity=s.similarity,
                 )
             )
         t3 = time.perf_counter()

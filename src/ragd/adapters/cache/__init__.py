@@ -1,0 +1,1 @@
+"""Cache adapters: in-process (embedded default) and Redis (shared by API replicas)."""

@@ -1,0 +1,1 @@
+"""The HTTP face of ragd: FastAPI app factory, routers, middleware, problem+json errors."""

@@ -1,0 +1,90 @@
+"""The FastAPI app factory: ``create_app()`` for uvicorn (``--factory``) and tests.
+
+The lifespan builds every adapter from Settings (``services.container``), and in embedded
+mode also runs the ingestion worker on a thread, so one process is the whole service. On
+shutdown the worker releases its jobs (nothing is lost) and the database closes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from ragd import __version__
+from ragd.api import problems
+from ragd.api.middleware import RequestContext
+from ragd.api.routes import documents, health, openai, retrieval
+from ragd.config import Settings, get_settings
+from ragd.services.container import Services, build_services
+
+log = logging.getLogger("ragd.api")
+
+DESCRIPTION = """Documents in, grounded answers out, with citations to the exact passages.
+
+Errors are RFC 9457 `application/problem+json`. Every response carries `X-Request-ID`.
+"""
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    """``services`` lets a caller (tests, benchmarks) share already-built services; the
+    app then neither builds nor closes them, and runs no worker of its own."""
+    settings = settings or (services.settings if services else get_settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = services is None
+        svc = services or build_services(settings)
+        app.state.services = svc
+        worker_thread = None
+        worker = None
+        if own and settings.runs_embedded_worker:
+            worker = svc.worker()
+            worker_thread = threading.Thread(
+                target=worker.run, name="ragd-embedded-worker", daemon=True
+            )
+            worker_thread.start()
+            log.info("embedded ingestion worker %s started", worker.worker_id)
+        try:
+            yield
+        finally:
+            if worker is not None and worker_thread is not None:
+                worker.stop()
+                worker_thread.join(timeout=settings.job_lease_seconds)
+            if own:
+                svc.close()
+
+    app = FastAPI(
+        title="ragd",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    for router in (documents.router, retrieval.router, openai.router, health.router):
+        app.include_router(router)
+    if not settings.prometheus_metrics_enabled:
+        app.router.routes = [r for r in app.router.routes if getattr(r, "path", "") != "/metrics"]
+
+    upload_limit = settings.max_document_bytes + 1024 * 1024  # multipart framing
+
+    def limit_for(path: str, method: str) -> int:
+        if method == "POST" and path.rstrip("/") == "/api/v1/documents":
+            return upload_limit
+        return settings.max_request_bytes
+
+    origins = settings.cors_origin_list
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID", "X-API-Key"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+        )
+    app.add_middleware(RequestContext, limit_for=limit_for)
+    return app

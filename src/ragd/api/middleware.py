@@ -1,0 +1,108 @@
+"""Request context as plain ASGI middleware: request id, body size limit, metrics.
+
+Plain ASGI rather than ``BaseHTTPMiddleware`` because it does not buffer streamed
+responses (SSE) and costs less per request, which matters for the HTTP-vs-in-process
+latency target.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable
+from http import HTTPStatus
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ragd.api.problems import MEDIA_TYPE, PROBLEM_BASE, BodyTooLarge
+from ragd.observability import metrics
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+class RequestContext:
+    """Sets ``request.state.request_id`` (``X-Request-ID`` if it is safe, else a new
+    one) and echoes it; refuses bodies over ``limit_for(path, method)`` bytes with 413
+    before reading them (Content-Length) or as soon as a streamed body passes the limit;
+    counts every request in ``rag_requests_total`` and ``rag_request_duration_seconds``
+    under its route template, so ids in paths do not explode label cardinality."""
+
+    def __init__(self, app: ASGIApp, *, limit_for: Callable[[str, str], int]) -> None:
+        self.app = app
+        self.limit_for = limit_for
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        headers = dict(scope.get("headers") or [])
+        given = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = given if _SAFE_ID.match(given) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        limit = self.limit_for(scope["path"], scope["method"])
+        status_holder = {"status": 500, "sent": False}
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                status_holder["sent"] = True
+                message.setdefault("headers", [])
+                message["headers"] = [
+                    *message["headers"],
+                    (b"x-request-id", request_id.encode("latin-1")),
+                ]
+            await send(message)
+
+        length = headers.get(b"content-length")
+        try:
+            if length is not None and length.isdigit() and int(length) > limit:
+                await _too_large(send_wrapper, scope, request_id, limit)
+                return
+            received = 0
+
+            async def receive_limited() -> Message:
+                nonlocal received
+                message = await receive()
+                if message["type"] == "http.request":
+                    received += len(message.get("body", b""))
+                    if received > limit:
+                        raise BodyTooLarge
+                return message
+
+            await self.app(scope, receive_limited, send_wrapper)
+        except BodyTooLarge:
+            if not status_holder["sent"]:
+                await _too_large(send_wrapper, scope, request_id, limit)
+        finally:
+            route = scope.get("route")
+            endpoint = getattr(route, "path", None) or "unmatched"
+            metrics.REQUESTS.labels(endpoint, str(status_holder["status"])).inc()
+            metrics.REQUEST_DURATION.labels(endpoint).observe(time.perf_counter() - started)
+
+
+async def _too_large(send: Send, scope: Scope, request_id: str, limit: int) -> None:
+    body = {
+        "type": PROBLEM_BASE + "payload_too_large",
+        "title": HTTPStatus(413).phrase,
+        "status": 413,
+        "detail": f"request body is larger than {limit} bytes",
+        "code": "payload_too_large",
+        "instance": scope["path"],
+        "request_id": request_id,
+    }
+    data = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", MEDIA_TYPE.encode()),
+                (b"content-length", str(len(data)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": data})

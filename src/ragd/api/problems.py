@@ -1,0 +1,135 @@
+"""RFC 9457 problem+json for every error, with a stable ``type`` per error code.
+
+No stack trace ever reaches a client: unexpected exceptions are logged with the request
+id and answered with a generic 500. Under the OpenAI-compatible paths (``/v1/``) the
+body also carries OpenAI's ``error`` object, so OpenAI SDKs show the message.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ragd.errors import (
+    BackendUnavailable,
+    ConfigError,
+    DocumentRejected,
+    DocumentTooLarge,
+    InvalidRequest,
+    NotFound,
+    RagdError,
+    UnsupportedMediaType,
+)
+
+log = logging.getLogger("ragd.api")
+
+PROBLEM_BASE = "https://ragd.dev/problems/"
+MEDIA_TYPE = "application/problem+json"
+
+_STATUS: list[tuple[type[RagdError], int]] = [
+    (NotFound, 404),
+    (DocumentTooLarge, 413),
+    (UnsupportedMediaType, 415),
+    (DocumentRejected, 422),
+    (InvalidRequest, 422),
+    (BackendUnavailable, 503),
+    (ConfigError, 500),
+]
+
+
+class BodyTooLarge(Exception):
+    """A streamed request body passed its size limit while being read."""
+
+
+class ProblemError(Exception):
+    """Raised by routes for HTTP-level problems that have no RagdError (e.g. 413)."""
+
+    def __init__(self, status: int, code: str, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.extra = extra
+
+
+def status_for(exc: RagdError) -> int:
+    for kind, status in _STATUS:
+        if isinstance(exc, kind):
+            return status
+    return 500
+
+
+def problem(
+    request: Request | None,
+    status: int,
+    code: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + code,
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if request is not None:
+        body["instance"] = request.url.path
+        request_id = getattr(request.state, "request_id", None)
+        if request_id:
+            body["request_id"] = request_id
+        if request.url.path.startswith("/v1/"):
+            body["error"] = {"message": detail, "type": code, "code": code, "param": None}
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(RagdError)
+    async def _ragd(request: Request, exc: RagdError) -> JSONResponse:
+        status = status_for(exc)
+        if status >= 500:
+            log.error("request failed: %s: %s", exc.code, exc)
+        headers = {"Retry-After": "5"} if exc.retryable else None
+        detail = str(exc) if status < 500 or exc.retryable else "internal configuration error"
+        return problem(request, status, exc.code, detail, headers)
+
+    @app.exception_handler(ProblemError)
+    async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
+        return problem(request, exc.status, exc.code, exc.detail, **exc.extra)
+
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(request: Request, _exc: BodyTooLarge) -> JSONResponse:
+        return problem(request, 413, "payload_too_large", "request body is too large")
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {
+                "loc": [str(p) for p in e.get("loc", ())],
+                "msg": str(e.get("msg", "")),
+                "type": str(e.get("type", "")),
+            }
+            for e in exc.errors()
+        ]
+        detail = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:5])
+        return problem(request, 422, "validation_error", detail or "invalid request", errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return problem(
+            request, exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None)
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, _exc: Exception) -> JSONResponse:
+        log.exception("unhandled error (request_id=%s)", getattr(request.state, "request_id", "-"))
+        return problem(request, 500, "internal", "internal server error")

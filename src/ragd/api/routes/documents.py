@@ -1,0 +1,196 @@
+"""``/api/v1/documents``: upload (multipart file or JSON text), list, get, delete, retry.
+
+The upload route reads the body itself instead of declaring ``File``/``Form`` parameters:
+FastAPI turns any body-parsing failure into a bare 400, and ragd answers each kind of bad
+upload with its own problem (413 too large, 415 wrong content type, 422 bad metadata).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
+from ragd.api.deps import ServicesDep, TenantDep
+from ragd.api.problems import ProblemError, status_for
+from ragd.api.schemas import DocumentListOut, DocumentOut, SubmittedOut, TextDocumentIn
+from ragd.domain.models import DocumentStatus
+from ragd.errors import DocumentRejected
+from ragd.services.ingest import Submission
+
+router = APIRouter(prefix="/api/v1/documents", tags=["documents"])
+
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "metadata": {
+                            "type": "string",
+                            "description": "JSON object of metadata, as a string",
+                        },
+                        "title": {"type": "string"},
+                    },
+                }
+            },
+            "application/json": {"schema": TextDocumentIn.model_json_schema()},
+        },
+    }
+}
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=SubmittedOut,
+    openapi_extra=_UPLOAD_BODY,
+    summary="Add a document (multipart file or JSON text); idempotent by content hash",
+    responses={200: {"model": SubmittedOut, "description": "Same content already stored"}},
+)
+async def upload(
+    request: Request, response: Response, services: ServicesDep, tenant: TenantDep
+) -> SubmittedOut:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/json":
+        submission = await _submit_json(request, services, tenant)
+    elif content_type == "multipart/form-data":
+        submission = await _submit_multipart(request, services, tenant)
+    else:
+        raise ProblemError(
+            415,
+            "unsupported_media_type",
+            "send multipart/form-data with a 'file' field, or application/json with 'text'",
+        )
+    doc = submission.document
+    if submission.outcome == "failed":
+        error = submission.error or DocumentRejected(doc.error or "document rejected")
+        raise ProblemError(status_for(error), error.code, str(error), document_id=doc.id)
+    services.cache.invalidate_tenant(tenant)
+    if submission.outcome == "unchanged":
+        response.status_code = 200
+    return SubmittedOut(**DocumentOut.of(doc).model_dump(), outcome=submission.outcome)
+
+
+async def _submit_json(request: Request, services: ServicesDep, tenant: TenantDep) -> Submission:
+    raw = await request.body()
+    try:
+        payload = TextDocumentIn.model_validate_json(raw)
+    except ValidationError as exc:
+        raise ProblemError(
+            422, "validation_error", _first_error(exc), errors=json.loads(exc.json())
+        ) from None
+    return await _run(
+        services.ingest.submit_text,
+        tenant,
+        payload.text,
+        title=payload.title,
+        source=payload.source,
+        metadata=payload.metadata,
+    )
+
+
+async def _submit_multipart(
+    request: Request, services: ServicesDep, tenant: TenantDep
+) -> Submission:
+    try:
+        form = await request.form(max_files=1, max_fields=10)
+    except Exception as exc:  # python-multipart / starlette parse errors
+        if type(exc).__name__ == "BodyTooLarge":
+            raise
+        raise ProblemError(422, "invalid_multipart", f"malformed multipart body: {exc}") from None
+    try:
+        upload_file = form.get("file")
+        if not isinstance(upload_file, UploadFile):
+            raise ProblemError(422, "validation_error", "multipart field 'file' is required")
+        metadata = _metadata(form.get("metadata"))
+        title = form.get("title")
+        data = await upload_file.read()
+        return await _run(
+            services.ingest.submit_bytes,
+            tenant,
+            data,
+            source=upload_file.filename or "upload",
+            title=title if isinstance(title, str) and title.strip() else None,
+            metadata=metadata,
+        )
+    finally:
+        await form.close()
+
+
+def _metadata(raw: object) -> dict[str, Any]:
+    if raw is None or raw == "":
+        return {}
+    if not isinstance(raw, str):
+        raise ProblemError(422, "validation_error", "'metadata' must be a JSON object string")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ProblemError(
+            422, "validation_error", f"'metadata' is not valid JSON: {exc}"
+        ) from None
+    if not isinstance(value, dict):
+        raise ProblemError(422, "validation_error", "'metadata' must be a JSON object")
+    return value
+
+
+def _first_error(exc: ValidationError) -> str:
+    e = exc.errors()[0]
+    return f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
+
+
+async def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(fn, *args, **kwargs)
+
+
+@router.get("", response_model=DocumentListOut, summary="List documents, newest first")
+def list_documents(
+    services: ServicesDep,
+    tenant: TenantDep,
+    status: DocumentStatus | None = None,
+    q: Annotated[str | None, Query(max_length=200, description="Title/source contains")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> DocumentListOut:
+    docs = services.store.list_documents(
+        tenant, status=status, name_contains=q or None, limit=limit, offset=offset
+    )
+    total = services.store.count_documents(tenant, status=status)
+    return DocumentListOut(
+        documents=[DocumentOut.of(d) for d in docs], total=total, limit=limit, offset=offset
+    )
+
+
+@router.get("/{document_id}", response_model=DocumentOut, summary="One document and its status")
+def get_document(document_id: str, services: ServicesDep, tenant: TenantDep) -> DocumentOut:
+    return DocumentOut.of(services.store.get_document(tenant, document_id))
+
+
+@router.delete(
+    "/{document_id}",
+    status_code=204,
+    summary="Delete a document, its chunks and index entries (atomically)",
+)
+def delete_document(document_id: str, services: ServicesDep, tenant: TenantDep) -> Response:
+    services.ingest.delete(tenant, document_id)
+    services.cache.invalidate_tenant(tenant)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/{document_id}/retry",
+    response_model=DocumentOut,
+    status_code=202,
+    summary="Queue a failed document again",
+)
+def retry_document(document_id: str, services: ServicesDep, tenant: TenantDep) -> DocumentOut:
+    return DocumentOut.of(services.ingest.retry_document(tenant, document_id))

@@ -1,0 +1,102 @@
+"""Liveness, readiness, per-dependency health, and the Prometheus scrape endpoint.
+
+These stay open when authentication is on: orchestrators and Prometheus call them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from ragd import __version__
+from ragd.api.deps import ServicesDep
+from ragd.api.problems import problem
+from ragd.observability import metrics
+
+router = APIRouter(tags=["health"])
+
+
+def _check(fn: Callable[[], Any]) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        detail = fn()
+    except Exception as exc:  # a health check reports failures, it does not raise them
+        return {
+            "status": "down",
+            "error": type(exc).__name__,
+            "latency_ms": round((time.perf_counter() - started) * 1e3, 2),
+        }
+    out: dict[str, Any] = {
+        "status": "ok",
+        "latency_ms": round((time.perf_counter() - started) * 1e3, 2),
+    }
+    if isinstance(detail, dict):
+        out.update(detail)
+    return out
+
+
+@router.get("/health", summary="Alive")
+@router.get("/api/v1/health", include_in_schema=False)
+def health() -> dict[str, str]:
+    return {"status": "ok", "version": __version__}
+
+
+@router.get("/ready", summary="Can serve: database reachable, index matches the model")
+@router.get("/api/v1/ready", include_in_schema=False)
+def ready(services: ServicesDep) -> Any:
+    db = _check(services.queue.counts)
+    index = _check(services.index.ensure_ready)
+    if db["status"] != "ok" or index["status"] != "ok":
+        return problem(
+            None,
+            503,
+            "not_ready",
+            "a dependency is down",
+            headers={"Retry-After": "5"},
+            checks={"database": db, "index": index},
+        )
+    return {"status": "ready"}
+
+
+@router.get("/health/detailed", summary="Every dependency with its latency")
+@router.get("/api/v1/health/detailed", include_in_schema=False)
+def health_detailed(services: ServicesDep) -> JSONResponse:
+    s = services.settings
+    checks = {
+        "database": _check(
+            lambda: {"jobs": {str(k): v for k, v in services.queue.counts().items()}}
+        ),
+        "index": _check(
+            lambda: {
+                "backend": s.vector_store_type,
+                "model": services.index.spec.model,
+                "dimension": services.index.spec.dimension,
+            }
+        ),
+        "embedder": {"status": "ok", "model": services.embedder.spec.model},
+        "llm": {"status": "ok", "provider": s.llm_provider, "model": services.llm.model},
+        "cache": {"status": "ok", "backend": "memory"},
+    }
+    down = [name for name, c in checks.items() if c["status"] != "ok"]
+    body = {
+        "status": "degraded" if down else "ok",
+        "version": __version__,
+        "environment": s.environment,
+        "checks": checks,
+    }
+    return JSONResponse(body, status_code=503 if "database" in down else 200)
+
+
+@router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+def prometheus(services: ServicesDep) -> Response:
+    try:
+        for state, n in services.queue.counts().items():
+            metrics.INGEST_JOBS.labels(str(state)).set(n)
+    except Exception:  # the scrape still reports everything else
+        pass
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

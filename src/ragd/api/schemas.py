@@ -1,0 +1,193 @@
+"""Wire shapes of the HTTP contract (DESIGN §5). Names are fixed; fields may be added.
+
+Request models forbid unknown fields, so a typo ("topk") is a 422 rather than a silently
+ignored parameter. The OpenAI-compatible models allow them, because OpenAI clients send
+many optional fields ragd has no use for.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ragd.domain.answer import Answer, Citation
+from ragd.domain.models import Document, DocumentStatus, Hit
+from ragd.services.search import MAX_QUERY_CHARS
+
+Mode = Literal["hybrid", "dense", "sparse"]
+MetadataValue = str | int | float | bool | None
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Filters(Strict):
+    document_id: str | None = None
+    document_ids: list[str] | None = Field(None, max_length=1000)
+    source: str | None = None
+    sources: list[str] | None = Field(None, max_length=1000)
+    metadata: dict[str, MetadataValue] | None = None
+
+
+class TextDocumentIn(Strict):
+    text: str = Field(min_length=1, description="The document's text (UTF-8).")
+    title: str | None = Field(None, max_length=500)
+    source: str | None = Field(
+        None, max_length=1000, description="Stable name; re-posting the same source replaces it."
+    )
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class DocumentOut(BaseModel):
+    id: str
+    title: str
+    source: str
+    media_type: str
+    status: DocumentStatus
+    error: str | None
+    chunks: int
+    size_bytes: int
+    version: int
+    metadata: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, d: Document) -> DocumentOut:
+        return cls(
+            id=d.id,
+            title=d.title,
+            source=d.source,
+            media_type=d.media_type,
+            status=d.status,
+            error=d.error,
+            chunks=d.chunk_count,
+            size_bytes=d.size_bytes,
+            version=d.version,
+            metadata=d.metadata,
+            created_at=d.created_at,
+            updated_at=d.updated_at,
+        )
+
+
+class SubmittedOut(DocumentOut):
+    outcome: Literal["queued", "replaced", "unchanged", "failed"]
+
+
+class DocumentListOut(BaseModel):
+    documents: list[DocumentOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class SearchIn(Strict):
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    top_k: int | None = Field(
+        None, ge=1, description="Default TOP_K_RETRIEVAL; at most MAX_RETRIEVAL_RESULTS."
+    )
+    mode: Mode | None = Field(None, description="Default DEFAULT_RETRIEVAL_STRATEGY.")
+    filters: Filters | None = None
+
+
+class HitOut(BaseModel):
+    chunk_id: str
+    document_id: str
+    title: str
+    source: str
+    text: str
+    score: float
+    page: int | None
+    heading_path: list[str]
+    char_start: int
+    char_end: int
+    metadata: dict[str, Any]
+    similarity: float | None = None
+
+    @classmethod
+    def of(cls, h: Hit) -> HitOut:
+        return cls(
+            chunk_id=h.chunk_id,
+            document_id=h.document_id,
+            title=h.title,
+            source=h.source,
+            text=h.text,
+            score=h.score,
+            page=h.page,
+            heading_path=list(h.heading_path),
+            char_start=h.char_start,
+            char_end=h.char_end,
+            metadata=h.metadata,
+            similarity=h.similarity,
+        )
+
+
+class SearchOut(BaseModel):
+    hits: list[HitOut]
+    mode: Mode
+    timings: dict[str, float]
+
+
+class Turn(Strict):
+    role: Literal["user", "assistant"]
+    content: str = Field(max_length=20_000)
+
+
+class QueryIn(SearchIn):
+    stream: bool = False
+    history: list[Turn] = Field(default_factory=list, max_length=50)
+
+
+class CitationOut(BaseModel):
+    n: int
+    document_id: str
+    chunk_id: str
+    title: str
+    page: int | None
+    quote: str
+    quote_start: int
+    quote_end: int
+    supported: bool
+    support: float
+    sentence: str
+
+    @classmethod
+    def of(cls, c: Citation) -> CitationOut:
+        return cls(**c.__dict__)
+
+
+class UsageOut(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class QueryOut(BaseModel):
+    answer: str
+    grounded: bool
+    citations: list[CitationOut]
+    passages: list[HitOut]
+    model: str
+    cached: bool
+    timings: dict[str, float]
+    usage: UsageOut
+
+    @classmethod
+    def of(cls, a: Answer) -> QueryOut:
+        return cls(
+            answer=a.text,
+            grounded=a.grounded,
+            citations=[CitationOut.of(c) for c in a.citations],
+            passages=[HitOut.of(h) for h in a.passages],
+            model=a.model,
+            cached=a.cached,
+            timings=a.timings,
+            usage=UsageOut(
+                prompt_tokens=a.usage.prompt_tokens,
+                completion_tokens=a.usage.completion_tokens,
+                total_tokens=a.usage.total_tokens,
+            ),
+        )

@@ -1,0 +1,188 @@
+"""Answering: retrieve, decline when nothing relevant was found, prompt, generate, verify.
+
+The LLM only writes text; this service decides what the caller sees: passages below
+``SIMILARITY_THRESHOLD`` never reach the prompt, a question with no relevant passage gets
+``NO_ANSWER`` without calling the model, and every ``[n]`` in the text is checked against
+the passage it names (``services.citations``). Answers are cached under a key that holds
+the tenant's index version, so a document change is never answered from a stale entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+
+from ragd.domain.answer import NO_ANSWER, Answer, answer_from_dict, answer_to_dict
+from ragd.domain.filters import SearchFilters
+from ragd.domain.models import Hit, TenantId
+from ragd.ports.cache import Cache
+from ragd.ports.index import Mode
+from ragd.ports.llm import LLM, ChatMessage, Completion, Usage
+from ragd.services.citations import check_citations
+from ragd.services.prompting import PromptBuilder
+from ragd.services.search import SearchService
+
+
+@dataclass(frozen=True)
+class AnswerPolicy:
+    similarity_threshold: float = 0.0
+    min_support: float = 0.5
+    default_k: int = 10
+
+
+@dataclass(frozen=True)
+class Token:
+    """A piece of answer text as the model produced it."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    answer: Answer
+
+
+AnswerEvent = Token | Finished
+
+
+class AnswerService:
+    def __init__(
+        self,
+        search: SearchService,
+        llm: LLM,
+        prompts: PromptBuilder,
+        *,
+        policy: AnswerPolicy,
+        cache: Cache | None = None,
+        content_version: Callable[[TenantId], object] = lambda _t: 0,
+    ) -> None:
+        self.search = search
+        self.llm = llm
+        self.prompts = prompts
+        self.policy = policy
+        self.cache = cache
+        self.content_version = content_version
+
+    def answer(
+        self,
+        tenant: TenantId,
+        question: str,
+        *,
+        mode: Mode | None = None,
+        k: int | None = None,
+        filters: SearchFilters | None = None,
+        history: Sequence[ChatMessage] = (),
+    ) -> Answer:
+        answer: Answer | None = None
+        for event in self.stream(
+            tenant, question, mode=mode, k=k, filters=filters, history=history, _whole=True
+        ):
+            if isinstance(event, Finished):
+                answer = event.answer
+        assert answer is not None
+        return answer
+
+    def stream(
+        self,
+        tenant: TenantId,
+        question: str,
+        *,
+        mode: Mode | None = None,
+        k: int | None = None,
+        filters: SearchFilters | None = None,
+        history: Sequence[ChatMessage] = (),
+        _whole: bool = False,
+    ) -> Iterator[AnswerEvent]:
+        """Tokens as they are generated, then one ``Finished`` with the checked answer."""
+        t0 = time.perf_counter()
+        k = k or self.policy.default_k
+        key = self._cache_key(tenant, question, mode, k, filters, history)
+        cached = self.cache.get(tenant, key) if self.cache else None
+        if cached is not None:
+            answer = answer_from_dict(cached)
+            answer.cached = True
+            answer.timings = {"total_ms": (time.perf_counter() - t0) * 1e3}
+            if not _whole:
+                yield Token(answer.text)
+            yield Finished(answer)
+            return
+
+        result = self.search.search(tenant, question, mode=mode, k=k, filters=filters)
+        timings = dict(result.timings)
+        passages = self._relevant(result.hits)
+        if not passages:
+            answer = Answer(NO_ANSWER, [], [], self.llm.model, grounded=False, timings=timings)
+            if not _whole:
+                yield Token(NO_ANSWER)
+        else:
+            plan = self.prompts.build(question, passages, history)
+            t1 = time.perf_counter()
+            completion: Completion | None = None
+            if _whole:
+                completion = self.llm.complete(plan.request)
+            else:
+                for piece in self.llm.stream(plan.request):
+                    if isinstance(piece, Completion):
+                        completion = piece
+                    else:
+                        if "first_token_ms" not in timings:
+                            timings["first_token_ms"] = (time.perf_counter() - t0) * 1e3
+                        yield Token(piece)
+            assert completion is not None, "an LLM stream must end with a Completion"
+            t2 = time.perf_counter()
+            checked = check_citations(
+                completion.text, plan.passages, min_support=self.policy.min_support
+            )
+            timings.update(llm_ms=(t2 - t1) * 1e3, verify_ms=(time.perf_counter() - t2) * 1e3)
+            answer = Answer(
+                checked.text,
+                checked.citations,
+                plan.passages,
+                completion.model,
+                grounded=True,
+                usage=completion.usage,
+                timings=timings,
+            )
+        answer.timings["total_ms"] = (time.perf_counter() - t0) * 1e3
+        if self.cache is not None:
+            self.cache.set(tenant, key, answer_to_dict(replace(answer, usage=Usage())))
+        yield Finished(answer)
+
+    def _relevant(self, hits: list[Hit]) -> list[Hit]:
+        """Hits at or above the threshold. A hit the dense half did not score (sparse mode,
+        or a keyword-only match in hybrid) passes when some hit cleared the threshold, or
+        when no hit has a similarity at all (pure keyword search)."""
+        threshold = self.policy.similarity_threshold
+        scored = [h for h in hits if h.similarity is not None]
+        if scored and max(h.similarity for h in scored) < threshold:  # type: ignore[type-var]
+            return []
+        return [h for h in hits if h.similarity is None or h.similarity >= threshold]
+
+    def _cache_key(
+        self,
+        tenant: TenantId,
+        question: str,
+        mode: Mode | None,
+        k: int,
+        filters: SearchFilters | None,
+        history: Sequence[ChatMessage],
+    ) -> str:
+        material = json.dumps(
+            [
+                str(self.content_version(tenant)),
+                question.strip(),
+                mode or self.search.default_mode,
+                k,
+                repr(filters or SearchFilters()),
+                [(m.role, m.content) for m in history],
+                self.llm.model,
+                self.prompts.max_passages,
+                self.prompts.max_tokens,
+                self.policy.similarity_threshold,
+            ],
+            sort_keys=True,
+        )
+        return "answer:" + hashlib.sha256(material.encode()).hexdigest()
