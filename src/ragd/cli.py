@@ -185,13 +185,7 @@ def search(
     as_json: JsonOpt = False,
 ) -> None:
     """Search the indexed passages."""
-    filters = SearchFilters.from_mapping(
-        {
-            **({"document_ids": document_id} if document_id else {}),
-            **({"sources": source} if source else {}),
-            **({"metadata": _parse_meta(meta)} if meta else {}),
-        }
-    )
+    filters = _filters(document_id, source, meta)
     svc = _services()
     result = svc.search.search(TenantId(tenant), query, mode=mode, k=k, filters=filters)  # type: ignore[arg-type]
     if as_json:
@@ -232,6 +226,103 @@ def search(
         snippet = flat if len(flat) <= 300 else flat[:300] + "…"
         out.print(f"   {snippet}", highlight=False)
     out.print(f"[dim]{result.mode} · {result.timings['total_ms']:.0f} ms[/]")
+
+
+def _filters(
+    document_id: list[str] | None, source: list[str] | None, meta: list[str] | None
+) -> SearchFilters:
+    return SearchFilters.from_mapping(
+        {
+            **({"document_ids": document_id} if document_id else {}),
+            **({"sources": source} if source else {}),
+            **({"metadata": _parse_meta(meta)} if meta else {}),
+        }
+    )
+
+
+# ------------------------------------------------------------------ ask/serve ---
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="Your question.")],
+    mode: Annotated[str | None, typer.Option("--mode", help="hybrid | dense | sparse")] = None,
+    k: Annotated[int | None, typer.Option("--k", help="Passages to retrieve.")] = None,
+    document_id: Annotated[
+        list[str] | None, typer.Option("--document-id", help="Only these documents.")
+    ] = None,
+    source: Annotated[
+        list[str] | None, typer.Option("--source", help="Only these sources.")
+    ] = None,
+    meta: Annotated[
+        list[str] | None, typer.Option("--meta", help="Metadata equality, key=value.")
+    ] = None,
+    stream: Annotated[
+        bool, typer.Option("--stream", help="Print the answer as it is written.")
+    ] = False,
+    tenant: TenantOpt = DEFAULT_TENANT,
+    as_json: JsonOpt = False,
+) -> None:
+    """Answer a question from the indexed documents, with numbered sources."""
+    from ragd.api.schemas import QueryOut
+    from ragd.services.answer import Finished, Token
+
+    filters = _filters(document_id, source, meta)
+    svc = _services()
+    kwargs: dict[str, Any] = {"mode": mode, "k": k, "filters": filters}
+    if as_json:
+        answer = svc.answers.answer(TenantId(tenant), question, **kwargs)
+        _print_json(QueryOut.of(answer).model_dump(mode="json"))
+        return
+    answer = None
+    if stream:
+        for event in svc.answers.stream(TenantId(tenant), question, **kwargs):
+            if isinstance(event, Token):
+                sys.stdout.write(event.text)
+                sys.stdout.flush()
+            elif isinstance(event, Finished):
+                answer = event.answer
+        sys.stdout.write("\n")
+    else:
+        answer = svc.answers.answer(TenantId(tenant), question, **kwargs)
+        out.print(answer.text, highlight=False, soft_wrap=True)
+    assert answer is not None
+    cited: dict[int, Any] = {}
+    for c in answer.citations:
+        cited.setdefault(c.n, c)
+    if cited:
+        out.print("\n[bold]Sources[/]")
+    for n in sorted(cited):
+        c = cited[n]
+        page = f", p.{c.page}" if c.page else ""
+        mark = "" if c.supported else " [yellow](not supported by the passage)[/]"
+        out.print(f"[bold][{n}][/] [cyan]{c.title}[/]{page}{mark}", highlight=False)
+        out.print(f"    “{' '.join(c.quote.split())}”", highlight=False, soft_wrap=True)
+    total = answer.timings.get("total_ms", 0.0)
+    out.print(f"[dim]{answer.model} · {total:.0f} ms{' · cached' if answer.cached else ''}[/]")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option("--host", help="Default API_HOST.")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Default API_PORT.")] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", help="Default UVICORN_WORKERS.")
+    ] = None,
+) -> None:
+    """Run the HTTP API (and, in embedded mode, the ingestion worker) with uvicorn."""
+    import uvicorn
+
+    settings = get_settings()
+    build_services(settings).close()  # fail fast (exit code 3) on bad configuration
+    uvicorn.run(
+        "ragd.api.app:create_app",
+        factory=True,
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        workers=workers or settings.uvicorn_workers,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        timeout_graceful_shutdown=30,
+    )
 
 
 def _parse_meta(items: list[str]) -> dict[str, Any]:
