@@ -64,6 +64,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    if services is not None:
+        app.state.services = services  # usable without running the lifespan (ASGI tools)
     problems.install(app)
     for router in (documents.router, retrieval.router, openai.router, health.router):
         app.include_router(router)

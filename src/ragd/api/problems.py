@@ -8,6 +8,7 @@ body also carries OpenAI's ``error`` object, so OpenAI SDKs show the message.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -91,6 +92,20 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
+def validation_problem(request: Request, raw_errors: Sequence[Any]) -> JSONResponse:
+    """422 listing where and why, without echoing the input (it may be binary or huge)."""
+    errors = [
+        {
+            "loc": [str(p) for p in e.get("loc", ())],
+            "msg": str(e.get("msg", "")),
+            "type": str(e.get("type", "")),
+        }
+        for e in raw_errors
+    ]
+    detail = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:5])
+    return problem(request, 422, "validation_error", detail or "invalid request", errors=errors)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(RagdError)
     async def _ragd(request: Request, exc: RagdError) -> JSONResponse:
@@ -111,16 +126,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {
-                "loc": [str(p) for p in e.get("loc", ())],
-                "msg": str(e.get("msg", "")),
-                "type": str(e.get("type", "")),
-            }
-            for e in exc.errors()
-        ]
-        detail = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:5])
-        return problem(request, 422, "validation_error", detail or "invalid request", errors=errors)
+        return validation_problem(request, exc.errors())
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -11,6 +11,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
@@ -84,9 +85,7 @@ async def _submit_json(request: Request, services: ServicesDep, tenant: TenantDe
     try:
         payload = TextDocumentIn.model_validate_json(raw)
     except ValidationError as exc:
-        raise ProblemError(
-            422, "validation_error", _first_error(exc), errors=json.loads(exc.json())
-        ) from None
+        raise RequestValidationError(exc.errors(include_input=False)) from None
     return await _run(
         services.ingest.submit_text,
         tenant,
@@ -139,11 +138,6 @@ def _metadata(raw: object) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ProblemError(422, "validation_error", "'metadata' must be a JSON object")
     return value
-
-
-def _first_error(exc: ValidationError) -> str:
-    e = exc.errors()[0]
-    return f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
 
 
 async def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
