@@ -530,10 +530,15 @@ def eval_(
     rrf_k: Annotated[int | None, typer.Option("--rrf-k", min=1)] = None,
     dense_weight: Annotated[float | None, typer.Option("--dense-weight", min=0)] = None,
     sparse_weight: Annotated[float | None, typer.Option("--sparse-weight", min=0)] = None,
+    answers: Annotated[
+        bool,
+        typer.Option("--answers", help="Also answer every query and measure citation precision."),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Measure retrieval quality (nDCG@10, recall@10/100, MRR@10) per mode."""
-    from ragd.services.evaluation import EvalReport, load_beir, run_queries
+    """Measure retrieval quality (nDCG@10, recall@10/100, MRR@10) per mode, and with
+    --answers the precision of the answers' citations (LLM_PROVIDER picks the model)."""
+    from ragd.services.evaluation import EvalReport, load_beir, run_answers, run_queries
 
     mode_list = [m.strip() for m in modes.split(",") if m.strip()]
     bad = [m for m in mode_list if m not in ("dense", "sparse", "hybrid")]
@@ -581,6 +586,8 @@ def eval_(
         )
         for mode in mode_list:
             ev.modes.append(run_queries(svc.search, tenant, dataset, mode))  # type: ignore[arg-type]
+        if answers:
+            ev.answers = run_answers(svc.answers, tenant, dataset)
         svc.close()
     finally:
         if throwaway:
@@ -603,6 +610,16 @@ def eval_(
             f"{m.latency_ms_p95:.1f}",
         )
     out.print(table)
+    if ev.answers:
+        a = ev.answers.as_dict()
+        out.print(
+            f"answers ({a['model']}): citation precision {a['citation_precision']:.4f} over "
+            f"{a['citations']} citations · supported {a['supported_share']:.2%} · precision of "
+            f"supported {a['supported_citation_precision']:.4f} · "
+            f"{a['answered_with_citations']}/{a['queries']} answers cite · "
+            f"p50 {a['latency_ms_p50']:.0f} ms, p95 {a['latency_ms_p95']:.0f} ms",
+            highlight=False,
+        )
 
 
 # ---------------------------------------------------------------------- glue ---

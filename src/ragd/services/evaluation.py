@@ -18,6 +18,7 @@ from ragd.domain.metrics import evaluate_run
 from ragd.domain.models import TenantId
 from ragd.errors import InvalidRequest
 from ragd.ports.index import Mode
+from ragd.services.answer import AnswerService
 from ragd.services.search import SearchService
 
 
@@ -78,9 +79,11 @@ class EvalReport:
     chunks: int
     ingest_seconds: float
     modes: list[ModeReport] = field(default_factory=list)
+    answers: CitationReport | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {
+            **({"answers": self.answers.as_dict()} if self.answers else {}),
             "dataset": self.dataset,
             "split": self.split,
             "documents": self.documents,
@@ -136,3 +139,73 @@ def _pct(values: Sequence[float], p: int) -> float:
     if len(values) == 1:
         return values[0]
     return statistics.quantiles(values, n=100, method="inclusive")[p - 1]
+
+
+@dataclass
+class CitationReport:
+    """How often answers cite passages that the qrels call relevant."""
+
+    model: str
+    queries: int
+    answered: int
+    """Queries whose answer carries at least one citation."""
+    citations: int
+    relevant: int
+    supported: int
+    supported_relevant: int
+    latency_ms_p50: float
+    latency_ms_p95: float
+
+    @property
+    def precision(self) -> float:
+        return self.relevant / self.citations if self.citations else 0.0
+
+    @property
+    def supported_precision(self) -> float:
+        return self.supported_relevant / self.supported if self.supported else 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "model": self.model,
+            "queries": self.queries,
+            "answered_with_citations": self.answered,
+            "citations": self.citations,
+            "citation_precision": round(self.precision, 4),
+            "supported_share": round(self.supported / self.citations, 4) if self.citations else 0,
+            "supported_citation_precision": round(self.supported_precision, 4),
+            "latency_ms_p50": round(self.latency_ms_p50, 1),
+            "latency_ms_p95": round(self.latency_ms_p95, 1),
+        }
+
+
+def run_answers(
+    answers: AnswerService,
+    tenant: TenantId,
+    dataset: BeirDataset,
+    *,
+    mode: Mode = "hybrid",
+    on_query: Callable[[], None] | None = None,
+) -> CitationReport:
+    """Citation precision: the share of citations whose passage comes from a document the
+    qrels judge relevant to the query (and the same among citations the checker kept)."""
+    report = CitationReport(answers.llm.model, 0, 0, 0, 0, 0, 0, 0.0, 0.0)
+    latencies: list[float] = []
+    for qid, text in dataset.queries.items():
+        t0 = time.perf_counter()
+        answer = answers.answer(tenant, text, mode=mode)
+        latencies.append((time.perf_counter() - t0) * 1e3)
+        relevant = {d for d, grade in dataset.qrels.get(qid, {}).items() if grade > 0}
+        report.queries += 1
+        report.answered += bool(answer.citations)
+        for c in answer.citations:
+            hit = answer.passages[c.n - 1]
+            is_relevant = str(hit.metadata.get("external_id", hit.document_id)) in relevant
+            report.citations += 1
+            report.relevant += is_relevant
+            report.supported += c.supported
+            report.supported_relevant += c.supported and is_relevant
+        if on_query:
+            on_query()
+    report.latency_ms_p50 = _pct(latencies, 50)
+    report.latency_ms_p95 = _pct(latencies, 95)
+    return report
