@@ -37,6 +37,8 @@ app = typer.Typer(
 )
 docs_app = typer.Typer(help="List, inspect, delete and retry documents.", no_args_is_help=True)
 app.add_typer(docs_app, name="docs")
+admin_app = typer.Typer(help="Tenants, users and API keys.", no_args_is_help=True)
+app.add_typer(admin_app, name="admin")
 
 out = Console()
 err = Console(stderr=True)
@@ -620,6 +622,67 @@ def eval_(
             f"p50 {a['latency_ms_p50']:.0f} ms, p95 {a['latency_ms_p95']:.0f} ms",
             highlight=False,
         )
+
+
+# ---------------------------------------------------------------------- admin ---
+def _issued_json(issued: Any) -> dict[str, Any]:
+    k = issued.key
+    return {"key_id": k.id, "tenant_id": k.tenant_id, "user_id": k.user_id, "key": issued.plaintext}
+
+
+@admin_app.command("create-platform-admin")
+def admin_create_platform_admin(
+    name: Annotated[str, typer.Option("--name")] = "platform-admin",
+) -> None:
+    """Create a platform administrator and print their API key (shown once)."""
+    created = _services().account_admin.ensure_platform_admin(name)
+    _print_json(_issued_json(created.key))
+
+
+@admin_app.command("create-tenant")
+def admin_create_tenant(
+    tenant_id: Annotated[str, typer.Argument(help="Lower-case id, e.g. acme")],
+    name: Annotated[str | None, typer.Option("--name")] = None,
+    admin_email: Annotated[str | None, typer.Option("--admin-email")] = None,
+) -> None:
+    """Create a tenant with its first tenant admin; prints the admin's API key (once)."""
+    created = _services().account_admin.create_tenant(tenant_id, name=name, admin_email=admin_email)
+    _print_json(_issued_json(created.key))
+
+
+@admin_app.command("tenants")
+def admin_tenants() -> None:
+    """List tenants."""
+    for t in _services().accounts.list_tenants():
+        out.print(f"{t.id}  [dim]{t.status.value}  {t.name}[/]", highlight=False)
+
+
+@admin_app.command("create-user")
+def admin_create_user(
+    tenant: Annotated[str, typer.Option("--tenant")],
+    name: Annotated[str, typer.Option("--name")],
+    role: Annotated[str, typer.Option("--role", help="reader | editor | tenant_admin")] = "reader",
+    email: Annotated[str | None, typer.Option("--email")] = None,
+) -> None:
+    """Create a user and a first API key for them (printed once)."""
+    from ragd.domain.accounts import Role
+
+    try:
+        parsed = Role(role)
+    except ValueError:
+        raise InvalidRequest(f"unknown role {role!r}") from None
+    svc = _services()
+    user = svc.account_admin.create_user(
+        TenantId(tenant), name, email, parsed, by=Role.PLATFORM_ADMIN
+    )
+    _print_json(_issued_json(svc.account_admin.issue_key(TenantId(tenant), user.id)))
+
+
+@admin_app.command("revoke-key")
+def admin_revoke_key(key_id: str, tenant: Annotated[str, typer.Option("--tenant")]) -> None:
+    """Revoke an API key at once."""
+    _services().accounts.revoke_key(TenantId(tenant), key_id)
+    out.print(f"revoked {key_id}")
 
 
 # ---------------------------------------------------------------------- glue ---

@@ -112,6 +112,30 @@ class Settings(BaseSettings):
     cache_ttl_seconds: float = Field(300.0, ge=0, validation_alias=_env("CACHE_TTL_SECONDS"))
     cache_max_size: int = Field(1024, ge=0, validation_alias=_env("CACHE_MAX_SIZE"))
 
+    # Shared state for several API replicas: cache and rate limits (unset: in-process)
+    redis_url: str | None = Field(None, validation_alias=_env("REDIS_URL"))
+    rate_limit_requests_per_minute: int = Field(
+        0, ge=0, validation_alias=_env("RATE_LIMIT_REQUESTS_PER_MINUTE")
+    )
+    """Requests per minute per tenant and key; 0 turns rate limiting off."""
+    rate_limit_fail_open: bool = Field(True, validation_alias=_env("RATE_LIMIT_FAIL_OPEN"))
+    """On a Redis outage: allow requests (True) or refuse them (False)."""
+
+    # Authentication and tenancy
+    auth: Literal["required", "disabled"] | None = Field(None, validation_alias=_env("RAGD_AUTH"))
+    """Default: required, except an embedded (SQLite) server bound to a loopback address."""
+    jwt_jwks_url: str | None = Field(None, validation_alias=_env("RAGD_JWT_JWKS_URL"))
+    jwt_audience: str | None = Field(None, validation_alias=_env("RAGD_JWT_AUDIENCE"))
+    jwt_issuer: str | None = Field(None, validation_alias=_env("RAGD_JWT_ISSUER"))
+    max_documents_per_tenant: int = Field(
+        0, ge=0, validation_alias=_env("RAGD_MAX_DOCUMENTS_PER_TENANT")
+    )
+    max_bytes_per_tenant: int = Field(0, ge=0, validation_alias=_env("RAGD_MAX_BYTES_PER_TENANT"))
+    max_llm_tokens_per_month: int = Field(
+        0, ge=0, validation_alias=_env("RAGD_MAX_LLM_TOKENS_PER_MONTH")
+    )
+    """Quota defaults per tenant (0 = unlimited); a tenant's own limits override them."""
+
     # Service (used by `ragd serve` from the API issue on)
     api_host: str = Field("127.0.0.1", validation_alias=_env("API_HOST"))
     api_port: int = Field(8000, ge=1, le=65535, validation_alias=_env("API_PORT"))
@@ -140,6 +164,13 @@ class Settings(BaseSettings):
                 f"RAGD_CHUNK_OVERLAP ({v}) must be smaller than RAGD_CHUNK_TOKENS ({size})"
             )
         return v
+
+    @property
+    def auth_required(self) -> bool:
+        if self.auth is not None:
+            return self.auth == "required"
+        loopback = self.api_host in ("127.0.0.1", "localhost", "::1")
+        return not (loopback and self.vector_store_type == "sqlite")
 
     @property
     def cors_origin_list(self) -> list[str]:

@@ -61,3 +61,32 @@ class LeaseLost(RagdError):
 
     code = "lease_lost"
     retryable = True
+
+
+class Unauthenticated(RagdError):
+    """No credentials, or credentials that are not valid (HTTP 401)."""
+
+    code = "unauthenticated"
+
+
+class Forbidden(RagdError):
+    """Valid credentials without the right to do this (HTTP 403)."""
+
+    code = "forbidden"
+
+
+class QuotaExceeded(Forbidden):
+    """A tenant's document, storage or monthly LLM-token quota is used up."""
+
+    code = "quota_exceeded"
+
+
+class RateLimited(RagdError):
+    """Too many requests for the tenant or key in the current window (HTTP 429)."""
+
+    code = "rate_limited"
+    retryable = True
+
+    def __init__(self, message: str, retry_after_seconds: float) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds

@@ -17,8 +17,9 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from ragd import __version__
 from ragd.api import problems
+from ragd.api.deps import document_roles
 from ragd.api.middleware import RequestContext
-from ragd.api.routes import documents, health, openai, retrieval
+from ragd.api.routes import admin, documents, health, openai, retrieval
 from ragd.config import Settings, get_settings
 from ragd.services.container import Services, build_services
 
@@ -40,6 +41,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         own = services is None
         svc = services or build_services(settings)
         app.state.services = svc
+        if not settings.auth_required:
+            log.warning(
+                "AUTHENTICATION IS OFF (RAGD_AUTH=%s, bound to %s): every request acts as "
+                "a platform admin of tenant %r. Never expose this server beyond localhost.",
+                settings.auth or "auto",
+                settings.api_host,
+                "default",
+            )
         worker_thread = None
         worker = None
         if own and settings.runs_embedded_worker:
@@ -67,8 +76,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     if services is not None:
         app.state.services = services  # usable without running the lifespan (ASGI tools)
     problems.install(app)
-    for router in (documents.router, retrieval.router, openai.router, health.router):
-        app.include_router(router)
+    routers = (documents.router, retrieval.router, openai.router, admin.router, health.router)
+    for router in routers:
+        app.include_router(document_roles(router))
     if not settings.prometheus_metrics_enabled:
         app.router.routes = [r for r in app.router.routes if getattr(r, "path", "") != "/metrics"]
 

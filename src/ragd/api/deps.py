@@ -1,24 +1,155 @@
-"""Request-scoped dependencies: the services and the caller's tenant."""
+"""Request-scoped dependencies: the services, the caller (principal) and their rights.
+
+Every route except health, readiness and metrics names the least role it needs
+(``Reader``, ``Editor``, ``TenantAdmin``, ``PlatformAdmin``). The principal comes from an
+``X-API-Key`` header or an ``Authorization: Bearer`` key or JWT; failures are audited.
+After authentication the caller spends one request from its key's and its tenant's
+budgets (``RATE_LIMIT_REQUESTS_PER_MINUTE``, or the tenant's own limit).
+With ``RAGD_AUTH=disabled`` every request acts as a platform admin of the default tenant.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import logging
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import APIRouter, Depends, Request
+from fastapi.routing import APIRoute
 
+from ragd.domain.accounts import Principal, Role
 from ragd.domain.models import DEFAULT_TENANT, TenantId
+from ragd.errors import Forbidden, RagdError, RateLimited, Unauthenticated
 from ragd.services.container import Services
+
+log = logging.getLogger("ragd.api")
+
+LOCAL_PRINCIPAL = Principal(DEFAULT_TENANT, "local", Role.PLATFORM_ADMIN, "none")
+UNKNOWN_TENANT = TenantId("_unknown")
+"""Where failed authentications with no recognisable tenant are audited."""
 
 
 def get_services(request: Request) -> Services:
     return request.app.state.services  # type: ignore[no-any-return]
 
 
-def current_tenant() -> TenantId:
-    """Every request acts for one tenant. Until authentication arrives (the tenancy
-    issue: keys and tokens resolve to a tenant), that is the embedded default tenant."""
-    return DEFAULT_TENANT
-
-
 ServicesDep = Annotated[Services, Depends(get_services)]
-TenantDep = Annotated[TenantId, Depends(current_tenant)]
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def request_id(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+def get_principal(request: Request, services: ServicesDep) -> Principal:
+    if not services.settings.auth_required:
+        return LOCAL_PRINCIPAL
+    api_key = request.headers.get("x-api-key")
+    authorization = request.headers.get("authorization", "")
+    scheme, _, credentials = authorization.partition(" ")
+    bearer = credentials.strip() if scheme.lower() == "bearer" else None
+    try:
+        principal = services.authenticator.authenticate(api_key=api_key, bearer=bearer)
+    except (Unauthenticated, Forbidden) as exc:
+        presented = api_key or bearer
+        tenant = None
+        if presented:
+            try:
+                tenant = services.authenticator.tenant_of_key(presented)
+            except RagdError:
+                tenant = None
+        services.audit.record(
+            tenant or UNKNOWN_TENANT,
+            user_id=None,
+            action="auth.failure",
+            resource=request.url.path,
+            outcome="denied",
+            client_ip=client_ip(request),
+            request_id=request_id(request),
+            detail={"reason": str(exc), "method": "api_key" if api_key else "bearer"},
+        )
+        raise
+    request.state.principal = principal
+    _spend_request(services, principal)
+    return principal
+
+
+def _spend_request(services: Services, principal: Principal) -> None:
+    default = services.settings.rate_limit_requests_per_minute
+    override = services.accounts.get_tenant(principal.tenant_id).limits.rate_limit_rpm
+    tenant_limit = override if override is not None else default
+    budgets = []
+    if default and principal.key_id:
+        budgets.append((f"key:{principal.key_id}", default, "API key"))
+    if tenant_limit:
+        budgets.append(("tenant", tenant_limit, "tenant"))
+    for key, limit, what in budgets:
+        decision = services.limiter.hit(principal.tenant_id, key, limit=limit, window_seconds=60)
+        if not decision.allowed:
+            raise RateLimited(
+                f"rate limit of {limit} requests per minute for this {what} reached",
+                decision.retry_after_seconds,
+            )
+
+
+def require(role: Role) -> object:
+    def dependency(
+        principal: Annotated[Principal, Depends(get_principal)],
+    ) -> Principal:
+        if not principal.can(role):
+            raise Forbidden(f"this needs the {role.value} role (you have {principal.role.value})")
+        return principal
+
+    dependency.required_role = role  # type: ignore[attr-defined]  # read by document_roles
+    return Depends(dependency)
+
+
+def required_role(dependant: Any) -> Role | None:
+    """The role a route's dependency tree demands (None: a public route)."""
+    for sub in dependant.dependencies:
+        role = getattr(sub.call, "required_role", None) or required_role(sub)
+        if role is not None:
+            return role  # type: ignore[no-any-return]
+    return None
+
+
+def document_roles(router: APIRouter) -> APIRouter:
+    """Put each route's required role into the OpenAPI schema as ``x-required-role``, so
+    clients (and the route-enumerating auth test) can see it."""
+    for route in router.routes:
+        if isinstance(route, APIRoute):
+            role = required_role(route.dependant)
+            if role is not None:
+                extra = {**(route.openapi_extra or {}), "x-required-role": role.value}
+                route.openapi_extra = extra
+    return router
+
+
+Reader = Annotated[Principal, require(Role.READER)]
+Editor = Annotated[Principal, require(Role.EDITOR)]
+TenantAdmin = Annotated[Principal, require(Role.TENANT_ADMIN)]
+PlatformAdmin = Annotated[Principal, require(Role.PLATFORM_ADMIN)]
+
+
+def audit(
+    request: Request,
+    services: Services,
+    principal: Principal,
+    action: str,
+    resource: str | None,
+    outcome: str = "success",
+    detail: dict[str, object] | None = None,
+) -> None:
+    """Append one audit entry for a write or admin action of this request."""
+    services.audit.record(
+        principal.tenant_id,
+        user_id=principal.user_id,
+        action=action,
+        resource=resource,
+        outcome=outcome,
+        client_ip=client_ip(request),
+        request_id=request_id(request),
+        detail=dict(detail or {}),
+    )

@@ -8,6 +8,7 @@ body also carries OpenAI's ``error`` object, so OpenAI SDKs show the message.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
@@ -22,9 +23,12 @@ from ragd.errors import (
     ConfigError,
     DocumentRejected,
     DocumentTooLarge,
+    Forbidden,
     InvalidRequest,
     NotFound,
     RagdError,
+    RateLimited,
+    Unauthenticated,
     UnsupportedMediaType,
 )
 
@@ -34,6 +38,9 @@ PROBLEM_BASE = "https://ragd.dev/problems/"
 MEDIA_TYPE = "application/problem+json"
 
 _STATUS: list[tuple[type[RagdError], int]] = [
+    (Unauthenticated, 401),
+    (Forbidden, 403),
+    (RateLimited, 429),
     (NotFound, 404),
     (DocumentTooLarge, 413),
     (UnsupportedMediaType, 415),
@@ -112,7 +119,13 @@ def install(app: FastAPI) -> None:
         status = status_for(exc)
         if status >= 500:
             log.error("request failed: %s: %s", exc.code, exc)
-        headers = {"Retry-After": "5"} if exc.retryable else None
+        headers = None
+        if isinstance(exc, RateLimited):
+            headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_seconds)))}
+        elif isinstance(exc, Unauthenticated):
+            headers = {"WWW-Authenticate": 'Bearer realm="ragd"'}
+        elif exc.retryable:
+            headers = {"Retry-After": "5"}
         detail = str(exc) if status < 500 or exc.retryable else "internal configuration error"
         return problem(request, status, exc.code, detail, headers)
 

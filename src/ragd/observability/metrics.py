@@ -36,3 +36,34 @@ CITATIONS = Counter(
 INGEST_JOBS = Gauge("ragd_ingest_jobs", "Ingestion jobs by state.", ["state"])
 """Set at scrape time from the Queue (see ``api.routes.health``)."""
 INDEX_CHUNKS = Gauge("ragd_index_chunks", "Searchable chunks per tenant.", ["tenant"])
+CACHE_ERRORS = Counter(
+    "ragd_cache_errors_total",
+    "Cache backend failures (each call then behaved as a miss or a no-op), by operation.",
+    ["operation"],
+)
+LIMITER_ERRORS = Counter(
+    "ragd_limiter_errors_total",
+    "Rate limiter backend failures, by the decision taken instead (fail_open, fail_closed).",
+    ["outcome"],
+)
+# Declared for the alerts and dashboards of deploy/monitoring (DESIGN §7); the code that
+# updates them comes with the issues that build circuit breakers, tenancy guards, cost
+# accounting and queue monitoring. Until then a labelled one shows only HELP and TYPE.
+CIRCUIT_BREAKER_STATE = Gauge(
+    "genai_circuit_breaker_state",
+    "Circuit breaker state per dependency: 0 closed, 1 open, 2 half-open.",
+    ["dependency"],
+)
+CROSS_TENANT_LEAKAGE_ATTEMPTS = Counter(
+    "genai_cross_tenant_leakage_attempts_total",
+    "Requests refused because they reached for another tenant's data.",
+)
+COST_DOLLARS = Gauge(
+    "genai_cost_total_dollars",
+    "Cumulative provider cost in US dollars per tenant (only ever increased; a Gauge so "
+    "the name stays exactly this, a Counter would append _total).",
+    ["tenant"],
+)
+INGEST_QUEUE_LAG = Gauge(
+    "ragd_ingest_queue_lag_seconds", "Age of the oldest queued ingestion job, in seconds."
+)

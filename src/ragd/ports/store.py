@@ -110,4 +110,13 @@ class Store(Protocol):
 
     def count_chunks(self, tenant: TenantId) -> int: ...
 
+    def stored_bytes(self, tenant: TenantId) -> int:
+        """Sum of the tenant's documents' sizes (storage quota)."""
+        ...
+
+    def document_owner(self, document_id: str) -> TenantId | None:
+        """The one unscoped read: which tenant holds this document id, if any. Only the
+        API's cross-tenant probe detection uses it, after a scoped read said 404."""
+        ...
+
     def close(self) -> None: ...

@@ -27,24 +27,12 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from ragd.domain.accounts import Principal, Role, Status
 from ragd.domain.models import TenantId, utcnow
-from ragd.errors import NotFound, RagdError
+from ragd.errors import Forbidden, NotFound, Unauthenticated
 from ragd.ports.accounts import Accounts
 
 KEY_PREFIX = "ragd"
 VERIFIED_TTL_SECONDS = 300.0
 TOUCH_EVERY_SECONDS = 60.0
-
-
-class Unauthenticated(RagdError):
-    """No credentials, or credentials that are not valid (HTTP 401)."""
-
-    code = "unauthenticated"
-
-
-class Forbidden(RagdError):
-    """Valid credentials without the right to do this (HTTP 403)."""
-
-    code = "forbidden"
 
 
 def new_key_material() -> tuple[str, str, str]:

@@ -10,7 +10,13 @@ from dataclasses import dataclass
 from ragd.config import Settings
 from ragd.errors import ConfigError
 from ragd.ports import LLM, Cache, Embedder, Index, Parsing, Queue, Store
+from ragd.ports.accounts import Accounts
+from ragd.ports.audit import Audit
+from ragd.ports.limiter import Limiter
+from ragd.services.accounts import AccountService
 from ragd.services.answer import AnswerPolicy, AnswerService
+from ragd.services.auth import Authenticator, JwtSettings, KeyHasher
+from ragd.services.gdpr import GdprService
 from ragd.services.indexing import ChunkingPolicy, IndexingService, RetryPolicy
 from ragd.services.ingest import IngestService
 from ragd.services.prompting import PromptBuilder
@@ -34,6 +40,12 @@ class Services:
     llm: LLM
     cache: Cache
     answers: AnswerService
+    accounts: Accounts
+    audit: Audit
+    limiter: Limiter
+    authenticator: Authenticator
+    account_admin: AccountService
+    gdpr: GdprService
 
     def worker(self, worker_id: str | None = None) -> Worker:
         s = self.settings
@@ -81,9 +93,24 @@ def build_llm(settings: Settings) -> LLM:
 
 
 def build_cache(settings: Settings) -> Cache:
+    """Redis when ``REDIS_URL`` is set (shared by all API replicas), else in-process."""
+    if settings.redis_url:
+        from ragd.adapters.cache import redis
+
+        return redis.build(settings)
     from ragd.adapters.cache.memory import MemoryCache
 
     return MemoryCache(ttl_seconds=settings.cache_ttl_seconds, max_size=settings.cache_max_size)
+
+
+def build_limiter(settings: Settings) -> Limiter:
+    if settings.redis_url:
+        from ragd.adapters.limiter import redis
+
+        return redis.build(settings)
+    from ragd.adapters.limiter import memory
+
+    return memory.build(settings)
 
 
 def answer_passages(settings: Settings) -> int:
@@ -164,6 +191,15 @@ def build_services(settings: Settings, *, check_index: bool = True) -> Services:
         cache=cache,
         content_version=getattr(index, "version", lambda _t: 0),  # FIXME: Index.version
     )
+    from ragd.adapters.sql.accounts import SqlAccounts
+    from ragd.adapters.sql.audit import SqlAudit
+
+    accounts = SqlAccounts(db)
+    audit = SqlAudit(db)
+    hasher = KeyHasher()
+    ingest = IngestService(
+        store, queue, index, parsing, max_document_bytes=settings.max_document_bytes
+    )
     return Services(
         settings=settings,
         store=store,
@@ -171,9 +207,7 @@ def build_services(settings: Settings, *, check_index: bool = True) -> Services:
         index=index,
         embedder=embedder,
         parsing=parsing,
-        ingest=IngestService(
-            store, queue, index, parsing, max_document_bytes=settings.max_document_bytes
-        ),
+        ingest=ingest,
         indexing=indexing,
         search=search,
         reindex=ReindexService(
@@ -182,4 +216,19 @@ def build_services(settings: Settings, *, check_index: bool = True) -> Services:
         llm=llm,
         cache=cache,
         answers=answers,
+        accounts=accounts,
+        audit=audit,
+        limiter=build_limiter(settings),
+        authenticator=Authenticator(
+            accounts,
+            hasher,
+            JwtSettings(
+                secret=settings.secret_key.get_secret_value() if settings.secret_key else None,
+                jwks_url=settings.jwt_jwks_url,
+                audience=settings.jwt_audience,
+                issuer=settings.jwt_issuer,
+            ),
+        ),
+        account_admin=AccountService(accounts, hasher),
+        gdpr=GdprService(accounts, audit, store, ingest, cache),
     )

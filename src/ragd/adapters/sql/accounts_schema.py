@@ -4,7 +4,6 @@ LLM usage. Declared on the Store's metadata, beside the document tables."""
 from __future__ import annotations
 
 from sqlalchemy import (
-    JSON,
     Column,
     DateTime,
     Float,
@@ -16,7 +15,7 @@ from sqlalchemy import (
     Text,
 )
 
-from ragd.adapters.sql.schema import PkInt, metadata
+from ragd.adapters.sql.schema import Json, PkInt, metadata
 
 users = Table(
     "users",
@@ -58,7 +57,7 @@ audit_log = Table(
     Column("outcome", String(32), nullable=False),
     Column("client_ip", String(64)),
     Column("request_id", String(128)),
-    Column("detail", JSON, nullable=False),
+    Column("detail", Json, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Index("ix_audit_log_tenant_created", "tenant_id", "created_at"),
 )

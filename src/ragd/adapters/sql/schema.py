@@ -23,11 +23,15 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData()
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; BigInteger elsewhere.
 PkInt = BigInteger().with_variant(Integer(), "sqlite")
+# JSON documents: JSONB on Postgres (binary, indexable, containment operators), JSON text
+# on SQLite. The Alembic revisions use the same type.
+Json = JSON().with_variant(JSONB(), "postgresql")
 
 tenants = Table(
     "tenants",
@@ -36,6 +40,11 @@ tenants = Table(
     Column("name", String(200), nullable=False),
     Column("status", String(16), nullable=False, server_default="active"),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # Per-tenant overrides of the service defaults (0002); NULL = default.
+    Column("rate_limit_rpm", Integer),
+    Column("max_documents", BigInteger),
+    Column("max_bytes", BigInteger),
+    Column("max_llm_tokens_month", BigInteger),
 )
 
 documents = Table(
@@ -48,7 +57,7 @@ documents = Table(
     Column("media_type", String(200), nullable=False),
     Column("content_hash", String(64), nullable=False),
     Column("size_bytes", BigInteger, nullable=False),
-    Column("metadata", JSON, nullable=False),
+    Column("metadata", Json, nullable=False),
     Column("status", String(16), nullable=False),
     Column("error", Text),
     Column("version", Integer, nullable=False),
@@ -84,7 +93,7 @@ chunks = Table(
     Column("page", Integer),
     Column("char_start", Integer, nullable=False),
     Column("char_end", Integer, nullable=False),
-    Column("heading_path", JSON, nullable=False),
+    Column("heading_path", Json, nullable=False),
     Column("token_count", Integer, nullable=False),
     UniqueConstraint("document_id", "ordinal", name="uq_chunks_document_ordinal"),
     Index("ix_chunks_tenant_document", "tenant_id", "document_id"),

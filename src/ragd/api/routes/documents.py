@@ -13,12 +13,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from ragd.api.deps import ServicesDep, TenantDep
+from ragd.api.deps import Editor, Reader, ServicesDep, audit
 from ragd.api.problems import ProblemError, status_for
 from ragd.api.schemas import DocumentListOut, DocumentOut, SubmittedOut, TextDocumentIn
-from ragd.domain.models import DocumentStatus
+from ragd.api.tenancy import check_document_quota, guard_cross_tenant
+from ragd.domain.models import DocumentStatus, TenantId
 from ragd.errors import DocumentRejected
 from ragd.services.ingest import Submission
 
@@ -57,8 +59,10 @@ _UPLOAD_BODY = {
     responses={200: {"model": SubmittedOut, "description": "Same content already stored"}},
 )
 async def upload(
-    request: Request, response: Response, services: ServicesDep, tenant: TenantDep
+    request: Request, response: Response, services: ServicesDep, principal: Editor
 ) -> SubmittedOut:
+    tenant = principal.tenant_id
+    await run_in_threadpool(check_document_quota, services, tenant)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
         submission = await _submit_json(request, services, tenant)
@@ -71,6 +75,16 @@ async def upload(
             "send multipart/form-data with a 'file' field, or application/json with 'text'",
         )
     doc = submission.document
+    await run_in_threadpool(
+        audit,
+        request,
+        services,
+        principal,
+        "document.create",
+        doc.id,
+        "rejected" if submission.outcome == "failed" else "success",
+        {"outcome": submission.outcome, "source": doc.source, "bytes": doc.size_bytes},
+    )
     if submission.outcome == "failed":
         error = submission.error or DocumentRejected(doc.error or "document rejected")
         raise ProblemError(status_for(error), error.code, str(error), document_id=doc.id)
@@ -80,7 +94,7 @@ async def upload(
     return SubmittedOut(**DocumentOut.of(doc).model_dump(), outcome=submission.outcome)
 
 
-async def _submit_json(request: Request, services: ServicesDep, tenant: TenantDep) -> Submission:
+async def _submit_json(request: Request, services: ServicesDep, tenant: TenantId) -> Submission:
     raw = await request.body()
     try:
         payload = TextDocumentIn.model_validate_json(raw)
@@ -97,7 +111,7 @@ async def _submit_json(request: Request, services: ServicesDep, tenant: TenantDe
 
 
 async def _submit_multipart(
-    request: Request, services: ServicesDep, tenant: TenantDep
+    request: Request, services: ServicesDep, tenant: TenantId
 ) -> Submission:
     try:
         form = await request.form(max_files=1, max_fields=10)
@@ -141,20 +155,19 @@ def _metadata(raw: object) -> dict[str, Any]:
 
 
 async def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    from starlette.concurrency import run_in_threadpool
-
     return await run_in_threadpool(fn, *args, **kwargs)
 
 
 @router.get("", response_model=DocumentListOut, summary="List documents, newest first")
 def list_documents(
     services: ServicesDep,
-    tenant: TenantDep,
+    principal: Reader,
     status: DocumentStatus | None = None,
     q: Annotated[str | None, Query(max_length=200, description="Title/source contains")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> DocumentListOut:
+    tenant = principal.tenant_id
     docs = services.store.list_documents(
         tenant, status=status, name_contains=q or None, limit=limit, offset=offset
     )
@@ -165,8 +178,11 @@ def list_documents(
 
 
 @router.get("/{document_id}", response_model=DocumentOut, summary="One document and its status")
-def get_document(document_id: str, services: ServicesDep, tenant: TenantDep) -> DocumentOut:
-    return DocumentOut.of(services.store.get_document(tenant, document_id))
+def get_document(
+    document_id: str, request: Request, services: ServicesDep, principal: Reader
+) -> DocumentOut:
+    with guard_cross_tenant(request, services, principal, document_id):
+        return DocumentOut.of(services.store.get_document(principal.tenant_id, document_id))
 
 
 @router.delete(
@@ -174,9 +190,13 @@ def get_document(document_id: str, services: ServicesDep, tenant: TenantDep) -> 
     status_code=204,
     summary="Delete a document, its chunks and index entries (atomically)",
 )
-def delete_document(document_id: str, services: ServicesDep, tenant: TenantDep) -> Response:
-    services.ingest.delete(tenant, document_id)
-    services.cache.invalidate_tenant(tenant)
+def delete_document(
+    document_id: str, request: Request, services: ServicesDep, principal: Editor
+) -> Response:
+    with guard_cross_tenant(request, services, principal, document_id):
+        services.ingest.delete(principal.tenant_id, document_id)
+    services.cache.invalidate_tenant(principal.tenant_id)
+    audit(request, services, principal, "document.delete", document_id)
     return Response(status_code=204)
 
 
@@ -186,5 +206,10 @@ def delete_document(document_id: str, services: ServicesDep, tenant: TenantDep) 
     status_code=202,
     summary="Queue a failed document again",
 )
-def retry_document(document_id: str, services: ServicesDep, tenant: TenantDep) -> DocumentOut:
-    return DocumentOut.of(services.ingest.retry_document(tenant, document_id))
+def retry_document(
+    document_id: str, request: Request, services: ServicesDep, principal: Editor
+) -> DocumentOut:
+    with guard_cross_tenant(request, services, principal, document_id):
+        doc = services.ingest.retry_document(principal.tenant_id, document_id)
+    audit(request, services, principal, "document.retry", document_id)
+    return DocumentOut.of(doc)

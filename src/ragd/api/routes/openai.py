@@ -13,17 +13,17 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
-from ragd.api.deps import ServicesDep, TenantDep
+from ragd.api.deps import Reader, ServicesDep
 from ragd.api.problems import ProblemError
-from ragd.api.routes.retrieval import first_event, record_answer
+from ragd.api.routes.retrieval import before_answer, first_event, record_answer
 from ragd.api.schemas import CitationOut
 from ragd.domain.answer import Answer
 from ragd.ports.llm import ChatMessage
@@ -74,7 +74,7 @@ class ChatRequest(BaseModel):
 
 
 @router.get("/models", summary="Models (retrieval modes) this ragd answers with")
-def models() -> dict[str, Any]:
+def models(_principal: Reader) -> dict[str, Any]:
     return {
         "object": "list",
         "data": [
@@ -85,19 +85,25 @@ def models() -> dict[str, Any]:
 
 
 @router.post("/chat/completions", summary="OpenAI-compatible chat, grounded in your documents")
-async def chat_completions(body: ChatRequest, services: ServicesDep, tenant: TenantDep) -> Any:
+async def chat_completions(
+    body: ChatRequest, request: Request, services: ServicesDep, principal: Reader
+) -> Any:
     if body.model not in MODELS:
         raise ProblemError(
             404, "model_not_found", f"model {body.model!r} does not exist; see GET /v1/models"
         )
     question, history = _split(body.messages)
+    tenant = principal.tenant_id
+    await run_in_threadpool(before_answer, services, principal, request, "chat", question)
     kwargs: dict[str, Any] = {"mode": MODELS[body.model], "history": history}
     completion_id = "chatcmpl-" + uuid.uuid4().hex
     created = int(time.time())
     if not body.stream:
         started = time.perf_counter()
         answer = await run_in_threadpool(services.answers.answer, tenant, question, **kwargs)
-        record_answer(answer, time.perf_counter() - started)
+        await run_in_threadpool(
+            record_answer, answer, time.perf_counter() - started, services, principal, request
+        )
         return {
             "id": completion_id,
             "object": "chat.completion",
@@ -117,7 +123,15 @@ async def chat_completions(body: ChatRequest, services: ServicesDep, tenant: Ten
     first = await run_in_threadpool(first_event, events)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     return EventSourceResponse(
-        _chunks(first, events, completion_id, created, body.model, include_usage),
+        _chunks(
+            first,
+            events,
+            completion_id,
+            created,
+            body.model,
+            include_usage,
+            lambda answer, seconds: record_answer(answer, seconds, services, principal, request),
+        ),
         ping=15,
         sep="\n",
         headers={"Cache-Control": "no-store"},
@@ -151,6 +165,7 @@ async def _chunks(
     created: int,
     model: str,
     include_usage: bool,
+    on_finished: Callable[[Answer, float], None],
 ) -> AsyncIterator[str]:
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
         body = {
@@ -179,7 +194,7 @@ async def _chunks(
                 yield chunk({"content": event.text})
             elif isinstance(event, Finished):
                 answer = event.answer
-                record_answer(answer, time.perf_counter() - started)
+                await run_in_threadpool(on_finished, answer, time.perf_counter() - started)
                 sources = _sources(answer)
                 if sources:
                     yield chunk({"content": sources})

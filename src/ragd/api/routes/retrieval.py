@@ -18,15 +18,18 @@ from fastapi import APIRouter, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
-from ragd.api.deps import ServicesDep, TenantDep
+from ragd.api.deps import Reader, ServicesDep, request_id
 from ragd.api.problems import PROBLEM_BASE, status_for
 from ragd.api.schemas import Filters, HitOut, QueryIn, QueryOut, SearchIn, SearchOut
+from ragd.api.tenancy import check_token_quota
+from ragd.domain.accounts import Principal
 from ragd.domain.answer import Answer
 from ragd.domain.filters import SearchFilters
 from ragd.errors import RagdError
 from ragd.observability import metrics
 from ragd.ports.llm import ChatMessage
 from ragd.services.answer import AnswerEvent, Finished, Token
+from ragd.services.container import Services
 
 log = logging.getLogger("ragd.api")
 router = APIRouter(prefix="/api/v1", tags=["retrieval"])
@@ -37,9 +40,10 @@ def filters_of(f: Filters | None) -> SearchFilters:
 
 
 @router.post("/search", response_model=SearchOut, summary="Ranked passages with scores")
-def search(body: SearchIn, services: ServicesDep, tenant: TenantDep) -> SearchOut:
+def search(body: SearchIn, request: Request, services: ServicesDep, principal: Reader) -> SearchOut:
+    log_question(services, principal, request, "search", body.query)
     result = services.search.search(
-        tenant,
+        principal.tenant_id,
         body.query,
         mode=body.mode,
         k=body.top_k or services.settings.top_k_retrieval,
@@ -56,7 +60,9 @@ def search(body: SearchIn, services: ServicesDep, tenant: TenantDep) -> SearchOu
     summary="Answer a question from the documents, with verified citations",
     responses={200: {"content": {"text/event-stream": {}}, "description": "with stream: true"}},
 )
-async def query(body: QueryIn, request: Request, services: ServicesDep, tenant: TenantDep) -> Any:
+async def query(body: QueryIn, request: Request, services: ServicesDep, principal: Reader) -> Any:
+    tenant = principal.tenant_id
+    await run_in_threadpool(before_answer, services, principal, request, "query", body.query)
     kwargs: dict[str, Any] = {
         "mode": body.mode,
         "k": body.top_k,
@@ -70,13 +76,15 @@ async def query(body: QueryIn, request: Request, services: ServicesDep, tenant: 
         except Exception:
             metrics.QUERIES.labels("error").inc()
             raise
-        record_answer(answer, time.perf_counter() - started)
+        await run_in_threadpool(
+            record_answer, answer, time.perf_counter() - started, services, principal, request
+        )
         return QueryOut.of(answer)
     # Validate (and fail with a proper status) before the stream starts.
     events = services.answers.stream(tenant, body.query, **kwargs)
     first = await run_in_threadpool(first_event, events)
     return EventSourceResponse(
-        _sse(request, first, events),
+        _sse(request, first, events, services, principal),
         ping=15,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
@@ -91,7 +99,11 @@ def first_event(events: Iterator[AnswerEvent]) -> AnswerEvent:
 
 
 async def _sse(
-    request: Request, first: AnswerEvent, events: Iterator[AnswerEvent]
+    request: Request,
+    first: AnswerEvent,
+    events: Iterator[AnswerEvent],
+    services: Services,
+    principal: Principal,
 ) -> AsyncIterator[ServerSentEvent]:
     started = time.perf_counter()
     request_id = getattr(request.state, "request_id", None)
@@ -102,7 +114,14 @@ async def _sse(
             for sse in _events(event):
                 yield sse
             if isinstance(event, Finished):
-                record_answer(event.answer, time.perf_counter() - started)
+                await run_in_threadpool(
+                    record_answer,
+                    event.answer,
+                    time.perf_counter() - started,
+                    services,
+                    principal,
+                    request,
+                )
     except RagdError as exc:
         metrics.QUERIES.labels("error").inc()
         status = status_for(exc)
@@ -140,13 +159,44 @@ def _events(event: AnswerEvent) -> list[ServerSentEvent]:
     ]
 
 
-def record_answer(answer: Answer, seconds: float) -> None:
-    """Metrics of one finished answer (shared with the OpenAI-compatible route)."""
+def log_question(
+    services: Services, principal: Principal, request: Request, kind: str, text: str
+) -> None:
+    """Questions are kept in the query log (personal data: anonymisable, erasable)."""
+    services.audit.record_query(
+        principal.tenant_id,
+        user_id=principal.user_id,
+        request_id=request_id(request),
+        kind=kind,
+        text=text,
+    )
+
+
+def before_answer(
+    services: Services, principal: Principal, request: Request, kind: str, text: str
+) -> None:
+    check_token_quota(services, principal.tenant_id)
+    log_question(services, principal, request, kind, text)
+
+
+def record_answer(
+    answer: Answer, seconds: float, services: Services, principal: Principal, request: Request
+) -> None:
+    """Metrics and usage of one finished answer (shared with the OpenAI-compatible route)."""
     status = "cached" if answer.cached else ("success" if answer.grounded else "no_answer")
     metrics.QUERIES.labels(status).inc()
     metrics.QUERY_LATENCY.observe(seconds)
     if not answer.cached and answer.usage.total_tokens:
         metrics.LLM_TOKENS.labels(answer.model, "prompt").inc(answer.usage.prompt_tokens)
         metrics.LLM_TOKENS.labels(answer.model, "completion").inc(answer.usage.completion_tokens)
+        services.audit.record_usage(
+            principal.tenant_id,
+            user_id=principal.user_id,
+            request_id=request_id(request),
+            model=answer.model,
+            prompt_tokens=answer.usage.prompt_tokens,
+            completion_tokens=answer.usage.completion_tokens,
+            cost_usd=0.0,
+        )
     for c in answer.citations:
         metrics.CITATIONS.labels(str(c.supported).lower()).inc()

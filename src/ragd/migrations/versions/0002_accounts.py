@@ -7,6 +7,7 @@ Create Date: 2026-11-23
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision = "0002"
 down_revision = "0001"
@@ -15,6 +16,7 @@ depends_on = None
 
 _pk = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 _ts = sa.DateTime(timezone=True)
+_json = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 _TENANT_LIMITS = [
     ("rate_limit_rpm", sa.Integer()),
     ("max_documents", sa.BigInteger()),
@@ -77,7 +79,7 @@ def upgrade() -> None:
         sa.Column("outcome", sa.String(32), nullable=False),
         sa.Column("client_ip", sa.String(64)),
         sa.Column("request_id", sa.String(128)),
-        sa.Column("detail", sa.JSON, nullable=False),
+        sa.Column("detail", _json, nullable=False),
         sa.Column("created_at", _ts, nullable=False),
     )
     op.create_index("ix_audit_log_tenant_created", "audit_log", ["tenant_id", "created_at"])

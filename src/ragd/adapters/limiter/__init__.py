@@ -1,0 +1,1 @@
+"""Limiter adapters: in-process (embedded default) and Redis (shared by API replicas)."""
