@@ -204,4 +204,4 @@ def test_openapi_schema_lists_the_contract(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     for p in ("/api/v1/documents", "/api/v1/documents/{document_id}", "/api/v1/search", "/api/v1/query", "/v1/chat/completions", "/v1/models", "/health", "/ready", "/health/detailed"):
         assert p in paths, p
-    assert httpx.codes.OK == client.get("/docs").status_code
+    assert client.get("/docs").status_code == httpx.codes.OK

@@ -1,0 +1,219 @@
+"""Random operations by several tenants through the HTTP API: no response ever carries
+another tenant's data.
+
+A Hypothesis state machine drives one live app (auth required, real SQLite, embedded
+worker) with ingest, search, query, chat, list, get, delete, cross-tenant probes, key
+rotation and tenant erasure over three tenants per run. Every document's text carries
+a marker word unique to its tenant, so any leak is visible in any response body.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    consumes,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
+
+from ragd.domain.accounts import Role
+from tests.api.conftest import make_client
+
+pytestmark = pytest.mark.slow
+
+OPERATIONS_REQUIRED = 10_000
+RUNS, STEPS = 130, 100  # Hypothesis ends some runs early: ~88% of the maximum run
+VOCAB = "river mountain honey bread tide forest copper violin lantern orbit".split()
+MARKER = re.compile(r"mk[0-9a-f]{8}x")
+
+
+class Counter:
+    steps = 0
+
+
+class World:
+    """Tenants, keys, markers and document owners, shared by all runs of the machine:
+    creating a tenant costs several Argon2 hashes, so runs reuse them (and the documents
+    earlier runs left behind make later runs' searches more demanding)."""
+
+    def __init__(self) -> None:
+        self.tenants: dict[str, dict[str, str]] = {}  # tenant -> role -> key
+        self.marker: dict[str, str] = {}
+        self.owned: dict[str, str] = {}  # document id -> tenant
+
+
+def isolation_machine(client: TestClient) -> type[RuleBasedStateMachine]:
+    svc = client.app.state.services  # type: ignore[attr-defined]
+    platform = {"X-API-Key": svc.account_admin.ensure_platform_admin().key.plaintext}
+    world = World()
+
+    class TenantIsolation(RuleBasedStateMachine):
+        docs = Bundle("docs")
+
+        @initialize()
+        def tenants_exist(self) -> None:
+            self.tenants = world.tenants
+            self.marker = world.marker
+            self.owned = world.owned
+            while len(self.tenants) < 3:
+                self._create_tenant("t" + uuid.uuid4().hex[:10])
+
+        def _create_tenant(self, tenant: str) -> None:
+            created = svc.account_admin.create_tenant(tenant)
+            keys = {"admin": created.key.plaintext}
+            for role in (Role.EDITOR, Role.READER):
+                user = svc.accounts.create_user(created.tenant.id, role.value, None, role)
+                keys[role.value] = svc.account_admin.issue_key(created.tenant.id, user.id).plaintext
+            self.tenants[tenant] = keys
+            self.marker[tenant] = "mk" + uuid.uuid4().hex[:8] + "x"
+
+        def h(self, tenant: str, role: str = "reader") -> dict[str, str]:
+            return {"X-API-Key": self.tenants[tenant][role]}
+
+        def check(self, tenant: str, body: str) -> None:
+            """Every marker in a response is the caller's own."""
+            for found in MARKER.findall(body):
+                assert found == self.marker[tenant], f"{tenant} saw another tenant's marker {found}"
+
+        def step(self) -> None:
+            Counter.steps += 1
+
+        @rule(target=docs, t=st.integers(0, 2), words=st.lists(st.sampled_from(VOCAB), min_size=3, max_size=8))
+        def ingest(self, t: int, words: list[str]) -> str:
+            self.step()
+            tenant = sorted(self.tenants)[t]
+            text = f"{' '.join(words)} {self.marker[tenant]} {uuid.uuid4().hex[:6]}."
+            r = client.post("/api/v1/documents", json={"text": text}, headers=self.h(tenant, "editor"))
+            assert r.status_code in (200, 202), r.text
+            self.check(tenant, r.text)
+            self.owned[r.json()["id"]] = tenant
+            return r.json()["id"]
+
+        @rule(t=st.integers(0, 2), word=st.sampled_from(VOCAB), mode=st.sampled_from(["hybrid", "dense", "sparse"]), probe=st.integers(0, 2))
+        def search(self, t: int, word: str, mode: str, probe: int) -> None:
+            self.step()
+            tenants = sorted(self.tenants)
+            tenant = tenants[t]
+            query = f"{word} {self.marker[tenants[probe]]}"  # sometimes another tenant's marker
+            r = client.post("/api/v1/search", json={"query": query, "mode": mode, "top_k": 20}, headers=self.h(tenant))
+            assert r.status_code == 200, r.text
+            self.check(tenant, r.text)
+            for hit in r.json()["hits"]:
+                assert self.owned.get(hit["document_id"], tenant) == tenant
+
+        @rule(t=st.integers(0, 2), word=st.sampled_from(VOCAB), probe=st.integers(0, 2), chat=st.booleans())
+        def query(self, t: int, word: str, probe: int, chat: bool) -> None:
+            self.step()
+            tenants = sorted(self.tenants)
+            tenant = tenants[t]
+            question = f"what about {word} {self.marker[tenants[probe]]}?"
+            if chat:
+                r = client.post("/v1/chat/completions", json={"model": "ragd", "messages": [{"role": "user", "content": question}]}, headers=self.h(tenant))
+            else:
+                r = client.post("/api/v1/query", json={"query": question}, headers=self.h(tenant))
+            assert r.status_code == 200, r.text
+            body = r.text.replace(self.marker[tenants[probe]], "")  # the question echoes nowhere, but be fair
+            self.check(tenant, body)
+            for c in r.json()["citations"]:
+                assert self.owned.get(c["document_id"], tenant) == tenant
+
+        @rule(t=st.integers(0, 2))
+        def list_documents(self, t: int) -> None:
+            self.step()
+            tenant = sorted(self.tenants)[t]
+            r = client.get("/api/v1/documents", params={"limit": 500}, headers=self.h(tenant))
+            assert r.status_code == 200
+            self.check(tenant, r.text)
+            for d in r.json()["documents"]:
+                assert self.owned.get(d["id"], tenant) == tenant
+
+        @rule(doc=docs, t=st.integers(0, 2), method=st.sampled_from(["GET", "DELETE"]))
+        def probe_document(self, doc: str, t: int, method: str) -> None:
+            self.step()
+            tenant = sorted(self.tenants)[t]
+            owner = self.owned.get(doc)
+            if owner == tenant or owner is None:
+                return
+            r = client.request(method, f"/api/v1/documents/{doc}", headers=self.h(tenant, "editor"))
+            assert r.status_code == 404, (method, r.status_code)
+            assert self.marker[owner] not in r.text
+
+        @rule(doc=consumes(docs))
+        def delete(self, doc: str) -> None:
+            self.step()
+            owner = self.owned.pop(doc, None)
+            if owner is None:
+                return
+            r = client.delete(f"/api/v1/documents/{doc}", headers=self.h(owner, "editor"))
+            assert r.status_code in (204, 404)
+
+        @rule(t=st.integers(0, 2), dice=st.integers(0, 9))
+        def rotate_reader_key(self, t: int, dice: int) -> None:
+            self.step()
+            if dice:
+                return
+            tenant = sorted(self.tenants)[t]
+            old = self.tenants[tenant]["reader"]
+            prefix = old.split("_")[1]
+            key_id = next(k.id for k in svc.accounts.list_keys(tenant) if k.prefix == prefix)
+            r = client.post(f"/admin/keys/{key_id}/rotate", headers=self.h(tenant, "admin"))
+            assert r.status_code == 201
+            self.tenants[tenant]["reader"] = r.json()["key"]
+            assert client.get("/api/v1/documents", headers={"X-API-Key": old}).status_code == 401
+
+        @rule(t=st.integers(0, 2), dice=st.integers(0, 29))
+        def erase_and_recreate_tenant(self, t: int, dice: int) -> None:
+            self.step()
+            if dice:
+                return  # rare: erasing is the most expensive operation
+            tenant = sorted(self.tenants)[t]
+            r = client.delete(f"/admin/tenants/{tenant}", headers=platform)
+            assert r.status_code == 200, r.text
+            old_keys = self.tenants.pop(tenant)
+            self.marker.pop(tenant)
+            for d in [d for d, o in self.owned.items() if o == tenant]:
+                del self.owned[d]
+            assert client.get("/api/v1/documents", headers={"X-API-Key": old_keys["reader"]}).status_code == 401
+            self._create_tenant("t" + uuid.uuid4().hex[:10])
+
+        @invariant()
+        def three_tenants(self) -> None:
+            if hasattr(self, "tenants"):
+                assert len(self.tenants) == 3
+
+    return TenantIsolation
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    data: Path = tmp_path_factory.mktemp("isolation")
+    with make_client(data, auth="required", worker_poll_seconds=0.02, cache_ttl_seconds=60) as c:
+        yield c
+
+
+def test_no_response_carries_another_tenants_data(client: TestClient) -> None:
+    Counter.steps = 0
+    machine = isolation_machine(client)
+    run_state_machine_as_test(
+        machine,
+        settings=settings(
+            max_examples=RUNS,
+            stateful_step_count=STEPS,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+        ),
+    )
+    assert Counter.steps >= OPERATIONS_REQUIRED, Counter.steps
