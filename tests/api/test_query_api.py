@@ -205,3 +205,12 @@ def test_openapi_schema_lists_the_contract(client: TestClient) -> None:
     for p in ("/api/v1/documents", "/api/v1/documents/{document_id}", "/api/v1/search", "/api/v1/query", "/v1/chat/completions", "/v1/models", "/health", "/ready", "/health/detailed"):
         assert p in paths, p
     assert client.get("/docs").status_code == httpx.codes.OK
+
+
+def test_usage_reports_tokens_of_answers(client: TestClient, loaded: dict[str, str]) -> None:
+    client.post("/api/v1/query", json={"query": "What causes tides?"})
+    body = client.get("/api/v1/usage").json()
+    assert body["scope"] == "me" and body["total_tokens"] > 0
+    assert body["models"][0]["model"] == "ragd-extractive" and body["models"][0]["requests"] == 1
+    assert client.get("/api/v1/usage", params={"scope": "tenant"}).json()["total_tokens"] == body["total_tokens"]
+    assert client.get("/api/v1/usage", params={"since": "not-a-date"}).status_code == 422

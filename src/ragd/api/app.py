@@ -19,7 +19,7 @@ from ragd import __version__
 from ragd.api import problems
 from ragd.api.deps import document_roles
 from ragd.api.middleware import RequestContext
-from ragd.api.routes import admin, documents, health, openai, retrieval
+from ragd.api.routes import admin, documents, health, openai, retrieval, usage
 from ragd.config import Settings, get_settings
 from ragd.services.container import Services, build_services
 
@@ -76,7 +76,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     if services is not None:
         app.state.services = services  # usable without running the lifespan (ASGI tools)
     problems.install(app)
-    routers = (documents.router, retrieval.router, openai.router, admin.router, health.router)
+    routers = (
+        documents.router,
+        retrieval.router,
+        openai.router,
+        usage.router,
+        admin.router,
+        health.router,
+    )
     for router in routers:
         app.include_router(document_roles(router))
     if not settings.prometheus_metrics_enabled:
