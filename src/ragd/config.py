@@ -36,6 +36,17 @@ class Settings(BaseSettings):
         "sqlite", validation_alias=_env("VECTOR_STORE_TYPE")
     )
     connection_pool_size: int = Field(5, ge=1, validation_alias=_env("CONNECTION_POOL_SIZE"))
+    statement_timeout_ms: int = Field(
+        30_000, ge=0, validation_alias=_env("RAGD_STATEMENT_TIMEOUT_MS")
+    )
+    """Postgres ``statement_timeout`` of ragd's connections (0 = none)."""
+    hnsw_m: int = Field(16, ge=2, le=100, validation_alias=_env("RAGD_HNSW_M"))
+    hnsw_ef_construction: int = Field(
+        64, ge=4, le=1000, validation_alias=_env("RAGD_HNSW_EF_CONSTRUCTION")
+    )
+    hnsw_ef_search: int = Field(100, ge=1, le=1000, validation_alias=_env("RAGD_HNSW_EF_SEARCH"))
+    """pgvector HNSW: graph degree and build beam (applied when the index is (re)built),
+    and the search beam (every query)."""
 
     # Retrieval
     default_retrieval_strategy: RetrievalMode = Field(
@@ -143,6 +154,8 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = Field("console", validation_alias=_env("LOG_FORMAT"))
     secret_key: SecretStr | None = Field(None, validation_alias=_env("JWT_SECRET", "SECRET_KEY"))
     uvicorn_workers: int = Field(1, ge=1, le=64, validation_alias=_env("UVICORN_WORKERS"))
+    max_concurrent_requests: int = Field(64, ge=0, validation_alias=_env("MAX_CONCURRENT_REQUESTS"))
+    """Requests in flight per process before new ones get 503 + Retry-After (0: no bound)."""
     cors_origins: str = Field(
         "", validation_alias=_env("CORS_ORIGINS"), description="Comma-separated; '*' for any."
     )

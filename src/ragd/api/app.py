@@ -105,5 +105,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             allow_headers=["Authorization", "Content-Type", "X-Request-ID", "X-API-Key"],
             expose_headers=["X-Request-ID", "Retry-After"],
         )
-    app.add_middleware(RequestContext, limit_for=limit_for)
+    app.add_middleware(
+        RequestContext, limit_for=limit_for, max_concurrent=settings.max_concurrent_requests
+    )
     return app

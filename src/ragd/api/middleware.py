@@ -20,6 +20,8 @@ from ragd.api.problems import MEDIA_TYPE, PROBLEM_BASE, BodyTooLarge
 from ragd.observability import metrics
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+UNBOUNDED_PATHS = frozenset({"/health", "/ready", "/metrics", "/api/v1/health", "/api/v1/ready"})
+"""Probes and scrapes are never refused for load: an orchestrator must see the truth."""
 
 
 class RequestContext:
@@ -29,9 +31,17 @@ class RequestContext:
     counts every request in ``rag_requests_total`` and ``rag_request_duration_seconds``
     under its route template, so ids in paths do not explode label cardinality."""
 
-    def __init__(self, app: ASGIApp, *, limit_for: Callable[[str, str], int]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        limit_for: Callable[[str, str], int],
+        max_concurrent: int = 0,
+    ) -> None:
         self.app = app
         self.limit_for = limit_for
+        self.max_concurrent = max_concurrent
+        self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -57,6 +67,22 @@ class RequestContext:
             await send(message)
 
         length = headers.get(b"content-length")
+        bounded = self.max_concurrent > 0 and scope["path"] not in UNBOUNDED_PATHS
+        if bounded and self.in_flight >= self.max_concurrent:
+            # No queue: a full server answers at once and the client retries later.
+            await _problem(
+                send_wrapper,
+                scope,
+                request_id,
+                503,
+                "overloaded",
+                f"more than {self.max_concurrent} requests in flight; retry shortly",
+                [(b"retry-after", b"1")],
+            )
+            metrics.REQUESTS.labels("overloaded", "503").inc()
+            return
+        if bounded:
+            self.in_flight += 1
         try:
             if length is not None and length.isdigit() and int(length) > limit:
                 await _too_large(send_wrapper, scope, request_id, limit)
@@ -77,6 +103,8 @@ class RequestContext:
             if not status_holder["sent"]:
                 await _too_large(send_wrapper, scope, request_id, limit)
         finally:
+            if bounded:
+                self.in_flight -= 1
             route = scope.get("route")
             endpoint = getattr(route, "path", None) or "unmatched"
             metrics.REQUESTS.labels(endpoint, str(status_holder["status"])).inc()
@@ -84,12 +112,32 @@ class RequestContext:
 
 
 async def _too_large(send: Send, scope: Scope, request_id: str, limit: int) -> None:
+    await _problem(
+        send,
+        scope,
+        request_id,
+        413,
+        "payload_too_large",
+        f"request body is larger than {limit} bytes",
+        [(b"connection", b"close")],
+    )
+
+
+async def _problem(
+    send: Send,
+    scope: Scope,
+    request_id: str,
+    status: int,
+    code: str,
+    detail: str,
+    extra_headers: list[tuple[bytes, bytes]],
+) -> None:
     body = {
-        "type": PROBLEM_BASE + "payload_too_large",
-        "title": HTTPStatus(413).phrase,
-        "status": 413,
-        "detail": f"request body is larger than {limit} bytes",
-        "code": "payload_too_large",
+        "type": PROBLEM_BASE + code,
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "code": code,
         "instance": scope["path"],
         "request_id": request_id,
     }
@@ -97,11 +145,11 @@ async def _too_large(send: Send, scope: Scope, request_id: str, limit: int) -> N
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", MEDIA_TYPE.encode()),
                 (b"content-length", str(len(data)).encode()),
-                (b"connection", b"close"),
+                *extra_headers,
             ],
         }
     )
