@@ -9,6 +9,7 @@ from __future__ import annotations
 import glob
 import json
 import logging
+import os
 import shutil
 import sys
 import tempfile
@@ -313,8 +314,12 @@ def serve(
     """Run the HTTP API (and, in embedded mode, the ingestion worker) with uvicorn."""
     import uvicorn
 
+    from ragd.observability.logging import configure_logging
+
     settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
     build_services(settings).close()  # fail fast (exit code 3) on bad configuration
+    os.environ["RAGD_CONFIGURE_LOGGING"] = "1"  # uvicorn worker processes do the same
     uvicorn.run(
         "ragd.api.app:create_app",
         factory=True,
@@ -322,7 +327,8 @@ def serve(
         port=port or settings.api_port,
         workers=workers or settings.uvicorn_workers,
         log_level=settings.log_level.lower(),
-        access_log=False,
+        access_log=False,  # ragd logs each request itself, with tenant and request id
+        log_config=None,
         timeout_graceful_shutdown=30,
     )
 

@@ -8,6 +8,7 @@ shutdown the worker releases its jobs (nothing is lost) and the database closes.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,6 +22,7 @@ from ragd.api.deps import document_roles
 from ragd.api.middleware import RequestContext
 from ragd.api.routes import admin, documents, health, openai, retrieval, usage
 from ragd.config import Settings, get_settings
+from ragd.observability.logging import configure_logging
 from ragd.services.container import Services, build_services
 
 log = logging.getLogger("ragd.api")
@@ -35,6 +37,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     """``services`` lets a caller (tests, benchmarks) share already-built services; the
     app then neither builds nor closes them, and runs no worker of its own."""
     settings = settings or (services.settings if services else get_settings())
+    if os.environ.get("RAGD_CONFIGURE_LOGGING") == "1":
+        configure_logging(settings.log_level, settings.log_format)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -18,8 +18,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ragd.api.problems import MEDIA_TYPE, PROBLEM_BASE, BodyTooLarge
 from ragd.observability import metrics
+from ragd.observability.logging import get_logger
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+access = get_logger("ragd.access")
 UNBOUNDED_PATHS = frozenset({"/health", "/ready", "/metrics", "/api/v1/health", "/api/v1/ready"})
 """Probes and scrapes are never refused for load: an orchestrator must see the truth."""
 
@@ -107,8 +109,29 @@ class RequestContext:
                 self.in_flight -= 1
             route = scope.get("route")
             endpoint = getattr(route, "path", None) or "unmatched"
+            elapsed = time.perf_counter() - started
             metrics.REQUESTS.labels(endpoint, str(status_holder["status"])).inc()
-            metrics.REQUEST_DURATION.labels(endpoint).observe(time.perf_counter() - started)
+            metrics.REQUEST_DURATION.labels(endpoint).observe(elapsed)
+            _log_request(scope, endpoint, int(status_holder["status"]), elapsed, request_id)
+
+
+def _log_request(scope: Scope, endpoint: str, status: int, elapsed: float, request_id: str) -> None:
+    if scope["path"] in UNBOUNDED_PATHS:
+        return  # probes and scrapes would drown everything else
+    state = scope.get("state") or {}
+    principal = state.get("principal")
+    access.info(
+        "request",
+        method=scope["method"],
+        path=scope["path"],
+        endpoint=endpoint,
+        status=status,
+        duration_ms=round(elapsed * 1e3, 2),
+        request_id=request_id,
+        tenant_id=getattr(principal, "tenant_id", None),
+        user_id=getattr(principal, "user_id", None),
+        docs_retrieved=state.get("docs_retrieved"),
+    )
 
 
 async def _too_large(send: Send, scope: Scope, request_id: str, limit: int) -> None:

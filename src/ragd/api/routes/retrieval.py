@@ -49,6 +49,7 @@ def search(body: SearchIn, request: Request, services: ServicesDep, principal: R
         k=body.top_k or services.settings.top_k_retrieval,
         filters=filters_of(body.filters),
     )
+    request.state.docs_retrieved = len(result.hits)
     return SearchOut(
         hits=[HitOut.of(h) for h in result.hits], mode=result.mode, timings=result.timings
     )
@@ -183,6 +184,7 @@ def record_answer(
     answer: Answer, seconds: float, services: Services, principal: Principal, request: Request
 ) -> None:
     """Metrics and usage of one finished answer (shared with the OpenAI-compatible route)."""
+    request.state.docs_retrieved = len(answer.passages)
     status = "cached" if answer.cached else ("success" if answer.grounded else "no_answer")
     metrics.QUERIES.labels(status).inc()
     metrics.QUERY_LATENCY.observe(seconds)
