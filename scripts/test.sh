@@ -6,7 +6,7 @@
 # skip here, because RAGD_TEST_REQUIRE_SERVICES=1 turns a missing service into a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/bootstrap.sh test
+bash scripts/bootstrap.sh test llamacpp
 .venv/bin/ruff check src tests bench
 bash scripts/test-services.sh up
 eval "$(bash scripts/test-services.sh env)"
