@@ -112,6 +112,8 @@ class Settings(BaseSettings):
         ge=1,
         validation_alias=_env("LLM_N_THREADS_BATCH"),
     )
+    llm_prices: str = Field("", validation_alias=_env("RAGD_LLM_PRICES"))
+    """JSON price table, dollars per million tokens: {"model": {"input": x, "output": y}}."""
     answer_passages: int | None = Field(
         None, ge=1, le=50, validation_alias=_env("RAGD_ANSWER_PASSAGES")
     )

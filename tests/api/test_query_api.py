@@ -214,3 +214,33 @@ def test_usage_reports_tokens_of_answers(client: TestClient, loaded: dict[str, s
     assert body["models"][0]["model"] == "ragd-extractive" and body["models"][0]["requests"] == 1
     assert client.get("/api/v1/usage", params={"scope": "tenant"}).json()["total_tokens"] == body["total_tokens"]
     assert client.get("/api/v1/usage", params={"since": "not-a-date"}).status_code == 422
+
+
+def test_cost_of_known_token_counts(tmp_path) -> None:
+    from ragd.domain.pricing import PriceTable
+
+    table = PriceTable.parse('{"m": {"input": 2.5, "output": 10}}')
+    assert table.cost("m", 1_000_000, 0) == 2.5
+    assert table.cost("m", 200_000, 50_000) == 0.5 + 0.5
+    assert table.cost("unknown", 10**6, 10**6) == 0.0
+    prices = '{"ragd-extractive": {"input": 1.0, "output": 3.0}}'
+    with make_client(tmp_path / "d", llm_prices=prices) as c:
+        doc = c.post("/api/v1/documents", json={"text": TIDES}).json()["id"]
+        wait_indexed(c, doc)
+        answer = c.post("/api/v1/query", json={"query": "What causes tides?"}).json()
+        expected = (answer["usage"]["prompt_tokens"] * 1.0 + answer["usage"]["completion_tokens"] * 3.0) / 1e6
+        usage = c.get("/api/v1/usage").json()
+        assert abs(usage["cost_usd"] - round(expected, 6)) < 1e-9 and expected > 0
+        line = next(x for x in c.get("/metrics").text.splitlines() if x.startswith('genai_cost_total_dollars{tenant="default"}'))
+        assert float(line.split()[1]) >= expected * 0.999
+
+
+def test_bad_price_table_is_a_config_error() -> None:
+    import pytest as _pytest
+
+    from ragd.domain.pricing import PriceTable
+    from ragd.errors import ConfigError
+
+    for raw in ("nope", '{"m": {"input": 1}}', '{"m": {"input": -1, "output": 1}}'):
+        with _pytest.raises(ConfigError):
+            PriceTable.parse(raw)

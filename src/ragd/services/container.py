@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ragd.config import Settings
+from ragd.domain.pricing import PriceTable
 from ragd.errors import ConfigError
 from ragd.ports import LLM, Cache, Embedder, Index, Parsing, Queue, Store
 from ragd.ports.accounts import Accounts
@@ -46,6 +47,7 @@ class Services:
     authenticator: Authenticator
     account_admin: AccountService
     gdpr: GdprService
+    prices: PriceTable
 
     def worker(self, worker_id: str | None = None) -> Worker:
         s = self.settings
@@ -121,29 +123,47 @@ def answer_passages(settings: Settings) -> int:
 
 
 def build_services(settings: Settings, *, check_index: bool = True) -> Services:
-    """Wire the embedded backends (SQLite Store/Queue/Index) from settings.
+    """Wire the backends from settings: SQLite Store/Queue/Index (embedded), or Postgres
+    Store/Queue with the pgvector Index (``VECTOR_STORE_TYPE=pgvector``, ``DATABASE_URL``).
 
     ``check_index=False`` skips the embedding-model check, for ``ragd reindex``, which is
     the command that repairs a mismatch.
     """
-    if settings.vector_store_type != "sqlite":
+    if settings.vector_store_type not in ("sqlite", "pgvector"):
         raise ConfigError(
             f"VECTOR_STORE_TYPE={settings.vector_store_type} is not available in this build; "
-            "supported: sqlite"
+            "supported: sqlite, pgvector"
         )
-    from ragd.adapters.index.sqlite import SqliteIndex
     from ragd.adapters.parsers.parsing import ParserRegistry
     from ragd.adapters.sql import migrate
     from ragd.adapters.sql.database import Database
     from ragd.adapters.sql.queue import SqlQueue
     from ragd.adapters.sql.store import SqlStore
 
-    db = Database(settings.sqlalchemy_url, pool_size=settings.connection_pool_size)
+    db = Database(
+        settings.sqlalchemy_url,
+        pool_size=settings.connection_pool_size,
+        statement_timeout_ms=settings.statement_timeout_ms,
+    )
+    if db.is_sqlite != (settings.vector_store_type == "sqlite"):
+        raise ConfigError(
+            f"VECTOR_STORE_TYPE={settings.vector_store_type} needs "
+            + ("a postgresql:// DATABASE_URL" if db.is_sqlite else "a sqlite:/// DATABASE_URL")
+            + f" (got a {db.dialect} one)"
+        )
     migrate.upgrade(db)
     store = SqlStore(db)
     queue = SqlQueue(db, max_attempts=settings.job_max_attempts)
     embedder = build_embedder(settings)
-    index = SqliteIndex(db, embedder.spec)
+    index: Index
+    if settings.vector_store_type == "pgvector":
+        from ragd.adapters.index import pgvector
+
+        index = pgvector.build(db, embedder.spec, settings)
+    else:
+        from ragd.adapters.index.sqlite import SqliteIndex
+
+        index = SqliteIndex(db, embedder.spec)
     if check_index:
         index.ensure_ready()
     parsing = ParserRegistry()
@@ -231,4 +251,5 @@ def build_services(settings: Settings, *, check_index: bool = True) -> Services:
         ),
         account_admin=AccountService(accounts, hasher),
         gdpr=GdprService(accounts, audit, store, ingest, cache),
+        prices=PriceTable.parse(settings.llm_prices),
     )

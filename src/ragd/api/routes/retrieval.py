@@ -27,11 +27,13 @@ from ragd.domain.answer import Answer
 from ragd.domain.filters import SearchFilters
 from ragd.errors import RagdError
 from ragd.observability import metrics
+from ragd.observability.logging import get_logger
 from ragd.ports.llm import ChatMessage
 from ragd.services.answer import AnswerEvent, Finished, Token
 from ragd.services.container import Services
 
 log = logging.getLogger("ragd.api")
+costs = get_logger("ragd.cost")
 router = APIRouter(prefix="/api/v1", tags=["retrieval"])
 
 
@@ -191,6 +193,9 @@ def record_answer(
     if not answer.cached and answer.usage.total_tokens:
         metrics.LLM_TOKENS.labels(answer.model, "prompt").inc(answer.usage.prompt_tokens)
         metrics.LLM_TOKENS.labels(answer.model, "completion").inc(answer.usage.completion_tokens)
+        cost = services.prices.cost(
+            answer.model, answer.usage.prompt_tokens, answer.usage.completion_tokens
+        )
         services.audit.record_usage(
             principal.tenant_id,
             user_id=principal.user_id,
@@ -198,7 +203,18 @@ def record_answer(
             model=answer.model,
             prompt_tokens=answer.usage.prompt_tokens,
             completion_tokens=answer.usage.completion_tokens,
-            cost_usd=0.0,
+            cost_usd=cost,
+        )
+        metrics.COST_DOLLARS.labels(principal.tenant_id).inc(cost)
+        costs.info(
+            "cost_event",
+            tenant_id=principal.tenant_id,
+            user_id=principal.user_id,
+            request_id=request_id(request),
+            model=answer.model,
+            prompt_tokens=answer.usage.prompt_tokens,
+            completion_tokens=answer.usage.completion_tokens,
+            cost_usd=round(cost, 8),
         )
     for c in answer.citations:
         metrics.CITATIONS.labels(str(c.supported).lower()).inc()
