@@ -112,6 +112,13 @@ class Settings(BaseSettings):
         ge=1,
         validation_alias=_env("LLM_N_THREADS_BATCH"),
     )
+    llm_fallback: str = Field("extractive", validation_alias=_env("RAGD_LLM_FALLBACK"))
+    """Comma-separated providers tried after LLM_PROVIDER fails ("none": no fallback)."""
+    llm_attempts: int = Field(3, ge=1, le=10, validation_alias=_env("RAGD_LLM_ATTEMPTS"))
+    breaker_failures: int = Field(5, ge=1, validation_alias=_env("RAGD_BREAKER_FAILURES"))
+    breaker_reset_seconds: float = Field(
+        30.0, gt=0, validation_alias=_env("RAGD_BREAKER_RESET_SECONDS")
+    )
     llm_prices: str = Field("", validation_alias=_env("RAGD_LLM_PRICES"))
     """JSON price table, dollars per million tokens: {"model": {"input": x, "output": y}}."""
     answer_passages: int | None = Field(

@@ -67,3 +67,8 @@ COST_DOLLARS = Gauge(
 INGEST_QUEUE_LAG = Gauge(
     "ragd_ingest_queue_lag_seconds", "Age of the oldest queued ingestion job, in seconds."
 )
+FALLBACKS = Counter(
+    "ragd_llm_fallbacks_total",
+    "Times a provider gave up and the next one in the fallback chain was asked.",
+    ["dependency"],
+)

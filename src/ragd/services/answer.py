@@ -147,7 +147,9 @@ class AnswerService:
                 timings=timings,
             )
         answer.timings["total_ms"] = (time.perf_counter() - t0) * 1e3
-        if self.cache is not None:
+        if self.cache is not None and answer.model == self.llm.model:
+            # An answer from a fallback provider is not cached: once the primary is back,
+            # the next asker gets its answer.
             self.cache.set(tenant, key, answer_to_dict(replace(answer, usage=Usage())))
         yield Finished(answer)
 

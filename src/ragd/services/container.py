@@ -22,6 +22,8 @@ from ragd.services.indexing import ChunkingPolicy, IndexingService, RetryPolicy
 from ragd.services.ingest import IngestService
 from ragd.services.prompting import PromptBuilder
 from ragd.services.reindex import ReindexService
+from ragd.services.resilience import CircuitBreaker, ResilientLLM
+from ragd.services.resilience import RetryPolicy as LlmRetryPolicy
 from ragd.services.search import FusionPolicy, SearchService
 from ragd.worker import Worker
 
@@ -79,8 +81,7 @@ def build_embedder(settings: Settings) -> Embedder:
     )
 
 
-def build_llm(settings: Settings) -> LLM:
-    provider = settings.llm_provider
+def build_provider(settings: Settings, provider: str) -> LLM:
     if provider == "extractive":
         from ragd.adapters.llm.extractive import ExtractiveLLM
 
@@ -89,9 +90,41 @@ def build_llm(settings: Settings) -> LLM:
         from ragd.adapters.llm import llamacpp
 
         return llamacpp.build(settings)
-    from ragd.adapters.llm import openai_compatible
+    if provider in ("openai", "openai-compatible"):
+        from ragd.adapters.llm import openai_compatible
 
-    return openai_compatible.build(settings)
+        return openai_compatible.build(settings)
+    raise ConfigError(f"unknown LLM provider {provider!r}")
+
+
+def build_llm(settings: Settings) -> LLM:
+    """The configured provider, behind retries, a circuit breaker and the fallback chain
+    (``RAGD_LLM_FALLBACK``, extractive by default, so an answer always comes back)."""
+    primary = settings.llm_provider
+    names = [primary] + [
+        p.strip()
+        for p in settings.llm_fallback.split(",")
+        if p.strip() and p.strip() != "none" and p.strip() != primary
+    ]
+    if names == ["extractive"]:
+        return build_provider(settings, "extractive")
+    chain = [
+        (
+            build_provider(settings, name),
+            CircuitBreaker(
+                name,
+                failure_threshold=settings.breaker_failures,
+                reset_seconds=settings.breaker_reset_seconds,
+            ),
+        )
+        for name in names
+    ]
+    return ResilientLLM(
+        chain,
+        LlmRetryPolicy(
+            attempts=settings.llm_attempts, deadline_seconds=settings.llm_timeout_seconds
+        ),
+    )
 
 
 def build_cache(settings: Settings) -> Cache:
