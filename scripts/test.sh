@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh test llamacpp
+bash scripts/install-deploy-tools.sh
 .venv/bin/ruff check src tests bench
 bash scripts/test-services.sh up
 eval "$(bash scripts/test-services.sh env)"
