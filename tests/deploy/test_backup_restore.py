@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from tests.deploy.tools import ROOT, free_port, run
 
 pytestmark = [pytest.mark.deploy, pytest.mark.slow]

@@ -22,6 +22,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
+
 from tests.deploy.tools import ROOT, check, node_modules, run, tool
 
 pytestmark = pytest.mark.deploy

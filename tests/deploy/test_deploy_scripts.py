@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+
 from tests.deploy.tools import run, tool
 
 pytestmark = [pytest.mark.deploy, pytest.mark.slow]

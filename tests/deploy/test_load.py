@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from tests.deploy.tools import ROOT, free_port, run, tool
 
 pytestmark = [pytest.mark.deploy, pytest.mark.slow]
