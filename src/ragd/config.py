@@ -56,6 +56,7 @@ class Settings(BaseSettings):
         100, ge=1, le=1000, validation_alias=_env("MAX_RETRIEVAL_RESULTS")
     )
     top_k_retrieval: int = Field(10, ge=1, le=1000, validation_alias=_env("TOP_K_RETRIEVAL"))
+    top_k_rerank: int = Field(5, ge=1, le=1000, validation_alias=_env("TOP_K_RERANK"))
     similarity_threshold: float = Field(0.0, validation_alias=_env("SIMILARITY_THRESHOLD"))
     rrf_k: int = Field(10, ge=1, validation_alias=_env("RAGD_RRF_K"))
     rrf_dense_weight: float = Field(1.0, ge=0, validation_alias=_env("RAGD_RRF_DENSE_WEIGHT"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -18,12 +19,16 @@ from dataclasses import dataclass, replace
 from ragd.domain.answer import NO_ANSWER, Answer, answer_from_dict, answer_to_dict
 from ragd.domain.filters import SearchFilters
 from ragd.domain.models import Hit, TenantId
+from ragd.errors import RagdError
 from ragd.ports.cache import Cache
 from ragd.ports.index import Mode
 from ragd.ports.llm import LLM, ChatMessage, Completion, Usage
+from ragd.ports.reranker import Reranker
 from ragd.services.citations import check_citations
 from ragd.services.prompting import PromptBuilder
 from ragd.services.search import SearchService
+
+log = logging.getLogger("ragd.answer")
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,8 @@ class AnswerPolicy:
     similarity_threshold: float = 0.0
     min_support: float = 0.5
     default_k: int = 10
+    rerank_k: int = 5
+    """Passages kept after reranking (``TOP_K_RERANK``)."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,7 @@ class AnswerService:
         policy: AnswerPolicy,
         cache: Cache | None = None,
         content_version: Callable[[TenantId], object] = lambda _t: 0,
+        reranker: Reranker | None = None,
     ) -> None:
         self.search = search
         self.llm = llm
@@ -65,6 +73,7 @@ class AnswerService:
         self.policy = policy
         self.cache = cache
         self.content_version = content_version
+        self.reranker = reranker
 
     def answer(
         self,
@@ -113,6 +122,10 @@ class AnswerService:
         result = self.search.search(tenant, question, mode=mode, k=k, filters=filters)
         timings = dict(result.timings)
         passages = self._relevant(result.hits)
+        if passages and self.reranker is not None:
+            t_rerank = time.perf_counter()
+            passages = self._rerank(question, passages)
+            timings["rerank_ms"] = (time.perf_counter() - t_rerank) * 1e3
         if not passages:
             answer = Answer(NO_ANSWER, [], [], self.llm.model, grounded=False, timings=timings)
             if not _whole:
@@ -152,6 +165,18 @@ class AnswerService:
             # the next asker gets its answer.
             self.cache.set(tenant, key, answer_to_dict(replace(answer, usage=Usage())))
         yield Finished(answer)
+
+    def _rerank(self, question: str, hits: list[Hit]) -> list[Hit]:
+        """Reorder by the reranker and keep ``rerank_k``; on a reranker failure keep the
+        retrieval order (an answer from fused ranks beats no answer)."""
+        assert self.reranker is not None
+        try:
+            scores = self.reranker.rerank(question, [h.text for h in hits])
+        except RagdError as exc:
+            log.warning("rerank failed, keeping retrieval order: %s", exc.code)
+            return hits[: self.policy.rerank_k]
+        order = sorted(range(len(hits)), key=lambda i: scores[i], reverse=True)
+        return [hits[i] for i in order[: self.policy.rerank_k]]
 
     def _relevant(self, hits: list[Hit]) -> list[Hit]:
         """Hits at or above the threshold. A hit the dense half did not score (sparse mode,

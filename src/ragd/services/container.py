@@ -240,6 +240,7 @@ def build_services(settings: Settings, *, check_index: bool = True) -> Services:
             similarity_threshold=settings.similarity_threshold,
             min_support=settings.citation_min_support,
             default_k=settings.top_k_retrieval,
+            rerank_k=settings.top_k_rerank,
         ),
         cache=cache,
         content_version=getattr(index, "version", lambda _t: 0),  # FIXME: Index.version
