@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh test llamacpp
 bash scripts/install-deploy-tools.sh
+bash scripts/install-ui-test-deps.sh
 .venv/bin/ruff check src tests bench
 bash scripts/test-services.sh up
 eval "$(bash scripts/test-services.sh env)"

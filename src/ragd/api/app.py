@@ -17,10 +17,10 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from ragd import __version__
-from ragd.api import problems
+from ragd.api import problems, ui
 from ragd.api.deps import document_roles
 from ragd.api.middleware import RequestContext
-from ragd.api.routes import admin, documents, health, openai, retrieval, usage
+from ragd.api.routes import admin, documents, health, me, openai, retrieval, usage
 from ragd.config import Settings, get_settings
 from ragd.observability.logging import configure_logging
 from ragd.services.container import Services, build_services
@@ -87,9 +87,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         usage.router,
         admin.router,
         health.router,
+        me.router,
     )
     for router in routers:
         app.include_router(document_roles(router))
+    ui.install(app)  # the web UI at / (public pages, not in the OpenAPI schema)
     if not settings.prometheus_metrics_enabled:
         app.router.routes = [r for r in app.router.routes if getattr(r, "path", "") != "/metrics"]
 

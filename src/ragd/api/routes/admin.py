@@ -346,3 +346,38 @@ def export_user(
     data = services.gdpr.export_user(_target(principal, tenant_id), user_id)
     audit(request, services, principal, "gdpr.export", user_id)
     return data
+
+
+# -- usage across tenants (platform admins) -------------------------------------------
+@router.get("/usage", summary="LLM tokens and cost of every tenant since a date")
+def usage_all_tenants(
+    services: ServicesDep,
+    principal: PlatformAdmin,
+    since: Annotated[datetime | None, Query(description="Default: start of this month")] = None,
+) -> dict[str, Any]:
+    from ragd.api.tenancy import month_start
+
+    start = since or month_start()
+    known = [(t.id, t.name, t.status.value) for t in services.accounts.list_tenants()]
+    if principal.tenant_id not in {k[0] for k in known}:  # the embedded default tenant
+        known.insert(0, (principal.tenant_id, principal.tenant_id, Status.ACTIVE.value))
+    tenants = []
+    for tenant_id, name, status in known:
+        rows = services.audit.usage(tenant_id, since=start)
+        tenants.append(
+            {
+                "tenant_id": tenant_id,
+                "name": name,
+                "status": status,
+                "models": rows,
+                "requests": sum(r["requests"] for r in rows),
+                "total_tokens": sum(r["prompt_tokens"] + r["completion_tokens"] for r in rows),
+                "cost_usd": round(sum(r["cost_usd"] for r in rows), 6),
+            }
+        )
+    return {
+        "since": start.isoformat(),
+        "tenants": tenants,
+        "total_tokens": sum(t["total_tokens"] for t in tenants),
+        "cost_usd": round(sum(t["cost_usd"] for t in tenants), 6),
+    }
