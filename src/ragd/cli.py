@@ -560,9 +560,11 @@ def eval_(
     throwaway = data_dir is None
     workdir = Path(tempfile.mkdtemp(prefix="ragd-eval-")) if throwaway else data_dir
     assert workdir is not None
+    base = get_settings()
     overrides: dict[str, Any] = {
         "data_dir": workdir,
-        "database_url": None,
+        # pgvector: evaluate in the configured DATABASE_URL (use a scratch database).
+        "database_url": None if base.vector_store_type == "sqlite" else base.database_url,
         "max_retrieval_results": 1000,
         "fusion_candidates": 200,
     }
@@ -573,7 +575,7 @@ def eval_(
     ):
         if value is not None:
             overrides[key] = value
-    settings = get_settings().model_copy(update=overrides)
+    settings = base.model_copy(update=overrides)
     try:
         svc = _services(settings)
         tenant = TenantId("eval")

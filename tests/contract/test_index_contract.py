@@ -25,6 +25,7 @@ from ragd.domain.models import EmbeddingSpec, IndexEntry, ScoredChunk, TenantId
 from ragd.errors import IndexMismatch, InvalidRequest
 from ragd.ports.index import Index, IndexQuery
 from ragd.ports.store import Transaction
+from tests.contract.conftest import BACKENDS, database_url_for
 
 DIM = 16
 SPEC = EmbeddingSpec("test-model", DIM)
@@ -40,22 +41,32 @@ class IndexHarness:
     close: Callable[[], None]
 
 
-def _sqlite(tmp_path: Path) -> IndexHarness:
+def _sqlite(url: str) -> IndexHarness:
     from ragd.adapters.index.sqlite import SqliteIndex
     from ragd.adapters.sql.database import Database
 
-    db = Database(f"sqlite:///{tmp_path}/ragd.db")
+    db = Database(url)
     index = SqliteIndex(db, SPEC)
     index.ensure_ready()
     return IndexHarness(index, db.write, lambda spec: SqliteIndex(db, spec), db.dispose)
 
 
-FACTORIES: dict[str, Callable[[Path], IndexHarness]] = {"sqlite": _sqlite}
+def _pgvector(url: str) -> IndexHarness:
+    from ragd.adapters.index.pgvector import PgVectorIndex
+    from ragd.adapters.sql.database import Database
+
+    db = Database(url)
+    index = PgVectorIndex(db, SPEC)
+    index.ensure_ready()
+    return IndexHarness(index, db.write, lambda spec: PgVectorIndex(db, spec), db.dispose)
 
 
-@pytest.fixture(params=["sqlite"])
+FACTORIES: dict[str, Callable[[str], IndexHarness]] = {"sqlite": _sqlite, "postgres": _pgvector}
+
+
+@pytest.fixture(params=BACKENDS)
 def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[IndexHarness]:
-    h = FACTORIES[request.param](tmp_path)
+    h = FACTORIES[request.param](database_url_for(request.param, request, tmp_path))
     yield h
     h.close()
 

@@ -1,8 +1,7 @@
-"""Store contract: every Store adapter must pass this suite (SQLite today)."""
+"""Store contract: every Store adapter must pass this suite (SQLite and Postgres)."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,11 +12,12 @@ from ragd.adapters.sql.database import Database
 from ragd.adapters.sql.store import SqlStore
 from ragd.domain.models import Chunk, DocumentStatus, NewDocument, TenantId
 from ragd.errors import InvalidRequest, NotFound
+from tests.contract.conftest import BACKENDS, database_url_for
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=BACKENDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStore]:
-    db = Database(f"sqlite:///{tmp_path}/store.db")
+    db = Database(database_url_for(request.param, request, tmp_path))
     migrate.upgrade(db)
     s = SqlStore(db)
     yield s
@@ -180,21 +180,3 @@ def test_iter_indexed_chunks_covers_every_chunk_once(store: SqlStore, tenant: Te
     seen = [c.id for batch in store.iter_indexed_chunks(batch_size=2) for c, _ in batch]
     assert len(seen) == len(set(seen)) and set(seen) >= expected
     assert not any(cid.startswith(store.find_document(tenant, source="s2").id) for cid in seen)  # type: ignore[union-attr]
-
-
-def test_migrations_downgrade_and_upgrade(tmp_path: Path) -> None:
-    db = Database(f"sqlite:///{tmp_path}/m.db")
-    migrate.upgrade(db)
-    assert migrate.current(db) == "0001"
-    migrate.downgrade(db, "base")
-    assert migrate.current(db) is None
-    with db.read() as conn:
-        names = {
-            r[0] for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type='table'")
-        }
-    assert "documents" not in names
-    migrate.upgrade(db)
-    s = SqlStore(db)
-    t = TenantId(uuid.uuid4().hex)
-    _create(s, t, _new())
-    assert s.count_documents(t) == 1

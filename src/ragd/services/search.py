@@ -107,7 +107,9 @@ class SearchService:
                     char_start=chunk.char_start,
                     char_end=chunk.char_end,
                     metadata=doc.metadata,
-                    similarity=s.similarity,
+                    similarity=s.similarity
+                    if s.similarity is not None or mode != "dense"
+                    else s.score,  # a dense score is the cosine similarity
                 )
             )
         t3 = time.perf_counter()

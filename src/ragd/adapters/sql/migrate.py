@@ -1,4 +1,10 @@
-"""Run the Alembic migrations on ragd's own connection (``ragd migrate``, and on start)."""
+"""Run the Alembic migrations on ragd's own connection (``ragd migrate``, and on start).
+
+The same revisions run on SQLite and Postgres. On Postgres every process (API replicas,
+workers) migrates on start, so the run holds a transaction-scoped advisory lock: the
+first process migrates, the others wait and then find the schema at head. DDL is
+transactional there, so a failed migration leaves the previous revision intact.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import Connection
 
 from ragd.adapters.sql.database import Database
 
@@ -18,15 +25,25 @@ def _config() -> Config:
     return cfg
 
 
+MIGRATION_LOCK = 0x72616764  # "ragd": the advisory lock key every ragd process agrees on
+
+
+def _lock(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+
+
 def upgrade(db: Database, revision: str = "head") -> None:
-    with db.engine.begin() as conn:
+    with db.write() as conn:  # connection failures become BackendUnavailable
+        _lock(conn)
         cfg = _config()
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 
 
 def downgrade(db: Database, revision: str) -> None:
-    with db.engine.begin() as conn:
+    with db.write() as conn:  # connection failures become BackendUnavailable
+        _lock(conn)
         cfg = _config()
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, revision)
@@ -35,5 +52,5 @@ def downgrade(db: Database, revision: str) -> None:
 def current(db: Database) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
-    with db.engine.connect() as conn:
+    with db.read() as conn:
         return MigrationContext.configure(conn).get_current_revision()

@@ -1,9 +1,10 @@
 """Ingestion queue as a table in the Store.
 
-Claims are one ``UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING``: atomic on SQLite
-(which serialises writers) and, with ``FOR UPDATE SKIP LOCKED`` in the sub-select, on
-Postgres, so two workers never hold the same job. Expired leases are claimable again, which
-is how a job of a crashed worker is retried.
+Claims are one ``UPDATE … WHERE id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)
+RETURNING``: atomic on SQLite (which serialises writers and ignores the locking clause) and
+on Postgres, where concurrent workers skip each other's locked rows instead of queueing
+behind them, so two workers never hold the same job. Expired leases are claimable again,
+which is how a job of a crashed worker is retried.
 """
 
 from __future__ import annotations
@@ -192,15 +193,17 @@ class SqlQueue:
         return state
 
     def get(self, job_id: str) -> IngestJob | None:
-        with self.db.read() as conn:
-            row = conn.execute(select(ingest_jobs).where(ingest_jobs.c.id == job_id)).first()
+        row = self.db.run_read(
+            lambda conn: conn.execute(select(ingest_jobs).where(ingest_jobs.c.id == job_id)).first()
+        )
         return _job(row) if row else None
 
     def counts(self) -> dict[JobState, int]:
-        with self.db.read() as conn:
-            rows = conn.execute(
+        rows = self.db.run_read(
+            lambda conn: conn.execute(
                 select(ingest_jobs.c.state, func.count()).group_by(ingest_jobs.c.state)
             ).all()
+        )
         out = dict.fromkeys(JobState, 0)
         for state, n in rows:
             out[JobState(state)] = int(n)
@@ -214,8 +217,7 @@ class SqlQueue:
         )
         if tenant is not None:
             q = q.where(ingest_jobs.c.tenant_id == tenant)
-        with self.db.read() as conn:
-            return int(conn.execute(q).scalar_one())
+        return int(self.db.run_read(lambda conn: conn.execute(q).scalar_one()))
 
     def retry_dead(self, tenant: TenantId | None = None) -> int:
         cond = [ingest_jobs.c.state == JobState.FAILED.value]

@@ -1,4 +1,9 @@
-"""Store on SQL (SQLite now; the same statements run on Postgres)."""
+"""Store on SQL: the same SQLAlchemy Core statements run on SQLite and on Postgres.
+
+Reads go through ``Database.run_read``, so a read that loses its connection (a Postgres
+restart or failover) is retried on a fresh one; writes run in the caller's transaction
+and fail as ``BackendUnavailable`` for the caller (the worker retries the job).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ragd.adapters.sql.database import Database
@@ -87,9 +92,10 @@ class SqlStore:
 
     # -- tenants -----------------------------------------------------------------
     def ensure_tenant(self, tenant: TenantId) -> None:
-        with self.db.read() as conn:
-            if conn.execute(select(tenants.c.id).where(tenants.c.id == tenant)).first():
-                return
+        if self.db.run_read(
+            lambda conn: conn.execute(select(tenants.c.id).where(tenants.c.id == tenant)).first()
+        ):
+            return
         try:
             with self.db.write() as conn:
                 conn.execute(insert(tenants).values(id=tenant, name=tenant, created_at=utcnow()))
@@ -97,10 +103,10 @@ class SqlStore:
             pass  # created concurrently by another process: fine
 
     def tenants(self) -> list[TenantId]:
-        with self.db.read() as conn:
-            return [
-                TenantId(r[0]) for r in conn.execute(select(tenants.c.id).order_by(tenants.c.id))
-            ]
+        rows = self.db.run_read(
+            lambda conn: conn.execute(select(tenants.c.id).order_by(tenants.c.id)).all()
+        )
+        return [TenantId(r[0]) for r in rows]
 
     # -- documents ---------------------------------------------------------------
     def create_document(self, tx: Transaction, tenant: TenantId, new: NewDocument) -> Document:
@@ -152,12 +158,13 @@ class SqlStore:
         return _document(row)
 
     def get_document(self, tenant: TenantId, document_id: str) -> Document:
-        with self.db.read() as conn:
-            row = conn.execute(
+        row = self.db.run_read(
+            lambda conn: conn.execute(
                 select(documents).where(
                     documents.c.tenant_id == tenant, documents.c.id == document_id
                 )
             ).first()
+        )
         if row is None:
             raise NotFound(f"document {document_id} not found")
         return _document(row)
@@ -172,17 +179,18 @@ class SqlStore:
             cond.append(documents.c.source == source)
         if content_hash is not None:
             cond.append(documents.c.content_hash == content_hash)
-        with self.db.read() as conn:
-            row = conn.execute(
+        row = self.db.run_read(
+            lambda conn: conn.execute(
                 select(documents).where(and_(*cond)).order_by(documents.c.created_at).limit(1)
             ).first()
+        )
         return _document(row) if row else None
 
     def find_documents(
         self, tenant: TenantId, *, sources: Sequence[str] = (), content_hashes: Sequence[str] = ()
     ) -> list[Document]:
-        found: dict[str, Document] = {}
-        with self.db.read() as conn:
+        def read(conn: Connection) -> list[Document]:
+            found: dict[str, Document] = {}
             for column, values in (
                 (documents.c.source, sources),
                 (documents.c.content_hash, content_hashes),
@@ -198,7 +206,9 @@ class SqlStore:
                     for row in rows:
                         doc = _document(row)
                         found[doc.id] = doc
-        return sorted(found.values(), key=lambda d: (d.created_at, d.id))
+            return sorted(found.values(), key=lambda d: (d.created_at, d.id))
+
+        return self.db.run_read(read)
 
     def list_documents(
         self,
@@ -218,15 +228,13 @@ class SqlStore:
                 | documents.c.title.contains(name_contains, autoescape=True)
             )
         q = q.order_by(documents.c.created_at, documents.c.id).limit(limit).offset(offset)
-        with self.db.read() as conn:
-            return [_document(r) for r in conn.execute(q)]
+        return [_document(r) for r in self.db.run_read(lambda conn: conn.execute(q).all())]
 
     def count_documents(self, tenant: TenantId, *, status: DocumentStatus | None = None) -> int:
         q = select(func.count()).select_from(documents).where(documents.c.tenant_id == tenant)
         if status is not None:
             q = q.where(documents.c.status == status.value)
-        with self.db.read() as conn:
-            return int(conn.execute(q).scalar_one())
+        return int(self.db.run_read(lambda conn: conn.execute(q).scalar_one()))
 
     def set_status(
         self,
@@ -276,13 +284,14 @@ class SqlStore:
         )
 
     def get_blob(self, tenant: TenantId, document_id: str) -> bytes:
-        with self.db.read() as conn:
-            row = conn.execute(
+        row = self.db.run_read(
+            lambda conn: conn.execute(
                 select(document_blobs.c.data).where(
                     document_blobs.c.tenant_id == tenant,
                     document_blobs.c.document_id == document_id,
                 )
             ).first()
+        )
         if row is None:
             raise NotFound(f"no stored content for document {document_id}")
         return bytes(row[0])
@@ -326,22 +335,24 @@ class SqlStore:
         )
 
     def list_chunks(self, tenant: TenantId, document_id: str) -> list[Chunk]:
-        with self.db.read() as conn:
-            rows = conn.execute(
+        rows = self.db.run_read(
+            lambda conn: conn.execute(
                 select(*_CHUNK_COLS)
                 .where(chunks.c.tenant_id == tenant, chunks.c.document_id == document_id)
                 .order_by(chunks.c.ordinal)
-            )
-            return [_chunk(r) for r in rows]
+            ).all()
+        )
+        return [_chunk(r) for r in rows]
 
     def get_chunks(
         self, tenant: TenantId, chunk_ids: Sequence[str]
     ) -> dict[str, tuple[Chunk, Document]]:
         if not chunk_ids:
             return {}
-        out: dict[str, tuple[Chunk, Document]] = {}
         doc_cols = [documents.c[n].label(f"d_{n}") for n in documents.c.keys()]  # noqa: SIM118
-        with self.db.read() as conn:
+
+        def read(conn: Connection) -> dict[str, tuple[Chunk, Document]]:
+            out: dict[str, tuple[Chunk, Document]] = {}
             for start in range(0, len(chunk_ids), 500):
                 part = list(chunk_ids[start : start + 500])
                 rows = conn.execute(
@@ -353,22 +364,22 @@ class SqlStore:
                     m = r._mapping
                     doc = _doc_of(m)
                     out[m["id"]] = (_chunk(r), doc)
-        return out
+            return out
+
+        return self.db.run_read(read)
 
     def iter_indexed_chunks(self, batch_size: int = 256) -> Iterator[list[tuple[Chunk, Document]]]:
         last_pk = 0
         doc_cols = [documents.c[n].label(f"d_{n}") for n in documents.c.keys()]  # noqa: SIM118
         while True:
-            with self.db.read() as conn:
-                rows = conn.execute(
-                    select(chunks.c.pk, *_CHUNK_COLS, *doc_cols)
-                    .join(documents, documents.c.id == chunks.c.document_id)
-                    .where(
-                        chunks.c.pk > last_pk, documents.c.status == DocumentStatus.INDEXED.value
-                    )
-                    .order_by(chunks.c.pk)
-                    .limit(batch_size)
-                ).all()
+            q = (
+                select(chunks.c.pk, *_CHUNK_COLS, *doc_cols)
+                .join(documents, documents.c.id == chunks.c.document_id)
+                .where(chunks.c.pk > last_pk, documents.c.status == DocumentStatus.INDEXED.value)
+                .order_by(chunks.c.pk)
+                .limit(batch_size)
+            )
+            rows = self.db.run_read(lambda conn, q=q: conn.execute(q).all())
             if not rows:
                 return
             last_pk = rows[-1]._mapping["pk"]
@@ -380,19 +391,31 @@ class SqlStore:
             yield batch
 
     def count_chunks(self, tenant: TenantId) -> int:
-        with self.db.read() as conn:
-            return int(
-                conn.execute(
-                    select(func.count()).select_from(chunks).where(chunks.c.tenant_id == tenant)
-                ).scalar_one()
-            )
+        q = select(func.count()).select_from(chunks).where(chunks.c.tenant_id == tenant)
+        return int(self.db.run_read(lambda conn: conn.execute(q).scalar_one()))
 
     def ping(self) -> None:
+        """Raise ``BackendUnavailable`` unless the database answers (no retry: health checks
+        must report what they see)."""
         try:
             with self.db.read() as conn:
                 conn.exec_driver_sql("SELECT 1")
         except OperationalError as exc:
             raise BackendUnavailable(f"database unavailable: {exc.orig}") from exc
+
+    def stored_bytes(self, tenant: TenantId) -> int:
+        q = select(func.coalesce(func.sum(documents.c.size_bytes), 0)).where(
+            documents.c.tenant_id == tenant
+        )
+        with self.db.read() as conn:
+            return int(conn.execute(q).scalar_one())
+
+    def document_owner(self, document_id: str) -> TenantId | None:
+        """Unscoped on purpose: only to tell a cross-tenant probe from a plain 404."""
+        q = select(documents.c.tenant_id).where(documents.c.id == document_id)
+        with self.db.read() as conn:
+            row = conn.execute(q).first()
+        return TenantId(row[0]) if row else None
 
     def close(self) -> None:
         self.db.dispose()

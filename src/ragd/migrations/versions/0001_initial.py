@@ -7,6 +7,7 @@ Create Date: 2026-11-23
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision = "0001"
 down_revision = None
@@ -15,6 +16,8 @@ depends_on = None
 
 _pk = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 _ts = sa.DateTime(timezone=True)
+# JSONB on Postgres, JSON text on SQLite: one revision for both databases.
+_json = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
 def upgrade() -> None:
@@ -39,7 +42,7 @@ def upgrade() -> None:
         sa.Column("media_type", sa.String(200), nullable=False),
         sa.Column("content_hash", sa.String(64), nullable=False),
         sa.Column("size_bytes", sa.BigInteger, nullable=False),
-        sa.Column("metadata", sa.JSON, nullable=False),
+        sa.Column("metadata", _json, nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("error", sa.Text),
         sa.Column("version", sa.Integer, nullable=False),
@@ -77,7 +80,7 @@ def upgrade() -> None:
         sa.Column("page", sa.Integer),
         sa.Column("char_start", sa.Integer, nullable=False),
         sa.Column("char_end", sa.Integer, nullable=False),
-        sa.Column("heading_path", sa.JSON, nullable=False),
+        sa.Column("heading_path", _json, nullable=False),
         sa.Column("token_count", sa.Integer, nullable=False),
         sa.UniqueConstraint("document_id", "ordinal", name="uq_chunks_document_ordinal"),
     )

@@ -1,0 +1,176 @@
+"""What the pgvector Index promises beyond the shared Index contract.
+
+- The approximate path (HNSW with pgvector 0.8 iterative scans) stays accurate when one
+  graph holds several tenants and a metadata filter: recall@10 against exact search.
+- ``version(tenant)`` moves with every committed write and never repeats.
+- ``similarity`` is the cosine similarity for every chunk the dense side scored.
+
+The contract suite only ever sees exact search (its tenants are below ``exact_below``);
+here ``exact_below=0`` forces the HNSW path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import pytest
+
+from ragd.adapters.index.pgvector import PgVectorIndex
+from ragd.adapters.sql.database import Database
+from ragd.domain.filters import SearchFilters
+from ragd.domain.models import EmbeddingSpec, IndexEntry, TenantId
+from ragd.ports.index import IndexQuery
+
+DIM = 32
+SPEC = EmbeddingSpec("test-model", DIM)
+
+
+@pytest.fixture
+def db(pg_url: str) -> Iterator[Database]:
+    database = Database(pg_url)
+    yield database
+    database.dispose()
+
+
+def _unit(rng: np.random.Generator, n: int) -> np.ndarray:
+    v = rng.standard_normal((n, DIM)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def _load(db: Database, index: PgVectorIndex, tenant: str, vecs: np.ndarray) -> list[IndexEntry]:
+    entries = [
+        IndexEntry(
+            f"{tenant}-{i:05d}",
+            f"{tenant}-doc-{i // 250}",
+            "src",
+            "",
+            f"words {i % 7}",
+            vecs[i],
+            {"lang": "de" if i % 10 == 0 else "en"},
+        )
+        for i in range(len(vecs))
+    ]
+    for start in range(0, len(entries), 250):
+        batch = entries[start : start + 250]
+        with db.write() as tx:
+            index.upsert_document(tx, TenantId(tenant), batch[0].document_id, batch)
+    return entries
+
+
+def _exact_top(
+    entries: list[IndexEntry], query: np.ndarray, k: int, keep: Callable[[IndexEntry], bool]
+) -> list[str]:
+    kept = [e for e in entries if keep(e)]
+    sims = np.array([float(e.vector @ query) for e in kept])
+    order = np.argsort(-sims, kind="stable")[:k]
+    return [kept[i].chunk_id for i in order]
+
+
+@pytest.fixture
+def shared_graph(db: Database) -> tuple[PgVectorIndex, dict[str, list[IndexEntry]]]:
+    """Three tenants of very different sizes in one HNSW graph (5% / 15% / 80%)."""
+    index = PgVectorIndex(db, SPEC, exact_below=0, ef_search=40)
+    index.ensure_ready()
+    rng = np.random.default_rng(2024)
+    sizes = {"small": 250, "medium": 750, "big": 4000}
+    return index, {t: _load(db, index, t, _unit(rng, n)) for t, n in sizes.items()}
+
+
+def test_filtered_approximate_search_keeps_recall(
+    shared_graph: tuple[PgVectorIndex, dict[str, list[IndexEntry]]],
+) -> None:
+    index, corpus = shared_graph
+    queries = _unit(np.random.default_rng(7), 25)
+    cases = [(tenant, SearchFilters(), lambda e: True) for tenant in corpus] + [
+        (
+            tenant,
+            SearchFilters(metadata={"lang": "de"}),  # 10% of the tenant
+            lambda e: e.metadata["lang"] == "de",
+        )
+        for tenant in corpus
+    ]
+    for tenant, filters, keep in cases:
+        hits = total = 0
+        for q in queries:
+            got = index.search(
+                TenantId(tenant),
+                IndexQuery(text="", vector=q, mode="dense", k=10, filters=filters),
+            )
+            assert len(got) == 10, (tenant, filters)  # the iterative scan fills k
+            assert {g.chunk_id.split("-")[0] for g in got} == {tenant}
+            expected = _exact_top(corpus[tenant], q, 10, keep)
+            hits += len({g.chunk_id for g in got} & set(expected))
+            total += 10
+        recall = hits / total
+        assert recall >= 0.95, f"{tenant} {filters}: recall@10 {recall:.3f}"
+
+
+def test_approximate_hybrid_fills_the_dense_side(
+    shared_graph: tuple[PgVectorIndex, dict[str, list[IndexEntry]]],
+) -> None:
+    index, _ = shared_graph
+    q = _unit(np.random.default_rng(8), 1)[0]
+    got = index.search(
+        TenantId("small"),
+        IndexQuery(text="words", vector=q, mode="hybrid", k=20, candidates=50),
+    )
+    assert len(got) == 20
+    dense = [h for h in got if h.dense_rank is not None]
+    assert dense and all(h.similarity is not None for h in dense)
+
+
+def test_version_moves_with_every_committed_write(db: Database) -> None:
+    index = PgVectorIndex(db, SPEC)
+    index.ensure_ready()
+    t = TenantId("versioned")
+    assert index.version(t) == 0
+    vec = _unit(np.random.default_rng(1), 2)
+    seen = [0]
+
+    def write(entries: list[IndexEntry]) -> None:
+        with db.write() as tx:
+            index.upsert_document(tx, t, "d", entries)
+        v = index.version(t)
+        assert v > seen[-1]
+        seen.append(v)
+
+    write([IndexEntry("a", "d", "s", "", "x", vec[0])])
+    write([IndexEntry("a", "d", "s", "", "x", vec[0]), IndexEntry("b", "d", "s", "", "y", vec[1])])
+    assert index.count(t) == 2
+    with pytest.raises(RuntimeError), db.write() as tx:
+        index.delete_document(tx, t, "d")
+        raise RuntimeError("rolled back")
+    assert index.version(t) == seen[-1] and index.count(t) == 2
+    with db.write() as tx:
+        index.delete_document(tx, t, "d")
+    assert index.version(t) > seen[-1] and index.count(t) == 0
+    before = index.version(t)
+    assert index.version(TenantId("other")) == 0
+    index.rebuild()
+    assert index.version(t) > before  # never reused after a rebuild
+
+
+def test_similarity_is_the_cosine_of_dense_hits(db: Database) -> None:
+    index = PgVectorIndex(db, SPEC)
+    index.ensure_ready()
+    t = TenantId("sim")
+    vecs = _unit(np.random.default_rng(3), 30)
+    entries = [
+        IndexEntry(f"c{i}", "d", "s", "", "alpha" if i < 3 else "beta", vecs[i]) for i in range(30)
+    ]
+    with db.write() as tx:
+        index.upsert_document(tx, t, "d", entries)
+    q = -vecs[0]  # the alpha chunks are far from the query: they come only from sparse
+    dense = index.search(t, IndexQuery(text="", vector=q, mode="dense", k=5))
+    assert all(h.similarity == pytest.approx(h.score) for h in dense)
+    hybrid = index.search(t, IndexQuery(text="alpha", vector=q, mode="hybrid", k=8, candidates=5))
+    cos = {e.chunk_id: float(e.vector @ q) for e in entries}
+    for h in hybrid:
+        if h.dense_rank is None:
+            assert h.similarity is None
+        else:
+            assert h.similarity == pytest.approx(cos[h.chunk_id], abs=1e-5)
+    assert any(h.dense_rank is None for h in hybrid)
+    sparse = index.search(t, IndexQuery(text="alpha", vector=None, mode="sparse", k=5))
+    assert sparse and all(h.similarity is None for h in sparse)
