@@ -752,3 +752,28 @@ def test_delete_removes_from_dense_and_sparse(harness: IndexHarness, tenant: Ten
     # The deleted chunk ids can be indexed again.
     put(harness, tenant, gone)
     assert index.count(tenant) == 10
+
+
+def test_version_changes_with_every_committed_write_only(
+    harness: IndexHarness, tenant: TenantId
+) -> None:
+    rng = np.random.default_rng(45)
+    index = harness.index
+    v0 = index.version(tenant)
+    assert index.version(tenant) == v0  # reading does not move it
+    put(harness, tenant, [entry("a0", "a", v) for v in unit(rng, 1)])
+    v1 = index.version(tenant)
+    assert v1 != v0
+    dense(index, tenant, unit(rng, 1)[0])
+    assert index.version(tenant) == v1
+    with pytest.raises(RuntimeError), harness.transaction() as tx:
+        index.delete_document(tx, tenant, "a")
+        raise RuntimeError("roll back")
+    assert index.version(tenant) == v1  # a rolled-back write leaves no trace
+    with harness.transaction() as tx:
+        index.delete_document(tx, tenant, "a")
+    v2 = index.version(tenant)
+    assert v2 not in (v0, v1)
+    other = TenantId(f"{tenant}-other")
+    put(harness, other, [entry("b0", "b", v) for v in unit(rng, 1)])
+    assert index.version(tenant) == v2  # another tenant's write is not ours

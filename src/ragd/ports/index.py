@@ -61,3 +61,9 @@ class Index(Protocol):
         ...
 
     def count(self, tenant: TenantId) -> int: ...
+
+    def version(self, tenant: TenantId) -> int | str:
+        """An opaque token that changes with every committed write to the tenant's index
+        rows (and with a rebuild); equal tokens mean equal search results. The answer
+        cache keys on it, so no process ever serves an answer from before a change."""
+        ...

@@ -266,7 +266,7 @@ def build_services(settings: Settings, *, check_index: bool = True) -> Services:
         ),
         cache=cache,
         reranker=build_reranker(settings),
-        content_version=getattr(index, "version", lambda _t: 0),  # FIXME: Index.version
+        content_version=index.version,
     )
     from ragd.adapters.sql.accounts import SqlAccounts
     from ragd.adapters.sql.audit import SqlAudit

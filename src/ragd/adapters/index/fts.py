@@ -33,6 +33,24 @@ STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
 _WORD = re.compile(r"\w+")
 
 
+def query_words(text: str) -> list[str]:
+    """The distinct non-stopword ``\\w`` words of ``text``, lowercased, in order, capped.
+
+    Each becomes one OR-ed FTS5 phrase (``fts_match_expression``), and one phrase of the
+    in-memory BM25, so both rank the same query.
+    """
+    words: list[str] = []
+    seen: set[str] = set()
+    for word in _WORD.findall(text.lower()):
+        if word in STOPWORDS or word in seen:
+            continue
+        seen.add(word)
+        words.append(word)
+        if len(words) >= MAX_QUERY_TERMS:
+            break
+    return words
+
+
 def fts_match_expression(text: str) -> str | None:
     """A safe FTS5 MATCH string for free text, or None when nothing is left to search.
 
@@ -40,13 +58,5 @@ def fts_match_expression(text: str) -> str | None:
     reach FTS5's query syntax (``AND``, ``NEAR``, ``col:``, ``*``, ``"``...). Terms are
     OR-ed: FTS5's implicit AND would drop every chunk lacking any single query word.
     """
-    terms: list[str] = []
-    seen: set[str] = set()
-    for word in _WORD.findall(text.lower()):
-        if word in STOPWORDS or word in seen:
-            continue
-        seen.add(word)
-        terms.append(f'"{word}"')
-        if len(terms) >= MAX_QUERY_TERMS:
-            break
+    terms = [f'"{word}"' for word in query_words(text)]
     return " OR ".join(terms) if terms else None

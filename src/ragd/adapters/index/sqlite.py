@@ -11,6 +11,14 @@ The tables are created with plain SQL rather than Alembic because the vector tab
 dimension depends on the configured embedding model; ``index_meta`` records which model
 built them so that a changed ``EMBEDDING_MODEL`` is refused instead of silently mixing
 two embedding spaces.
+
+Searches run in memory when the tenant fits the cache budget (``cache.py``): a numpy
+matrix for dense search and an inverted index scoring FTS5's BM25 formula for keywords,
+kept coherent with the database by a per-tenant version and change log that every write
+updates in its transaction (``versions.py``). Each write also stores its chunks' terms as
+FTS5 tokenized them (``terms.py``, ``tokens.py``), so any process can load or patch its
+postings. The vec0 KNN and FTS5 queries remain the path for tenants beyond the budget,
+and FTS5 for a query word that it parses as a phrase (``foo_bar``).
 """
 
 from __future__ import annotations
@@ -27,7 +35,17 @@ import numpy as np
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from ragd.adapters.index.fts import fts_match_expression
+from ragd.adapters.index import blas, terms, versions
+from ragd.adapters.index import cache as cache_module
+from ragd.adapters.index.cache import (
+    IndexCache,
+    Snapshot,
+    dense_search,
+    filter_mask,
+    sparse_search,
+)
+from ragd.adapters.index.fts import fts_match_expression, query_words
+from ragd.adapters.index.tokens import TOKENIZE, Fts5Tokenizer
 from ragd.adapters.sql.database import Database
 from ragd.domain.filters import SearchFilters
 from ragd.domain.fusion import rrf_fuse
@@ -50,7 +68,7 @@ filter's estimated share and filtered afterwards is cheaper, and exact once k ro
 otherwise a KNN restricted by a subquery over index_chunks settles it (see ``_dense``)."""
 
 HYBRID_WORKERS = 4
-"""Sparse sides of hybrid searches running at once per index (see ``SqliteIndex.search``)."""
+"""Searches' worker-thread sides running at once per index (see ``SqliteIndex.search``)."""
 
 SELECTIVITY_SAMPLE = 8192
 """Chunks of the tenant looked at to estimate a wide filter's share before over-fetching."""
@@ -64,12 +82,23 @@ OVERFETCH_MAX_FACTOR = 4
 READ_PRAGMAS = ("PRAGMA mmap_size=1073741824", "PRAGMA cache_size=-32768")
 """Applied once to each pooled connection the index reads through (see ``_read``)."""
 
+TERM_CACHE_SIZE = 200_000
+"""Query terms whose vocabulary ids a process remembers (ids never change in an epoch)."""
+
 _META_MODEL = "embedding_model"
 _META_DIMENSION = "embedding_dimension"
 _META_SCHEMA = "schema_version"
-_SCHEMA_VERSION = "1"
+_META_TERMS = "terms_complete"
+_SCHEMA_VERSION = "2"
 
-_TABLES = ("fts_chunks", "vec_chunks", "index_chunks", "index_meta")
+_TABLES = (
+    "fts_chunks",
+    "vec_chunks",
+    "index_chunks",
+    *terms.TABLES,
+    *versions.TABLES,
+    "index_meta",
+)
 
 # OperationalError messages that mean "the database cannot serve us right now" (another
 # writer holds the lock, the file vanished, the disk failed) as opposed to a bug in a query.
@@ -89,10 +118,19 @@ class SqliteIndex:
     """Index port over sqlite-vec + FTS5 tables next to the Store's tables.
 
     ``title_weight`` multiplies BM25 term weights found in a chunk's title column relative
-    to its text column (FTS5 ``bm25()`` column weights).
+    to its text column (FTS5 ``bm25()`` column weights). ``cache_bytes`` bounds the memory
+    of in-memory tenants in this process (default ``cache.DEFAULT_MAX_BYTES``; 0 searches
+    everything through SQL).
     """
 
-    def __init__(self, db: Database, spec: EmbeddingSpec, *, title_weight: float = 1.0) -> None:
+    def __init__(
+        self,
+        db: Database,
+        spec: EmbeddingSpec,
+        *,
+        title_weight: float = 1.0,
+        cache_bytes: int | None = None,
+    ) -> None:
         if not db.is_sqlite:
             raise ConfigError("SqliteIndex needs a SQLite database (sqlite:/// URL)")
         if spec.dimension < 1:
@@ -104,10 +142,21 @@ class SqliteIndex:
         self._title_weight = float(title_weight)
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
+        if cache_bytes is None:
+            cache_bytes = cache_module.DEFAULT_MAX_BYTES
+        self._cache = IndexCache(int(spec.dimension), max(0, int(cache_bytes)))
+        self._tokenizer = Fts5Tokenizer()
+        self._vocabulary = terms.WriterVocabulary()
+        self._term_ids: tuple[str, dict[str, int]] = ("", {})
 
     @property
     def spec(self) -> EmbeddingSpec:
         return self._spec
+
+    @property
+    def cached_bytes(self) -> int:
+        """Memory held by this process's in-memory tenants (their arrays, estimated)."""
+        return self._cache.nbytes
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -141,6 +190,7 @@ class SqliteIndex:
             for table in _TABLES:
                 conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
             self._create(conn)
+        self._cache.clear()
 
     def _create(self, conn: Connection) -> None:
         dim = int(self._spec.dimension)
@@ -177,9 +227,11 @@ class SqliteIndex:
         conn.exec_driver_sql(
             "CREATE VIRTUAL TABLE IF NOT EXISTS fts_chunks USING fts5("
             " title, text,"
-            " tokenize='porter unicode61 remove_diacritics 2',"
+            f" tokenize='{TOKENIZE}',"
             " content='', contentless_delete=1)"
         )
+        for ddl in (*terms.SCHEMA, *versions.SCHEMA):
+            conn.exec_driver_sql(ddl)
         conn.exec_driver_sql(
             "INSERT OR REPLACE INTO index_meta (key, value) VALUES (?, ?), (?, ?), (?, ?)",
             (
@@ -191,6 +243,18 @@ class SqliteIndex:
                 _SCHEMA_VERSION,
             ),
         )
+        versions.ensure_epoch(conn)
+        done = conn.exec_driver_sql(
+            "SELECT 1 FROM index_meta WHERE key = ?", (_META_TERMS,)
+        ).first()
+        if done is None:
+            # An index written before index_terms existed: its chunks' terms come from
+            # FTS5 itself, once; the new epoch makes every process reload what it cached.
+            if terms.backfill(conn):
+                versions.new_epoch(conn)
+            conn.exec_driver_sql(
+                "INSERT INTO index_meta (key, value) VALUES (?, '1')", (_META_TERMS,)
+            )
 
     # ------------------------------------------------------------------ writes
 
@@ -227,9 +291,12 @@ class SqliteIndex:
                 )
             )
             texts.append((entry.title or "", entry.text or ""))
+        chunk_terms = self._tokenizer.chunks(texts)
         with _translate_errors():
-            self._delete(conn, tenant, document_id)
+            removed = self._delete(conn, tenant, document_id)
             if not rows:
+                if removed:
+                    versions.bump(conn, tenant, removed)
                 return
             try:
                 conn.exec_driver_sql(
@@ -259,13 +326,19 @@ class SqliteIndex:
                 "INSERT INTO fts_chunks (rowid, title, text) VALUES (?, ?, ?)",
                 [(rid, t, x) for rid, (t, x) in zip(rowids, texts, strict=True)],
             )
+            terms.write(conn, rowids, chunk_terms, self._vocabulary)
+            versions.bump(conn, tenant, [*removed, *rowids])
 
     def delete_document(self, tx: Transaction, tenant: TenantId, document_id: str) -> None:
+        conn = _connection(tx)
         with _translate_errors():
-            self._delete(_connection(tx), tenant, document_id)
+            removed = self._delete(conn, tenant, document_id)
+            if removed:
+                versions.bump(conn, tenant, removed)
 
     @staticmethod
-    def _delete(conn: Connection, tenant: TenantId, document_id: str) -> None:
+    def _delete(conn: Connection, tenant: TenantId, document_id: str) -> list[int]:
+        """Remove the document's rows from every index table; returns their rowids."""
         rowids = [
             r[0]
             for r in conn.exec_driver_sql(
@@ -274,18 +347,26 @@ class SqliteIndex:
             ).all()
         ]
         if not rowids:
-            return
+            return []
         # Point deletes by rowid: vec0 and FTS5 both resolve ``rowid = ?`` directly, while
         # an IN over a subquery could make either scan its whole table per document.
         params = [(rid,) for rid in rowids]
         conn.exec_driver_sql("DELETE FROM vec_chunks WHERE rowid = ?", params)
         conn.exec_driver_sql("DELETE FROM fts_chunks WHERE rowid = ?", params)
+        terms.delete(conn, rowids)
         conn.exec_driver_sql(
             "DELETE FROM index_chunks WHERE tenant_id = ? AND document_id = ?",
             (tenant, document_id),
         )
+        return rowids
 
     # ------------------------------------------------------------------ reads
+
+    def version(self, tenant: TenantId) -> str:
+        """Changes with every committed write to the tenant's rows, and with a rebuild."""
+        with _translate_errors(), self._db.read() as conn:
+            stamp = versions.stamp(conn, tenant)
+        return f"{stamp.epoch}:{stamp.version}"
 
     def count(self, tenant: TenantId) -> int:
         with _translate_errors(), self._db.read() as conn:
@@ -307,12 +388,114 @@ class SqliteIndex:
             if query.vector is None:
                 raise InvalidRequest(f"{query.mode} search needs a query vector")
             qvec = self._vector_bytes(query.vector, what="query vector")
-        where, params = _filter_sql(query.filters)
+        where, params = _filter_sql(query.filters)  # validates the filters, too
+        words = query_words(query.text) if query.mode != "dense" else []
+        n = query.k if query.mode != "hybrid" else min(max(query.candidates, query.k), MAX_K)
+        snap, phrases = self._cached(tenant, words)
+        if snap is None:
+            return self._search_sql(tenant, query, qvec, n, where, params)
+        mask = filter_mask(snap, query.filters)
+        if qvec is None:  # sparse
+            if not words:
+                return []
+            return self._memory_or_fts_sparse(
+                snap, phrases, tenant, query.text, n, mask, where, params
+            )
+        # The dense gemv runs on a worker thread (one BLAS thread, see blas.py) while this
+        # thread does the keyword side: the gemv releases the GIL, as do most BM25 array
+        # operations, so a hybrid search costs about its slower side.
+        vector = np.frombuffer(qvec, dtype=np.float32)
+        dense_job = self._executor().submit(dense_search, snap, vector, n, mask)
+        if query.mode == "dense":
+            return dense_job.result()
+        try:
+            sparse = (
+                self._memory_or_fts_sparse(
+                    snap, phrases, tenant, query.text, n, mask, where, params
+                )
+                if words
+                else []
+            )
+        except BaseException:
+            dense_job.cancel()
+            wait([dense_job])
+            raise
+        dense = dense_job.result()
+        return rrf_fuse(
+            dense,
+            sparse,
+            k=query.rrf_k,
+            dense_weight=query.dense_weight,
+            sparse_weight=query.sparse_weight,
+            limit=query.k,
+        )
+
+    def _memory_or_fts_sparse(
+        self,
+        snap: Snapshot,
+        phrases: list[int | None] | None,
+        tenant: TenantId,
+        text: str,
+        k: int,
+        mask: np.ndarray | None,
+        where: str,
+        params: list[Any],
+    ) -> list[ScoredChunk]:
+        """In-memory BM25, or FTS5 for a query the in-memory index does not model."""
+        if phrases is not None:
+            return sparse_search(snap, phrases, k, mask, title_weight=self._title_weight)
+        return self._sparse_search(tenant, fts_match_expression(text), k, where, params)
+
+    def _cached(
+        self, tenant: TenantId, words: list[str]
+    ) -> tuple[Snapshot | None, list[int | None] | None]:
+        """The tenant's current snapshot (None: search through SQL) and the query's
+        phrases as term ids (None: let FTS5 rank this query)."""
+        if self._cache.max_bytes <= 0:
+            return None, None
+        with _translate_errors(), self._read() as conn:
+            snap = self._cache.snapshot(conn, tenant)
+            if snap is None or not words or not snap.sparse_ok:
+                return snap, None
+            return snap, self._phrases(conn, words, snap.stamp.epoch)
+
+    def _phrases(self, conn: Connection, words: list[str], epoch: str) -> list[int | None] | None:
+        """Vocabulary ids of the query words' FTS5 tokens, one per word, in order.
+
+        None when a word is several tokens (``foo_bar``): FTS5 matches that as a phrase,
+        which the in-memory index does not model. A word with no token is dropped, as
+        FTS5 drops it; an id of None is a term no chunk has.
+        """
+        tokens: list[str] = []
+        for word in words:
+            parts = self._tokenizer.query_word(word)
+            if len(parts) > 1:
+                return None
+            tokens.extend(parts)
+        known_epoch, known = self._term_ids
+        if known_epoch != epoch or len(known) > TERM_CACHE_SIZE:
+            known = {}
+            self._term_ids = (epoch, known)
+        missing = [t for t in tokens if t not in known]
+        if missing:
+            # Only found ids are remembered: a missing term may be added by a later write.
+            known.update(terms.term_ids(conn, missing, create=False))
+        return [known.get(t) for t in tokens]
+
+    def _search_sql(
+        self,
+        tenant: TenantId,
+        query: IndexQuery,
+        qvec: bytes | None,
+        n: int,
+        where: str,
+        params: list[Any],
+    ) -> list[ScoredChunk]:
+        """vec0 KNN and FTS5 BM25: for tenants the in-memory cache does not hold."""
         match = fts_match_expression(query.text) if query.mode != "dense" else None
         if query.mode == "sparse":
-            return self._sparse_search(tenant, match, query.k, where, params)
+            return self._sparse_search(tenant, match, n, where, params)
         assert qvec is not None  # checked above; narrows the type
-        n = query.k if query.mode == "dense" else min(max(query.candidates, query.k), MAX_K)
         if match is None:  # dense, or a hybrid query without a single content word
             with _translate_errors(), self._read() as conn:
                 dense = _dense(conn, tenant, qvec, n, where, params)
@@ -369,7 +552,7 @@ class SqliteIndex:
         ]
 
     def _executor(self) -> ThreadPoolExecutor:
-        """Threads for the sparse side of hybrid searches, started on first use.
+        """Threads for one side of searches (see ``search``), started on first use.
 
         Bounded so that a burst of concurrent hybrid searches queues instead of opening
         more SQLite connections than the engine's pool holds.
@@ -378,7 +561,9 @@ class SqliteIndex:
             with self._pool_lock:
                 if self._pool is None:
                     self._pool = ThreadPoolExecutor(
-                        max_workers=HYBRID_WORKERS, thread_name_prefix="ragd-index"
+                        max_workers=HYBRID_WORKERS,
+                        thread_name_prefix="ragd-index",
+                        initializer=blas.limit_this_thread,
                     )
         return self._pool
 
@@ -418,9 +603,12 @@ class SqliteIndex:
 
 
 def build(db: Database, spec: EmbeddingSpec, settings: Any = None) -> SqliteIndex:
-    """Factory for the backend registry; ``settings.index_title_weight`` if it exists."""
-    weight = getattr(settings, "index_title_weight", 1.0) if settings is not None else 1.0
-    return SqliteIndex(db, spec, title_weight=float(weight))
+    """Factory for the backend registry; ``settings.index_title_weight`` and
+    ``settings.index_cache_mb`` (in-memory search budget) where they exist."""
+    weight = getattr(settings, "index_title_weight", 1.0)
+    cache_mb = getattr(settings, "index_cache_mb", None)
+    cache_bytes = None if cache_mb is None else int(float(cache_mb) * 2**20)
+    return SqliteIndex(db, spec, title_weight=float(weight), cache_bytes=cache_bytes)
 
 
 def _dense(
