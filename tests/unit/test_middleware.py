@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ragd.api.middleware import RequestContext
+
+
+def run(coro: Any) -> Any:
+    """``asyncio.run`` on a thread of its own: another test module (Playwright's sync API)
+    may keep an event loop running on the main thread."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def _scope(path: str = "/api/v1/query", headers: list[tuple[bytes, bytes]] | None = None) -> dict[str, Any]:
@@ -48,7 +56,7 @@ def test_full_server_refuses_at_once_with_503_and_retry_after() -> None:
         done = await asyncio.gather(*first)
         return [s for s, _, _ in done]
 
-    assert asyncio.run(scenario()) == [200, 200]
+    assert run(scenario()) == [200, 200]
     assert mw.in_flight == 0
 
 
@@ -61,11 +69,11 @@ def test_probes_pass_when_full_and_big_bodies_get_413() -> None:
 
     mw = RequestContext(app, limit_for=lambda p, m: 10, max_concurrent=1)
     mw.in_flight = 1  # as if one request were running
-    status, _, _ = asyncio.run(_call(mw, _scope("/health")))
+    status, _, _ = run(_call(mw, _scope("/health")))
     assert status == 200
     mw.in_flight = 0
-    status, _, body = asyncio.run(_call(mw, _scope(headers=[(b"content-length", b"11")]), b"x" * 11))
+    status, _, body = run(_call(mw, _scope(headers=[(b"content-length", b"11")]), b"x" * 11))
     assert status == 413 and json.loads(body)["code"] == "payload_too_large"
-    status, _, _ = asyncio.run(_call(mw, _scope(), b"x" * 11))  # no content-length: counted
+    status, _, _ = run(_call(mw, _scope(), b"x" * 11))  # no content-length: counted
     assert status == 413
-    assert asyncio.run(_call(mw, _scope(), b"small"))[0] == 200
+    assert run(_call(mw, _scope(), b"small"))[0] == 200

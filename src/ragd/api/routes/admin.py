@@ -25,11 +25,14 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+BIG = 2**62  # fits the BIGINT columns with room; nobody's quota is larger
+
+
 class LimitsIn(Strict):
     rate_limit_rpm: int | None = Field(None, ge=0, le=1_000_000)
-    max_documents: int | None = Field(None, ge=0)
-    max_bytes: int | None = Field(None, ge=0)
-    max_llm_tokens_month: int | None = Field(None, ge=0)
+    max_documents: int | None = Field(None, ge=0, le=BIG)
+    max_bytes: int | None = Field(None, ge=0, le=BIG)
+    max_llm_tokens_month: int | None = Field(None, ge=0, le=BIG)
 
 
 class TenantIn(Strict):
@@ -310,7 +313,7 @@ def audit_log(
     action: Annotated[str | None, Query(max_length=64)] = None,
     user_id: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict[str, Any]:
     entries = services.audit.entries(
         _target(principal, tenant_id), action=action, user_id=user_id, limit=limit, offset=offset
