@@ -80,3 +80,26 @@ def test_breaker_opens_fallback_answers_and_nothing_outlives_its_timeout(tmp_pat
     assert fallbacks - fallbacks_before == models["ragd-extractive"]
     assert 'genai_circuit_breaker_state{dependency="openai-compatible"}' in metrics
     assert slowest < BUDGET
+
+
+def test_health_detailed_shows_the_chain_and_an_open_breaker(tmp_path: Path) -> None:
+    with FakeOpenAIServer() as fake:
+        fake.enqueue(*[Reply.error(500, "down", type="server_error")] * 10)
+        overrides = {
+            "llm_provider": "openai-compatible",
+            "llm_base_url": fake.base_url,
+            "llm_model": DEFAULT_MODEL,
+            "llm_attempts": 1,
+            "breaker_failures": 1,
+            "breaker_reset_seconds": 60,
+        }
+        with make_client(tmp_path / "d", **overrides) as c:
+            llm = c.get("/health/detailed").json()["checks"]["llm"]
+            assert llm["status"] == "ok"
+            assert [d["dependency"] for d in llm["chain"]] == ["openai-compatible", "extractive"]
+            doc = c.post("/api/v1/documents", json={"text": TIDES}).json()["id"]
+            wait_indexed(c, doc)
+            assert c.post("/api/v1/query", json={"query": "tides?"}).json()["model"] == "ragd-extractive"
+            llm = c.get("/health/detailed").json()["checks"]["llm"]
+            assert llm["status"] == "degraded" and llm["chain"][0]["breaker"] == "open"
+            assert llm["chain"][1]["breaker"] == "closed"

@@ -17,6 +17,8 @@ from ragd import __version__
 from ragd.api.deps import ServicesDep
 from ragd.api.problems import problem
 from ragd.observability import metrics
+from ragd.services.container import Services
+from ragd.services.resilience import ResilientLLM
 
 router = APIRouter(tags=["health"])
 
@@ -79,7 +81,7 @@ def health_detailed(services: ServicesDep) -> JSONResponse:
             }
         ),
         "embedder": {"status": "ok", "model": services.embedder.spec.model},
-        "llm": {"status": "ok", "provider": s.llm_provider, "model": services.llm.model},
+        "llm": _llm_check(services),
         "cache": {"status": "ok", "backend": "memory"},
     }
     down = [name for name, c in checks.items() if c["status"] != "ok"]
@@ -90,6 +92,23 @@ def health_detailed(services: ServicesDep) -> JSONResponse:
         "checks": checks,
     }
     return JSONResponse(body, status_code=503 if "database" in down else 200)
+
+
+def _llm_check(services: Services) -> dict[str, Any]:
+    """Each provider of the fallback chain with its circuit breaker state; degraded when
+    the primary's breaker is not closed (answers then come from a fallback)."""
+    llm = services.llm
+    out: dict[str, Any] = {"provider": services.settings.llm_provider, "model": llm.model}
+    if isinstance(llm, ResilientLLM):
+        chain = [
+            {"dependency": b.dependency, "model": p.model, "breaker": b.state.name.lower()}
+            for p, b in llm.chain
+        ]
+        out["chain"] = chain
+        out["status"] = "ok" if chain[0]["breaker"] == "closed" else "degraded"
+    else:
+        out["status"] = "ok"
+    return out
 
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
