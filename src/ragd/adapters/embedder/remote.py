@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -89,7 +90,7 @@ class EstimateTokenizer:
         return text[: spans[max_tokens - 1][1]] if max_tokens > 0 else ""
 
 
-class RemoteEmbedder:
+class RemoteEmbedder(ABC):
     """The ``Embedder`` port over a provider's HTTP API; subclasses speak the wire format.
 
     Thread-safe (one pooled client). Nothing is sent until the first embed call.
@@ -176,10 +177,10 @@ class RemoteEmbedder:
 
     # -- subclasses --------------------------------------------------------------------
 
+    @abstractmethod
     def _request(self, texts: list[str], kind: Kind) -> list[Any]:
         """One call for ``texts`` (non-empty, already truncated): one raw vector each, in
         order. Raises ``WireError`` for an answer that does not follow the wire format."""
-        raise NotImplementedError
 
     # -- internals ---------------------------------------------------------------------
 
