@@ -5,7 +5,8 @@
 #
 #   test-services.sh up       install (once, cached) and start both servers
 #   test-services.sh down     stop both servers and delete their data; keeps the install cache
-#   test-services.sh env      print:  export DATABASE_URL=... / export REDIS_URL=...
+#   test-services.sh env      print:  export DATABASE_URL=... / export REDIS_URL=... (and the
+#                             binaries for tests that run a server of their own)
 #   test-services.sh status   show what is installed/running (exit 0 only if both answer)
 #   test-services.sh psql ... run the bundled psql against DATABASE_URL
 #   test-services.sh purge    down + delete the install cache as well
@@ -17,7 +18,8 @@
 # shells (or test runs) can share them.  `env` also exports the same URLs as
 # RAGD_TEST_DATABASE_URL / RAGD_TEST_REDIS_URL (scripts/test.sh keeps only these, so that
 # ragd's own DATABASE_URL does not move embedded-mode tests onto the shared server) and
-# RAGD_TEST_REDIS_SERVER, the redis-server binary, for tests that kill a Redis of their own.
+# RAGD_TEST_REDIS_SERVER, the redis-server binary, and RAGD_TEST_PG_BIN (+ the OS user that
+# must run it, as root) for tests that kill or restart a server of their own.
 #
 # Adapted from the project's tested recipe; only the header, the usage text and `env`
 # differ from it.
@@ -314,6 +316,8 @@ cmd_env() {
   printf 'export RAGD_TEST_DATABASE_URL=%s\n' "$DATABASE_URL"
   printf 'export RAGD_TEST_REDIS_URL=%s\n' "$REDIS_URL"
   printf 'export RAGD_TEST_REDIS_SERVER=%q\n' "$REDIS_SERVER"
+  printf 'export RAGD_TEST_PG_BIN=%q\n' "$PG_BIN"
+  printf 'export RAGD_TEST_PG_OS_USER=%q\n' "$([[ $AS_ROOT -eq 1 ]] && echo "$OS_USER" || true)"
 }
 
 cmd_status() {

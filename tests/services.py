@@ -83,3 +83,14 @@ def redis_server_binary() -> str:
     if not path or not os.access(path, os.X_OK):
         missing("no redis-server binary (RAGD_TEST_REDIS_SERVER is not set, none on PATH)")
     return path
+
+
+def postgres_bin_dir() -> tuple[str, str | None]:
+    """PostgreSQL's ``bin`` directory (``RAGD_TEST_PG_BIN``) and the OS user that must run
+    it (``RAGD_TEST_PG_OS_USER``; PostgreSQL refuses to run as root), for tests that start,
+    restart and kill a server of their own."""
+    path = os.environ.get("RAGD_TEST_PG_BIN", "").strip()
+    if not path or not os.access(os.path.join(path, "pg_ctl"), os.X_OK):
+        missing("no PostgreSQL binaries (RAGD_TEST_PG_BIN is not set)")
+    user = os.environ.get("RAGD_TEST_PG_OS_USER", "").strip() or None
+    return path, user

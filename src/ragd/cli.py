@@ -460,6 +460,15 @@ def worker(
     until_idle: Annotated[
         bool, typer.Option("--until-idle", help="Exit when the queue is empty.")
     ] = False,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--concurrency",
+            min=1,
+            max=64,
+            help="Worker threads sharing one model (default RAGD_WORKER_CONCURRENCY, 1).",
+        ),
+    ] = None,
 ) -> None:
     """Run an ingestion worker (own process); SIGTERM finishes gracefully."""
     logging.basicConfig(
@@ -467,11 +476,12 @@ def worker(
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     svc = _services()
-    w = svc.worker()
-    w.install_signal_handlers()
-    stats = w.run(until_idle=until_idle)
+    pool = svc.worker_pool(concurrency)
+    pool.install_signal_handlers()
+    stats = pool.run(until_idle=until_idle)
+    ids = ", ".join(w.worker_id for w in pool.workers)
     err.print(
-        f"worker {w.worker_id}: indexed {stats.indexed}, failed {stats.failed}, "
+        f"worker {ids}: indexed {stats.indexed}, failed {stats.failed}, "
         f"retried {stats.retried}"
     )
 

@@ -112,6 +112,9 @@ class Settings(BaseSettings):
         32, ge=1, le=1000, validation_alias=_env("RAGD_WORKER_BATCH_SIZE")
     )
     worker_poll_seconds: float = Field(0.5, gt=0, validation_alias=_env("RAGD_WORKER_POLL_SECONDS"))
+    worker_concurrency: int = Field(
+        1, ge=1, le=64, validation_alias=_env("RAGD_WORKER_CONCURRENCY")
+    )
 
     # Answering (LLM port)
     llm_provider: Literal[
@@ -200,6 +203,15 @@ class Settings(BaseSettings):
     prometheus_metrics_enabled: bool = Field(
         True, validation_alias=_env("PROMETHEUS_METRICS_ENABLED")
     )
+    otel_exporter_otlp_endpoint: str | None = Field(
+        None, validation_alias=_env("OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
+    """OTLP/HTTP collector base URL (``/v1/traces`` is appended); unset: no tracing."""
+    otel_service_name: str = Field("ragd", validation_alias=_env("OTEL_SERVICE_NAME"))
+    tracing_enabled: bool = Field(True, validation_alias=_env("TRACING_ENABLED"))
+    """``false`` turns tracing off even with an endpoint set."""
+    sentry_dsn: SecretStr | None = Field(None, validation_alias=_env("SENTRY_DSN"))
+    """Errors go to Sentry when set (no personal data, secrets scrubbed)."""
     max_request_bytes: int = Field(
         1024 * 1024, ge=1024, validation_alias=_env("RAGD_MAX_REQUEST_BYTES")
     )
@@ -232,6 +244,11 @@ class Settings(BaseSettings):
         if self.embedded_worker is not None:
             return self.embedded_worker
         return self.vector_store_type == "sqlite"
+
+    @property
+    def exports_traces(self) -> bool:
+        """Traces leave the process only with an endpoint and ``TRACING_ENABLED`` on."""
+        return self.tracing_enabled and bool(self.otel_exporter_otlp_endpoint)
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -4,6 +4,15 @@ ingest``) and as its own process (``ragd worker``, one Deployment on Kubernetes)
 SIGTERM/SIGINT ask it to stop: the current embedding batch is abandoned between model
 calls and its jobs are released untouched (no attempt spent), so a rolling restart never
 costs a retry and never loses a job.
+
+A database outage (Postgres restarting, a failover) must not kill the process: the loop
+backs off and tries again, and whatever batch was in flight comes back through its lease
+(reaped and retried), so the worker recovers without a restart and no job is lost.
+
+``WorkerPool`` runs several workers as threads of one process (``ragd worker
+--concurrency N``): they share one embedding model in memory (ONNX Runtime sessions are
+safe to call from several threads and release the GIL while they compute), so N workers
+cost one model's RAM instead of N.
 """
 
 from __future__ import annotations
@@ -19,10 +28,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
 
+from ragd.errors import BackendUnavailable
 from ragd.ports import Queue
 from ragd.services.indexing import BatchResult, IndexingService
 
 log = logging.getLogger("ragd.worker")
+
+OUTAGE_BACKOFF_MAX_S = 10.0
+"""Longest wait between tries while the database is unreachable."""
 
 
 def new_worker_id() -> str:
@@ -38,12 +51,23 @@ class WorkerStats:
     batches: int = 0
     started: float = field(default_factory=time.monotonic)
 
+    outages: int = 0
+
     def add(self, r: BatchResult) -> None:
         self.indexed += r.indexed
         self.failed += r.failed
         self.retried += r.retried
         self.chunks += r.chunks
         self.batches += 1
+
+    def merge(self, other: WorkerStats) -> None:
+        self.indexed += other.indexed
+        self.failed += other.failed
+        self.retried += other.retried
+        self.chunks += other.chunks
+        self.batches += other.batches
+        self.outages += other.outages
+        self.started = min(self.started, other.started)
 
 
 class Worker:
@@ -90,22 +114,82 @@ class Worker:
     ) -> WorkerStats:
         """Work until stopped (or, with ``until_idle``, until nothing is queued or running)."""
         log.info("worker %s started", self.worker_id)
+        backoff = self.poll_seconds
         while not self._stop.is_set():
-            result = self.run_once()
+            try:
+                result = self.run_once()
+                idle = result is None and until_idle and self.queue.pending() == 0
+            except BackendUnavailable as exc:
+                # The batch in flight (if any) keeps its lease until it expires; then it is
+                # reaped and retried, so waiting here loses nothing.
+                self.stats.outages += 1
+                log.warning(
+                    "worker %s: backend unavailable, retrying in %.1fs: %s",
+                    self.worker_id,
+                    backoff,
+                    exc,
+                )
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, OUTAGE_BACKOFF_MAX_S)
+                continue
+            backoff = self.poll_seconds
             if result is not None:
                 if on_batch:
                     on_batch(result)
                 continue
-            if until_idle and self.queue.pending() == 0:
+            if idle:
                 break
             self._stop.wait(self.poll_seconds)
         log.info("worker %s stopped: %s", self.worker_id, self.stats)
         return self.stats
 
     def install_signal_handlers(self) -> None:
-        def _handler(signum: int, _frame: FrameType | None) -> None:
-            log.info("signal %s: finishing up", signal.Signals(signum).name)
-            self.stop()
+        install_stop_signals(self.stop)
 
-        signal.signal(signal.SIGTERM, _handler)
-        signal.signal(signal.SIGINT, _handler)
+
+def install_stop_signals(stop: Callable[[], None]) -> None:
+    """SIGTERM/SIGINT call ``stop`` (Kubernetes sends SIGTERM before it kills a pod)."""
+
+    def _handler(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %s: finishing up", signal.Signals(signum).name)
+        stop()
+
+    signal.signal(signal.SIGTERM, _handler)
+    signal.signal(signal.SIGINT, _handler)
+
+
+class WorkerPool:
+    """``concurrency`` workers as threads of this process, stopped together."""
+
+    def __init__(self, make_worker: Callable[[], Worker], concurrency: int) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.workers = [make_worker() for _ in range(concurrency)]
+
+    def stop(self) -> None:
+        for w in self.workers:
+            w.stop()
+
+    def install_signal_handlers(self) -> None:
+        install_stop_signals(self.stop)
+
+    def run(self, *, until_idle: bool = False) -> WorkerStats:
+        """Run every worker until stopped (or idle); returns their summed stats."""
+        if len(self.workers) == 1:
+            return self.workers[0].run(until_idle=until_idle)
+        threads = [
+            threading.Thread(
+                target=w.run, kwargs={"until_idle": until_idle}, name=f"worker-{i}", daemon=True
+            )
+            for i, w in enumerate(self.workers)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            # join() with a timeout keeps the main thread responsive to signals.
+            while t.is_alive():
+                t.join(0.2)
+        total = WorkerStats()
+        for w in self.workers:
+            total.merge(w.stats)
+        return total

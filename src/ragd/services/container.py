@@ -26,7 +26,7 @@ from ragd.services.reindex import ReindexService
 from ragd.services.resilience import CircuitBreaker, ResilientLLM
 from ragd.services.resilience import RetryPolicy as LlmRetryPolicy
 from ragd.services.search import FusionPolicy, SearchService
-from ragd.worker import Worker
+from ragd.worker import Worker, WorkerPool
 
 
 @dataclass
@@ -62,6 +62,10 @@ class Services:
             poll_seconds=s.worker_poll_seconds,
             worker_id=worker_id,
         )
+
+    def worker_pool(self, concurrency: int | None = None) -> WorkerPool:
+        """``RAGD_WORKER_CONCURRENCY`` workers sharing this container's embedder."""
+        return WorkerPool(self.worker, concurrency or self.settings.worker_concurrency)
 
     def close(self) -> None:
         self.store.close()
