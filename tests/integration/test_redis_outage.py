@@ -211,3 +211,58 @@ def test_nothing_listening_is_an_outage_not_an_error(tenant: TenantId) -> None:
     assert opened.allowed
     assert not closed.allowed and closed.retry_after_seconds > 0
     assert time.monotonic() - t0 < 2.0
+
+
+@pytest.mark.integration
+def test_the_api_keeps_answering_when_redis_dies(server: PrivateRedis, tmp_path: Path) -> None:
+    """The whole service, not just the adapters: with the cache and rate limits on Redis,
+    killing Redis costs nothing but the cache; queries, searches and uploads still succeed
+    (rate limiting fails open by default), and the cache is used again once Redis is back."""
+    from fastapi.testclient import TestClient
+
+    from ragd.api.app import create_app
+    from tests.api.conftest import wait_indexed
+    from tests.conftest import make_settings
+
+    settings = make_settings(
+        tmp_path / "data",
+        redis_url=server.url,
+        rate_limit_requests_per_minute=600,
+        auth="required",
+        secret_key="test-jwt-secret-0123456789abcdef0123",
+    )
+    question = {"query": "How do honeybees tell nest mates where flowers are?"}
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        admin = client.app.state.services.account_admin  # type: ignore[attr-defined]
+        client.headers["X-API-Key"] = admin.create_tenant("acme").key.plaintext
+        doc = client.post(
+            "/api/v1/documents",
+            json={"text": "Honeybees perform a waggle dance to show nest mates where flowers are."},
+        ).json()
+        assert wait_indexed(client, doc["id"])["status"] == "indexed"
+        first = client.post("/api/v1/query", json=question)
+        assert first.status_code == 200 and first.json()["citations"]
+        cache_errors = metric("ragd_cache_errors_total", operation="get")
+        limiter_errors = sum(
+            metric("ragd_limiter_errors_total", outcome=o) for o in ("fail_open", "fail_closed")
+        )
+
+        server.kill()
+        t0 = time.monotonic()
+        for _ in range(5):
+            r = client.post("/api/v1/query", json=question)
+            assert r.status_code == 200, r.text
+            assert r.json()["answer"] == first.json()["answer"]
+        assert client.post("/api/v1/search", json=question).status_code == 200
+        again = client.post("/api/v1/documents", json={"text": "Ants follow pheromone trails."})
+        assert again.status_code == 202, again.text
+        assert time.monotonic() - t0 < 10  # no request waits out long Redis timeouts
+        assert metric("ragd_cache_errors_total", operation="get") > cache_errors
+        assert metric("ragd_limiter_errors_total", outcome="fail_open") > limiter_errors
+
+        server.start()
+        assert wait_until(
+            lambda: client.post("/api/v1/query", json=question).status_code == 200
+            and redis.Redis.from_url(server.url).dbsize() > 0,
+            timeout=10,
+        ), "the cache was not used again after Redis came back"
