@@ -13,19 +13,16 @@ import json
 import os
 import random
 import shutil
-import signal
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.deploy.tools import ROOT, free_port, run
+from tests.deploy.tools import run
+from tests.live import live_server
 
 pytestmark = [pytest.mark.deploy, pytest.mark.slow]
 
@@ -88,38 +85,6 @@ def figures(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@contextmanager
-def live_server(env: dict[str, str]) -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ragd.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(base + "/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"ragd serve did not start: {proc.stderr.read().decode()[-3000:]}")  # type: ignore[union-attr]
-            time.sleep(0.2)
-        yield base
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     return {
@@ -147,7 +112,7 @@ def test_backup_of_a_live_ragd_restores_to_the_same_eval_figures(
     search_before = json.loads(ragd(env, "search", "ash crater", "--tenant", "eval", "--json"))
     search_before.pop("timings", None)
 
-    with live_server(env) as base:
+    with live_server(env, tmp_path / "serve.log") as base:
         # The server writes while it is backed up: a document arrives over HTTP first.
         r = httpx.post(f"{base}/api/v1/documents", json={"text": "Backups run nightly at two."})
         assert r.status_code in (200, 202), r.text

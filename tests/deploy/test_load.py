@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.deploy.tools import ROOT, free_port, run, tool
+from tests.deploy.tools import ROOT, run, tool
+from tests.live import live_server
 
 pytestmark = [pytest.mark.deploy, pytest.mark.slow]
 
@@ -55,35 +54,11 @@ def known_docs(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) ->
 
 
 @pytest.fixture(scope="module")
-def server(env: dict[str, str], known_docs: Path) -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ragd.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(base + "/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"ragd serve did not start: {proc.stderr.read().decode()[-3000:]}")  # type: ignore[union-attr]
-            time.sleep(0.2)
+def server(
+    env: dict[str, str], known_docs: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    with live_server(env, tmp_path_factory.mktemp("serve") / "serve.log") as base:
         yield base
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def locust(

@@ -10,15 +10,14 @@ from __future__ import annotations
 import io
 import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 from httpx_sse import connect_sse
+
+from tests.live import Server
 
 pytestmark = pytest.mark.slow
 
@@ -59,15 +58,8 @@ def _pdf() -> bytes:
     return buf.getvalue()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
     data = tmp_path_factory.mktemp("serve")
     env = {
         **os.environ,
@@ -75,30 +67,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "RAGD_WORKER_POLL_SECONDS": "0.1",
         "LOG_LEVEL": "warning",
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ragd.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
+    server = Server(env, data / "serve.log")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(base + "/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"server did not start: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
-            time.sleep(0.2)
-        yield base
+        yield server.base
     finally:
-        proc.send_signal(signal.SIGTERM)
-        rc = proc.wait(timeout=60)
+        rc = server.stop()
         # uvicorn shuts down gracefully, then re-raises the signal it captured.
-        assert rc in (0, -signal.SIGTERM), proc.stderr.read().decode()[-2000:]  # type: ignore[union-attr]
+        assert rc in (0, -signal.SIGTERM), server.stderr()[-2000:]
 
 
 @pytest.fixture(scope="module")

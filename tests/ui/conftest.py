@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
-import httpx
 import pytest
+
+from tests.live import Server
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -67,12 +65,6 @@ def screenshots() -> Path:
     return SCREENSHOTS
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {
         k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "RAGD_AUTH")
@@ -101,52 +93,6 @@ def ragd_cli(env: dict[str, str], *args: str) -> dict[str, Any]:
     return json.loads(out.stdout)  # type: ignore[no-any-return]
 
 
-class Server:
-    def __init__(self, env: dict[str, str]) -> None:
-        self.port = _free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log = Path(env["RAGD_DATA_DIR"]) / "serve.log"
-        self._log_file = self.log.open("wb")  # a file, not a pipe nobody drains while it runs
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ragd.cli",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=self._log_file,
-        )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(self.base + "/ready", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                pytest.fail(f"ragd serve did not start: {self.stderr()[-2000:]}")
-            time.sleep(0.1)
-
-    def stderr(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log_file.close()
-
 
 @pytest.fixture(scope="module")
 def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
@@ -156,7 +102,7 @@ def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
     def start(**extra: str) -> tuple[Server, dict[str, str]]:
         env = server_env(tmp_path_factory.mktemp("ui-serve"), **extra)
-        servers.append(Server(env))
+        servers.append(Server(env, Path(env["RAGD_DATA_DIR"]) / "serve.log"))
         return servers[-1], env
 
     yield start
