@@ -11,6 +11,7 @@ import pytest
 from ragd.config import Settings
 from ragd.domain.models import TenantId
 from ragd.services.container import Services, build_services
+from tests.private_postgres import PrivatePostgres
 
 
 @pytest.fixture
@@ -45,3 +46,12 @@ def services(settings: Settings) -> Iterator[Services]:
     svc = build_services(settings)
     yield svc
     svc.close()
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """A PostgreSQL server of this test only (for tests that restart or crash it)."""
+    pg = PrivatePostgres().init()
+    pg.start()
+    yield pg
+    pg.close()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -31,20 +30,12 @@ DOCUMENTS = 1000
 WORDS = "apple river stone cloud maple harbor violin copper lantern meadow falcon ember".split()
 
 
-@pytest.fixture
-def postgres() -> Iterator[PrivatePostgres]:
-    pg = PrivatePostgres().init()
-    pg.start()
-    yield pg
-    pg.close()
-
-
 def test_two_apis_and_two_workers_index_each_document_exactly_once(
-    postgres: PrivatePostgres, tmp_path: Path
+    private_postgres: PrivatePostgres, tmp_path: Path
 ) -> None:
     env = {
         **os.environ,
-        "DATABASE_URL": postgres.url,
+        "DATABASE_URL": private_postgres.url,
         "VECTOR_STORE_TYPE": "pgvector",
         "EMBEDDING_MODEL": "hashing-64",  # the plumbing is under test here, not the model
         "RAGD_AUTH": "disabled",
@@ -111,7 +102,7 @@ def test_two_apis_and_two_workers_index_each_document_exactly_once(
     assert sum(per_worker) == DOCUMENTS, per_worker
     assert all(n > 0 for n in per_worker), per_worker  # both really took part
 
-    engine = create_engine(normalise_url(postgres.url))
+    engine = create_engine(normalise_url(private_postgres.url))
     with engine.connect() as conn:
         statuses = dict(conn.execute(text("SELECT status, count(*) FROM documents GROUP BY 1")).all())
         jobs = conn.execute(

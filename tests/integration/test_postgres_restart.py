@@ -13,11 +13,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
@@ -33,14 +31,6 @@ WORDS = "apple river stone cloud maple harbor violin copper lantern meadow falco
 def doc_text(i: int) -> str:
     a, b, c = WORDS[i % 12], WORDS[(i * 5 + 1) % 12], WORDS[(i * 7 + 3) % 12]
     return f"Document {i} is about the {a} and the {b}. It mentions {c} number {i} twice: {i}."
-
-
-@pytest.fixture
-def postgres() -> Iterator[PrivatePostgres]:
-    pg = PrivatePostgres().init()
-    pg.start()
-    yield pg
-    pg.close()
 
 
 class Load:
@@ -94,11 +84,11 @@ class Load:
 
 
 def test_api_and_workers_ride_out_postgres_restarts(
-    postgres: PrivatePostgres, tmp_path: Path
+    private_postgres: PrivatePostgres, tmp_path: Path
 ) -> None:
     settings = make_settings(
         tmp_path / "data",
-        database_url=postgres.url,
+        database_url=private_postgres.url,
         vector_store_type="pgvector",
         embedded_worker=False,
         auth="disabled",
@@ -113,9 +103,9 @@ def test_api_and_workers_ride_out_postgres_restarts(
         try:
             with Load(client) as load:
                 time.sleep(1.5)
-                postgres.restart("fast")
+                private_postgres.restart("fast")
                 time.sleep(2.0)
-                postgres.restart("immediate")  # a crash: no checkpoint, clients cut off
+                private_postgres.restart("immediate")  # a crash: no checkpoint, clients cut off
                 time.sleep(2.0)
             assert not load.bad, load.bad[:5]
             assert load.accepted, load.statuses
@@ -148,7 +138,7 @@ def test_api_and_workers_ride_out_postgres_restarts(
             worker_services.close()
 
     # Exactly once: each document's chunks are stored and indexed once, and its job is done.
-    engine = create_engine(normalise_url(postgres.url))
+    engine = create_engine(normalise_url(private_postgres.url))
     with engine.connect() as conn:
         per_doc = dict(
             conn.execute(
