@@ -6,7 +6,7 @@
 # skip here, because RAGD_TEST_REQUIRE_SERVICES=1 turns a missing service into a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/bootstrap.sh test llamacpp
+bash scripts/bootstrap.sh test llamacpp qdrant
 bash scripts/install-deploy-tools.sh
 bash scripts/install-ui-test-deps.sh
 .venv/bin/ruff check src tests bench

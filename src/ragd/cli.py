@@ -153,6 +153,8 @@ def _drain(svc: Services, total: int, *, quiet: bool) -> float:
             progress.update(task, completed=min(done, total), rate=f"{rate:.1f} docs/s")
 
         worker.run(until_idle=True, on_batch=on_batch)
+    if svc.index_sync is not None and svc.settings.outbox_sync_in_worker and not worker.stopping:
+        svc.index_sync.drain()  # the last batches' outbox rows: searchable on return
     return time.monotonic() - t0
 
 
@@ -510,23 +512,127 @@ def migrate() -> None:
 
 
 @app.command()
-def reindex() -> None:
+def reindex(
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target",
+            help="Index to build: sqlite, pgvector or qdrant (default: VECTOR_STORE_TYPE). "
+            "Qdrant is built beside the live collection and swapped in (no downtime).",
+        ),
+    ] = None,
+    reuse_vectors: Annotated[
+        bool,
+        typer.Option(
+            "--reuse-vectors/--embed-all",
+            help="Copy vectors an index already holds for the same model instead of "
+            "embedding every chunk again.",
+        ),
+    ] = True,
+) -> None:
     """Rebuild the index from the Store with the configured embedding model."""
-    svc = _services(check_index=False)
+    from ragd.services.container import build_reindex
+
+    if target not in (None, "sqlite", "pgvector", "qdrant"):
+        raise InvalidRequest(f"--target takes sqlite, pgvector or qdrant; got {target!r}")
+    svc, job = build_reindex(get_settings(), target=target, reuse_vectors=reuse_vectors)
     total = sum(svc.store.count_chunks(t) for t in svc.store.tenants())
-    with Progress(
-        TextColumn("reindexing"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-    ) as progress:
-        task = progress.add_task("reindex", total=total)
-        report = svc.reindex.run(on_progress=lambda n: progress.advance(task, n))
+    try:
+        with Progress(
+            TextColumn("reindexing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+        ) as progress:
+            task = progress.add_task("reindex", total=total)
+            report = job.run(on_progress=lambda n: progress.advance(task, n))
+    finally:
+        svc.close()
     out.print(
         f"reindexed {report.chunks} chunk(s) of {report.documents} document(s) "
         f"with {svc.embedder.spec.model} ({svc.embedder.spec.dimension}-d)"
+        + (f"; {report.copied_vectors} vector(s) copied" if report.copied_vectors else "")
+        + ("; swapped in atomically" if report.staged else "")
     )
+
+
+@app.command("sync")
+def sync_(
+    until_idle: Annotated[
+        bool, typer.Option("--until-idle", help="Exit when the outbox is empty.")
+    ] = False,
+) -> None:
+    """Apply the outbox of an external index (Qdrant) until stopped; SIGTERM stops it.
+
+    Ingestion workers do this too, between batches; run this where no worker runs, or
+    with RAGD_OUTBOX_SYNC_IN_WORKER=false to keep index writes off the workers."""
+    import threading
+
+    from ragd.services.index_sync import run_sync
+    from ragd.worker import install_stop_signals
+
+    logging.basicConfig(
+        level=get_settings().log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    svc = _services()
+    try:
+        if svc.index_sync is None:
+            raise ConfigError(
+                f"VECTOR_STORE_TYPE={svc.settings.vector_store_type} commits its index in the "
+                "Store's transaction: there is no outbox to sync"
+            )
+        stop = threading.Event()
+        install_stop_signals(stop.set)
+        applied = run_sync(
+            svc.index_sync,
+            stop=stop,
+            poll_seconds=svc.settings.worker_poll_seconds,
+            until_idle=until_idle,
+        )
+    finally:
+        svc.close()
+    err.print(f"sync: applied {applied} outbox row(s)")
+
+
+@app.command()
+def reconcile(
+    repair: Annotated[
+        bool, typer.Option("--repair/--check", help="Fix what differs, or only report it.")
+    ] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Compare the Store with an external index (Qdrant): re-add missing chunks, remove
+    orphans, report the drift (also as ragd_index_drift_chunks). Exit 1 on drift with
+    --check."""
+    from ragd.services.reconcile import ReconcileService
+
+    svc = _services()
+    try:
+        report = ReconcileService(svc.store, svc.index, svc.embedder, svc.index_sync).run(
+            repair=repair
+        )
+    finally:
+        svc.close()
+    if as_json:
+        _print_json(report.as_dict())
+    else:
+        out.print(
+            f"{report.tenants} tenant(s), {report.store_chunks} chunk(s) in the Store, "
+            f"{report.index_chunks} in the index: {report.missing} missing, "
+            f"{report.orphans} orphan(s)"
+            + (
+                f"; re-indexed {report.repaired_documents} document(s), removed "
+                f"{report.removed_orphans} orphan(s)"
+                if repair and report.drift
+                else ""
+            )
+        )
+        for line in report.examples:
+            out.print(f"  {line}")
+    if report.drift and not repair:
+        raise typer.Exit(code=1)
 
 
 # ----------------------------------------------------------------------- eval ---

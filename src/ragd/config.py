@@ -46,7 +46,44 @@ class Settings(BaseSettings):
     )
     hnsw_ef_search: int = Field(100, ge=1, le=1000, validation_alias=_env("RAGD_HNSW_EF_SEARCH"))
     """pgvector HNSW: graph degree and build beam (applied when the index is (re)built),
-    and the search beam (every query)."""
+    and the search beam (every query). Qdrant uses them for its per-tenant graphs."""
+
+    # Qdrant (VECTOR_STORE_TYPE=qdrant; see ragd.adapters.index.qdrant)
+    qdrant_url: str | None = Field(None, validation_alias=_env("QDRANT_URL"))
+    """A cluster's URL; unset: qdrant-client's local mode in ``<data dir>/qdrant``
+    (one process only); ``:memory:`` keeps it in memory."""
+    qdrant_api_key: SecretStr | None = Field(None, validation_alias=_env("QDRANT_API_KEY"))
+    collection_name: str = Field("ragd_chunks", validation_alias=_env("COLLECTION_NAME"))
+    """The alias searches use; points live in versioned collections ``<name>_v<n>``."""
+    qdrant_timeout: float = Field(10.0, gt=0, validation_alias=_env("QDRANT_TIMEOUT"))
+    qdrant_max_retries: int = Field(3, ge=0, le=20, validation_alias=_env("QDRANT_MAX_RETRIES"))
+    qdrant_shard_number: int | None = Field(
+        None, ge=1, validation_alias=_env("QDRANT_SHARD_NUMBER")
+    )
+    qdrant_replication_factor: int | None = Field(
+        None, ge=1, validation_alias=_env("QDRANT_REPLICATION_FACTOR")
+    )
+    qdrant_write_consistency_factor: int | None = Field(
+        None, ge=1, validation_alias=_env("QDRANT_WRITE_CONSISTENCY_FACTOR")
+    )
+    """Applied when a collection is created (first start, ``ragd reindex``)."""
+    qdrant_quantization: Literal["none", "int8", "binary"] = Field(
+        "none", validation_alias=_env("RAGD_QDRANT_QUANTIZATION")
+    )
+    qdrant_fusion: Literal["client", "server"] = Field(
+        "client", validation_alias=_env("RAGD_QDRANT_FUSION")
+    )
+    """Hybrid fusion: ragd's weighted RRF over both Query API results (the SQL indexes'
+    ranking), or Qdrant's own RRF over a prefetch of both sides."""
+    outbox_batch_size: int = Field(
+        256, ge=1, le=10_000, validation_alias=_env("RAGD_OUTBOX_BATCH_SIZE")
+    )
+    outbox_lease_seconds: float = Field(
+        60.0, gt=0, validation_alias=_env("RAGD_OUTBOX_LEASE_SECONDS")
+    )
+    outbox_sync_in_worker: bool = Field(True, validation_alias=_env("RAGD_OUTBOX_SYNC_IN_WORKER"))
+    """Ingestion workers drain the outbox between batches; off when ``ragd sync`` runs as
+    a deployment of its own."""
 
     # Retrieval
     default_retrieval_strategy: RetrievalMode = Field(
@@ -243,7 +280,9 @@ class Settings(BaseSettings):
     def runs_embedded_worker(self) -> bool:
         if self.embedded_worker is not None:
             return self.embedded_worker
-        return self.vector_store_type == "sqlite"
+        # A SQLite Store is the embedded mode, whichever index (Qdrant's local mode, too,
+        # admits one process, so its sync must run inside the server).
+        return self.sqlalchemy_url.startswith("sqlite")
 
     @property
     def exports_traces(self) -> bool:

@@ -1,10 +1,12 @@
 """Random operations by several tenants through the HTTP API: no response ever carries
 another tenant's data.
 
-A Hypothesis state machine drives one live app (auth required, real SQLite, embedded
-worker) with ingest, search, query, chat, list, get, delete, cross-tenant probes, key
-rotation and tenant erasure over three tenants per run. Every document's text carries
-a marker word unique to its tenant, so any leak is visible in any response body.
+A Hypothesis state machine drives one live app (auth required, embedded worker) with
+ingest, search, query, chat, list, get, delete, cross-tenant probes, key rotation and
+tenant erasure over three tenants per run, once on SQLite and once on Postgres + pgvector,
+where ragd connects as a role that row-level security applies to (neither superuser nor
+BYPASSRLS; see tests/contract/conftest.py). Every document's text carries a marker word
+unique to its tenant, so any leak is visible in any response body.
 """
 
 from __future__ import annotations
@@ -30,6 +32,12 @@ from hypothesis.stateful import (
 
 from ragd.domain.accounts import Role
 from tests.api.conftest import make_client
+from tests.contract.conftest import (  # noqa: F401 - fixtures
+    PgTestDatabase,
+    pg_schema,
+    pg_session_database,
+    with_search_path,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -41,6 +49,7 @@ MARKER = re.compile(r"mk[0-9a-f]{8}x")
 
 class Counter:
     steps = 0
+    hits = 0  # search hits seen: proves documents got indexed, so searches had data to leak
 
 
 class World:
@@ -112,6 +121,7 @@ def isolation_machine(client: TestClient) -> type[RuleBasedStateMachine]:
             self.check(tenant, r.text)
             for hit in r.json()["hits"]:
                 assert self.owned.get(hit["document_id"], tenant) == tenant
+            Counter.hits += len(r.json()["hits"])
 
         @rule(t=st.integers(0, 2), word=st.sampled_from(VOCAB), probe=st.integers(0, 2), chat=st.booleans())
         def query(self, t: int, word: str, probe: int, chat: bool) -> None:
@@ -196,15 +206,27 @@ def isolation_machine(client: TestClient) -> type[RuleBasedStateMachine]:
     return TenantIsolation
 
 
-@pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def client(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     data: Path = tmp_path_factory.mktemp("isolation")
-    with make_client(data, auth="required", worker_poll_seconds=0.02, cache_ttl_seconds=60) as c:
+    common: dict[str, object] = {"auth": "required", "worker_poll_seconds": 0.02, "cache_ttl_seconds": 60}
+    if request.param == "sqlite":
+        with make_client(data, **common) as c:
+            yield c
+        return
+    pgdb: PgTestDatabase = request.getfixturevalue("pg_session_database")
+    with pg_schema(pgdb) as schema, make_client(
+        data,
+        database_url=with_search_path(pgdb.app_url, schema),
+        vector_store_type="pgvector",
+        embedded_worker=True,  # on by default for SQLite only
+        **common,
+    ) as c:
         yield c
 
 
 def test_no_response_carries_another_tenants_data(client: TestClient) -> None:
-    Counter.steps = 0
+    Counter.steps = Counter.hits = 0
     machine = isolation_machine(client)
     run_state_machine_as_test(
         machine,
@@ -217,3 +239,4 @@ def test_no_response_carries_another_tenants_data(client: TestClient) -> None:
         ),
     )
     assert Counter.steps >= OPERATIONS_REQUIRED, Counter.steps
+    assert Counter.hits > 0, "no search ever found a document: nothing was indexed"

@@ -7,12 +7,22 @@ One database per test session (``ragd_test_<random>``, dropped at the end) keeps
 runs on a shared server apart; inside it every test gets its own schema, reached through
 the connection's ``search_path``, so a test that counts every job or rebuilds the index
 sees only its own rows, exactly like a test on its own SQLite file.
+
+ragd connects as it must in production: as a login role of its own (``ragd_app_<random>``,
+dropped with the database) that is neither superuser nor ``BYPASSRLS``, so the row-level
+security policies apply to every statement the adapters send. The role owns the schema of
+its test and so the tables it migrates into it (ragd migrates on start; the policies are
+forced on the owner). ``tests/integration/test_rls.py`` also runs ragd as a role that owns
+nothing and is only granted DML.
 """
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
@@ -36,47 +46,90 @@ def _with_database(url: str, name: str) -> str:
     return make_url(url).set(database=name).render_as_string(hide_password=False)
 
 
+@dataclass(frozen=True)
+class PgTestDatabase:
+    """The session's database, reachable as the server's superuser and as ragd's role."""
+
+    admin_url: str
+    """The test server's own (super)user: creates schemas, roles and grants."""
+    app_url: str
+    """ragd's role: LOGIN, NOSUPERUSER, NOBYPASSRLS, no CREATEDB/CREATEROLE."""
+    app_role: str
+
+
 @pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """URL of a fresh database for this session, with pgvector (and btree_gin) installed
-    in its ``public`` schema; dropped when the session ends."""
+def pg_session_database() -> Iterator[PgTestDatabase]:
+    """A fresh database for this session, with pgvector (and btree_gin) installed in its
+    ``public`` schema, and a restricted login role for ragd; both dropped at the end."""
     server = database_url()  # skips (or fails under RAGD_TEST_REQUIRE_SERVICES=1)
-    name = f"ragd_test_{uuid.uuid4().hex[:12]}"
+    suffix = uuid.uuid4().hex[:12]
+    name, role, password = f"ragd_test_{suffix}", f"ragd_app_{suffix}", secrets.token_hex(16)
     admin = _admin_engine(server)
     try:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+            conn.exec_driver_sql(
+                f'CREATE ROLE "{role}" LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE'
+                f" PASSWORD '{password}'"
+            )
     except Exception as exc:  # a URL that is set but dead is a failure, never a skip
         admin.dispose()
-        pytest.fail(f"DATABASE_URL={server} does not accept CREATE DATABASE: {exc}")
+        pytest.fail(f"DATABASE_URL={server} does not accept CREATE DATABASE/ROLE: {exc}")
     url = _with_database(server, name)
+    app_url = (
+        make_url(url).set(username=role, password=password).render_as_string(hide_password=False)
+    )
     db = _admin_engine(url)
     try:
         with db.connect() as conn:
             conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS vector SCHEMA public")
             conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS btree_gin SCHEMA public")
         db.dispose()
-        yield url
+        yield PgTestDatabase(url, app_url, role)
     finally:
         db.dispose()
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.exec_driver_sql(f'DROP ROLE IF EXISTS "{role}"')
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_database(pg_session_database: PgTestDatabase) -> str:
+    """The session database's superuser URL."""
+    return pg_session_database.admin_url
+
+
+def with_search_path(url: str, schema: str) -> str:
+    """``url`` whose connections see only ``schema`` (plus ``public``, for the extensions'
+    types and operators)."""
+    sep = "&" if "?" in url else "?"
+    return f"{url}{sep}options={quote(f'-csearch_path={schema},public', safe='')}"
+
+
+@contextmanager
+def pg_schema(pgdb: PgTestDatabase, *, owner: str | None = None) -> Iterator[str]:
+    """A schema of its own for a test (or a module), owned by ``owner`` (default: ragd's
+    role); yields its name and drops it with everything in it afterwards."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = _admin_engine(pgdb.admin_url)
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(
+                f'CREATE SCHEMA "{schema}" AUTHORIZATION "{owner or pgdb.app_role}"'
+            )
+        yield schema
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         admin.dispose()
 
 
 @pytest.fixture
-def pg_url(pg_database: str) -> Iterator[str]:
-    """A Postgres URL whose connections see only a schema of their own (plus ``public``,
-    for the extensions' types and operators)."""
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = _admin_engine(pg_database)
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    sep = "&" if "?" in pg_database else "?"
-    yield f"{pg_database}{sep}options={quote(f'-csearch_path={schema},public', safe='')}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-    admin.dispose()
+def pg_url(pg_session_database: PgTestDatabase) -> Iterator[str]:
+    """A Postgres URL for ragd's restricted role, seeing only a schema of its own."""
+    with pg_schema(pg_session_database) as schema:
+        yield with_search_path(pg_session_database.app_url, schema)
 
 
 def database_url_for(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,12 +61,57 @@ def _pgvector(url: str) -> IndexHarness:
     return IndexHarness(index, db.write, lambda spec: PgVectorIndex(db, spec), db.dispose)
 
 
-FACTORIES: dict[str, Callable[[str], IndexHarness]] = {"sqlite": _sqlite, "postgres": _pgvector}
+def _qdrant(url: str) -> IndexHarness:
+    """Qdrant in qdrant-client's local mode (in memory), its outbox in a SQLite Store.
+
+    Writes go through the outbox; the harness's transaction drains it after committing,
+    which is what the embedded mode's in-process sync does between worker batches."""
+    pytest.importorskip("qdrant_client")
+    from ragd.adapters.index.outbox import Outbox
+    from ragd.adapters.index.qdrant import QdrantIndex
+    from ragd.adapters.index.qdrant_collections import QdrantCollections, open_client
+    from ragd.adapters.index.qdrant_sync import OutboxSync
+    from ragd.adapters.sql import migrate
+    from ragd.adapters.sql.database import Database
+
+    db = Database(url)
+    migrate.upgrade(db)
+    client = open_client(None, ":memory:", api_key=None, timeout=10)
+    collections = QdrantCollections(client, "contract")
+    outbox = Outbox(db)
+    sync = OutboxSync(collections, outbox)
+
+    def make(spec: EmbeddingSpec) -> Index:
+        return QdrantIndex(collections, outbox, spec)
+
+    @contextmanager
+    def transaction() -> Iterator[Transaction]:
+        with db.write() as tx:
+            yield tx
+        sync.drain()
+
+    def close() -> None:
+        client.close()
+        db.dispose()
+
+    index = make(SPEC)
+    index.ensure_ready()
+    return IndexHarness(index, transaction, make, close)
 
 
-@pytest.fixture(params=BACKENDS)
+FACTORIES: dict[str, Callable[[str], IndexHarness]] = {
+    "sqlite": _sqlite,
+    "postgres": _pgvector,
+    "qdrant": _qdrant,
+}
+STORE_OF = {"qdrant": "sqlite"}
+"""The Store database each index runs beside (the SQL indexes live in their own)."""
+
+
+@pytest.fixture(params=[*BACKENDS, "qdrant"])
 def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[IndexHarness]:
-    h = FACTORIES[request.param](database_url_for(request.param, request, tmp_path))
+    store = STORE_OF.get(request.param, request.param)
+    h = FACTORIES[request.param](database_url_for(store, request, tmp_path))
     yield h
     h.close()
 

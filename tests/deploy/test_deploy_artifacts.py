@@ -505,8 +505,12 @@ def test_dashboards_are_grafana_json() -> None:
 
 # ---------------------------------------------------------------------------- linters ---
 def test_shell_scripts_pass_shellcheck() -> None:
-    scripts = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "scripts").rglob("*.sh"))
-    assert "scripts/deploy.sh" in scripts
+    scripts = sorted(
+        str(p.relative_to(ROOT))
+        for folder in ("scripts", "deploy")
+        for p in (ROOT / folder).rglob("*.sh")
+    )
+    assert {"scripts/deploy.sh", "deploy/helm/ragd/files/init-ragd-role.sh"} <= set(scripts)
     check(tool("shellcheck"), "--external-sources", *scripts)
 
 

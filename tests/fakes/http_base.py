@@ -37,6 +37,8 @@ class RecordedRequest:
     """Header names in lower case."""
     body: Any
     """The parsed JSON body, ``None`` when there was none or it was not JSON."""
+    raw: bytes = b""
+    """The body as received (protobuf, compressed envelopes)."""
 
 
 @dataclass(frozen=True)
@@ -198,7 +200,7 @@ class FakeHandler(BaseHTTPRequestHandler):
         pass  # quiet: pytest shows stderr of failing tests
 
     def do_GET(self) -> None:
-        self._dispatch(None)
+        self._dispatch(None, b"")
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -207,12 +209,12 @@ class FakeHandler(BaseHTTPRequestHandler):
             body = json.loads(raw) if raw else None
         except ValueError:
             body = None
-        self._dispatch(body)
+        self._dispatch(body, raw)
 
-    def _dispatch(self, body: Any) -> None:
+    def _dispatch(self, body: Any, raw: bytes) -> None:
         fake = self.server_fake
         headers = {k.lower(): v for k, v in self.headers.items()}
-        fake.record(RecordedRequest(self.command, self.path, headers, body))
+        fake.record(RecordedRequest(self.command, self.path, headers, body, raw))
         route = fake.routes().get((self.command, self.path.split("?", 1)[0]))
         if route is None:
             self.send_reply(fake.error_reply(404, f"no route for {self.command} {self.path}"))

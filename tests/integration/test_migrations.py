@@ -25,6 +25,7 @@ from tests.contract.conftest import (  # noqa: F401 - fixtures
     BACKENDS,
     database_url_for,
     pg_database,
+    pg_session_database,
     pg_url,
 )
 

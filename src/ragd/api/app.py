@@ -12,6 +12,7 @@ import os
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -22,8 +23,13 @@ from ragd.api.deps import document_roles
 from ragd.api.middleware import RequestContext
 from ragd.api.routes import admin, documents, health, me, openai, retrieval, usage
 from ragd.config import Settings, get_settings
+from ragd.observability.error_reporting import close_sentry, init_sentry
 from ragd.observability.logging import configure_logging
+from ragd.observability.tracing import AppTracing, instrument_engine
 from ragd.services.container import Services, build_services
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
 
 log = logging.getLogger("ragd.api")
 
@@ -33,18 +39,31 @@ Errors are RFC 9457 `application/problem+json`. Every response carries `X-Reques
 """
 
 
-def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    services: Services | None = None,
+    *,
+    tracer_provider: TracerProvider | None = None,
+) -> FastAPI:
     """``services`` lets a caller (tests, benchmarks) share already-built services; the
-    app then neither builds nor closes them, and runs no worker of its own."""
+    app then neither builds nor closes them, and runs no worker of its own.
+
+    ``tracer_provider`` traces this app into the caller's provider (tests: an in-memory
+    exporter); without it the app traces only when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set.
+    """
     settings = settings or (services.settings if services else get_settings())
     if os.environ.get("RAGD_CONFIGURE_LOGGING") == "1":
         configure_logging(settings.log_level, settings.log_format)
+    tracing = AppTracing.for_app(settings, tracer_provider)
+    reports_errors = init_sentry(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = services is None
         svc = services or build_services(settings)
         app.state.services = svc
+        if tracing is not None and svc.engine is not None:
+            instrument_engine(svc.engine)
         if not settings.auth_required:
             log.warning(
                 "AUTHENTICATION IS OFF (RAGD_AUTH=%s, bound to %s): every request acts as "
@@ -70,6 +89,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                 worker_thread.join(timeout=settings.job_lease_seconds)
             if own:
                 svc.close()
+            if tracing is not None:
+                tracing.shutdown()
+            if reports_errors:
+                close_sentry()
 
     app = FastAPI(
         title="ragd",
@@ -79,6 +102,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     if services is not None:
         app.state.services = services  # usable without running the lifespan (ASGI tools)
+        if tracing is not None and services.engine is not None:
+            instrument_engine(services.engine)
     problems.install(app)
     routers = (
         documents.router,
@@ -114,4 +139,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.add_middleware(
         RequestContext, limit_for=limit_for, max_concurrent=settings.max_concurrent_requests
     )
+    if tracing is not None:
+        tracing.instrument_app(app)  # last: its middleware wraps all of the above
     return app

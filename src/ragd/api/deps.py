@@ -15,13 +15,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.routing import APIRoute
+from opentelemetry import trace
 
 from ragd.domain.accounts import Principal, Role
 from ragd.domain.models import DEFAULT_TENANT, TenantId
 from ragd.errors import Forbidden, RagdError, RateLimited, Unauthenticated
+from ragd.observability import tracing
 from ragd.services.container import Services
 
 log = logging.getLogger("ragd.api")
+tracer = trace.get_tracer("ragd")
 
 LOCAL_PRINCIPAL = Principal(DEFAULT_TENANT, "local", Role.PLATFORM_ADMIN, "none")
 UNKNOWN_TENANT = TenantId("_unknown")
@@ -44,12 +47,24 @@ def request_id(request: Request) -> str | None:
 
 
 def get_principal(request: Request, services: ServicesDep) -> Principal:
+    """The authenticated caller, in an ``auth`` span; the request's span gets its tenant."""
+    with tracer.start_as_current_span("auth") as span:
+        principal = _authenticate(request, services, span)
+        span.set_attribute(tracing.TENANT, principal.tenant_id)
+        span.set_attribute(tracing.AUTH_ROLE, principal.role.value)
+    trace.get_current_span().set_attribute(tracing.TENANT, principal.tenant_id)
+    return principal
+
+
+def _authenticate(request: Request, services: Services, span: trace.Span) -> Principal:
     if not services.settings.auth_required:
+        span.set_attribute(tracing.AUTH_METHOD, "disabled")
         return LOCAL_PRINCIPAL
     api_key = request.headers.get("x-api-key")
     authorization = request.headers.get("authorization", "")
     scheme, _, credentials = authorization.partition(" ")
     bearer = credentials.strip() if scheme.lower() == "bearer" else None
+    span.set_attribute(tracing.AUTH_METHOD, "api_key" if api_key else "bearer")
     try:
         principal = services.authenticator.authenticate(api_key=api_key, bearer=bearer)
     except (Unauthenticated, Forbidden) as exc:

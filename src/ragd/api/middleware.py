@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from http import HTTPStatus
 
+from opentelemetry import trace
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ragd.api.problems import MEDIA_TYPE, PROBLEM_BASE, BodyTooLarge
@@ -120,6 +121,8 @@ def _log_request(scope: Scope, endpoint: str, status: int, elapsed: float, reque
         return  # probes and scrapes would drown everything else
     state = scope.get("state") or {}
     principal = state.get("principal")
+    span = trace.get_current_span().get_span_context()
+    traced = {"trace_id": format(span.trace_id, "032x")} if span.is_valid else {}
     access.info(
         "request",
         method=scope["method"],
@@ -131,6 +134,7 @@ def _log_request(scope: Scope, endpoint: str, status: int, elapsed: float, reque
         tenant_id=getattr(principal, "tenant_id", None),
         user_id=getattr(principal, "user_id", None),
         docs_retrieved=state.get("docs_retrieved"),
+        **traced,  # the request's trace, when tracing is on
     )
 
 

@@ -1,1 +1,1 @@
-"""Metrics (Prometheus), and later tracing and structured logging."""
+"""Metrics (Prometheus), traces (OpenTelemetry), error reports (Sentry) and structured logs."""

@@ -27,6 +27,32 @@ def redact_text(text: str) -> str:
     return _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
 
 
+def is_secret_key(name: str) -> bool:
+    """Whether a field called ``name`` holds a credential (its value is never shown)."""
+    return bool(_SECRET_KEYS.search(name))
+
+
+def scrub(value: Any, known: tuple[str, ...] = ()) -> Any:
+    """``value`` with secrets replaced, at any depth: values under secret-sounding keys,
+    key/bearer/JWT patterns in strings, and the ``known`` secret strings (configured
+    provider keys). For payloads leaving the process (Sentry events); dicts and lists
+    are rebuilt, other values returned as they are."""
+    if isinstance(value, str):
+        for secret in known:
+            value = value.replace(secret, REDACTED)
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {
+            k: REDACTED
+            if isinstance(k, str) and is_secret_key(k) and v not in (None, "")
+            else scrub(v, known)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return type(value)(scrub(v, known) for v in value)
+    return value
+
+
 def _redact(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
     for key, value in list(event.items()):
         if _SECRET_KEYS.search(key) and key not in ("event",):

@@ -1,7 +1,10 @@
 """Prometheus metrics under the names of DESIGN §7 (the reference dashboards use them).
 
 Metrics live in the process-wide default registry, created once at import; every app in
-the process shares them, which is what a scrape of one process should see.
+the process shares them, which is what a scrape of one process should see. The gauges of
+shared state (jobs per state, queue lag, chunks per tenant) are read from the Queue and
+the Index when ``/metrics`` is scraped (``api.routes.health``), so every replica reports
+them, whichever process did the work.
 """
 
 from __future__ import annotations
@@ -30,12 +33,27 @@ QUERY_LATENCY = Histogram(
 LLM_TOKENS = Counter(
     "ragd_llm_tokens_total", "Tokens read and written by the LLM.", ["model", "kind"]
 )
+EMBEDDING_TOKENS = Counter(
+    "ragd_embedding_tokens_total",
+    "Tokens sent to the embedding model, by kind: query, or document (chunk text).",
+    ["model", "kind"],
+)
 CITATIONS = Counter(
     "ragd_citations_total", "Citations in answers, by verification outcome.", ["supported"]
 )
 INGEST_JOBS = Gauge("ragd_ingest_jobs", "Ingestion jobs by state.", ["state"])
-"""Set at scrape time from the Queue (see ``api.routes.health``)."""
+"""Set at scrape time from the Queue (see ``api.routes.health``), as are the next two."""
+INGEST_QUEUE_LAG = Gauge(
+    "ragd_ingest_queue_lag_seconds",
+    "How long the oldest job ready to run has waited for a worker, in seconds (0: none).",
+)
 INDEX_CHUNKS = Gauge("ragd_index_chunks", "Searchable chunks per tenant.", ["tenant"])
+INDEX_DRIFT = Gauge(
+    "ragd_index_drift_chunks",
+    "Chunks the last `ragd reconcile` found apart between Store and an external index: "
+    "missing (in the Store, not the index) or orphan (in the index, not the Store).",
+    ["kind"],
+)
 CACHE_ERRORS = Counter(
     "ragd_cache_errors_total",
     "Cache backend failures (each call then behaved as a miss or a no-op), by operation.",
@@ -46,9 +64,8 @@ LIMITER_ERRORS = Counter(
     "Rate limiter backend failures, by the decision taken instead (fail_open, fail_closed).",
     ["outcome"],
 )
-# Declared for the alerts and dashboards of deploy/monitoring (DESIGN §7); the code that
-# updates them comes with the issues that build circuit breakers, tenancy guards, cost
-# accounting and queue monitoring. Until then a labelled one shows only HELP and TYPE.
+# Labelled metrics show only HELP and TYPE until their first sample: a breaker state once
+# a provider has a breaker, a cost once a tenant spends.
 CIRCUIT_BREAKER_STATE = Gauge(
     "genai_circuit_breaker_state",
     "Circuit breaker state per dependency: 0 closed, 1 open, 2 half-open.",
@@ -63,9 +80,6 @@ COST_DOLLARS = Gauge(
     "Cumulative provider cost in US dollars per tenant (only ever increased; a Gauge so "
     "the name stays exactly this, a Counter would append _total).",
     ["tenant"],
-)
-INGEST_QUEUE_LAG = Gauge(
-    "ragd_ingest_queue_lag_seconds", "Age of the oldest queued ingestion job, in seconds."
 )
 FALLBACKS = Counter(
     "ragd_llm_fallbacks_total",

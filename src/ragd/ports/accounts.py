@@ -59,6 +59,6 @@ class Accounts(Protocol):
 
     def revoke_key(self, tenant: TenantId, key_id: str) -> ApiKey: ...
 
-    def touch_key(self, key_id: str, when: datetime) -> None:
+    def touch_key(self, tenant: TenantId, key_id: str, when: datetime) -> None:
         """Record last use (best effort, may be throttled by the caller)."""
         ...

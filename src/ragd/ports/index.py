@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from ragd.domain.filters import SearchFilters
 from ragd.domain.models import EmbeddingSpec, IndexEntry, ScoredChunk, TenantId, Vector
@@ -66,4 +66,63 @@ class Index(Protocol):
         """An opaque token that changes with every committed write to the tenant's index
         rows (and with a rebuild); equal tokens mean equal search results. The answer
         cache keys on it, so no process ever serves an answer from before a change."""
+        ...
+
+
+# ------------------------------------------------------------------------------------
+# Capabilities of an index that lives outside the Store (Qdrant). Services test for them
+# with ``isinstance``; the SQLite and pgvector indexes, which commit in the Store's own
+# transaction, need none of them.
+
+
+class IndexBuild(Protocol):
+    """A new generation of the index, filled beside the live one (zero-downtime reindex)."""
+
+    def add(self, tenant: TenantId, document_id: str, entries: Sequence[IndexEntry]) -> None:
+        """Write one document's entries into the new generation (not searchable yet)."""
+        ...
+
+    def publish(
+        self, refresh: Callable[[TenantId, str], Sequence[IndexEntry] | None]
+    ) -> None:
+        """Catch up with every write made since the build started, then make the new
+        generation the live one atomically. ``refresh`` gives a document's current
+        entries from the Store (None: it no longer exists), for writes that cannot be
+        replayed as they are (another embedding model)."""
+        ...
+
+    def abandon(self) -> None:
+        """Drop the new generation; the live one is untouched."""
+        ...
+
+
+@runtime_checkable
+class StagedRebuild(Protocol):
+    """An index that can be rebuilt beside the live one and swapped in atomically."""
+
+    def start_build(self) -> IndexBuild: ...
+
+
+@runtime_checkable
+class IndexInventory(Protocol):
+    """What an external index holds, for ``ragd reconcile``."""
+
+    def chunk_ids(self) -> dict[TenantId, dict[str, str]]:
+        """Every entry: tenant → chunk id → document id."""
+        ...
+
+    def document_chunk_ids(self, tenant: TenantId, document_id: str) -> set[str]: ...
+
+    def remove_chunks(self, tenant: TenantId, chunk_ids: Sequence[str]) -> int:
+        """Delete these entries now (orphans: the Store has no such chunk)."""
+        ...
+
+
+@runtime_checkable
+class VectorSource(Protocol):
+    """An index that can hand back the vectors it stores, so a reindex into another
+    backend need not embed every chunk again."""
+
+    def stored_vectors(self, tenant: TenantId, chunk_ids: Sequence[str]) -> dict[str, Vector]:
+        """Vectors of those chunks it holds (others are simply absent)."""
         ...

@@ -42,6 +42,14 @@ class Queue(Protocol):
 
     def counts(self) -> dict[JobState, int]: ...
 
+    def lag_seconds(self) -> float:
+        """How long the oldest queued job that is due has waited (0.0 when none).
+
+        Like ``counts``, an aggregate over all tenants that names none of them: it feeds
+        the process-wide ``ragd_ingest_queue_lag_seconds`` gauge.
+        """
+        ...
+
     def pending(self, tenant: TenantId | None = None) -> int:
         """Jobs not yet done or dead (queued + running)."""
         ...

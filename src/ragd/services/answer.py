@@ -5,6 +5,8 @@ The LLM only writes text; this service decides what the caller sees: passages be
 ``NO_ANSWER`` without calling the model, and every ``[n]`` in the text is checked against
 the passage it names (``services.citations``). Answers are cached under a key that holds
 the tenant's index version, so a document change is never answered from a stale entry.
+
+Traced as ``cache`` (the lookup), the search service's spans, ``rerank`` and ``llm``.
 """
 
 from __future__ import annotations
@@ -15,20 +17,26 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import Span, Status, StatusCode
 
 from ragd.domain.answer import NO_ANSWER, Answer, answer_from_dict, answer_to_dict
 from ragd.domain.filters import SearchFilters
 from ragd.domain.models import Hit, TenantId
 from ragd.errors import RagdError
+from ragd.observability import tracing
 from ragd.ports.cache import Cache
 from ragd.ports.index import Mode
-from ragd.ports.llm import LLM, ChatMessage, Completion, Usage
+from ragd.ports.llm import LLM, ChatMessage, Completion, GenerationRequest, Usage
 from ragd.ports.reranker import Reranker
 from ragd.services.citations import check_citations
 from ragd.services.prompting import PromptBuilder
 from ragd.services.search import SearchService
 
 log = logging.getLogger("ragd.answer")
+tracer = trace.get_tracer("ragd")
 
 
 @dataclass(frozen=True)
@@ -109,7 +117,7 @@ class AnswerService:
         t0 = time.perf_counter()
         k = k or self.policy.default_k
         key = self._cache_key(tenant, question, mode, k, filters, history)
-        cached = self.cache.get(tenant, key) if self.cache else None
+        cached = self._cached(tenant, key)
         if cached is not None:
             answer = answer_from_dict(cached)
             answer.cached = True
@@ -124,7 +132,7 @@ class AnswerService:
         passages = self._relevant(result.hits)
         if passages and self.reranker is not None:
             t_rerank = time.perf_counter()
-            passages = self._rerank(question, passages)
+            passages = self._rerank(tenant, question, passages)
             timings["rerank_ms"] = (time.perf_counter() - t_rerank) * 1e3
         if not passages:
             answer = Answer(NO_ANSWER, [], [], self.llm.model, grounded=False, timings=timings)
@@ -135,9 +143,13 @@ class AnswerService:
             t1 = time.perf_counter()
             completion: Completion | None = None
             if _whole:
-                completion = self.llm.complete(plan.request)
+                with tracer.start_as_current_span(
+                    "llm", attributes=self._llm_attributes(tenant)
+                ) as span:
+                    completion = self.llm.complete(plan.request)
+                    _record_completion(span, completion)
             else:
-                for piece in self.llm.stream(plan.request):
+                for piece in self._traced_stream(tenant, plan.request):
                     if isinstance(piece, Completion):
                         completion = piece
                     else:
@@ -166,15 +178,61 @@ class AnswerService:
             self.cache.set(tenant, key, answer_to_dict(replace(answer, usage=Usage())))
         yield Finished(answer)
 
-    def _rerank(self, question: str, hits: list[Hit]) -> list[Hit]:
+    def _cached(self, tenant: TenantId, key: str) -> dict[str, Any] | None:
+        if self.cache is None:
+            return None
+        with tracer.start_as_current_span("cache", attributes={tracing.TENANT: tenant}) as span:
+            cached = self.cache.get(tenant, key)
+            span.set_attribute(tracing.CACHE_HIT, cached is not None)
+        return cached
+
+    def _llm_attributes(self, tenant: TenantId) -> dict[str, str]:
+        return {tracing.TENANT: tenant, tracing.LLM_REQUEST_MODEL: self.llm.model}
+
+    def _traced_stream(
+        self, tenant: TenantId, request: GenerationRequest
+    ) -> Iterator[str | Completion]:
+        """The LLM's stream inside an ``llm`` span that is current only while the provider
+        works: this generator is resumed from a different thread (and context copy) per
+        token, and a span left attached across a ``yield`` could not be detached."""
+        span = tracer.start_span("llm", attributes=self._llm_attributes(tenant))
+        pieces: Iterator[str | Completion] | None = None
+        try:
+            with trace.use_span(span):
+                pieces = iter(self.llm.stream(request))
+            while True:
+                with trace.use_span(span):
+                    piece = next(pieces, None)
+                if piece is None:
+                    return
+                if isinstance(piece, Completion):
+                    _record_completion(span, piece)
+                yield piece
+        finally:
+            close = getattr(pieces, "close", None)
+            if close is not None:
+                close()
+            span.end()
+
+    def _rerank(self, tenant: TenantId, question: str, hits: list[Hit]) -> list[Hit]:
         """Reorder by the reranker and keep ``rerank_k``; on a reranker failure keep the
         retrieval order (an answer from fused ranks beats no answer)."""
         assert self.reranker is not None
-        try:
-            scores = self.reranker.rerank(question, [h.text for h in hits])
-        except RagdError as exc:
-            log.warning("rerank failed, keeping retrieval order: %s", exc.code)
-            return hits[: self.policy.rerank_k]
+        with tracer.start_as_current_span(
+            "rerank",
+            attributes={
+                tracing.TENANT: tenant,
+                tracing.RERANK_MODEL: self.reranker.model,
+                tracing.RERANK_CANDIDATES: len(hits),
+                tracing.RERANK_TOP_K: self.policy.rerank_k,
+            },
+        ) as span:
+            try:
+                scores = self.reranker.rerank(question, [h.text for h in hits])
+            except RagdError as exc:
+                log.warning("rerank failed, keeping retrieval order: %s", exc.code)
+                span.set_status(Status(StatusCode.ERROR, exc.code))
+                return hits[: self.policy.rerank_k]
         order = sorted(range(len(hits)), key=lambda i: scores[i], reverse=True)
         return [hits[i] for i in order[: self.policy.rerank_k]]
 
@@ -213,3 +271,9 @@ class AnswerService:
             sort_keys=True,
         )
         return "answer:" + hashlib.sha256(material.encode()).hexdigest()
+
+
+def _record_completion(span: Span, completion: Completion) -> None:
+    span.set_attribute(tracing.LLM_RESPONSE_MODEL, completion.model)
+    span.set_attribute(tracing.LLM_INPUT_TOKENS, completion.usage.prompt_tokens)
+    span.set_attribute(tracing.LLM_OUTPUT_TOKENS, completion.usage.completion_tokens)

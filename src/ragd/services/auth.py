@@ -117,7 +117,7 @@ class Authenticator:
             raise Unauthenticated("unknown API key")
         user = self.accounts.get_user(key.tenant_id, key.user_id)
         self._check_active(key.tenant_id, user.status)
-        self._touch(key.id, now)
+        self._touch(key.tenant_id, key.id, now)
         return Principal(key.tenant_id, user.id, user.role, "api_key", key.id)
 
     def _verify(self, key_id: str, stored_hash: str, secret: str) -> bool:
@@ -132,13 +132,13 @@ class Authenticator:
             self._verified[key_id] = (digest, time.monotonic() + VERIFIED_TTL_SECONDS)
         return True
 
-    def _touch(self, key_id: str, now: datetime) -> None:
+    def _touch(self, tenant: TenantId, key_id: str, now: datetime) -> None:
         with self._lock:
             last = self._touched.get(key_id, 0.0)
             if time.monotonic() - last < TOUCH_EVERY_SECONDS:
                 return
             self._touched[key_id] = time.monotonic()
-        self.accounts.touch_key(key_id, now)
+        self.accounts.touch_key(tenant, key_id, now)
 
     # -- JWT ---------------------------------------------------------------------
     def _from_jwt(self, token: str) -> Principal:

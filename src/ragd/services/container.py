@@ -6,6 +6,7 @@ Everything else receives ports. Building is cheap: the embedding model loads on 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ragd.config import Settings
 from ragd.domain.pricing import PriceTable
@@ -13,6 +14,7 @@ from ragd.errors import ConfigError
 from ragd.ports import LLM, Cache, Embedder, Index, Parsing, Queue, Store
 from ragd.ports.accounts import Accounts
 from ragd.ports.audit import Audit
+from ragd.ports.index_sync import IndexSync
 from ragd.ports.limiter import Limiter
 from ragd.ports.reranker import Reranker
 from ragd.services.accounts import AccountService
@@ -27,6 +29,12 @@ from ragd.services.resilience import CircuitBreaker, ResilientLLM
 from ragd.services.resilience import RetryPolicy as LlmRetryPolicy
 from ragd.services.search import FusionPolicy, SearchService
 from ragd.worker import Worker, WorkerPool
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from ragd.adapters.sql.database import Database
+    from ragd.domain.models import EmbeddingSpec
 
 
 @dataclass
@@ -51,6 +59,10 @@ class Services:
     account_admin: AccountService
     gdpr: GdprService
     prices: PriceTable
+    engine: Engine | None = None
+    """The Store's SQLAlchemy engine, for the app to instrument when it traces."""
+    index_sync: IndexSync | None = None
+    """Applies the outbox of an index outside the Store (Qdrant); None for the others."""
 
     def worker(self, worker_id: str | None = None) -> Worker:
         s = self.settings
@@ -68,6 +80,9 @@ class Services:
         return WorkerPool(self.worker, concurrency or self.settings.worker_concurrency)
 
     def close(self) -> None:
+        close_index = getattr(self.index, "close", None)
+        if close_index is not None:  # Qdrant: its client (local mode locks its directory)
+            close_index()
         self.store.close()
 
 
@@ -181,17 +196,40 @@ def answer_passages(settings: Settings) -> int:
     return 3 if settings.llm_provider == "llamacpp" else 5
 
 
+def build_index(
+    settings: Settings, db: Database, spec: EmbeddingSpec
+) -> tuple[Index, IndexSync | None]:
+    """The index ``VECTOR_STORE_TYPE`` names, and its outbox sync if it lives outside the
+    Store (Qdrant: writes go through an outbox in the Store, see adapters/index/qdrant.py)."""
+    if settings.vector_store_type == "qdrant":
+        try:
+            from ragd.adapters.index import qdrant
+        except ImportError as exc:
+            raise ConfigError(
+                "VECTOR_STORE_TYPE=qdrant needs qdrant-client: pip install 'ragd[qdrant]'"
+            ) from exc
+        return qdrant.build(db, spec, settings)
+    if settings.vector_store_type == "pgvector":
+        from ragd.adapters.index import pgvector
+
+        return pgvector.build(db, spec, settings), None
+    from ragd.adapters.index.sqlite import SqliteIndex
+
+    return SqliteIndex(db, spec), None
+
+
 def build_services(settings: Settings, *, check_index: bool = True) -> Services:
     """Wire the backends from settings: SQLite Store/Queue/Index (embedded), or Postgres
-    Store/Queue with the pgvector Index (``VECTOR_STORE_TYPE=pgvector``, ``DATABASE_URL``).
+    Store/Queue with the pgvector Index (``VECTOR_STORE_TYPE=pgvector``, ``DATABASE_URL``),
+    or either Store with the Qdrant Index (``VECTOR_STORE_TYPE=qdrant``).
 
     ``check_index=False`` skips the embedding-model check, for ``ragd reindex``, which is
     the command that repairs a mismatch.
     """
-    if settings.vector_store_type not in ("sqlite", "pgvector"):
+    if settings.vector_store_type not in ("sqlite", "pgvector", "qdrant"):
         raise ConfigError(
             f"VECTOR_STORE_TYPE={settings.vector_store_type} is not available in this build; "
-            "supported: sqlite, pgvector"
+            "supported: sqlite, pgvector, qdrant"
         )
     from ragd.adapters.parsers.parsing import ParserRegistry
     from ragd.adapters.sql import migrate
@@ -204,7 +242,9 @@ def build_services(settings: Settings, *, check_index: bool = True) -> Services:
         pool_size=settings.connection_pool_size,
         statement_timeout_ms=settings.statement_timeout_ms,
     )
-    if db.is_sqlite != (settings.vector_store_type == "sqlite"):
+    if settings.vector_store_type != "qdrant" and db.is_sqlite != (
+        settings.vector_store_type == "sqlite"
+    ):
         raise ConfigError(
             f"VECTOR_STORE_TYPE={settings.vector_store_type} needs "
             + ("a postgresql:// DATABASE_URL" if db.is_sqlite else "a sqlite:/// DATABASE_URL")
@@ -214,15 +254,7 @@ def build_services(settings: Settings, *, check_index: bool = True) -> Services:
     store = SqlStore(db)
     queue = SqlQueue(db, max_attempts=settings.job_max_attempts)
     embedder = build_embedder(settings)
-    index: Index
-    if settings.vector_store_type == "pgvector":
-        from ragd.adapters.index import pgvector
-
-        index = pgvector.build(db, embedder.spec, settings)
-    else:
-        from ragd.adapters.index.sqlite import SqliteIndex
-
-        index = SqliteIndex(db, embedder.spec)
+    index, index_sync = build_index(settings, db, embedder.spec)
     if check_index:
         index.ensure_ready()
     parsing = ParserRegistry()
@@ -237,6 +269,7 @@ def build_services(settings: Settings, *, check_index: bool = True) -> Services:
             settings.job_max_attempts, settings.job_backoff_seconds, settings.job_lease_seconds
         ),
         embed_batch_size=settings.embedding_batch_size,
+        index_sync=index_sync if settings.outbox_sync_in_worker else None,
     )
     search = SearchService(
         store,
@@ -313,4 +346,45 @@ def build_services(settings: Settings, *, check_index: bool = True) -> Services:
         account_admin=AccountService(accounts, hasher),
         gdpr=GdprService(accounts, audit, store, ingest, cache),
         prices=PriceTable.parse(settings.llm_prices),
+        engine=db.engine,
+        index_sync=index_sync,
     )
+
+
+def build_reindex(
+    settings: Settings, *, target: str | None = None, reuse_vectors: bool = True
+) -> tuple[Services, ReindexService]:
+    """Services for the ``target`` index (default ``VECTOR_STORE_TYPE``) and the reindex
+    that fills it from the Store.
+
+    With ``reuse_vectors``, vectors are copied rather than embedded again from the index
+    that holds them with the same embedding model: the configured index when the target
+    is another backend (``VECTOR_STORE_TYPE=sqlite ragd reindex --target qdrant``), or the
+    live collection itself when a staged rebuild replaces it (a Qdrant reshard).
+    """
+    from ragd.adapters.sql.store import SqlStore
+    from ragd.ports.index import StagedRebuild, VectorSource
+
+    target = target or settings.vector_store_type
+    svc = build_services(
+        settings.model_copy(update={"vector_store_type": target}), check_index=False
+    )
+    source: object | None = None
+    if reuse_vectors:
+        if target != settings.vector_store_type and isinstance(svc.store, SqlStore):
+            source, _ = build_index(settings, svc.store.db, svc.embedder.spec)
+        elif isinstance(svc.index, StagedRebuild):
+            source = svc.index
+    vectors: VectorSource | None = None
+    if isinstance(source, VectorSource):
+        stored = getattr(source, "stored_spec", lambda: None)()
+        if stored == svc.embedder.spec:
+            vectors = source
+    job = ReindexService(
+        svc.store,
+        svc.index,
+        svc.embedder,
+        batch_size=max(64, settings.embedding_batch_size),
+        vectors=vectors,
+    )
+    return svc, job

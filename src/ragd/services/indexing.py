@@ -5,6 +5,12 @@ faster per passage in batches), then commits each document in its own transactio
 also completes its job. That commit is fenced by the job's lease: a worker presumed dead
 whose job was taken over cannot commit a second copy, so every document ends indexed
 exactly once however often workers crash.
+
+An index outside the Store (Qdrant) takes part through the same ``Index.upsert_document``
+call: it writes an outbox row in that transaction instead of its own rows. The worker then
+applies the outbox (``sync_index``, between batches and on every idle poll), so the
+document becomes searchable moments after its commit; until then it is left out of every
+search, and a failing sync never holds up ingestion (the rows wait in the Store).
 """
 
 from __future__ import annotations
@@ -31,12 +37,16 @@ from ragd.domain.models import (
     utcnow,
 )
 from ragd.errors import DocumentRejected, LeaseLost, NotFound, RagdError
+from ragd.observability import metrics
 from ragd.ports import Embedder, Index, Parsing, Queue, Store
+from ragd.ports.index_sync import IndexSync
 from ragd.services.ingest import title_from_source
 
 log = logging.getLogger("ragd.indexing")
 
 HEADING_RESERVE = 8
+SYNC_BACKOFF_MIN_S = 1.0
+SYNC_BACKOFF_MAX_S = 30.0
 MIN_CHUNK_TOKENS = 64
 
 
@@ -97,6 +107,8 @@ class IndexingService:
         chunking: ChunkingPolicy,
         retry: RetryPolicy,
         embed_batch_size: int = 32,
+        index_sync: IndexSync | None = None,
+        sync_budget_seconds: float = 5.0,
     ) -> None:
         self.store = store
         self.queue = queue
@@ -106,6 +118,26 @@ class IndexingService:
         self.chunking = chunking
         self.retry = retry
         self.embed_batch_size = embed_batch_size
+        self.index_sync = index_sync
+        self.sync_budget_seconds = sync_budget_seconds
+        self._sync_retry_at = 0.0
+        self._sync_backoff = SYNC_BACKOFF_MIN_S
+
+    def sync_index(self) -> int:
+        """Apply the external index's outbox for up to ``sync_budget_seconds``; returns the
+        rows applied (0 without an external index). A failure is logged and retried with
+        backoff on later calls, never raised: ingestion goes on, the rows stay pending."""
+        if self.index_sync is None or time.monotonic() < self._sync_retry_at:
+            return 0
+        try:
+            applied = self.index_sync.drain(max_seconds=self.sync_budget_seconds)
+        except RagdError as exc:
+            self._sync_retry_at = time.monotonic() + self._sync_backoff
+            log.warning("index sync failed, retrying in %.0fs: %s", self._sync_backoff, exc)
+            self._sync_backoff = min(self._sync_backoff * 2, SYNC_BACKOFF_MAX_S)
+            return 0
+        self._sync_backoff = SYNC_BACKOFF_MIN_S
+        return applied
 
     def process(
         self,
@@ -184,9 +216,12 @@ class IndexingService:
     ) -> np.ndarray:
         texts = [embedding_text(p.document, d) for p in prepared for d in p.drafts]
         out = np.zeros((len(texts), self.embedder.spec.dimension), np.float32)
-        # Model calls go shortest-first across the whole batch, so each call pads its texts
-        # to similar lengths: padding is pure wasted compute on a CPU.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        # Model calls go shortest-first across the whole batch, in the model's own tokens, so
+        # each call pads its texts to similar lengths: padding is pure wasted compute on a
+        # CPU, and character length is a poor proxy for tokens in scientific text.
+        count = self.embedder.tokenizer.count
+        lengths = [count(t) for t in texts]
+        order = sorted(range(len(texts)), key=lengths.__getitem__)
         lease_renewed = time.monotonic()
         for start in range(0, len(order), self.embed_batch_size):
             if should_stop():
@@ -200,6 +235,9 @@ class IndexingService:
                             p.job.id, worker_id, lease_seconds=self.retry.lease_seconds
                         )
                 lease_renewed = time.monotonic()
+        metrics.EMBEDDING_TOKENS.labels(self.embedder.spec.model, "document").inc(
+            sum(d.token_count for p in prepared for d in p.drafts)
+        )
         return out
 
     def _commit(

@@ -1,15 +1,23 @@
-"""Search: embed the query, ask the Index within the tenant, hydrate hits from the Store."""
+"""Search: embed the query, ask the Index within the tenant, hydrate hits from the Store.
+
+Traced as two spans, ``embed`` and ``search`` (index search and hydration).
+"""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 
+from opentelemetry import trace
+
 from ragd.domain.filters import SearchFilters
-from ragd.domain.models import Hit, TenantId
+from ragd.domain.models import Hit, ScoredChunk, TenantId, Vector
 from ragd.errors import InvalidRequest
+from ragd.observability import metrics, tracing
 from ragd.ports import Embedder, Index, Store
 from ragd.ports.index import IndexQuery, Mode
+
+tracer = trace.get_tracer("ragd")
 
 MAX_QUERY_CHARS = 4000
 MODES: tuple[Mode, ...] = ("hybrid", "dense", "sparse")
@@ -70,23 +78,50 @@ class SearchService:
             raise InvalidRequest(f"query is longer than {MAX_QUERY_CHARS} characters")
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        vector = self.embedder.embed_query(query) if mode != "sparse" else None
+        vector = self._embed_query(tenant, query) if mode != "sparse" else None
         t1 = time.perf_counter()
-        scored = self.index.search(
-            tenant,
-            IndexQuery(
-                text=query,
-                vector=vector,
-                mode=mode,
-                k=k,
-                filters=filters or SearchFilters(),
-                rrf_k=self.fusion.rrf_k,
-                dense_weight=self.fusion.dense_weight,
-                sparse_weight=self.fusion.sparse_weight,
-                candidates=max(self.fusion.candidates, k),
-            ),
+        with tracer.start_as_current_span(
+            "search", attributes={tracing.TENANT: tenant, tracing.MODE: mode, tracing.TOP_K: k}
+        ) as span:
+            scored = self.index.search(
+                tenant,
+                IndexQuery(
+                    text=query,
+                    vector=vector,
+                    mode=mode,
+                    k=k,
+                    filters=filters or SearchFilters(),
+                    rrf_k=self.fusion.rrf_k,
+                    dense_weight=self.fusion.dense_weight,
+                    sparse_weight=self.fusion.sparse_weight,
+                    candidates=max(self.fusion.candidates, k),
+                ),
+            )
+            t2 = time.perf_counter()
+            hits = self._hydrate(tenant, scored, mode)
+            span.set_attribute(tracing.DOCS_RETRIEVED, len(hits))
+        t3 = time.perf_counter()
+        timings.update(
+            embed_ms=(t1 - t0) * 1e3,
+            search_ms=(t2 - t1) * 1e3,
+            hydrate_ms=(t3 - t2) * 1e3,
+            total_ms=(t3 - t0) * 1e3,
         )
-        t2 = time.perf_counter()
+        return SearchResult(hits=hits, mode=mode, timings=timings)
+
+    def _embed_query(self, tenant: TenantId, query: str) -> Vector:
+        model = self.embedder.spec.model
+        with tracer.start_as_current_span(
+            "embed", attributes={tracing.TENANT: tenant, tracing.EMBEDDING_MODEL: model}
+        ) as span:
+            tokens = self.embedder.tokenizer.count(query)
+            span.set_attribute(tracing.EMBEDDING_TOKENS, tokens)
+            vector = self.embedder.embed_query(query)
+        metrics.EMBEDDING_TOKENS.labels(model, "query").inc(tokens)
+        return vector
+
+    def _hydrate(self, tenant: TenantId, scored: list[ScoredChunk], mode: Mode) -> list[Hit]:
+        """Index results as Hits with their chunk and document from the Store."""
         found = self.store.get_chunks(tenant, [s.chunk_id for s in scored])
         hits = []
         for s in scored:
@@ -112,11 +147,4 @@ class SearchService:
                     else s.score,  # a dense score is the cosine similarity
                 )
             )
-        t3 = time.perf_counter()
-        timings.update(
-            embed_ms=(t1 - t0) * 1e3,
-            search_ms=(t2 - t1) * 1e3,
-            hydrate_ms=(t3 - t2) * 1e3,
-            total_ms=(t3 - t0) * 1e3,
-        )
-        return SearchResult(hits=hits, mode=mode, timings=timings)
+        return hits

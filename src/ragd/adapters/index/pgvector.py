@@ -24,6 +24,13 @@ statements that write the rows) times ``ts_rank`` of that lexeme alone (see
 Hybrid search is one statement that runs both sides and fuses them by weighted reciprocal
 rank in SQL. ``version(tenant)`` is a per-tenant counter, bumped in the writing transaction,
 that the answer cache keys on.
+
+Row-level security: ``index_tenants``, ``index_chunks`` and ``index_terms`` carry the
+tenant policies of ``ragd.adapters.sql.rls`` (applied by ``ensure_ready``, since these
+tables are not Alembic's). Searches and counts run scoped to their tenant, writes scope the
+Store's transaction to theirs; ``ensure_ready`` and ``rebuild`` (DDL, and every tenant's
+version moved on) are the system scope's. Once everything exists ``ensure_ready`` sends no
+DDL: it would need the tables' owner and take locks that queue behind running searches.
 """
 
 from __future__ import annotations
@@ -40,7 +47,9 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
 
 from ragd.adapters.index import pgvector_sql as q
 from ragd.adapters.index.fts import query_words
+from ragd.adapters.sql import rls
 from ragd.adapters.sql.database import Database
+from ragd.adapters.sql.rls import SYSTEM, scoped
 from ragd.domain.models import EmbeddingSpec, IndexEntry, ScoredChunk, TenantId
 from ragd.errors import ConfigError, IndexMismatch, InvalidRequest
 from ragd.ports.index import IndexQuery
@@ -135,7 +144,7 @@ class PgVectorIndex:
         Serialised across processes by an advisory lock, so two replicas starting at once
         cannot both decide the index is missing and record different specs.
         """
-        with self._db.write() as conn:
+        with self._db.write(SYSTEM) as conn:
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_LOCK})")
             stored = _read_spec(conn)
             if stored is not None and stored != self._spec:
@@ -144,6 +153,8 @@ class PgVectorIndex:
                     f"EMBEDDING_MODEL is {self._spec.model} ({self._spec.dimension}-d); "
                     "run `ragd reindex` to rebuild it from the Store"
                 )
+            if stored == self._spec and _complete(conn):
+                return
             # Same spec (or none yet): create whatever is missing.
             self._create(conn)
 
@@ -155,7 +166,7 @@ class PgVectorIndex:
 
         Tenants' versions move on (never back), so caches keyed on them are invalidated.
         """
-        with self._db.write() as conn:
+        with self._db.write(SYSTEM) as conn:  # every tenant's version moves on
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_LOCK})")
             for table in q.DROP_TABLES:
                 conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
@@ -174,6 +185,8 @@ class PgVectorIndex:
             conn.exec_driver_sql(stmt)
         if fresh:
             conn.exec_driver_sql(q.COLUMN_STORAGE)
+        for table in q.TENANT_TABLES:
+            rls.enable_tenant_rls(table, bind=conn)
         conn.exec_driver_sql(
             "INSERT INTO index_meta (key, value) VALUES"
             " (%(k1)s, %(v1)s), (%(k2)s, %(v2)s), (%(k3)s, %(v3)s)"
@@ -199,7 +212,7 @@ class PgVectorIndex:
         ``INSERT … SELECT FROM unnest(...)`` (one round trip per document), and the
         tenant's version is bumped in the same transaction.
         """
-        conn = _connection(tx)
+        conn = scoped(tx, tenant)
         cols: dict[str, list[str]] = {
             "chunk_ids": [],
             "sources": [],
@@ -241,7 +254,7 @@ class PgVectorIndex:
                 conn.exec_driver_sql(q.ADD_CHUNKS, {**keys, "delta": len(entries) - deleted})
 
     def delete_document(self, tx: Transaction, tenant: TenantId, document_id: str) -> None:
-        conn = _connection(tx)
+        conn = scoped(tx, tenant)
         keys = {"tenant": tenant, "document_id": document_id}
         with _translate():
             conn.exec_driver_sql(q.BUMP_VERSION, keys)
@@ -268,7 +281,7 @@ class PgVectorIndex:
                 ).scalar()
             return int(value or 0)
 
-        return self._db.run_read(read)
+        return self._db.run_read(read, tenant)
 
     def search(self, tenant: TenantId, query: IndexQuery) -> list[ScoredChunk]:
         if query.k < 1:
@@ -289,13 +302,13 @@ class PgVectorIndex:
             if not params["words"]:
                 return []
             params["n"] = query.k
-            return self._db.run_read(lambda conn: self._sparse(conn, where, params, slots))
+            return self._db.run_read(lambda conn: self._sparse(conn, where, params, slots), tenant)
         if query.vector is None:
             raise InvalidRequest(f"{query.mode} search needs a query vector")
         params["qvec"] = q.vector_literal(self._check_vector(query.vector, what="query vector"))
         if query.mode == "dense":
             params["n"] = query.k
-            return self._db.run_read(lambda conn: self._dense(conn, where, params, query))
+            return self._db.run_read(lambda conn: self._dense(conn, where, params, query), tenant)
         params["n"] = min(max(query.candidates, query.k), MAX_K)
         params.update(
             k=query.k,
@@ -303,7 +316,9 @@ class PgVectorIndex:
             dense_weight=float(query.dense_weight),
             sparse_weight=float(query.sparse_weight),
         )
-        return self._db.run_read(lambda conn: self._hybrid(conn, where, params, query, slots))
+        return self._db.run_read(
+            lambda conn: self._hybrid(conn, where, params, query, slots), tenant
+        )
 
     def _prepare(self, conn: Connection, params: dict[str, Any]) -> int:
         """Session settings for this search's transaction; returns the tenant's row count."""
@@ -444,14 +459,13 @@ def _read_spec(conn: Connection) -> EmbeddingSpec | None:
     return EmbeddingSpec(meta[_META_MODEL], int(meta[_META_DIMENSION]))
 
 
-def _connection(tx: Transaction) -> Connection:
-    """The SQLAlchemy Connection behind the Store's opaque transaction handle."""
-    if not isinstance(tx, Connection):
-        raise TypeError(
-            f"PgVectorIndex writes through the SQL Store's transaction (a SQLAlchemy "
-            f"Connection), got {type(tx).__name__}"
-        )
-    return tx
+def _complete(conn: Connection) -> bool:
+    """Every relation of the schema exists and the tenant tables' policies are in place."""
+    present = conn.exec_driver_sql(
+        "SELECT bool_and(to_regclass(n) IS NOT NULL) FROM unnest(%(names)s::text[]) AS n",
+        {"names": list(q.SCHEMA_OBJECTS)},
+    ).scalar_one()
+    return bool(present) and all(rls.tenant_rls_enabled(conn, t) for t in q.TENANT_TABLES)
 
 
 @contextmanager

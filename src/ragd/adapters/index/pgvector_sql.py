@@ -84,6 +84,22 @@ COLUMN_STORAGE = (
     " ALTER COLUMN tsv SET STORAGE MAIN"
 )
 
+TENANT_TABLES = ("index_tenants", "index_chunks", "index_terms")
+"""Tables holding tenants' rows, under row-level security (``ragd.adapters.sql.rls``)."""
+
+SCHEMA_OBJECTS = (
+    "index_meta",
+    "index_version_seq",
+    *TENANT_TABLES,
+    "ix_index_chunks_tenant_document",
+    "ix_index_chunks_tenant_source",
+    "ix_index_chunks_metadata",
+    "ix_index_chunks_embedding",
+    "ix_index_chunks_tsv",
+)
+"""Every relation ``schema_statements`` creates: when all exist (and the tables' policies
+are in place) ``ensure_ready`` runs no DDL at all."""
+
 DROP_TABLES = ("index_chunks", "index_terms", "index_meta")
 """``rebuild`` drops these; ``index_tenants`` and the version sequence survive, so a
 tenant's version keeps increasing across rebuilds and a cache never sees one reused."""

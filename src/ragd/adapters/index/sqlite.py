@@ -376,6 +376,23 @@ class SqliteIndex:
                 ).scalar_one()
             )
 
+    def stored_vectors(self, tenant: TenantId, chunk_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Vectors of these chunks as stored (``VectorSource``: a reindex into another
+        backend copies them instead of embedding every chunk again)."""
+        out: dict[str, np.ndarray] = {}
+        with _translate_errors(), self._read() as conn:
+            for start in range(0, len(chunk_ids), 500):
+                rows = conn.exec_driver_sql(
+                    "SELECT c.chunk_id, v.embedding FROM json_each(?) j"
+                    " CROSS JOIN index_chunks c ON c.chunk_id = j.value"
+                    " CROSS JOIN vec_chunks v ON v.rowid = c.rowid"
+                    " WHERE c.tenant_id = ?",
+                    (json.dumps(list(chunk_ids[start : start + 500])), tenant),
+                ).all()
+                for chunk_id, blob in rows:
+                    out[chunk_id] = np.frombuffer(blob, dtype=np.float32).copy()
+        return out
+
     def search(self, tenant: TenantId, query: IndexQuery) -> list[ScoredChunk]:
         if query.k < 1:
             raise InvalidRequest(f"k must be at least 1, got {query.k}")

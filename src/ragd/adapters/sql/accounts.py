@@ -1,4 +1,11 @@
-"""Accounts port on SQL: tenants (with their limits), users, API keys."""
+"""Accounts port on SQL: tenants (with their limits), users, API keys.
+
+Row-level security (Postgres): every transaction is scoped to the tenant it is about (a
+tenant's own ``tenants`` row included, so creating, reading and deleting a tenant need no
+bypass). The port's two deliberate exceptions run in the system scope: ``find_key`` (the
+authenticator looks a key up by its prefix before it knows the tenant) and
+``list_tenants`` (platform admins).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ragd.adapters.sql.accounts_schema import api_keys, users
 from ragd.adapters.sql.database import Database
+from ragd.adapters.sql.rls import SYSTEM
 from ragd.adapters.sql.schema import tenants
 from ragd.domain.accounts import (
     ApiKey,
@@ -85,7 +93,7 @@ class SqlAccounts:
     # -- tenants -----------------------------------------------------------------
     def create_tenant(self, tenant: TenantId, name: str, limits: TenantLimits) -> Tenant:
         try:
-            with self.db.write() as conn:
+            with self.db.write(tenant) as conn:
                 conn.execute(
                     insert(tenants).values(
                         id=tenant,
@@ -100,14 +108,14 @@ class SqlAccounts:
         return self.get_tenant(tenant)
 
     def get_tenant(self, tenant: TenantId) -> Tenant:
-        with self.db.read() as conn:
+        with self.db.read(tenant) as conn:
             row = conn.execute(select(tenants).where(tenants.c.id == tenant)).first()
         if row is None:
             raise NotFound(f"tenant {tenant} not found")
         return _tenant(row)
 
     def list_tenants(self) -> list[Tenant]:
-        with self.db.read() as conn:
+        with self.db.read(SYSTEM) as conn:  # every tenant: platform admins only
             rows = conn.execute(select(tenants).order_by(tenants.c.created_at)).all()
         return [_tenant(r) for r in rows]
 
@@ -120,13 +128,13 @@ class SqlAccounts:
         return self.get_tenant(tenant)
 
     def _update_tenant(self, tenant: TenantId, **values: Any) -> None:
-        with self.db.write() as conn:
+        with self.db.write(tenant) as conn:
             n = conn.execute(update(tenants).where(tenants.c.id == tenant).values(**values))
         if n.rowcount == 0:
             raise NotFound(f"tenant {tenant} not found")
 
     def delete_tenant(self, tenant: TenantId) -> None:
-        with self.db.write() as conn:
+        with self.db.write(tenant) as conn:
             conn.execute(delete(api_keys).where(api_keys.c.tenant_id == tenant))
             conn.execute(delete(users).where(users.c.tenant_id == tenant))
             conn.execute(delete(tenants).where(tenants.c.id == tenant))
@@ -135,7 +143,7 @@ class SqlAccounts:
     def create_user(self, tenant: TenantId, name: str, email: str | None, role: Role) -> User:
         self.get_tenant(tenant)
         user_id = str(uuid.uuid4())
-        with self.db.write() as conn:
+        with self.db.write(tenant) as conn:
             conn.execute(
                 insert(users).values(
                     id=user_id,
@@ -150,7 +158,7 @@ class SqlAccounts:
         return self.get_user(tenant, user_id)
 
     def get_user(self, tenant: TenantId, user_id: str) -> User:
-        with self.db.read() as conn:
+        with self.db.read(tenant) as conn:
             row = conn.execute(
                 select(users).where(users.c.tenant_id == tenant, users.c.id == user_id)
             ).first()
@@ -159,14 +167,14 @@ class SqlAccounts:
         return _user(row)
 
     def list_users(self, tenant: TenantId) -> list[User]:
-        with self.db.read() as conn:
+        with self.db.read(tenant) as conn:
             rows = conn.execute(
                 select(users).where(users.c.tenant_id == tenant).order_by(users.c.created_at)
             ).all()
         return [_user(r) for r in rows]
 
     def set_user_status(self, tenant: TenantId, user_id: str, status: Status) -> User:
-        with self.db.write() as conn:
+        with self.db.write(tenant) as conn:
             n = conn.execute(
                 update(users)
                 .where(users.c.tenant_id == tenant, users.c.id == user_id)
@@ -177,7 +185,7 @@ class SqlAccounts:
         return self.get_user(tenant, user_id)
 
     def delete_user(self, tenant: TenantId, user_id: str) -> int:
-        with self.db.write() as conn:
+        with self.db.write(tenant) as conn:
             keys = conn.execute(
                 delete(api_keys).where(
                     api_keys.c.tenant_id == tenant, api_keys.c.user_id == user_id
@@ -203,7 +211,7 @@ class SqlAccounts:
     ) -> ApiKey:
         self.get_user(tenant, user_id)
         key_id = str(uuid.uuid4())
-        with self.db.write() as conn:
+        with self.db.write(tenant) as conn:
             conn.execute(
                 insert(api_keys).values(
                     id=key_id,
@@ -219,7 +227,7 @@ class SqlAccounts:
         return self._get_key(tenant, key_id)
 
     def _get_key(self, tenant: TenantId, key_id: str) -> ApiKey:
-        with self.db.read() as conn:
+        with self.db.read(tenant) as conn:
             row = conn.execute(
                 select(*_KEY_COLS).where(api_keys.c.tenant_id == tenant, api_keys.c.id == key_id)
             ).first()
@@ -228,7 +236,7 @@ class SqlAccounts:
         return _key(row)
 
     def find_key(self, prefix: str) -> StoredKey | None:
-        with self.db.read() as conn:
+        with self.db.read(SYSTEM) as conn:  # the key's tenant is what this finds out
             row = conn.execute(select(api_keys).where(api_keys.c.prefix == prefix)).first()
         if row is None:
             return None
@@ -238,12 +246,12 @@ class SqlAccounts:
         q = select(*_KEY_COLS).where(api_keys.c.tenant_id == tenant)
         if user_id is not None:
             q = q.where(api_keys.c.user_id == user_id)
-        with self.db.read() as conn:
+        with self.db.read(tenant) as conn:
             rows = conn.execute(q.order_by(api_keys.c.created_at)).all()
         return [_key(r) for r in rows]
 
     def revoke_key(self, tenant: TenantId, key_id: str) -> ApiKey:
-        with self.db.write() as conn:
+        with self.db.write(tenant) as conn:
             n = conn.execute(
                 update(api_keys)
                 .where(api_keys.c.tenant_id == tenant, api_keys.c.id == key_id)
@@ -253,9 +261,13 @@ class SqlAccounts:
             raise NotFound(f"key {key_id} not found")
         return self._get_key(tenant, key_id)
 
-    def touch_key(self, key_id: str, when: datetime) -> None:
-        with self.db.write() as conn:
-            conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(last_used_at=when))
+    def touch_key(self, tenant: TenantId, key_id: str, when: datetime) -> None:
+        with self.db.write(tenant) as conn:
+            conn.execute(
+                update(api_keys)
+                .where(api_keys.c.tenant_id == tenant, api_keys.c.id == key_id)
+                .values(last_used_at=when)
+            )
 
 
 def _limits(limits: TenantLimits) -> dict[str, int | None]:

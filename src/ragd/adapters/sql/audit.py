@@ -1,4 +1,7 @@
-"""Audit port on SQL: audit log (insert-only apart from GDPR erasure), query log, usage."""
+"""Audit port on SQL: audit log (insert-only apart from GDPR erasure), query log, usage.
+
+Every method is about one tenant, and so is its transaction's row-level-security scope.
+"""
 
 from __future__ import annotations
 
@@ -64,7 +67,7 @@ class SqlAudit:
         request_id: str | None,
         detail: dict[str, Any] | None = None,
     ) -> None:
-        with self.db.write() as conn:
+        with self.db.write(tenant) as conn:
             conn.execute(
                 insert(audit_log).values(
                     tenant_id=tenant,
@@ -93,13 +96,13 @@ class SqlAudit:
             q = q.where(audit_log.c.action == action)
         if user_id:
             q = q.where(audit_log.c.user_id == user_id)
-        with self.db.read() as conn:
+        with self.db.read(tenant) as conn:
             rows = conn.execute(q.order_by(audit_log.c.id.desc()).limit(limit).offset(offset)).all()
         return [_entry(r) for r in rows]
 
     def pseudonymise_user(self, tenant: TenantId, user_id: str, alias: str) -> int:
         """Audit entries and usage rows keep their facts but lose the person."""
-        with self.db.write() as conn:
+        with self.db.write(tenant) as conn:
             n = conn.execute(
                 update(audit_log)
                 .where(audit_log.c.tenant_id == tenant, audit_log.c.user_id == user_id)
@@ -113,7 +116,7 @@ class SqlAudit:
         return int(n)
 
     def delete_tenant(self, tenant: TenantId) -> int:
-        with self.db.write() as conn:
+        with self.db.write(tenant) as conn:
             n = conn.execute(delete(audit_log).where(audit_log.c.tenant_id == tenant)).rowcount
             n += conn.execute(delete(query_log).where(query_log.c.tenant_id == tenant)).rowcount
             n += conn.execute(
@@ -125,7 +128,7 @@ class SqlAudit:
     def record_query(
         self, tenant: TenantId, *, user_id: str | None, request_id: str | None, kind: str, text: str
     ) -> None:
-        with self.db.write() as conn:
+        with self.db.write(tenant) as conn:
             conn.execute(
                 insert(query_log).values(
                     tenant_id=tenant,
@@ -143,7 +146,7 @@ class SqlAudit:
         q = select(query_log).where(query_log.c.tenant_id == tenant)
         if user_id is not None:
             q = q.where(query_log.c.user_id == user_id)
-        with self.db.read() as conn:
+        with self.db.read(tenant) as conn:
             rows = conn.execute(q.order_by(query_log.c.id).limit(limit).offset(offset)).all()
         return [_query(r) for r in rows]
 
@@ -151,14 +154,14 @@ class SqlAudit:
         q = update(query_log).where(query_log.c.tenant_id == tenant, query_log.c.text != ANONYMIZED)
         if user_id is not None:
             q = q.where(query_log.c.user_id == user_id)
-        with self.db.write() as conn:
+        with self.db.write(tenant) as conn:
             return int(conn.execute(q.values(text=ANONYMIZED, user_id=None)).rowcount)
 
     def delete_queries(self, tenant: TenantId, *, user_id: str | None = None) -> int:
         q = delete(query_log).where(query_log.c.tenant_id == tenant)
         if user_id is not None:
             q = q.where(query_log.c.user_id == user_id)
-        with self.db.write() as conn:
+        with self.db.write(tenant) as conn:
             return int(conn.execute(q).rowcount)
 
     # -- usage -----------------------------------------------------------------------
@@ -173,7 +176,7 @@ class SqlAudit:
         completion_tokens: int,
         cost_usd: float,
     ) -> None:
-        with self.db.write() as conn:
+        with self.db.write(tenant) as conn:
             conn.execute(
                 insert(usage_events).values(
                     tenant_id=tenant,
@@ -188,7 +191,7 @@ class SqlAudit:
             )
 
     def tokens_since(self, tenant: TenantId, since: datetime) -> int:
-        with self.db.read() as conn:
+        with self.db.read(tenant) as conn:
             total = conn.execute(
                 select(
                     func.coalesce(
@@ -213,7 +216,7 @@ class SqlAudit:
             q = q.where(usage_events.c.user_id == user_id)
         if since is not None:
             q = q.where(usage_events.c.created_at >= since)
-        with self.db.read() as conn:
+        with self.db.read(tenant) as conn:
             rows = conn.execute(q.group_by(usage_events.c.model)).all()
         return [
             {
@@ -230,5 +233,5 @@ class SqlAudit:
         q = delete(usage_events).where(usage_events.c.tenant_id == tenant)
         if user_id is not None:
             q = q.where(usage_events.c.user_id == user_id)
-        with self.db.write() as conn:
+        with self.db.write(tenant) as conn:
             return int(conn.execute(q).rowcount)

@@ -14,6 +14,10 @@ Connection-level failures (refused, reset, admin shutdown, timeouts) become
 ``BackendUnavailable``; ``run_read`` retries a whole idempotent read a bounded number of
 times when the failure was the connection itself, which is what a Postgres restart or
 failover looks like from here.
+
+On Postgres every transaction that touches tenant data is scoped for row-level security
+(``ragd.adapters.sql.rls``): ``read``/``write``/``run_read`` take the tenant (or ``SYSTEM``)
+and set it first thing in the transaction; without one, the policies show no tenant rows.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from ragd.adapters.sql.rls import Scope, apply_scope
 from ragd.errors import BackendUnavailable, ConfigError
 
 log = logging.getLogger(__name__)
@@ -98,9 +103,12 @@ class Database:
     # ------------------------------------------------------------------ sessions
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
+    def write(self, scope: Scope | None = None) -> Iterator[Connection]:
         """One write transaction; commits on exit, rolls back on exception.
 
+        ``scope`` (a tenant, or ``rls.SYSTEM``) is what row-level security lets it see on
+        Postgres; ``None`` leaves it to the statements' adapters (``rls.scoped``), as for
+        the Store's shared transaction, which several tenants' writes may go through.
         Connecting is retried (nothing has run yet); a failure after that is the caller's
         to handle, as ``BackendUnavailable``: only the caller knows if a retry is safe.
         """
@@ -115,17 +123,23 @@ class Database:
             else:
                 tx = conn.begin()
             with tx:
+                if scope is not None:
+                    apply_scope(conn, scope)
                 yield conn
 
     @contextmanager
-    def read(self) -> Iterator[Connection]:
-        """A read-only use of one connection inside a transaction (one snapshot on SQLite)."""
+    def read(self, scope: Scope | None = None) -> Iterator[Connection]:
+        """A read-only use of one connection inside a transaction (one snapshot on SQLite),
+        scoped for row-level security to ``scope`` (``None``: no tenant rows on Postgres)."""
         conn = self._connect(retries=0)  # run_read retries the whole read
         with conn, self._translate(), conn.begin():
+            if scope is not None:
+                apply_scope(conn, scope)
             yield conn
 
-    def run_read(self, fn: Callable[[Connection], T]) -> T:
-        """``fn(conn)`` in a read transaction, retried when the connection was lost.
+    def run_read(self, fn: Callable[[Connection], T], scope: Scope | None = None) -> T:
+        """``fn(conn)`` in a read transaction scoped to ``scope``, retried when the
+        connection was lost.
 
         ``fn`` must be idempotent (reads only): a server restart between two statements
         makes the first attempt fail with ``ConnectionLost``, and the pool hands the retry
@@ -134,7 +148,7 @@ class Database:
         """
         for attempt in range(self.read_retries + 1):
             try:
-                with self.read() as conn:
+                with self.read(scope) as conn:
                     return fn(conn)
             except ConnectionLost as exc:
                 if attempt >= self.read_retries:

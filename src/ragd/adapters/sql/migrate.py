@@ -4,6 +4,10 @@ The same revisions run on SQLite and Postgres. On Postgres every process (API re
 workers) migrates on start, so the run holds a transaction-scoped advisory lock: the
 first process migrates, the others wait and then find the schema at head. DDL is
 transactional there, so a failed migration leaves the previous revision intact.
+
+Migrations run with row-level security's system scope (``rls.SYSTEM``): a revision that
+moves or backfills rows must see every tenant's, and from 0003 on the policies are forced
+on the tables' owner too.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from alembic.config import Config
 from sqlalchemy import Connection
 
 from ragd.adapters.sql.database import Database
+from ragd.adapters.sql.rls import SYSTEM
 
 _SCRIPTS = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -34,7 +39,7 @@ def _lock(conn: Connection) -> None:
 
 
 def upgrade(db: Database, revision: str = "head") -> None:
-    with db.write() as conn:  # connection failures become BackendUnavailable
+    with db.write(SYSTEM) as conn:  # connection failures become BackendUnavailable
         _lock(conn)
         cfg = _config()
         cfg.attributes["connection"] = conn
@@ -42,7 +47,7 @@ def upgrade(db: Database, revision: str = "head") -> None:
 
 
 def downgrade(db: Database, revision: str) -> None:
-    with db.write() as conn:  # connection failures become BackendUnavailable
+    with db.write(SYSTEM) as conn:  # connection failures become BackendUnavailable
         _lock(conn)
         cfg = _config()
         cfg.attributes["connection"] = conn

@@ -1,10 +1,18 @@
 """Ingestion queue as a table in the Store.
 
-Claims are one ``UPDATE … WHERE id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)
-RETURNING``: atomic on SQLite (which serialises writers and ignores the locking clause) and
-on Postgres, where concurrent workers skip each other's locked rows instead of queueing
-behind them, so two workers never hold the same job. Expired leases are claimable again,
-which is how a job of a crashed worker is retried.
+Claims are one ``WITH picked AS MATERIALIZED (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)
+UPDATE … WHERE id IN (SELECT id FROM picked) RETURNING``: atomic on SQLite (which
+serialises writers and ignores the locking clause) and on Postgres, where concurrent
+workers skip each other's locked rows instead of queueing behind them, so two workers never
+hold the same job. Expired leases are claimable again, which is how a job of a crashed
+worker is retried.
+
+Row-level security (Postgres): enqueueing and superseding belong to the document's tenant.
+The worker's side is the system scope's: a claim takes the next job of any tenant, and the
+lease operations (extend, complete, release, fail, reap) address a job by id, fenced by its
+lease owner, for the worker, which serves every tenant. ``counts``/``get`` and the unscoped
+forms of ``pending``/``retry_dead`` are operator views across tenants. ``complete`` runs in
+the caller's shared transaction, so it takes the bypass for its one statement only.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Row, and_, func, insert, or_, select, update
 
 from ragd.adapters.sql.database import Database
+from ragd.adapters.sql.rls import SYSTEM, Scope, scoped, system_scope
 from ragd.adapters.sql.schema import ingest_jobs
 from ragd.adapters.sql.store import _aware, _RowLike
 from ragd.domain.models import IngestJob, JobState, TenantId, utcnow
@@ -63,7 +72,7 @@ class SqlQueue:
             "created_at": now,
             "updated_at": now,
         }
-        tx.execute(insert(ingest_jobs).values(**values))  # type: ignore[attr-defined]
+        scoped(tx, tenant).execute(insert(ingest_jobs).values(**values))
         return _job(_RowLike(values))  # type: ignore[arg-type]
 
     def claim(self, worker_id: str, *, limit: int, lease_seconds: float) -> list[IngestJob]:
@@ -76,17 +85,22 @@ class SqlQueue:
                 ingest_jobs.c.attempts < self.max_attempts,
             ),
         )
-        ids = (
+        # The pick is a MATERIALIZED CTE, run exactly once. As a plain ``IN (subquery)`` it
+        # is up to the planner, and under row-level security Postgres may run it once per
+        # row as a SubPlan: every run skips the rows this very UPDATE has already changed
+        # and locks the next ones, so one claim took every queued job, not ``limit``.
+        picked = (
             select(ingest_jobs.c.id)
             .where(claimable)
             .order_by(ingest_jobs.c.run_after, ingest_jobs.c.created_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
-            .scalar_subquery()
+            .cte("picked")
+            .prefix_with("MATERIALIZED", dialect="postgresql")
         )
         stmt = (
             update(ingest_jobs)
-            .where(ingest_jobs.c.id.in_(ids))
+            .where(ingest_jobs.c.id.in_(select(picked.c.id)))
             .values(
                 state=JobState.RUNNING.value,
                 lease_owner=worker_id,
@@ -96,7 +110,7 @@ class SqlQueue:
             )
             .returning(*ingest_jobs.c)
         )
-        with self.db.write() as conn:
+        with self.db.write(SYSTEM) as conn:  # the next job of any tenant
             jobs = [_job(r) for r in conn.execute(stmt)]
         return sorted(jobs, key=lambda j: (j.run_after, j.created_at))
 
@@ -124,12 +138,12 @@ class SqlQueue:
             )
             .returning(*ingest_jobs.c)
         )
-        with self.db.write() as conn:
+        with self.db.write(SYSTEM) as conn:  # any tenant's abandoned jobs
             return [_job(r) for r in conn.execute(stmt)]
 
     def extend(self, job_id: str, worker_id: str, *, lease_seconds: float) -> None:
         now = utcnow()
-        with self.db.write() as conn:
+        with self.db.write(SYSTEM) as conn:
             res = conn.execute(
                 update(ingest_jobs)
                 .where(*_held(job_id, worker_id))
@@ -139,22 +153,23 @@ class SqlQueue:
             raise LeaseLost(f"job {job_id} is no longer leased to {worker_id}")
 
     def complete(self, tx: Transaction, job_id: str, worker_id: str) -> None:
-        res = tx.execute(  # type: ignore[attr-defined]
-            update(ingest_jobs)
-            .where(*_held(job_id, worker_id))
-            .values(
-                state=JobState.DONE.value,
-                lease_owner=None,
-                lease_expires_at=None,
-                last_error=None,
-                updated_at=utcnow(),
+        with system_scope(tx) as conn:  # the job's tenant is not an argument: by id + lease
+            res = conn.execute(
+                update(ingest_jobs)
+                .where(*_held(job_id, worker_id))
+                .values(
+                    state=JobState.DONE.value,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    last_error=None,
+                    updated_at=utcnow(),
+                )
             )
-        )
         if res.rowcount == 0:
             raise LeaseLost(f"job {job_id} is no longer leased to {worker_id}")
 
     def release(self, job_id: str, worker_id: str) -> None:
-        with self.db.write() as conn:
+        with self.db.write(SYSTEM) as conn:
             conn.execute(
                 update(ingest_jobs)
                 .where(*_held(job_id, worker_id))
@@ -182,7 +197,7 @@ class SqlQueue:
         }
         if retry_at is not None:
             values["run_after"] = retry_at
-        with self.db.write() as conn:
+        with self.db.write(SYSTEM) as conn:
             res = conn.execute(
                 update(ingest_jobs)
                 .where(ingest_jobs.c.id == job_id, ingest_jobs.c.lease_owner == worker_id)
@@ -194,7 +209,10 @@ class SqlQueue:
 
     def get(self, job_id: str) -> IngestJob | None:
         row = self.db.run_read(
-            lambda conn: conn.execute(select(ingest_jobs).where(ingest_jobs.c.id == job_id)).first()
+            lambda conn: conn.execute(
+                select(ingest_jobs).where(ingest_jobs.c.id == job_id)
+            ).first(),
+            SYSTEM,
         )
         return _job(row) if row else None
 
@@ -202,12 +220,25 @@ class SqlQueue:
         rows = self.db.run_read(
             lambda conn: conn.execute(
                 select(ingest_jobs.c.state, func.count()).group_by(ingest_jobs.c.state)
-            ).all()
+            ).all(),
+            SYSTEM,
         )
         out = dict.fromkeys(JobState, 0)
         for state, n in rows:
             out[JobState(state)] = int(n)
         return out
+
+    def lag_seconds(self) -> float:
+        now = utcnow()
+        oldest = self.db.run_read(
+            lambda conn: conn.execute(
+                select(func.min(ingest_jobs.c.run_after)).where(
+                    ingest_jobs.c.state == JobState.QUEUED.value, ingest_jobs.c.run_after <= now
+                )
+            ).scalar(),
+            SYSTEM,  # an operator view across tenants, like counts
+        )
+        return max(0.0, (now - _aware(oldest)).total_seconds()) if oldest is not None else 0.0
 
     def pending(self, tenant: TenantId | None = None) -> int:
         q = (
@@ -217,13 +248,14 @@ class SqlQueue:
         )
         if tenant is not None:
             q = q.where(ingest_jobs.c.tenant_id == tenant)
-        return int(self.db.run_read(lambda conn: conn.execute(q).scalar_one()))
+        scope: Scope = SYSTEM if tenant is None else tenant
+        return int(self.db.run_read(lambda conn: conn.execute(q).scalar_one(), scope))
 
     def retry_dead(self, tenant: TenantId | None = None) -> int:
         cond = [ingest_jobs.c.state == JobState.FAILED.value]
         if tenant is not None:
             cond.append(ingest_jobs.c.tenant_id == tenant)
-        with self.db.write() as conn:
+        with self.db.write(SYSTEM if tenant is None else tenant) as conn:
             res = conn.execute(
                 update(ingest_jobs)
                 .where(*cond)
@@ -234,7 +266,7 @@ class SqlQueue:
         return int(res.rowcount)
 
     def cancel_for_document(self, tx: Transaction, tenant: TenantId, document_id: str) -> None:
-        tx.execute(  # type: ignore[attr-defined]
+        scoped(tx, tenant).execute(
             update(ingest_jobs)
             .where(
                 ingest_jobs.c.tenant_id == tenant,

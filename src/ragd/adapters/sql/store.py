@@ -3,6 +3,13 @@
 Reads go through ``Database.run_read``, so a read that loses its connection (a Postgres
 restart or failover) is retried on a fresh one; writes run in the caller's transaction
 and fail as ``BackendUnavailable`` for the caller (the worker retries the job).
+
+Row-level security (Postgres): reads and the Store's own writes run scoped to the tenant of
+the call (``db.read(tenant)``...); methods writing through the caller's transaction scope it
+first (``scoped(tx, tenant)``), since one transaction may carry several tenants' writes (a
+worker's batch, a reindex). The cross-tenant reads (``tenants``, ``iter_indexed_chunks``,
+``document_owner``) are the system scope's. The ``WHERE tenant_id`` conditions stay: the
+policies are the net, not the filter.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from sqlalchemy import Connection, Row, and_, delete, func, insert, select, upda
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ragd.adapters.sql.database import Database
+from ragd.adapters.sql.rls import SYSTEM, scoped
 from ragd.adapters.sql.schema import chunks, document_blobs, documents, tenants
 from ragd.domain.models import Chunk, Document, DocumentStatus, NewDocument, TenantId, utcnow
 from ragd.errors import BackendUnavailable, InvalidRequest, NotFound
@@ -88,23 +96,25 @@ class SqlStore:
         self.db = db
 
     def transaction(self) -> AbstractContextManager[Transaction]:
+        """Unscoped until a method writes through it: each scopes it to its own tenant."""
         return self.db.write()
 
     # -- tenants -----------------------------------------------------------------
     def ensure_tenant(self, tenant: TenantId) -> None:
         if self.db.run_read(
-            lambda conn: conn.execute(select(tenants.c.id).where(tenants.c.id == tenant)).first()
+            lambda conn: conn.execute(select(tenants.c.id).where(tenants.c.id == tenant)).first(),
+            tenant,
         ):
             return
         try:
-            with self.db.write() as conn:
+            with self.db.write(tenant) as conn:
                 conn.execute(insert(tenants).values(id=tenant, name=tenant, created_at=utcnow()))
         except IntegrityError:
             pass  # created concurrently by another process: fine
 
     def tenants(self) -> list[TenantId]:
-        rows = self.db.run_read(
-            lambda conn: conn.execute(select(tenants.c.id).order_by(tenants.c.id)).all()
+        rows = self.db.run_read(  # every tenant: the system scope's
+            lambda conn: conn.execute(select(tenants.c.id).order_by(tenants.c.id)).all(), SYSTEM
         )
         return [TenantId(r[0]) for r in rows]
 
@@ -128,7 +138,7 @@ class SqlStore:
             "updated_at": now,
         }
         try:
-            tx.execute(insert(documents).values(**values))  # type: ignore[attr-defined]
+            scoped(tx, tenant).execute(insert(documents).values(**values))
         except IntegrityError as exc:
             raise InvalidRequest(f"a document with source {new.source!r} already exists") from exc
         return _document(_RowLike(values))  # type: ignore[arg-type]
@@ -136,7 +146,7 @@ class SqlStore:
     def update_document_source(
         self, tx: Transaction, tenant: TenantId, document_id: str, new: NewDocument
     ) -> Document:
-        result = tx.execute(  # type: ignore[attr-defined]
+        result = scoped(tx, tenant).execute(
             update(documents)
             .where(documents.c.tenant_id == tenant, documents.c.id == document_id)
             .values(
@@ -163,7 +173,8 @@ class SqlStore:
                 select(documents).where(
                     documents.c.tenant_id == tenant, documents.c.id == document_id
                 )
-            ).first()
+            ).first(),
+            tenant,
         )
         if row is None:
             raise NotFound(f"document {document_id} not found")
@@ -182,7 +193,8 @@ class SqlStore:
         row = self.db.run_read(
             lambda conn: conn.execute(
                 select(documents).where(and_(*cond)).order_by(documents.c.created_at).limit(1)
-            ).first()
+            ).first(),
+            tenant,
         )
         return _document(row) if row else None
 
@@ -208,7 +220,7 @@ class SqlStore:
                         found[doc.id] = doc
             return sorted(found.values(), key=lambda d: (d.created_at, d.id))
 
-        return self.db.run_read(read)
+        return self.db.run_read(read, tenant)
 
     def list_documents(
         self,
@@ -228,13 +240,13 @@ class SqlStore:
                 | documents.c.title.contains(name_contains, autoescape=True)
             )
         q = q.order_by(documents.c.created_at, documents.c.id).limit(limit).offset(offset)
-        return [_document(r) for r in self.db.run_read(lambda conn: conn.execute(q).all())]
+        return [_document(r) for r in self.db.run_read(lambda conn: conn.execute(q).all(), tenant)]
 
     def count_documents(self, tenant: TenantId, *, status: DocumentStatus | None = None) -> int:
         q = select(func.count()).select_from(documents).where(documents.c.tenant_id == tenant)
         if status is not None:
             q = q.where(documents.c.status == status.value)
-        return int(self.db.run_read(lambda conn: conn.execute(q).scalar_one()))
+        return int(self.db.run_read(lambda conn: conn.execute(q).scalar_one(), tenant))
 
     def set_status(
         self,
@@ -258,28 +270,32 @@ class SqlStore:
             .values(**values)
         )
         if tx is not None:
-            tx.execute(stmt)  # type: ignore[attr-defined]
+            scoped(tx, tenant).execute(stmt)
             return
-        with self.db.write() as conn:
+        with self.db.write(tenant) as conn:
             conn.execute(stmt)
 
     def delete_document(self, tx: Transaction, tenant: TenantId, document_id: str) -> bool:
         # Children first: do not rely on ON DELETE CASCADE being enabled on every backend.
+        conn = scoped(tx, tenant)
         for table in (chunks, document_blobs):
-            tx.execute(  # type: ignore[attr-defined]
+            conn.execute(
                 delete(table).where(table.c.tenant_id == tenant, table.c.document_id == document_id)
             )
-        res = tx.execute(  # type: ignore[attr-defined]
+        res = conn.execute(
             delete(documents).where(documents.c.tenant_id == tenant, documents.c.id == document_id)
         )
         return bool(res.rowcount)
 
     # -- blobs -------------------------------------------------------------------
     def put_blob(self, tx: Transaction, tenant: TenantId, document_id: str, data: bytes) -> None:
-        tx.execute(  # type: ignore[attr-defined]
-            delete(document_blobs).where(document_blobs.c.document_id == document_id)
+        conn = scoped(tx, tenant)
+        conn.execute(
+            delete(document_blobs).where(
+                document_blobs.c.tenant_id == tenant, document_blobs.c.document_id == document_id
+            )
         )
-        tx.execute(  # type: ignore[attr-defined]
+        conn.execute(
             insert(document_blobs).values(document_id=document_id, tenant_id=tenant, data=data)
         )
 
@@ -290,14 +306,15 @@ class SqlStore:
                     document_blobs.c.tenant_id == tenant,
                     document_blobs.c.document_id == document_id,
                 )
-            ).first()
+            ).first(),
+            tenant,
         )
         if row is None:
             raise NotFound(f"no stored content for document {document_id}")
         return bytes(row[0])
 
     def delete_blob(self, tx: Transaction, tenant: TenantId, document_id: str) -> None:
-        tx.execute(  # type: ignore[attr-defined]
+        scoped(tx, tenant).execute(
             delete(document_blobs).where(
                 document_blobs.c.tenant_id == tenant, document_blobs.c.document_id == document_id
             )
@@ -307,7 +324,8 @@ class SqlStore:
     def replace_chunks(
         self, tx: Transaction, tenant: TenantId, document_id: str, new_chunks: Sequence[Chunk]
     ) -> None:
-        tx.execute(  # type: ignore[attr-defined]
+        conn = scoped(tx, tenant)
+        conn.execute(
             delete(chunks).where(chunks.c.tenant_id == tenant, chunks.c.document_id == document_id)
         )
         if not new_chunks:
@@ -315,7 +333,7 @@ class SqlStore:
         for c in new_chunks:
             if c.tenant_id != tenant or c.document_id != document_id:
                 raise InvalidRequest("chunk does not belong to this tenant/document")
-        tx.execute(  # type: ignore[attr-defined]
+        conn.execute(
             insert(chunks),
             [
                 {
@@ -340,7 +358,8 @@ class SqlStore:
                 select(*_CHUNK_COLS)
                 .where(chunks.c.tenant_id == tenant, chunks.c.document_id == document_id)
                 .order_by(chunks.c.ordinal)
-            ).all()
+            ).all(),
+            tenant,
         )
         return [_chunk(r) for r in rows]
 
@@ -355,18 +374,24 @@ class SqlStore:
             out: dict[str, tuple[Chunk, Document]] = {}
             for start in range(0, len(chunk_ids), 500):
                 part = list(chunk_ids[start : start + 500])
+                # The tenant is checked on the document's row, not the chunk's: with
+                # ``chunks.tenant_id = ?`` in the WHERE, SQLite (no statistics) walks the
+                # tenant's whole (tenant, document) index instead of looking up the ids —
+                # 87 ms instead of 0.07 ms per search at 100k chunks.
                 rows = conn.execute(
                     select(*_CHUNK_COLS, *doc_cols)
                     .join(documents, documents.c.id == chunks.c.document_id)
-                    .where(chunks.c.tenant_id == tenant, chunks.c.id.in_(part))
+                    .where(documents.c.tenant_id == tenant, chunks.c.id.in_(part))
                 )
                 for r in rows:
                     m = r._mapping
+                    if m["tenant_id"] != tenant:  # a chunk always shares its document's tenant
+                        continue
                     doc = _doc_of(m)
                     out[m["id"]] = (_chunk(r), doc)
             return out
 
-        return self.db.run_read(read)
+        return self.db.run_read(read, tenant)
 
     def iter_indexed_chunks(self, batch_size: int = 256) -> Iterator[list[tuple[Chunk, Document]]]:
         last_pk = 0
@@ -379,7 +404,8 @@ class SqlStore:
                 .order_by(chunks.c.pk)
                 .limit(batch_size)
             )
-            rows = self.db.run_read(lambda conn, q=q: conn.execute(q).all())
+            # Every tenant's chunks (``ragd reindex``): the system scope's.
+            rows = self.db.run_read(lambda conn, q=q: conn.execute(q).all(), SYSTEM)
             if not rows:
                 return
             last_pk = rows[-1]._mapping["pk"]
@@ -392,7 +418,7 @@ class SqlStore:
 
     def count_chunks(self, tenant: TenantId) -> int:
         q = select(func.count()).select_from(chunks).where(chunks.c.tenant_id == tenant)
-        return int(self.db.run_read(lambda conn: conn.execute(q).scalar_one()))
+        return int(self.db.run_read(lambda conn: conn.execute(q).scalar_one(), tenant))
 
     def ping(self) -> None:
         """Raise ``BackendUnavailable`` unless the database answers (no retry: health checks
@@ -407,13 +433,14 @@ class SqlStore:
         q = select(func.coalesce(func.sum(documents.c.size_bytes), 0)).where(
             documents.c.tenant_id == tenant
         )
-        with self.db.read() as conn:
+        with self.db.read(tenant) as conn:
             return int(conn.execute(q).scalar_one())
 
     def document_owner(self, document_id: str) -> TenantId | None:
-        """Unscoped on purpose: only to tell a cross-tenant probe from a plain 404."""
+        """Unscoped on purpose (the system scope): only to tell a cross-tenant probe from a
+        plain 404, after the tenant's own scoped read found nothing."""
         q = select(documents.c.tenant_id).where(documents.c.id == document_id)
-        with self.db.read() as conn:
+        with self.db.read(SYSTEM) as conn:
             row = conn.execute(q).first()
         return TenantId(row[0]) if row else None
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -78,6 +79,12 @@ def health_detailed(services: ServicesDep) -> JSONResponse:
                 "backend": s.vector_store_type,
                 "model": services.index.spec.model,
                 "dimension": services.index.spec.dimension,
+                # an external index (Qdrant): writes committed, not applied yet
+                **(
+                    {"outbox_backlog": services.index_sync.backlog()}
+                    if services.index_sync is not None
+                    else {}
+                ),
             }
         ),
         "embedder": {"status": "ok", "model": services.embedder.spec.model},
@@ -113,9 +120,26 @@ def _llm_check(services: Services) -> dict[str, Any]:
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
 def prometheus(services: ServicesDep) -> Response:
-    try:
+    refresh_shared_gauges(services)
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def refresh_shared_gauges(services: Services) -> None:
+    """Read the gauges of shared state at scrape time: jobs per state, the queue's lag
+    (for the worker-fell-behind alert) and searchable chunks per tenant. Each read that
+    fails leaves its gauge as it was; the scrape still reports everything else."""
+    with suppress(Exception):
         for state, n in services.queue.counts().items():
             metrics.INGEST_JOBS.labels(str(state)).set(n)
-    except Exception:  # the scrape still reports everything else
-        pass
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    with suppress(Exception):
+        metrics.INGEST_QUEUE_LAG.set(services.queue.lag_seconds())
+    with suppress(Exception):
+        chunks = {t: services.index.count(t) for t in services.store.tenants()}
+        metrics.INDEX_CHUNKS.clear()  # erased tenants leave the scrape
+        for tenant, n in chunks.items():
+            metrics.INDEX_CHUNKS.labels(tenant).set(n)
+    with suppress(Exception):  # an external index: what the last `ragd reconcile` found
+        drift = services.index_sync.last_drift() if services.index_sync else None
+        if drift is not None:
+            metrics.INDEX_DRIFT.labels("missing").set(drift.missing)
+            metrics.INDEX_DRIFT.labels("orphan").set(drift.orphans)

@@ -1,0 +1,80 @@
+"""Sentry error reporting, on when ``SENTRY_DSN`` is set.
+
+Events carry no personal data (``send_default_pii=False``, no request bodies: they hold
+questions and documents) and pass the same redaction as log lines on the way out, plus
+the configured provider keys by value, at any depth (exception messages, local variables
+of stack frames, headers, breadcrumbs).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import SecretStr
+
+from ragd import __version__
+from ragd.config import Settings
+from ragd.observability.logging import scrub
+
+log = logging.getLogger("ragd.sentry")
+
+Event = dict[str, Any]
+
+
+def configured_secrets(settings: Settings) -> tuple[str, ...]:
+    """Every secret value in the settings (provider keys, JWT secret, the DSN itself),
+    longest first so that a key containing another is replaced whole."""
+    values = {
+        v.get_secret_value()
+        for v in (getattr(settings, name) for name in type(settings).model_fields)
+        if isinstance(v, SecretStr)
+    }
+    return tuple(sorted((v for v in values if len(v) >= 6), key=len, reverse=True))
+
+
+def scrubber(settings: Settings) -> Callable[[Event, Any], Event | None]:
+    """A ``before_send`` that redacts secrets anywhere in the event."""
+    known = configured_secrets(settings)
+
+    def before_send(event: Event, _hint: Any) -> Event | None:
+        scrubbed: Event = scrub(event, known)
+        return scrubbed
+
+    return before_send
+
+
+def init_sentry(settings: Settings) -> bool:
+    """Start reporting to Sentry if ``SENTRY_DSN`` is set; True when it started."""
+    dsn = settings.sentry_dsn.get_secret_value() if settings.sentry_dsn else ""
+    if not dsn:
+        return False
+    import sentry_sdk
+    from sentry_sdk.integrations.fastapi import FastApiIntegration
+    from sentry_sdk.integrations.starlette import StarletteIntegration
+
+    with warnings.catch_warnings():
+        # sentry-sdk 2.7x deprecates send_default_pii for data_collection; False still
+        # maps to "no personal data" there, and it is the one spelling every 2.x reads.
+        warnings.filterwarnings("ignore", "The send_default_pii", DeprecationWarning)
+        sentry_sdk.init(
+            dsn=dsn,
+            environment=settings.environment,
+            release=f"ragd@{__version__}",
+            send_default_pii=False,
+            max_request_body_size="never",  # bodies hold questions and documents
+            include_local_variables=True,  # useful, and scrubbed by before_send
+            before_send=scrubber(settings),
+            integrations=[StarletteIntegration(), FastApiIntegration()],
+        )
+    log.info("error reporting to Sentry is on")
+    return True
+
+
+def close_sentry(timeout: float = 2.0) -> None:
+    """Send what is queued and stop (app shutdown)."""
+    import sentry_sdk
+
+    sentry_sdk.get_client().close(timeout=timeout)
