@@ -65,7 +65,6 @@ def search(body: SearchIn, request: Request, services: ServicesDep, principal: R
 )
 async def query(body: QueryIn, request: Request, services: ServicesDep, principal: Reader) -> Any:
     tenant = principal.tenant_id
-    await run_in_threadpool(before_answer, services, principal, request, "query", body.query)
     kwargs: dict[str, Any] = {
         "mode": body.mode,
         "k": body.top_k,
@@ -73,16 +72,22 @@ async def query(body: QueryIn, request: Request, services: ServicesDep, principa
         "history": [ChatMessage(t.role, t.content) for t in body.history],
     }
     if not body.stream:
-        started = time.perf_counter()
-        try:
-            answer = await run_in_threadpool(services.answers.answer, tenant, body.query, **kwargs)
-        except Exception:
-            metrics.QUERIES.labels("error").inc()
-            raise
-        await run_in_threadpool(
-            record_answer, answer, time.perf_counter() - started, services, principal, request
-        )
-        return QueryOut.of(answer)
+
+        def answer_and_record() -> Answer:
+            # One hop to the thread pool for the whole request, not one per step: each hop
+            # is a hand-off through the event loop, which 8 concurrent clients queue on.
+            before_answer(services, principal, request, "query", body.query)
+            started = time.perf_counter()
+            try:
+                answer = services.answers.answer(tenant, body.query, **kwargs)
+            except Exception:
+                metrics.QUERIES.labels("error").inc()
+                raise
+            record_answer(answer, time.perf_counter() - started, services, principal, request)
+            return answer
+
+        return QueryOut.of(await run_in_threadpool(answer_and_record))
+    await run_in_threadpool(before_answer, services, principal, request, "query", body.query)
     # Validate (and fail with a proper status) before the stream starts.
     events = services.answers.stream(tenant, body.query, **kwargs)
     first = await run_in_threadpool(first_event, events)
