@@ -41,11 +41,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-import numpy as np
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
 
 from ragd.adapters.index import pgvector_sql as q
+from ragd.adapters.index.checks import checked_vector
 from ragd.adapters.index.fts import query_words
 from ragd.adapters.sql import rls
 from ragd.adapters.sql.database import Database
@@ -231,7 +231,7 @@ class PgVectorIndex:
             if entry.chunk_id in seen:
                 raise InvalidRequest(f"chunk id {entry.chunk_id!r} appears twice")
             seen.add(entry.chunk_id)
-            vec = self._check_vector(entry.vector, what=f"chunk {entry.chunk_id!r}")
+            vec = checked_vector(entry.vector, self._spec, what=f"chunk {entry.chunk_id!r}")
             cols["chunk_ids"].append(entry.chunk_id)
             cols["sources"].append(entry.source)
             cols["metadata"].append(json.dumps(entry.metadata, ensure_ascii=False, default=str))
@@ -305,7 +305,8 @@ class PgVectorIndex:
             return self._db.run_read(lambda conn: self._sparse(conn, where, params, slots), tenant)
         if query.vector is None:
             raise InvalidRequest(f"{query.mode} search needs a query vector")
-        params["qvec"] = q.vector_literal(self._check_vector(query.vector, what="query vector"))
+        qvec = checked_vector(query.vector, self._spec, what="query vector")
+        params["qvec"] = q.vector_literal(qvec)
         if query.mode == "dense":
             params["n"] = query.k
             return self._db.run_read(lambda conn: self._dense(conn, where, params, query), tenant)
@@ -396,21 +397,6 @@ class PgVectorIndex:
             )
             for cid, score, d_rank, s_rank, dist, _n in found
         ]
-
-    def _check_vector(self, vector: Any, *, what: str) -> np.ndarray:
-        """The vector as float32, refusing what pgvector would store or rank wrongly."""
-        arr = np.asarray(vector, dtype=np.float32)
-        if arr.ndim != 1 or arr.shape[0] != self._spec.dimension:
-            raise InvalidRequest(
-                f"{what} has shape {tuple(arr.shape)}, expected ({self._spec.dimension},) "
-                f"for {self._spec.model}"
-            )
-        if not np.all(np.isfinite(arr)):
-            raise InvalidRequest(f"{what} contains NaN or infinity")
-        if not np.any(arr):
-            raise InvalidRequest(f"{what} is all zeros; cosine similarity is undefined")
-        return arr
-
 
 # ---------------------------------------------------------------------- helpers
 

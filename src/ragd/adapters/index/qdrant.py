@@ -39,6 +39,7 @@ import numpy as np
 from qdrant_client import models as qm
 
 from ragd.adapters.index import qdrant_ops as ops
+from ragd.adapters.index.checks import checked_vector
 from ragd.adapters.index.outbox import Outbox
 from ragd.adapters.index.qdrant_collections import QdrantCollections, close_client
 from ragd.adapters.index.qdrant_points import (
@@ -167,7 +168,8 @@ class QdrantIndex:
             if entry.chunk_id in seen:
                 raise InvalidRequest(f"chunk id {entry.chunk_id!r} appears twice")
             seen.add(entry.chunk_id)
-            vectors[i] = _unit(self._check_vector(entry.vector, what=f"chunk {entry.chunk_id!r}"))
+            what = f"chunk {entry.chunk_id!r}"
+            vectors[i] = _unit(checked_vector(entry.vector, self._spec, what=what))
         return build_points(entries, vectors, self._tokenizer)
 
     # ------------------------------------------------------------------ reads
@@ -191,7 +193,7 @@ class QdrantIndex:
         if query.mode != "sparse":
             if query.vector is None:
                 raise InvalidRequest(f"{query.mode} search needs a query vector")
-            vector = _unit(self._check_vector(query.vector, what="query vector"))
+            vector = _unit(checked_vector(query.vector, self._spec, what="query vector"))
         terms = query_sparse(self._tokenizer, query.text or "") if query.mode != "dense" else None
         if query.mode == "sparse" and terms is None:
             return []
@@ -301,19 +303,6 @@ class QdrantIndex:
             sparse_weight=query.sparse_weight,
             limit=query.k,
         )
-
-    def _check_vector(self, vector: Any, *, what: str) -> np.ndarray:
-        arr = np.asarray(vector, dtype=np.float32)
-        if arr.ndim != 1 or arr.shape[0] != self._spec.dimension:
-            raise InvalidRequest(
-                f"{what} has shape {tuple(arr.shape)}, expected ({self._spec.dimension},) "
-                f"for {self._spec.model}"
-            )
-        if not np.all(np.isfinite(arr)):
-            raise InvalidRequest(f"{what} contains NaN or infinity")
-        if not np.any(arr):
-            raise InvalidRequest(f"{what} is all zeros; cosine similarity is undefined")
-        return arr
 
     # ------------------------------------------------------------------ inventory
 

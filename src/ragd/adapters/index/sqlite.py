@@ -44,6 +44,7 @@ from ragd.adapters.index.cache import (
     filter_mask,
     sparse_search,
 )
+from ragd.adapters.index.checks import checked_vector
 from ragd.adapters.index.fts import fts_match_expression, query_words
 from ragd.adapters.index.tokens import TOKENIZE, Fts5Tokenizer
 from ragd.adapters.sql.database import Database
@@ -280,7 +281,8 @@ class SqliteIndex:
             if entry.chunk_id in seen:
                 raise InvalidRequest(f"chunk id {entry.chunk_id!r} appears twice")
             seen.add(entry.chunk_id)
-            vectors.append(self._vector_bytes(entry.vector, what=f"chunk {entry.chunk_id!r}"))
+            vec = checked_vector(entry.vector, self._spec, what=f"chunk {entry.chunk_id!r}")
+            vectors.append(vec.tobytes())
             rows.append(
                 (
                     entry.chunk_id,
@@ -404,7 +406,7 @@ class SqliteIndex:
         if query.mode in ("dense", "hybrid"):
             if query.vector is None:
                 raise InvalidRequest(f"{query.mode} search needs a query vector")
-            qvec = self._vector_bytes(query.vector, what="query vector")
+            qvec = checked_vector(query.vector, self._spec, what="query vector").tobytes()
         where, params = _filter_sql(query.filters)  # validates the filters, too
         words = query_words(query.text) if query.mode != "dense" else []
         n = query.k if query.mode != "hybrid" else min(max(query.candidates, query.k), MAX_K)
@@ -600,21 +602,6 @@ class SqliteIndex:
                     conn.exec_driver_sql(pragma)
                 info["ragd_index_pragmas"] = True
             yield conn
-
-    def _vector_bytes(self, vector: Any, *, what: str) -> bytes:
-        """float32 bytes for sqlite-vec, refusing vectors it would store or rank wrongly."""
-        arr = np.asarray(vector, dtype=np.float32)
-        if arr.ndim != 1 or arr.shape[0] != self._spec.dimension:
-            raise InvalidRequest(
-                f"{what} has shape {tuple(arr.shape)}, expected ({self._spec.dimension},) "
-                f"for {self._spec.model}"
-            )
-        if not np.all(np.isfinite(arr)):
-            raise InvalidRequest(f"{what} contains NaN or infinity")
-        if not np.any(arr):
-            raise InvalidRequest(f"{what} is all zeros; cosine similarity is undefined")
-        return arr.tobytes()
-
 
 # ---------------------------------------------------------------------- helpers
 
