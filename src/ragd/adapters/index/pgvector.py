@@ -45,7 +45,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
 
 from ragd.adapters.index import pgvector_sql as q
-from ragd.adapters.index.checks import checked_vector
+from ragd.adapters.index.checks import checked_entry_vectors, checked_vector
 from ragd.adapters.index.fts import query_words
 from ragd.adapters.sql import rls
 from ragd.adapters.sql.database import Database
@@ -221,17 +221,8 @@ class PgVectorIndex:
             "titles": [],
             "bodies": [],
         }
-        seen: set[str] = set()
-        for entry in entries:
-            if entry.document_id != document_id:
-                raise InvalidRequest(
-                    f"entry {entry.chunk_id!r} belongs to document {entry.document_id!r}, "
-                    f"not {document_id!r}"
-                )
-            if entry.chunk_id in seen:
-                raise InvalidRequest(f"chunk id {entry.chunk_id!r} appears twice")
-            seen.add(entry.chunk_id)
-            vec = checked_vector(entry.vector, self._spec, what=f"chunk {entry.chunk_id!r}")
+        checked = checked_entry_vectors(document_id, entries, self._spec)
+        for entry, vec in zip(entries, checked, strict=True):
             cols["chunk_ids"].append(entry.chunk_id)
             cols["sources"].append(entry.source)
             cols["metadata"].append(json.dumps(entry.metadata, ensure_ascii=False, default=str))

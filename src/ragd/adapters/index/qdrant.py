@@ -39,7 +39,7 @@ import numpy as np
 from qdrant_client import models as qm
 
 from ragd.adapters.index import qdrant_ops as ops
-from ragd.adapters.index.checks import checked_vector
+from ragd.adapters.index.checks import checked_entry_vectors, checked_vector
 from ragd.adapters.index.outbox import Outbox
 from ragd.adapters.index.qdrant_collections import QdrantCollections, close_client
 from ragd.adapters.index.qdrant_points import (
@@ -157,19 +157,9 @@ class QdrantIndex:
 
     def points(self, document_id: str, entries: Sequence[IndexEntry]) -> list[PointData]:
         """Validated points of one document's entries (nothing is written)."""
-        seen: set[str] = set()
         vectors = np.zeros((len(entries), self._spec.dimension), dtype=np.float32)
-        for i, entry in enumerate(entries):
-            if entry.document_id != document_id:
-                raise InvalidRequest(
-                    f"entry {entry.chunk_id!r} belongs to document {entry.document_id!r}, "
-                    f"not {document_id!r}"
-                )
-            if entry.chunk_id in seen:
-                raise InvalidRequest(f"chunk id {entry.chunk_id!r} appears twice")
-            seen.add(entry.chunk_id)
-            what = f"chunk {entry.chunk_id!r}"
-            vectors[i] = _unit(checked_vector(entry.vector, self._spec, what=what))
+        for i, vec in enumerate(checked_entry_vectors(document_id, entries, self._spec)):
+            vectors[i] = _unit(vec)
         return build_points(entries, vectors, self._tokenizer)
 
     # ------------------------------------------------------------------ reads

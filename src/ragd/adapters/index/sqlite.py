@@ -44,7 +44,7 @@ from ragd.adapters.index.cache import (
     filter_mask,
     sparse_search,
 )
-from ragd.adapters.index.checks import checked_vector
+from ragd.adapters.index.checks import checked_entry_vectors, checked_vector
 from ragd.adapters.index.fts import fts_match_expression, query_words
 from ragd.adapters.index.tokens import TOKENIZE, Fts5Tokenizer
 from ragd.adapters.sql.database import Database
@@ -271,17 +271,8 @@ class SqliteIndex:
         rows: list[tuple[str, str, str, str, str]] = []
         vectors: list[bytes] = []
         texts: list[tuple[str, str]] = []
-        seen: set[str] = set()
-        for entry in entries:
-            if entry.document_id != document_id:
-                raise InvalidRequest(
-                    f"entry {entry.chunk_id!r} belongs to document {entry.document_id!r}, "
-                    f"not {document_id!r}"
-                )
-            if entry.chunk_id in seen:
-                raise InvalidRequest(f"chunk id {entry.chunk_id!r} appears twice")
-            seen.add(entry.chunk_id)
-            vec = checked_vector(entry.vector, self._spec, what=f"chunk {entry.chunk_id!r}")
+        checked = checked_entry_vectors(document_id, entries, self._spec)
+        for entry, vec in zip(entries, checked, strict=True):
             vectors.append(vec.tobytes())
             rows.append(
                 (
