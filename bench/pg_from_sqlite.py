@@ -122,6 +122,17 @@ def _row(report: Any) -> dict[str, Any]:
     }
 
 
+def variant(svc: Any, dataset: Any, mode: str, **index_kwargs: Any) -> dict[str, Any]:
+    """``mode``'s figures on the loaded index, searched by an index with other settings."""
+    idx = pgvector.PgVectorIndex(
+        svc.search.index._db,  # the loaded database
+        svc.embedder.spec,
+        **index_kwargs,
+    )
+    search = SearchService(svc.store, idx, svc.embedder, fusion=FusionPolicy(), max_k=1000)
+    return _row(run_queries(search, TENANT, dataset, mode))  # type: ignore[arg-type]
+
+
 def sparse_variants(settings: Settings, dataset: Any) -> list[dict[str, Any]]:
     """Sparse nDCG@10 under other ranking settings, on the same loaded index."""
     svc = build_services(settings)
@@ -134,16 +145,25 @@ def sparse_variants(settings: Settings, dataset: Any) -> list[dict[str, Any]]:
             ((0.6, 0.0, 0.0, 1.0), 1),
             ((1.0, 0.0, 0.0, 0.8), 1),
         ]:
-            idx = pgvector.PgVectorIndex(
-                svc.search.index._db,  # type: ignore[attr-defined]
-                svc.embedder.spec,
-                sparse_weights=weights,
-                sparse_normalization=norm,
-            )
-            search = SearchService(svc.store, idx, svc.embedder, fusion=FusionPolicy(), max_k=1000)
-            row = _row(run_queries(search, TENANT, dataset, "sparse"))
+            row = variant(svc, dataset, "sparse", sparse_weights=weights, sparse_normalization=norm)
             out.append({"weights": weights, "normalization": norm, **row})
             print(f"  weights={weights} norm={norm}: nDCG@10 {row['ndcg@10']}", file=sys.stderr)
+    finally:
+        svc.close()
+    return out
+
+
+def budget_variants(settings: Settings, dataset: Any, budgets: list[int]) -> list[dict[str, Any]]:
+    """Sparse and hybrid figures when at most ``budget`` rows are scored per text search
+    (``RAGD_PG_SPARSE_MAX_SCORED``), on the same loaded index."""
+    svc = build_services(settings)
+    out = []
+    try:
+        for budget in budgets:
+            for mode in ("sparse", "hybrid"):
+                row = variant(svc, dataset, mode, sparse_max_scored=budget)
+                out.append({"sparse_max_scored": budget, **row})
+                print(f"  max_scored={budget} {mode}: nDCG@10 {row['ndcg@10']}", file=sys.stderr)
     finally:
         svc.close()
     return out
@@ -159,6 +179,10 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the Postgres database")
     ap.add_argument("--compare-sqlite", action="store_true")
     ap.add_argument("--sparse-variants", action="store_true")
+    ap.add_argument(
+        "--sparse-budgets",
+        help="comma-separated RAGD_PG_SPARSE_MAX_SCORED values to evaluate (sparse, hybrid)",
+    )
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     if not args.database_url or not args.database_url.startswith(("postgres", "postgresql")):
@@ -216,6 +240,9 @@ def main() -> None:
         report["pgvector"] = evaluate(settings, dataset, modes)
         if args.sparse_variants:
             report["sparse_variants"] = sparse_variants(settings, dataset)
+        if args.sparse_budgets:
+            budgets = [int(b) for b in args.sparse_budgets.split(",")]
+            report["sparse_budgets"] = budget_variants(settings, dataset, budgets)
         dst.dispose()
         if args.compare_sqlite:
             sqlite_settings = Settings(

@@ -29,16 +29,17 @@ import statistics
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import create_engine
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from ragd.adapters.index import pgvector_sql
-from ragd.adapters.index.pgvector import PgVectorIndex
+from ragd.adapters.index.pgvector import SPARSE_MAX_SCORED, PgVectorIndex
 from ragd.adapters.sql.database import Database, normalise_url
 from ragd.domain.filters import SearchFilters
 from ragd.domain.models import EmbeddingSpec, IndexEntry, TenantId
@@ -81,6 +82,85 @@ def load_text() -> tuple[list[str], list[str]]:
     return sentences, queries
 
 
+def server_settings(engine: Engine) -> dict[str, str]:
+    """The server settings that shape these figures, for the report."""
+    names = ("server_version", "shared_buffers", "effective_cache_size", "work_mem",
+             "max_parallel_maintenance_workers", "jit")  # fmt: skip
+    with engine.connect() as c:
+        return {n: str(c.exec_driver_sql(f"SHOW {n}").scalar()) for n in names}
+
+
+def load_tenant(
+    db: Database, index: PgVectorIndex, t: int, size: int, vectors: np.ndarray,
+    sentences: list[str],
+) -> None:  # fmt: skip
+    """One tenant's chunks through the write path the worker uses, 25 documents a
+    transaction; texts drawn from a generator of the tenant's own, so the data do not
+    depend on which loader thread ran first."""
+    pyrng = random.Random(5_000 + t)
+    tenant = TenantId(f"t{t:03d}")
+    docs = [range(i, min(i + CHUNKS_PER_DOC, size)) for i in range(0, size, CHUNKS_PER_DOC)]
+    for d0 in range(0, len(docs), DOCS_PER_TX):
+        with db.write() as tx:
+            for doc in docs[d0 : d0 + DOCS_PER_TX]:
+                doc_id = f"{tenant}-d{doc.start // CHUNKS_PER_DOC}"
+                entries = [
+                    IndexEntry(
+                        f"{tenant}-c{i}",
+                        doc_id,
+                        f"src/{doc_id}.pdf",
+                        f"Document {doc_id}",
+                        " ".join(pyrng.sample(sentences, 2)),
+                        vectors[i],
+                        {"lang": "de" if i % 10 == 0 else "en"},
+                    )
+                    for i in doc
+                ]
+                index.upsert_document(tx, tenant, doc_id, entries)
+
+
+def bulk_load(
+    args: argparse.Namespace, db: Database, index: PgVectorIndex, url: str,
+    sizes: list[int], offsets: list[int], vectors: np.ndarray, sentences: list[str],
+) -> dict[str, float]:  # fmt: skip
+    """Load every tenant with the HNSW index dropped, then build it once (bulk mode)."""
+    index.ensure_ready()
+    with db.write() as c:
+        c.exec_driver_sql("DROP INDEX ix_index_chunks_embedding")
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(args.load_workers) as pool:
+        futures = {
+            pool.submit(load_tenant, db, index, t, size, vectors[off : off + size], sentences): t
+            for t, (size, off) in enumerate(zip(sizes, offsets, strict=True))
+        }
+        for done in as_completed(futures):
+            done.result()
+            t = futures[done]
+            print(f"  loaded tenant t{t:03d} ({sizes[t]} chunks)", file=sys.stderr)
+    load_s = time.perf_counter() - t0
+    build = create_engine(normalise_url(url), isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        with build.connect() as c:
+            c.exec_driver_sql(f"SET maintenance_work_mem = '{args.maintenance_work_mem}'")
+            [hnsw] = [
+                stmt
+                for stmt in pgvector_sql.schema_statements(DIM, 16, 64, btree_gin=True)
+                if "USING hnsw" in stmt
+            ]
+            t1 = time.perf_counter()
+            c.exec_driver_sql(hnsw)  # the adapter's own DDL
+            build_s = time.perf_counter() - t1
+            c.exec_driver_sql("VACUUM ANALYZE")
+    finally:
+        build.dispose()
+    return {
+        "seconds": round(load_s, 1),
+        "rows_per_s": round(sum(sizes) / load_s),
+        "load_workers": args.load_workers,
+        "hnsw_build_s": round(build_s, 1),
+    }
+
+
 def pct(values: list[float], p: float) -> float:
     return float(np.percentile(values, p)) if values else 0.0
 
@@ -92,76 +172,47 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     ap.add_argument("--maintenance-work-mem", default="1GB")
-    ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--keep", action="store_true", help="keep the database (see --reuse)")
+    ap.add_argument("--reuse", metavar="DATABASE", help="query a database kept by --keep")
+    ap.add_argument("--load-workers", type=int, default=2, help="tenants loaded in parallel")
+    ap.add_argument(
+        "--sparse-max-scored", type=int, default=SPARSE_MAX_SCORED,
+        help="RAGD_PG_SPARSE_MAX_SCORED for the searches",
+    )  # fmt: skip
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     if not args.database_url or not args.database_url.startswith("postgres"):
         sys.exit("set DATABASE_URL (or --database-url) to a Postgres server with pgvector")
     rng = np.random.default_rng(5)
-    pyrng = random.Random(5)
     sizes = tenant_sizes(args.chunks, args.tenants)
     vectors = make_vectors(sum(sizes), rng)
     sentences, queries = load_text()
-    name = f"ragd_bench_{uuid.uuid4().hex[:10]}"
+    offsets = [int(o) for o in np.cumsum([0, *sizes[:-1]])]
     admin = create_engine(
         normalise_url(args.database_url), isolation_level="AUTOCOMMIT", poolclass=NullPool
     )
-    with admin.connect() as c:
-        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    name = args.reuse or f"ragd_bench_{uuid.uuid4().hex[:10]}"
+    if not args.reuse:
+        with admin.connect() as c:
+            c.exec_driver_sql(f'CREATE DATABASE "{name}"')
     url = make_url(args.database_url).set(database=name).render_as_string(False)
-    report: dict[str, Any] = {"chunks": int(sum(sizes)), "tenants": args.tenants}
-    db = Database(url, pool_size=2, statement_timeout_ms=0)
+    report: dict[str, Any] = {
+        "chunks": int(sum(sizes)),
+        "tenants": args.tenants,
+        "largest_tenant": max(sizes),
+        "database": name,
+        "server": server_settings(admin),
+    }
+    db = Database(url, pool_size=args.load_workers + 1, statement_timeout_ms=0)
     try:
-        index = PgVectorIndex(db, SPEC)
-        index.ensure_ready()
-        with db.write() as c:  # bulk mode: build the graph once, after the load
-            c.exec_driver_sql("DROP INDEX ix_index_chunks_embedding")
-        offsets, start = [], 0
-        for s in sizes:
-            offsets.append(start)
-            start += s
-        t0 = time.perf_counter()
-        for t, (size, off) in enumerate(zip(sizes, offsets, strict=True)):
-            tenant = TenantId(f"t{t:03d}")
-            docs = [range(i, min(i + CHUNKS_PER_DOC, size)) for i in range(0, size, CHUNKS_PER_DOC)]
-            for d0 in range(0, len(docs), DOCS_PER_TX):
-                with db.write() as tx:
-                    for doc in docs[d0 : d0 + DOCS_PER_TX]:
-                        doc_id = f"{tenant}-d{doc.start // CHUNKS_PER_DOC}"
-                        entries = [
-                            IndexEntry(
-                                f"{tenant}-c{i}",
-                                doc_id,
-                                f"src/{doc_id}.pdf",
-                                f"Document {doc_id}",
-                                " ".join(pyrng.sample(sentences, 2)),
-                                vectors[off + i],
-                                {"lang": "de" if i % 10 == 0 else "en"},
-                            )
-                            for i in doc
-                        ]
-                        index.upsert_document(tx, tenant, doc_id, entries)
-            print(f"  loaded tenant {tenant} ({size} chunks)", file=sys.stderr)
-        load_s = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        build = create_engine(normalise_url(url), isolation_level="AUTOCOMMIT", poolclass=NullPool)
-        with build.connect() as c:
-            c.exec_driver_sql(f"SET maintenance_work_mem = '{args.maintenance_work_mem}'")
-            [hnsw] = [
-                stmt
-                for stmt in pgvector_sql.schema_statements(DIM, 16, 64, btree_gin=True)
-                if "USING hnsw" in stmt
-            ]
-            c.exec_driver_sql(hnsw)  # the adapter's own DDL
-            build_s = time.perf_counter() - t1
-            c.exec_driver_sql("VACUUM ANALYZE index_chunks")
-        build.dispose()
-        report["bulk_load"] = {
-            "seconds": round(load_s, 1),
-            "rows_per_s": round(sum(sizes) / load_s),
-            "hnsw_build_s": round(build_s, 1),
-        }
-        print(f"bulk load {report['bulk_load']}", file=sys.stderr)
+        index = PgVectorIndex(db, SPEC, sparse_max_scored=args.sparse_max_scored)
+        report["sparse_max_scored"] = args.sparse_max_scored
+        # The oracle for the sparse side: every matching row scored (no budget).
+        unbounded = PgVectorIndex(db, SPEC, sparse_max_scored=2**31 - 1)
+        if not args.reuse:
+            loaded = bulk_load(args, db, index, url, sizes, offsets, vectors, sentences)
+            report["bulk_load"] = loaded
+            print(f"bulk load {report['bulk_load']}", file=sys.stderr)
 
         # Queries: a tenant chosen in proportion to sqrt(size) (big and small both seen),
         # a query vector near one of its chunks.
@@ -172,8 +223,9 @@ def main() -> None:
             ("tenant", SearchFilters()),
             ("tenant+filter", SearchFilters(metadata={"lang": "en"})),
         ):
-            lat = {"dense": [], "hybrid": []}  # type: dict[str, list[float]]
+            lat = {"dense": [], "hybrid": [], "sparse": []}  # type: dict[str, list[float]]
             recalls: list[float] = []
+            overlaps: list[float] = []
             for qi, t in enumerate(picks):
                 size, off = sizes[t], offsets[t]
                 tenant = TenantId(f"t{t:03d}")
@@ -184,11 +236,16 @@ def main() -> None:
                 got = index.search(tenant, IndexQuery("", q, mode="dense", k=10, filters=filters))
                 lat["dense"].append((time.perf_counter() - t0) * 1e3)
                 t0 = time.perf_counter()
-                index.search(
-                    tenant,
-                    IndexQuery(queries[qi % len(queries)], q, k=10, filters=filters, rrf_k=10),
-                )
+                text = queries[qi % len(queries)]
+                index.search(tenant, IndexQuery(text, q, k=10, filters=filters, rrf_k=10))
                 lat["hybrid"].append((time.perf_counter() - t0) * 1e3)
+                t0 = time.perf_counter()
+                words = index.search(tenant, IndexQuery(text, None, "sparse", 10, filters))
+                lat["sparse"].append((time.perf_counter() - t0) * 1e3)
+                exact = unbounded.search(tenant, IndexQuery(text, None, "sparse", 10, filters))
+                if exact:
+                    overlap = {h.chunk_id for h in words} & {h.chunk_id for h in exact}
+                    overlaps.append(len(overlap) / len(exact))
                 tv = vectors[off : off + size].astype(np.float64)
                 sims = tv @ q.astype(np.float64)
                 if label != "tenant":
@@ -197,13 +254,15 @@ def main() -> None:
                 recalls.append(len(truth & {h.chunk_id for h in got}) / 10)
             results[label] = {
                 "recall@10": round(statistics.mean(recalls), 4),
+                # Sparse top 10 with the default scoring budget vs every matching row scored.
+                "sparse_overlap@10": round(statistics.mean(overlaps), 4),
                 **{f"{m}_p{p}_ms": round(pct(v, p), 1) for m, v in lat.items() for p in (50, 95)},
             }
             print(f"{label}: {results[label]}", file=sys.stderr)
         report["search"] = results
     finally:
         db.dispose()
-        if not args.keep:
+        if not (args.keep or args.reuse):
             with admin.connect() as c:
                 c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()

@@ -483,8 +483,7 @@ def worker(
     stats = pool.run(until_idle=until_idle)
     ids = ", ".join(w.worker_id for w in pool.workers)
     err.print(
-        f"worker {ids}: indexed {stats.indexed}, failed {stats.failed}, "
-        f"retried {stats.retried}"
+        f"worker {ids}: indexed {stats.indexed}, failed {stats.failed}, retried {stats.retried}"
     )
 
 

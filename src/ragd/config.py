@@ -45,6 +45,9 @@ class Settings(BaseSettings):
         64, ge=4, le=1000, validation_alias=_env("RAGD_HNSW_EF_CONSTRUCTION")
     )
     hnsw_ef_search: int = Field(100, ge=1, le=1000, validation_alias=_env("RAGD_HNSW_EF_SEARCH"))
+    pg_sparse_max_scored: int = Field(
+        5_000, ge=1, validation_alias=_env("RAGD_PG_SPARSE_MAX_SCORED")
+    )
     """pgvector HNSW: graph degree and build beam (applied when the index is (re)built),
     and the search beam (every query). Qdrant uses them for its per-tenant graphs."""
 

@@ -4,6 +4,9 @@
   graph holds several tenants and a metadata filter: recall@10 against exact search.
 - ``version(tenant)`` moves with every committed write and never repeats.
 - ``similarity`` is the cosine similarity for every chunk the dense side scored.
+- A text search scores at most ``sparse_max_scored`` rows: all rows holding the query's
+  rarest words while they fit, then the next word's rows up to the budget; each is scored
+  on all of the words, exactly as an unbounded search scores it.
 
 The contract suite only ever sees exact search (its tenants are below ``exact_below``);
 here ``exact_below=0`` forces the HNSW path.
@@ -174,3 +177,50 @@ def test_similarity_is_the_cosine_of_dense_hits(db: Database) -> None:
     assert any(h.dense_rank is None for h in hybrid)
     sparse = index.search(t, IndexQuery(text="alpha", vector=None, mode="sparse", k=5))
     assert sparse and all(h.similarity is None for h in sparse)
+
+
+def test_sparse_scores_rows_of_the_rarest_words_within_the_budget(db: Database) -> None:
+    index_all = PgVectorIndex(db, SPEC)
+    index_all.ensure_ready()
+    bounded = PgVectorIndex(db, SPEC, sparse_max_scored=6)
+    t = TenantId("budget")
+    vecs = _unit(np.random.default_rng(4), 40)
+    # "common" in all 40 chunks, "middling" in 4 (c0-c3), "rare" in 2 (c4, c5), "seldom"
+    # in 1 (c6); c0 repeats "middling" so it outranks c1-c3.
+    texts = ["common filler"] * 40
+    texts[0] = "common middling middling"
+    texts[1] = texts[2] = texts[3] = "common middling"
+    texts[4] = texts[5] = "common rare"
+    texts[6] = "common seldom"
+    entries = [IndexEntry(f"c{i}", "d", "s", "", texts[i], vecs[i]) for i in range(40)]
+    with db.write() as tx:
+        index_all.upsert_document(tx, t, "d", entries)
+
+    def sparse(index: PgVectorIndex, text: str, k: int = 50) -> dict[str, float]:
+        hits = index.search(t, IndexQuery(text=text, vector=None, mode="sparse", k=k))
+        return {h.chunk_id: h.score for h in hits}
+
+    # df 1 + 2 + 4 = 7 > 6: every row of "seldom" and "rare" (3) is scored, then 3 of
+    # the 4 "middling" rows fill the budget; "common" (40) is not looked up, but counts in
+    # every score.
+    full = sparse(index_all, "seldom rare middling common")
+    assert len(full) == 40
+    got = sparse(bounded, "seldom rare middling common")
+    assert len(got) == 6 and {"c4", "c5", "c6"} <= set(got)
+    assert len(set(got) & {"c0", "c1", "c2", "c3"}) == 3
+    assert got == pytest.approx({c: full[c] for c in got})
+    # With k below the budget the best of the scored rows come first, as unbounded.
+    assert list(sparse(bounded, "seldom rare middling common", k=3)) == list(full)[:3]
+    # Within the budget the answer is the unbounded one.
+    assert sparse(bounded, "seldom rare") == pytest.approx(sparse(index_all, "seldom rare"))
+    assert sparse(bounded, "middling rare") == pytest.approx(sparse(index_all, "middling rare"))
+    # A word more common than the budget is still searched: 6 of its rows.
+    assert len(sparse(bounded, "common")) == 6
+    assert len(sparse(bounded, "common middling", k=50)) == 6
+    assert len(sparse(index_all, "common")) == 40
+    # Hybrid uses the same bounded side.
+    hybrid = bounded.search(
+        t, IndexQuery(text="seldom rare middling common", vector=vecs[30], k=10, candidates=10)
+    )
+    sparse_side = {h.chunk_id for h in hybrid if h.sparse_rank is not None}
+    assert {"c4", "c5", "c6"} <= sparse_side and len(sparse_side) == 6

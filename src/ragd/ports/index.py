@@ -82,9 +82,7 @@ class IndexBuild(Protocol):
         """Write one document's entries into the new generation (not searchable yet)."""
         ...
 
-    def publish(
-        self, refresh: Callable[[TenantId, str], Sequence[IndexEntry] | None]
-    ) -> None:
+    def publish(self, refresh: Callable[[TenantId, str], Sequence[IndexEntry] | None]) -> None:
         """Catch up with every write made since the build started, then make the new
         generation the live one atomically. ``refresh`` gives a document's current
         entries from the Store (None: it no longer exists), for writes that cannot be

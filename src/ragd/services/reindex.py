@@ -155,4 +155,3 @@ class ReindexService:
             IndexEntry(c.id, doc.id, doc.source, doc.title, c.text, vectors[i], doc.metadata)
             for i, c in enumerate(chunks)
         ]
-

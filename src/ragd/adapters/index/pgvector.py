@@ -79,6 +79,12 @@ with equal weights, 0.6703 at 1.67x and 0.6771 with the title below the text."""
 SPARSE_NORMALIZATION = 1
 """``ts_rank`` normalisation flags: 1 divides by 1 + log(document length)."""
 
+SPARSE_MAX_SCORED = 5_000
+"""The most rows a sparse search scores (``RAGD_PG_SPARSE_MAX_SCORED``): those holding the
+query's rarest words, as many words as fit (see ``pgvector_sql._TERM_CTES``). Scoring is
+per row, so this bounds a text search's cost in a tenant of any size; a tenant of up to
+this many rows is always ranked exactly."""
+
 EXTRA_SLOTS = 4
 """Score slots beyond one per query word, for words that yield several lexemes."""
 
@@ -104,6 +110,7 @@ class PgVectorIndex:
         max_scan_tuples: int = MAX_SCAN_TUPLES,
         sparse_weights: Sequence[float] = SPARSE_WEIGHTS,
         sparse_normalization: int = SPARSE_NORMALIZATION,
+        sparse_max_scored: int = SPARSE_MAX_SCORED,
     ) -> None:
         if not db.is_postgres:
             raise ConfigError("VECTOR_STORE_TYPE=pgvector needs a postgresql:// DATABASE_URL")
@@ -122,12 +129,15 @@ class PgVectorIndex:
             )
         if len(sparse_weights) != 4:
             raise ConfigError("sparse_weights takes four weights: D, C, B, A")
+        if sparse_max_scored < 1:
+            raise ConfigError(f"sparse_max_scored must be positive, got {sparse_max_scored}")
         self._db = db
         self._spec = spec
         self._m = int(m)
         self._ef_construction = int(ef_construction)
         self._ef_search = int(ef_search)
         self._exact_below = int(exact_below)
+        self._sparse_max_scored = int(sparse_max_scored)
         self._max_scan_tuples = int(max_scan_tuples)
         self._rank_weights = [float(w) for w in sparse_weights]
         self._rank_norm = int(sparse_normalization)
@@ -289,6 +299,7 @@ class PgVectorIndex:
             params["slots"] = slots = len(words) + EXTRA_SLOTS
             params["rank_weights"] = self._rank_weights
             params["rank_norm"] = self._rank_norm
+            params["sparse_budget"] = self._sparse_max_scored
         if query.mode == "sparse":
             if not params["words"]:
                 return []
@@ -389,18 +400,20 @@ class PgVectorIndex:
             for cid, score, d_rank, s_rank, dist, _n in found
         ]
 
+
 # ---------------------------------------------------------------------- helpers
 
 
 def build(db: Database, spec: EmbeddingSpec, settings: Any = None) -> PgVectorIndex:
     """Factory from Settings (``RAGD_HNSW_M``, ``RAGD_HNSW_EF_CONSTRUCTION``,
-    ``RAGD_HNSW_EF_SEARCH``)."""
+    ``RAGD_HNSW_EF_SEARCH``, ``RAGD_PG_SPARSE_MAX_SCORED``)."""
     return PgVectorIndex(
         db,
         spec,
         m=int(getattr(settings, "hnsw_m", 16)),
         ef_construction=int(getattr(settings, "hnsw_ef_construction", 64)),
         ef_search=int(getattr(settings, "hnsw_ef_search", 100)),
+        sparse_max_scored=int(getattr(settings, "pg_sparse_max_scored", SPARSE_MAX_SCORED)),
     )
 
 

@@ -191,8 +191,20 @@ def dense_sql(where: str, *, exact: bool) -> str:
 
 # The query's distinct lexemes (its words through the text search configuration: stemmed,
 # stopwords gone), each as a one-lexeme tsquery built by ``plainto_tsquery('simple', ...)``
-# (which never raises on any input), with its BM25 IDF in the tenant:
-# ln(1 + (N - df + 0.5) / (df + 0.5)), df from ``index_terms``, N from ``index_tenants``.
+# (which never raises on any input), with its document frequency in the tenant (df, from
+# ``index_terms``) and BM25 IDF: ln(1 + (N - df + 0.5) / (df + 0.5)), N from
+# ``index_tenants``.
+#
+# Which rows get scored: at most ``sparse_budget``. The lexemes are taken rarest first;
+# those whose document frequencies add up to at most the budget are *essential* (``tq.q``):
+# every row holding one of them is scored. The budget left over goes to the next lexeme
+# (``fill``): that many of its rows (whichever the index yields first). More common
+# lexemes are not looked up, though every scored row is scored on all of them. This is
+# MaxScore's split into essential and non-essential terms, made by cost: the lexemes left
+# out have the smallest IDF, so a row holding none of the rarer ones can rarely reach the
+# top. When every lexeme fits (any tenant of up to ``sparse_budget`` rows, and most
+# queries in bigger ones) the answer is exact; scoring is per row, so the budget bounds a
+# text search's cost whatever the tenant's size.
 _TERM_CTES = f"""
 lex AS (
     SELECT l, min(w.i) AS first
@@ -202,15 +214,23 @@ lex AS (
 terms AS MATERIALIZED (
     SELECT row_number() OVER (ORDER BY lex.first, lex.l) AS i,
            plainto_tsquery('simple', lex.l) AS q,
+           coalesce(s.df, 0) AS df,
            ln(1 + (n.n - coalesce(s.df, 0) + 0.5) / (coalesce(s.df, 0) + 0.5)) AS idf
     FROM lex
     CROSS JOIN (SELECT greatest(coalesce(
         (SELECT chunks FROM index_tenants WHERE tenant_id = %(tenant)s), 0), 1)::float8 AS n) n
     LEFT JOIN index_terms s ON s.tenant_id = %(tenant)s AND s.lexeme = lex.l),
+costed AS MATERIALIZED (
+    SELECT i, q, idf, df, sum(df) OVER (ORDER BY df, i) AS upto
+    FROM terms WHERE numnode(q) > 0),
 tq AS (
     SELECT array_agg(q ORDER BY i) AS qs, array_agg(idf ORDER BY i) AS idf,
-           string_agg(q::text, ' | ')::tsquery AS q
-    FROM terms WHERE numnode(q) > 0)
+           string_agg(q::text, ' | ' ORDER BY i)
+               FILTER (WHERE upto <= %(sparse_budget)s)::tsquery AS q
+    FROM costed),
+fill AS (
+    SELECT q, %(sparse_budget)s - (upto - df) AS quota
+    FROM costed WHERE upto > %(sparse_budget)s ORDER BY upto LIMIT 1)
 """
 
 
@@ -230,15 +250,28 @@ def score_sql(slots: int) -> str:
     )
 
 
-def sparse_sql(where: str, slots: int) -> str:
-    """Top ``n`` by the text score: ``(chunk_id, score)`` best first."""
+def _scored_rows(where: str, slots: int) -> str:
+    """The scored rows (see ``_TERM_CTES``): every row holding an essential lexeme, and
+    up to the rest of the budget of the next lexeme's rows (not already among them), each
+    scored on every lexeme; best ``n`` first."""
     return (
-        f"WITH {_TERM_CTES}"
-        f" SELECT c.chunk_id, {score_sql(slots)} AS score"
-        " FROM tq JOIN index_chunks c ON c.tsv @@ tq.q"
-        f" WHERE c.tenant_id = %(tenant)s{where}"
+        f"SELECT c.chunk_id, {score_sql(slots)} AS score"
+        " FROM tq CROSS JOIN LATERAL ("
+        " SELECT c.chunk_id, c.tsv FROM index_chunks c"
+        f" WHERE c.tsv @@ tq.q AND c.tenant_id = %(tenant)s{where}"
+        " UNION ALL"
+        " SELECT f.chunk_id, f.tsv FROM fill CROSS JOIN LATERAL ("
+        " SELECT c.chunk_id, c.tsv FROM index_chunks c"
+        f" WHERE c.tsv @@ fill.q AND c.tenant_id = %(tenant)s{where}"
+        " AND (tq.q IS NULL OR NOT c.tsv @@ tq.q)"
+        " LIMIT fill.quota) f) c"
         ' ORDER BY score DESC, c.chunk_id COLLATE "C" LIMIT %(n)s'
     )
+
+
+def sparse_sql(where: str, slots: int) -> str:
+    """Top ``n`` by the text score: ``(chunk_id, score)`` best first."""
+    return f"WITH {_TERM_CTES} {_scored_rows(where, slots)}"
 
 
 def hybrid_sql(where: str, *, exact: bool, slots: int) -> str:
@@ -268,11 +301,7 @@ def hybrid_sql(where: str, *, exact: bool, slots: int) -> str:
     return f"""
 WITH {dense},
 {_TERM_CTES},
-sparse AS MATERIALIZED (
-    SELECT c.chunk_id, {score_sql(slots)} AS score
-    FROM tq JOIN index_chunks c ON c.tsv @@ tq.q
-    WHERE c.tenant_id = %(tenant)s{where}
-    ORDER BY score DESC, c.chunk_id COLLATE "C" LIMIT %(n)s),
+sparse AS MATERIALIZED ({_scored_rows(where, slots)}),
 d AS (
     SELECT chunk_id, distance,
            row_number() OVER (ORDER BY distance, chunk_id COLLATE "C") AS r

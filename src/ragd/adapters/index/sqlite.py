@@ -594,6 +594,7 @@ class SqliteIndex:
                 info["ragd_index_pragmas"] = True
             yield conn
 
+
 # ---------------------------------------------------------------------- helpers
 
 
