@@ -46,7 +46,10 @@ class Settings(BaseSettings):
     )
     hnsw_ef_search: int = Field(100, ge=1, le=1000, validation_alias=_env("RAGD_HNSW_EF_SEARCH"))
     pg_sparse_max_scored: int = Field(
-        5_000, ge=1, validation_alias=_env("RAGD_PG_SPARSE_MAX_SCORED")
+        2_000, ge=1, validation_alias=_env("RAGD_PG_SPARSE_MAX_SCORED")
+    )
+    pg_build_memory: str = Field(
+        "1GB", pattern=r"^\d+\s*(kB|MB|GB)$", validation_alias=_env("RAGD_PG_BUILD_MEMORY")
     )
     """pgvector HNSW: graph degree and build beam (applied when the index is (re)built),
     and the search beam (every query). Qdrant uses them for its per-tenant graphs."""

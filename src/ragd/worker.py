@@ -101,6 +101,7 @@ class Worker:
         """Claim and process one batch; None when there was nothing to do."""
         self.indexing.reap()
         self.indexing.sync_index()  # an external index's outbox (Qdrant); no-op otherwise
+        self.indexing.maintain_index()  # pgvector: per-tenant graphs; no-op otherwise
         jobs = self.queue.claim(
             self.worker_id, limit=self.batch_size, lease_seconds=self.lease_seconds
         )

@@ -10,17 +10,23 @@
 
 The contract suite only ever sees exact search (its tenants are below ``exact_below``);
 here ``exact_below=0`` forces the HNSW path.
+
+- A tenant above ``exact_below`` rows gets an HNSW graph of its own (``maintain``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
+from sqlalchemy import Connection, create_engine
+from sqlalchemy.pool import NullPool
 
+from ragd.adapters.index import pgvector_sql
 from ragd.adapters.index.pgvector import PgVectorIndex
-from ragd.adapters.sql.database import Database
+from ragd.adapters.sql.database import Database, normalise_url
 from ragd.domain.filters import SearchFilters
 from ragd.domain.models import EmbeddingSpec, IndexEntry, TenantId
 from ragd.ports.index import IndexQuery
@@ -224,3 +230,80 @@ def test_sparse_scores_rows_of_the_rarest_words_within_the_budget(db: Database) 
     )
     sparse_side = {h.chunk_id for h in hybrid if h.sparse_rank is not None}
     assert {"c4", "c5", "c6"} <= sparse_side and len(sparse_side) == 6
+
+
+def test_a_big_tenant_gets_a_graph_of_its_own(db: Database, pg_database: str) -> None:
+    """Above ``exact_below`` rows a tenant gets a partial HNSW index, preferred to the
+    shared graph for its searches (EXPLAIN), kept up to date by later writes; a tenant id
+    that needs quoting is quoted. (That it pays at scale: bench/pgvector.py.)"""
+    index = PgVectorIndex(db, SPEC, exact_below=300, ef_search=40)
+    index.ensure_ready()
+    rng = np.random.default_rng(12)
+    big, small = "it's 100% big", "small"
+    corpus = _load(db, index, big, _unit(rng, 1000))
+    _load(db, index, small, _unit(rng, 250))
+    assert index.maintain() == big
+    assert index.maintain() is None  # nothing left to build; the small tenant needs none
+    name = pgvector_sql.tenant_graph_name(big)
+    with db.read() as conn:
+        row = conn.exec_driver_sql(
+            "SELECT i.indisvalid, pg_get_expr(i.indpred, i.indrelid) FROM pg_index i"
+            " JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = %(n)s",
+            {"n": name},
+        ).one()
+    assert row[0] is True and "it''s 100% big" in row[1]
+    q = _unit(np.random.default_rng(13), 1)[0]
+    with db.read() as conn:
+        # 1,000 rows fit in a few pages, where a scan and a sort beat any index; with those
+        # off the planner must choose between the shared graph and the tenant's own.
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        conn.exec_driver_sql("SET LOCAL enable_sort = off")
+        params = {"tenant": big, "qvec": pgvector_sql.vector_literal(q), "n": 10}
+        plan = "\n".join(
+            r[0]
+            for r in conn.exec_driver_sql(
+                "EXPLAIN " + pgvector_sql.dense_sql("", exact=False), params
+            ).all()
+        )
+    assert name in plan
+    hits = total = 0
+    for q in _unit(np.random.default_rng(14), 20):
+        got = index.search(TenantId(big), IndexQuery("", q, "dense", 10))
+        hits += len({g.chunk_id for g in got} & set(_exact_top(corpus, q, 10, lambda e: True)))
+        total += 10
+    assert hits / total >= 0.95
+    # Writes after the build are in the tenant's graph too (Postgres maintains it).
+    extra = _unit(np.random.default_rng(15), 1)[0]
+    with db.write() as tx:
+        index.upsert_document(
+            tx, TenantId(big), "late", [IndexEntry("late-1", "late", "s", "", "x", extra)]
+        )
+    top = index.search(TenantId(big), IndexQuery("", extra, "dense", 1))
+    assert [h.chunk_id for h in top] == ["late-1"]
+    # A role that does not own the table cannot build one: said once, searches go on.
+    _load(db, index, "another big one", _unit(rng, 400))
+    with db.read() as conn:
+        app_role = conn.exec_driver_sql("SELECT current_user").scalar_one()
+    with _admin(pg_database, db) as admin:  # as deployed: tables owned by a migration role
+        admin.exec_driver_sql("ALTER TABLE index_chunks OWNER TO CURRENT_USER")
+        admin.exec_driver_sql(
+            f'GRANT SELECT, INSERT, UPDATE, DELETE ON index_chunks TO "{app_role}"'
+        )
+    assert index.maintain() is None
+    assert len(index.search(TenantId("another big one"), IndexQuery("", q, "dense", 10))) == 10
+
+
+@contextmanager
+def _admin(admin_url: str, db: Database) -> Iterator[Connection]:
+    """A superuser connection on ``db``'s schema."""
+    with db.read() as conn:
+        schema = conn.exec_driver_sql("SELECT current_schema()").scalar_one()
+    engine = create_engine(
+        normalise_url(admin_url), isolation_level="AUTOCOMMIT", poolclass=NullPool
+    )
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f'SET search_path = "{schema}", public')
+            yield conn
+    finally:
+        engine.dispose()

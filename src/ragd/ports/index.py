@@ -102,6 +102,15 @@ class StagedRebuild(Protocol):
 
 
 @runtime_checkable
+class IndexMaintenance(Protocol):
+    """Background upkeep an index wants from the workers (pgvector: per-tenant graphs)."""
+
+    def maintain(self) -> str | None:
+        """Do one unit of upkeep; returns what it was about (a tenant), None when idle."""
+        ...
+
+
+@runtime_checkable
 class IndexInventory(Protocol):
     """What an external index holds, for ``ragd reconcile``."""
 

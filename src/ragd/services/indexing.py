@@ -39,12 +39,16 @@ from ragd.domain.models import (
 from ragd.errors import DocumentRejected, LeaseLost, NotFound, RagdError
 from ragd.observability import metrics
 from ragd.ports import Embedder, Index, Parsing, Queue, Store
+from ragd.ports.index import IndexMaintenance
 from ragd.ports.index_sync import IndexSync
 from ragd.services.ingest import title_from_source
 
 log = logging.getLogger("ragd.indexing")
 
 HEADING_RESERVE = 8
+MAINTAIN_EVERY_S = 60.0
+"""How often a worker asks the index for upkeep (one cheap query when there is none)."""
+
 SYNC_BACKOFF_MIN_S = 1.0
 SYNC_BACKOFF_MAX_S = 30.0
 MIN_CHUNK_TOKENS = 64
@@ -122,6 +126,19 @@ class IndexingService:
         self.sync_budget_seconds = sync_budget_seconds
         self._sync_retry_at = 0.0
         self._sync_backoff = SYNC_BACKOFF_MIN_S
+        self._maintain_at = 0.0
+
+    def maintain_index(self) -> str | None:
+        """The index's background upkeep (``IndexMaintenance``), at most once every
+        ``MAINTAIN_EVERY_S`` per worker; failures are logged, never raised."""
+        if not isinstance(self.index, IndexMaintenance) or time.monotonic() < self._maintain_at:
+            return None
+        self._maintain_at = time.monotonic() + MAINTAIN_EVERY_S
+        try:
+            return self.index.maintain()
+        except Exception as exc:  # upkeep is best effort: ingestion must go on regardless
+            log.warning("index maintenance failed, retrying later: %s", exc)
+            return None
 
     def sync_index(self) -> int:
         """Apply the external index's outbox for up to ``sync_budget_seconds``; returns the

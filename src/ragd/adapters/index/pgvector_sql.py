@@ -12,6 +12,7 @@ oracle), whatever the database's default collation is.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import unicodedata
@@ -104,6 +105,40 @@ DROP_TABLES = ("index_chunks", "index_terms", "index_meta")
 """``rebuild`` drops these; ``index_tenants`` and the version sequence survive, so a
 tenant's version keeps increasing across rebuilds and a cache never sees one reused."""
 
+# ------------------------------------------------------------ per-tenant graphs
+# One HNSW graph shared by every tenant serves a tenant holding a small share of it badly:
+# a filtered walk has to pass ~1/share rows for each one it keeps (measured at 1M rows,
+# 100 tenants: 100 nearest for a tenant of 1.2 % took 85 ms). A tenant above the exact
+# threshold therefore gets a graph of its own, a partial index whose predicate names it;
+# with custom plans (``PREPARE_SEARCH``) the planner picks it for that tenant's searches.
+
+TENANT_GRAPH_PREFIX = "ix_index_chunks_embedding_t_"
+
+TENANT_GRAPHS = f"""
+SELECT c.relname AS name, i.indisvalid AS valid
+FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+WHERE i.indrelid = 'index_chunks'::regclass AND c.relname LIKE '{TENANT_GRAPH_PREFIX}%%'
+"""
+
+BIG_TENANTS = """
+SELECT tenant_id FROM index_tenants WHERE chunks > %(rows)s ORDER BY chunks DESC, tenant_id
+"""
+
+TENANT_GRAPH_DDL = """
+SELECT format('CREATE INDEX CONCURRENTLY IF NOT EXISTS %%I ON index_chunks'
+              ' USING hnsw (embedding vector_cosine_ops)'
+              ' WITH (m = %%s, ef_construction = %%s) WHERE tenant_id = %%L',
+              %(name)s::text, %(m)s::int, %(ef_construction)s::int, %(tenant)s::text)
+"""
+"""The DDL, quoted by the server (``%I`` identifier, ``%L`` literal): a tenant id is
+arbitrary text, and DDL takes no parameters."""
+
+
+def tenant_graph_name(tenant: str) -> str:
+    """A stable, valid identifier for ``tenant``'s graph (ids are arbitrary text)."""
+    return TENANT_GRAPH_PREFIX + hashlib.sha256(tenant.encode()).hexdigest()[:24]
+
+
 # --------------------------------------------------------------------------- writes
 # Writes keep ``index_terms`` (each lexeme's document frequency in the tenant, for IDF) in
 # step with ``index_chunks``, in the same statements. Every write first bumps, and so
@@ -156,12 +191,19 @@ SELECT set_config('hnsw.ef_search', %(ef_search)s, true),
        set_config('hnsw.iterative_scan', 'relaxed_order', true),
        set_config('hnsw.max_scan_tuples', %(max_scan_tuples)s, true),
        set_config('jit', 'off', true),
+       set_config('plan_cache_mode', 'force_custom_plan', true),
        (SELECT chunks FROM index_tenants WHERE tenant_id = %(tenant)s)
 """
 """One round trip before a search: transaction-local HNSW settings (pgvector 0.8
 iterative scans keep walking the graph until enough rows pass the tenant/filter
 conditions, bounded by ``max_scan_tuples``), JIT off (compiling costs more than a search
-takes), and the tenant's row count, which picks exact or approximate dense search."""
+takes), custom plans only, and the tenant's row count, which picks exact or approximate
+dense search.
+
+Custom plans: psycopg prepares a statement after five executions, and Postgres may then
+switch to a generic plan, made without the tenant's and filter's values. Measured at 1M
+rows over 100 tenants, a metadata-filtered dense search went from 10-25 ms to 135-410 ms
+when that happened; planning anew costs ~1 ms."""
 
 
 def dense_sql(where: str, *, exact: bool) -> str:
