@@ -596,6 +596,25 @@ def sync_(
 
 
 @app.command()
+def maintain() -> None:
+    """Build what the index builds in the background (pgvector: an HNSW graph of its own
+    for every tenant above RAGD_PG_EXACT_BELOW chunks), then exit. Workers do this themselves when
+    their role owns the tables; otherwise run this as the owner, e.g. from a cron job."""
+    from ragd.ports.index import IndexMaintenance
+
+    svc = _services()
+    built: list[str] = []
+    try:
+        if isinstance(svc.index, IndexMaintenance):
+            while (tenant := svc.index.maintain()) is not None:
+                built.append(tenant)
+                err.print(f"maintain: built the vector index of tenant {tenant}")
+    finally:
+        svc.close()
+    err.print(f"maintain: {len(built)} index(es) built")
+
+
+@app.command()
 def reconcile(
     repair: Annotated[
         bool, typer.Option("--repair/--check", help="Fix what differs, or only report it.")

@@ -45,6 +45,7 @@ class Settings(BaseSettings):
         64, ge=4, le=1000, validation_alias=_env("RAGD_HNSW_EF_CONSTRUCTION")
     )
     hnsw_ef_search: int = Field(100, ge=1, le=1000, validation_alias=_env("RAGD_HNSW_EF_SEARCH"))
+    pg_exact_below: int = Field(10_000, ge=0, validation_alias=_env("RAGD_PG_EXACT_BELOW"))
     pg_sparse_max_scored: int = Field(
         2_000, ge=1, validation_alias=_env("RAGD_PG_SPARSE_MAX_SCORED")
     )

@@ -29,6 +29,7 @@ from ragd.adapters.index.pgvector import PgVectorIndex
 from ragd.adapters.sql.database import Database, normalise_url
 from ragd.domain.filters import SearchFilters
 from ragd.domain.models import EmbeddingSpec, IndexEntry, TenantId
+from ragd.errors import ConfigError
 from ragd.ports.index import IndexQuery
 
 DIM = 32
@@ -289,7 +290,9 @@ def test_a_big_tenant_gets_a_graph_of_its_own(db: Database, pg_database: str) ->
         admin.exec_driver_sql(
             f'GRANT SELECT, INSERT, UPDATE, DELETE ON index_chunks TO "{app_role}"'
         )
-    assert index.maintain() is None
+    with pytest.raises(ConfigError, match="ragd maintain"):
+        index.maintain()
+    assert index.maintain() is None  # said once
     assert len(index.search(TenantId("another big one"), IndexQuery("", q, "dense", 10))) == 10
 
 
@@ -307,3 +310,39 @@ def _admin(admin_url: str, db: Database) -> Iterator[Connection]:
             yield conn
     finally:
         engine.dispose()
+
+
+def test_ragd_maintain_builds_the_graphs_workers_would(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from ragd.cli import app
+    from ragd.config import Settings, get_settings
+    from ragd.services.container import build_services
+
+    env = {"DATABASE_URL": pg_url, "VECTOR_STORE_TYPE": "pgvector", "RAGD_PG_EXACT_BELOW": "40"}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    svc = build_services(Settings())  # type: ignore[call-arg]
+    try:
+        assert isinstance(svc.index, PgVectorIndex)
+        database = Database(pg_url)
+        spec = svc.index.spec
+        vecs = np.random.default_rng(16).standard_normal((50, spec.dimension)).astype(np.float32)
+        entries = [IndexEntry(f"c{i}", "d", "s", "", "text", vecs[i]) for i in range(50)]
+        with database.write() as tx:
+            svc.index.upsert_document(tx, TenantId("big"), "d", entries)
+        database.dispose()
+    finally:
+        svc.close()
+    get_settings.cache_clear()
+    try:
+        first = CliRunner().invoke(app, ["maintain"])
+        again = CliRunner().invoke(app, ["maintain"])
+    finally:
+        get_settings.cache_clear()
+    assert first.exit_code == 0, first.output
+    assert "built the vector index of tenant big" in first.output
+    assert "1 index(es) built" in first.output
+    assert again.exit_code == 0 and "0 index(es) built" in again.output

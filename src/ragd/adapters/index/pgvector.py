@@ -194,8 +194,8 @@ class PgVectorIndex:
         while it builds, and its searches use the shared graph until it is valid. An
         interrupted build leaves an invalid index, dropped and built again here. One
         builder at a time across processes (an advisory lock; others return None). A role
-        that does not own the tables cannot build it: logged once, searches keep the
-        shared graph.
+        that does not own the tables cannot build it: ``ConfigError`` once (workers log
+        it), None after; searches keep the shared graph (``ragd maintain`` as the owner).
         """
         if self._cannot_maintain:
             return None
@@ -230,13 +230,13 @@ class PgVectorIndex:
                 except ProgrammingError as exc:
                     if getattr(exc.orig, "sqlstate", None) != "42501":  # insufficient_privilege
                         raise
-                    self._cannot_maintain = True
-                    log.warning(
-                        "no per-tenant vector index for large tenants: this role does not own "
-                        "index_chunks (%s); their searches use the shared graph",
-                        str(exc.orig).strip().splitlines()[0],
-                    )
-                    return None
+                    self._cannot_maintain = True  # said once; later calls return None
+                    raise ConfigError(
+                        f"cannot build tenant {tenant!r}'s vector index: "
+                        f"{str(exc.orig).strip().splitlines()[0]}. Run `ragd maintain` as the "
+                        "role that owns the tables; until then its searches use the shared "
+                        "graph"
+                    ) from exc
                 # Fresh statistics, or the planner may still think the tenant small
                 # and prefer a scan of its rows (a sample of 30k rows: about a second).
                 conn.exec_driver_sql("ANALYZE index_chunks")
@@ -485,13 +485,15 @@ class PgVectorIndex:
 
 def build(db: Database, spec: EmbeddingSpec, settings: Any = None) -> PgVectorIndex:
     """Factory from Settings (``RAGD_HNSW_M``, ``RAGD_HNSW_EF_CONSTRUCTION``,
-    ``RAGD_HNSW_EF_SEARCH``, ``RAGD_PG_SPARSE_MAX_SCORED``, ``RAGD_PG_BUILD_MEMORY``)."""
+    ``RAGD_HNSW_EF_SEARCH``, ``RAGD_PG_EXACT_BELOW``, ``RAGD_PG_SPARSE_MAX_SCORED``,
+    ``RAGD_PG_BUILD_MEMORY``)."""
     return PgVectorIndex(
         db,
         spec,
         m=int(getattr(settings, "hnsw_m", 16)),
         ef_construction=int(getattr(settings, "hnsw_ef_construction", 64)),
         ef_search=int(getattr(settings, "hnsw_ef_search", 100)),
+        exact_below=int(getattr(settings, "pg_exact_below", EXACT_BELOW)),
         sparse_max_scored=int(getattr(settings, "pg_sparse_max_scored", SPARSE_MAX_SCORED)),
         build_memory=str(getattr(settings, "pg_build_memory", BUILD_MEMORY)),
     )
