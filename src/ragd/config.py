@@ -89,6 +89,9 @@ class Settings(BaseSettings):
         60.0, gt=0, validation_alias=_env("RAGD_OUTBOX_LEASE_SECONDS")
     )
     outbox_sync_in_worker: bool = Field(True, validation_alias=_env("RAGD_OUTBOX_SYNC_IN_WORKER"))
+    index_maintain_seconds: float = Field(
+        60.0, gt=0, validation_alias=_env("RAGD_INDEX_MAINTAIN_SECONDS")
+    )
     """Ingestion workers drain the outbox between batches; off when ``ragd sync`` runs as
     a deployment of its own."""
 

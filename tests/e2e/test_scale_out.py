@@ -30,6 +30,23 @@ DOCUMENTS = 1000
 WORDS = "apple river stone cloud maple harbor violin copper lantern meadow falcon ember".split()
 
 
+def tenant_graphs(url: str) -> list[tuple[str, bool]]:
+    """The per-tenant HNSW indexes and whether each is valid (built)."""
+    engine = create_engine(normalise_url(url))
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT c.relname, i.indisvalid FROM pg_index i"
+                    " JOIN pg_class c ON c.oid = i.indexrelid"
+                    " WHERE c.relname LIKE 'ix_index_chunks_embedding_t_%'"
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    return [(name, bool(valid)) for name, valid in rows]
+
+
 def test_two_apis_and_two_workers_index_each_document_exactly_once(
     private_postgres: PrivatePostgres, tmp_path: Path
 ) -> None:
@@ -43,6 +60,9 @@ def test_two_apis_and_two_workers_index_each_document_exactly_once(
         "RAGD_DATA_DIR": str(tmp_path / "data"),
         "RAGD_WORKER_POLL_SECONDS": "0.05",
         "RAGD_WORKER_BATCH_SIZE": "16",
+        # The tenant outgrows exact search early: a worker builds its own HNSW graph.
+        "RAGD_PG_EXACT_BELOW": "300",
+        "RAGD_INDEX_MAINTAIN_SECONDS": "0.5",
         "RATE_LIMIT_REQUESTS_PER_MINUTE": "0",
         "LOG_LEVEL": "warning",
     }
@@ -82,6 +102,14 @@ def test_two_apis_and_two_workers_index_each_document_exactly_once(
             assert all(w.proc.poll() is None for w in workers), [w.stderr() for w in workers]
             time.sleep(0.5)
         assert indexed == DOCUMENTS
+        # A worker has built (or is building) the tenant's own graph, CONCURRENTLY.
+        graphs = [(None, None)]
+        while time.monotonic() < deadline + 30:
+            graphs = tenant_graphs(private_postgres.url)
+            if graphs and all(valid for _, valid in graphs):
+                break
+            time.sleep(0.5)
+        assert len(graphs) == 1 and graphs[0][1] is True, graphs
         # Both APIs answer from the same index.
         for c in clients:
             hits = c.post("/api/v1/search", json={"query": "Note 417", "mode": "sparse"}).json()

@@ -270,6 +270,7 @@ def build_services(settings: Settings, *, check_index: bool = True) -> Services:
         ),
         embed_batch_size=settings.embedding_batch_size,
         index_sync=index_sync if settings.outbox_sync_in_worker else None,
+        maintain_every_s=settings.index_maintain_seconds,
     )
     search = SearchService(
         store,

@@ -113,6 +113,7 @@ class IndexingService:
         embed_batch_size: int = 32,
         index_sync: IndexSync | None = None,
         sync_budget_seconds: float = 5.0,
+        maintain_every_s: float = MAINTAIN_EVERY_S,
     ) -> None:
         self.store = store
         self.queue = queue
@@ -127,13 +128,15 @@ class IndexingService:
         self._sync_retry_at = 0.0
         self._sync_backoff = SYNC_BACKOFF_MIN_S
         self._maintain_at = 0.0
+        self.maintain_every_s = maintain_every_s
 
     def maintain_index(self) -> str | None:
         """The index's background upkeep (``IndexMaintenance``), at most once every
-        ``MAINTAIN_EVERY_S`` per worker; failures are logged, never raised."""
+        ``maintain_every_s`` (``RAGD_INDEX_MAINTAIN_SECONDS``) per worker; failures are
+        logged, never raised."""
         if not isinstance(self.index, IndexMaintenance) or time.monotonic() < self._maintain_at:
             return None
-        self._maintain_at = time.monotonic() + MAINTAIN_EVERY_S
+        self._maintain_at = time.monotonic() + self.maintain_every_s
         try:
             return self.index.maintain()
         except Exception as exc:  # upkeep is best effort: ingestion must go on regardless
