@@ -11,12 +11,15 @@
 
 To add an adapter, add an ``AdapterCase`` to ``_cases``: how to build a fresh adapter from
 Settings and how to tell whether it has loaded anything yet (laziness is part of the
-contract). Adapter-specific checks live in ``tests/unit/test_llm_<adapter>.py``.
+contract); a remote one also says how to build it for another URL and timeout, for the
+transport checks (a server that hangs, a server that is not there). Adapter-specific checks live in ``tests/unit/test_llm_<adapter>.py``.
 """
 
 from __future__ import annotations
 
 import itertools
+import socket
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -25,10 +28,11 @@ import pytest
 
 from ragd.adapters.llm import anthropic, llamacpp, ollama, openai_compatible
 from ragd.config import Settings
-from ragd.errors import InvalidRequest
+from ragd.errors import BackendUnavailable, InvalidRequest
 from ragd.ports.llm import LLM, ChatMessage, Completion, GenerationRequest
 from tests.fakes import anthropic_server, ollama_server
 from tests.fakes.anthropic_server import FakeAnthropicServer
+from tests.fakes.http_base import FakeServer, Reply
 from tests.fakes.ollama_server import FakeOllamaServer
 from tests.fakes.openai_server import DEFAULT_MODEL, FakeOpenAIServer
 
@@ -86,6 +90,10 @@ class AdapterCase:
     fresh: Callable[[], LLM]
     """A newly built adapter, as ``services/container.py`` builds it."""
     is_loaded: Callable[[LLM], bool]
+    at: Callable[[str, float], LLM] | None = None
+    """A remote adapter for the provider at this root URL, with this timeout (seconds);
+    None for a local model."""
+    server: FakeServer | None = None
 
 
 @pytest.fixture(scope="module")
@@ -113,36 +121,58 @@ class Servers:
     ollama: FakeOllamaServer
 
 
+def _openai(root: str, timeout: float = 30.0) -> LLM:
+    return openai_compatible.build(
+        llm_settings(
+            llm_base_url=f"{root}/v1", llm_model=DEFAULT_MODEL, llm_timeout_seconds=timeout
+        )
+    )
+
+
+def _anthropic(root: str, timeout: float = 30.0) -> LLM:
+    return anthropic.build(
+        llm_settings(
+            llm_provider="anthropic",
+            llm_model=anthropic_server.DEFAULT_MODEL,
+            anthropic_api_key="sk-ant-contract",
+            anthropic_base_url=root,
+            anthropic_model=None,
+            llm_timeout_seconds=timeout,
+        )
+    )
+
+
+def _ollama(root: str, timeout: float = 30.0) -> LLM:
+    return ollama.build(
+        llm_settings(
+            llm_provider="ollama",
+            llm_model=ollama_server.DEFAULT_MODEL,
+            ollama_url=root,
+            ollama_model=None,
+            llm_timeout_seconds=timeout,
+        )
+    )
+
+
 def _cases(servers: Servers) -> dict[str, AdapterCase]:
     return {
         "openai-compatible": AdapterCase(
-            fresh=lambda: openai_compatible.build(
-                llm_settings(llm_base_url=servers.openai.base_url, llm_model=DEFAULT_MODEL)
-            ),
+            fresh=lambda: _openai(servers.openai.root_url),
             is_loaded=lambda llm: getattr(llm, "_client", None) is not None,
+            at=_openai,
+            server=servers.openai,
         ),
         "anthropic": AdapterCase(
-            fresh=lambda: anthropic.build(
-                llm_settings(
-                    llm_provider="anthropic",
-                    llm_model=anthropic_server.DEFAULT_MODEL,
-                    anthropic_api_key="sk-ant-contract",
-                    anthropic_base_url=servers.anthropic.base_url,
-                    anthropic_model=None,
-                )
-            ),
+            fresh=lambda: _anthropic(servers.anthropic.root_url),
             is_loaded=lambda llm: bool(getattr(llm, "is_connected", True)),
+            at=_anthropic,
+            server=servers.anthropic,
         ),
         "ollama": AdapterCase(
-            fresh=lambda: ollama.build(
-                llm_settings(
-                    llm_provider="ollama",
-                    llm_model=ollama_server.DEFAULT_MODEL,
-                    ollama_url=servers.ollama.base_url,
-                    ollama_model=None,
-                )
-            ),
+            fresh=lambda: _ollama(servers.ollama.root_url),
             is_loaded=lambda llm: bool(getattr(llm, "is_connected", True)),
+            at=_ollama,
+            server=servers.ollama,
         ),
         "llamacpp": AdapterCase(
             fresh=lambda: llamacpp.build(llm_settings(llm_provider="llamacpp")),
@@ -159,9 +189,26 @@ ADAPTERS = [
 ]
 
 
+REMOTE = [p for p in ADAPTERS if p.values[0] != "llamacpp"]
+
+
 @pytest.fixture(scope="module", params=ADAPTERS)
 def case_name(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+@pytest.fixture(params=REMOTE)
+def remote(
+    request: pytest.FixtureRequest,
+    fake_openai: FakeOpenAIServer,
+    fake_anthropic: FakeAnthropicServer,
+    fake_ollama: FakeOllamaServer,
+) -> Iterator[AdapterCase]:
+    """A remote adapter's case; its fake server's script is emptied afterwards."""
+    case = _cases(Servers(fake_openai, fake_anthropic, fake_ollama))[str(request.param)]
+    yield case
+    assert case.server is not None
+    case.server.reset()
 
 
 @pytest.fixture(scope="module")
@@ -279,3 +326,31 @@ def test_a_request_without_messages_is_invalid(llm: LLM) -> None:
         llm.complete(empty)
     with pytest.raises(InvalidRequest):
         list(llm.stream(empty))
+
+
+# -- transport (remote adapters) ---------------------------------------------------------
+
+
+def test_a_server_that_never_answers_times_out(remote: AdapterCase) -> None:
+    """Also what a model that loads for longer than LLM_TIMEOUT_SECONDS looks like."""
+    assert remote.at is not None and remote.server is not None
+    remote.server.enqueue(Reply.hang(10), Reply.hang(10))
+    llm = remote.at(remote.server.root_url, 0.3)
+    started = time.perf_counter()
+    with pytest.raises(BackendUnavailable, match=r"did not answer within 0\.3s"):
+        llm.complete(make_request())
+    with pytest.raises(BackendUnavailable, match="did not answer"):
+        list(llm.stream(make_request()))
+    assert time.perf_counter() - started < 3
+
+
+def test_a_server_that_is_not_there_is_backend_unavailable(remote: AdapterCase) -> None:
+    assert remote.at is not None
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    llm = remote.at(f"http://127.0.0.1:{port}", 5.0)
+    with pytest.raises(BackendUnavailable, match="cannot reach"):
+        llm.complete(make_request())
+    with pytest.raises(BackendUnavailable, match="cannot reach"):
+        list(llm.stream(make_request()))
