@@ -1,4 +1,4 @@
-"""The one check every Index adapter applies to a vector before storing or searching it.
+"""The checks every Index adapter applies to what it stores and to what it is asked.
 
 A vector of the wrong shape, with NaN/infinity or all zeros is stored or ranked wrongly by
 every backend (cosine similarity is undefined for a zero vector), and silently so: better a
@@ -14,6 +14,32 @@ import numpy as np
 
 from ragd.domain.models import EmbeddingSpec, IndexEntry
 from ragd.errors import InvalidRequest
+from ragd.ports.index import IndexQuery
+
+MAX_K = 4096
+"""Largest ``k`` (and fusion candidate count) a search may ask for."""
+
+
+def checked_query(query: IndexQuery, spec: EmbeddingSpec) -> np.ndarray | None:
+    """The query's vector as float32 (None for a sparse search, which needs none), once
+    ``k`` and the mode are known to be valid; ``InvalidRequest`` saying why not."""
+    if query.k < 1:
+        raise InvalidRequest(f"k must be at least 1, got {query.k}")
+    if query.k > MAX_K:
+        raise InvalidRequest(f"k must be at most {MAX_K}, got {query.k}")
+    if query.mode not in ("dense", "sparse", "hybrid"):
+        raise InvalidRequest(f"unknown search mode {query.mode!r}")
+    if query.mode == "sparse":
+        return None
+    if query.vector is None:
+        raise InvalidRequest(f"{query.mode} search needs a query vector")
+    return checked_vector(query.vector, spec, what="query vector")
+
+
+def side_size(query: IndexQuery) -> int:
+    """How many results each side returns: ``k``, or for hybrid the fusion candidates
+    (at least ``k``, at most ``MAX_K``)."""
+    return query.k if query.mode != "hybrid" else min(max(query.candidates, query.k), MAX_K)
 
 
 def checked_vector(vector: Any, spec: EmbeddingSpec, *, what: str) -> np.ndarray:

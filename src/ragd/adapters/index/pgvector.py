@@ -47,7 +47,11 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
 
 from ragd.adapters.index import pgvector_sql as q
-from ragd.adapters.index.checks import checked_entry_vectors, checked_vector
+from ragd.adapters.index.checks import (
+    checked_entry_vectors,
+    checked_query,
+    side_size,
+)
 from ragd.adapters.index.fts import query_words
 from ragd.adapters.sql import rls
 from ragd.adapters.sql.database import Database
@@ -59,8 +63,6 @@ from ragd.ports.store import Transaction
 
 log = logging.getLogger(__name__)
 
-MAX_K = 4096
-"""Largest ``k`` (and fusion candidate count) a search may ask for."""
 
 MAX_HNSW_DIMENSION = 2000
 """pgvector's HNSW limit for the ``vector`` type."""
@@ -362,13 +364,8 @@ class PgVectorIndex:
         return self._db.run_read(read, tenant)
 
     def search(self, tenant: TenantId, query: IndexQuery) -> list[ScoredChunk]:
-        if query.k < 1:
-            raise InvalidRequest(f"k must be at least 1, got {query.k}")
-        if query.k > MAX_K:
-            raise InvalidRequest(f"k must be at most {MAX_K}, got {query.k}")
-        if query.mode not in ("dense", "sparse", "hybrid"):
-            raise InvalidRequest(f"unknown search mode {query.mode!r}")
-        params: dict[str, Any] = {"tenant": tenant}
+        qvec = checked_query(query, self._spec)
+        params: dict[str, Any] = {"tenant": tenant, "n": side_size(query)}
         where = q.filter_sql(query.filters, params)
         if query.mode != "dense":
             words = query_words(q.fold(query.text or ""))
@@ -377,19 +374,13 @@ class PgVectorIndex:
             params["rank_weights"] = self._rank_weights
             params["rank_norm"] = self._rank_norm
             params["sparse_budget"] = self._sparse_max_scored
-        if query.mode == "sparse":
+        if qvec is None:  # sparse
             if not params["words"]:
                 return []
-            params["n"] = query.k
             return self._db.run_read(lambda conn: self._sparse(conn, where, params, slots), tenant)
-        if query.vector is None:
-            raise InvalidRequest(f"{query.mode} search needs a query vector")
-        qvec = checked_vector(query.vector, self._spec, what="query vector")
         params["qvec"] = q.vector_literal(qvec)
         if query.mode == "dense":
-            params["n"] = query.k
             return self._db.run_read(lambda conn: self._dense(conn, where, params, query), tenant)
-        params["n"] = min(max(query.candidates, query.k), MAX_K)
         params.update(
             k=query.k,
             rrf_k=int(query.rrf_k),

@@ -39,7 +39,11 @@ import numpy as np
 from qdrant_client import models as qm
 
 from ragd.adapters.index import qdrant_ops as ops
-from ragd.adapters.index.checks import checked_entry_vectors, checked_vector
+from ragd.adapters.index.checks import (
+    checked_entry_vectors,
+    checked_query,
+    side_size,
+)
 from ragd.adapters.index.outbox import Outbox
 from ragd.adapters.index.qdrant_collections import QdrantCollections, close_client
 from ragd.adapters.index.qdrant_points import (
@@ -55,14 +59,12 @@ from ragd.adapters.index.qdrant_sync import OutboxSync
 from ragd.adapters.index.tokens import Fts5Tokenizer
 from ragd.domain.fusion import rrf_fuse
 from ragd.domain.models import EmbeddingSpec, IndexEntry, ScoredChunk, TenantId, Vector
-from ragd.errors import ConfigError, IndexMismatch, InvalidRequest
+from ragd.errors import ConfigError, IndexMismatch
 from ragd.ports.index import IndexBuild, IndexQuery
 from ragd.ports.store import Transaction
 
 log = logging.getLogger(__name__)
 
-MAX_K = 4096
-"""Largest ``k`` (and fusion candidate count) a search may ask for, as on the SQL indexes."""
 
 TOMBSTONE_ROUNDS = 4
 """Searches repeated at most this often while applies race them; then hits of documents
@@ -173,21 +175,12 @@ class QdrantIndex:
         return self.outbox.stamp(tenant)
 
     def search(self, tenant: TenantId, query: IndexQuery) -> list[ScoredChunk]:
-        if query.k < 1:
-            raise InvalidRequest(f"k must be at least 1, got {query.k}")
-        if query.k > MAX_K:
-            raise InvalidRequest(f"k must be at most {MAX_K}, got {query.k}")
-        if query.mode not in ("dense", "sparse", "hybrid"):
-            raise InvalidRequest(f"unknown search mode {query.mode!r}")
-        vector: np.ndarray | None = None
-        if query.mode != "sparse":
-            if query.vector is None:
-                raise InvalidRequest(f"{query.mode} search needs a query vector")
-            vector = _unit(checked_vector(query.vector, self._spec, what="query vector"))
+        checked = checked_query(query, self._spec)
+        vector = None if checked is None else _unit(checked)
         terms = query_sparse(self._tokenizer, query.text or "") if query.mode != "dense" else None
         if query.mode == "sparse" and terms is None:
             return []
-        n = query.k if query.mode != "hybrid" else min(max(query.candidates, query.k), MAX_K)
+        n = side_size(query)
         ops.search_filter(tenant, query.filters)  # validates the filters before any call
         fused = query.mode == "hybrid" and self._fusion == "server" and terms is not None
         excluded: set[str] = set()

@@ -44,7 +44,12 @@ from ragd.adapters.index.cache import (
     filter_mask,
     sparse_search,
 )
-from ragd.adapters.index.checks import checked_entry_vectors, checked_vector
+from ragd.adapters.index.checks import (
+    MAX_K,
+    checked_entry_vectors,
+    checked_query,
+    side_size,
+)
 from ragd.adapters.index.fts import fts_match_expression, query_words
 from ragd.adapters.index.tokens import TOKENIZE, Fts5Tokenizer
 from ragd.adapters.sql.database import Database
@@ -54,9 +59,6 @@ from ragd.domain.models import EmbeddingSpec, IndexEntry, JsonScalar, ScoredChun
 from ragd.errors import BackendUnavailable, ConfigError, IndexMismatch, InvalidRequest
 from ragd.ports.index import IndexQuery
 from ragd.ports.store import Transaction
-
-MAX_K = 4096
-"""sqlite-vec refuses ``k`` above 4096 in a KNN query; we refuse it up front, clearly."""
 
 POINT_READ_LIMIT = 1024
 """Up to this many chunks matching a filter, dense search reads their vectors by rowid and
@@ -387,20 +389,11 @@ class SqliteIndex:
         return out
 
     def search(self, tenant: TenantId, query: IndexQuery) -> list[ScoredChunk]:
-        if query.k < 1:
-            raise InvalidRequest(f"k must be at least 1, got {query.k}")
-        if query.k > MAX_K:
-            raise InvalidRequest(f"k must be at most {MAX_K}, got {query.k}")
-        if query.mode not in ("dense", "sparse", "hybrid"):
-            raise InvalidRequest(f"unknown search mode {query.mode!r}")
-        qvec: bytes | None = None
-        if query.mode in ("dense", "hybrid"):
-            if query.vector is None:
-                raise InvalidRequest(f"{query.mode} search needs a query vector")
-            qvec = checked_vector(query.vector, self._spec, what="query vector").tobytes()
+        checked = checked_query(query, self._spec)
+        qvec = None if checked is None else checked.tobytes()
         where, params = _filter_sql(query.filters)  # validates the filters, too
         words = query_words(query.text) if query.mode != "dense" else []
-        n = query.k if query.mode != "hybrid" else min(max(query.candidates, query.k), MAX_K)
+        n = side_size(query)
         snap, phrases = self._cached(tenant, words)
         if snap is None:
             return self._search_sql(tenant, query, qvec, n, where, params)
