@@ -7,12 +7,13 @@ looks exactly like a hung server.
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -26,6 +27,32 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def kill_when(
+    args: list[str], env: dict[str, str], ready: Callable[[], bool], *, what: str,
+    timeout: float = 120.0, poll: float = 0.02,
+) -> None:  # fmt: skip
+    """Run ``ragd <args>`` and SIGKILL it as soon as ``ready()`` holds: a crash at a chosen
+    moment. Fails if that moment never comes, or if the process exits before it."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ragd.cli", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + timeout
+    try:
+        while not ready():
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            if time.monotonic() > deadline:
+                pytest.fail(f"{what} never happened")
+            time.sleep(poll)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
 
 
 class Process:

@@ -18,7 +18,6 @@ transport checks (a server that hangs, a server that is not there). Adapter-spec
 from __future__ import annotations
 
 import itertools
-import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from tests.fakes.anthropic_server import FakeAnthropicServer
 from tests.fakes.http_base import FakeServer, Reply
 from tests.fakes.ollama_server import FakeOllamaServer
 from tests.fakes.openai_server import DEFAULT_MODEL, FakeOpenAIServer
+from tests.live import free_port
 
 SYSTEM = "Answer only from the passages and cite them as [n]."
 PASSAGES = [
@@ -346,10 +346,7 @@ def test_a_server_that_never_answers_times_out(remote: AdapterCase) -> None:
 
 def test_a_server_that_is_not_there_is_backend_unavailable(remote: AdapterCase) -> None:
     assert remote.at is not None
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    llm = remote.at(f"http://127.0.0.1:{port}", 5.0)
+    llm = remote.at(f"http://127.0.0.1:{free_port()}", 5.0)  # nobody listens there
     with pytest.raises(BackendUnavailable, match="cannot reach"):
         llm.complete(make_request())
     with pytest.raises(BackendUnavailable, match="cannot reach"):

@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from ragd.adapters.index.outbox import Outbox
 from ragd.adapters.sql.database import Database
+from tests.live import kill_when
 
 pytestmark = pytest.mark.slow
 pytest.importorskip("qdrant_client")
@@ -59,23 +58,13 @@ def test_sigkill_mid_sync_then_restart_leaves_store_and_index_agreeing(tmp_path:
     outbox = Outbox(db)
     try:
         assert outbox.backlog() == N_DOCS
-        sync = subprocess.Popen(
-            [*RAGD, "sync"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        kill_when(
+            ["sync"],
+            env,
+            lambda: 0 < outbox.backlog() < N_DOCS - 5,  # well under way, not finished
+            what="the sync getting under way",
+            poll=0.01,
         )
-        deadline = time.monotonic() + 120
-        try:
-            while time.monotonic() < deadline:
-                if 0 < outbox.backlog() < N_DOCS - 5:  # well under way, not finished
-                    break
-                assert sync.poll() is None, sync.stderr.read().decode() if sync.stderr else ""
-                time.sleep(0.01)
-            else:
-                pytest.fail("the sync never got under way")
-            os.kill(sync.pid, signal.SIGKILL)
-            sync.wait(timeout=10)
-        finally:
-            if sync.poll() is None:
-                sync.kill()
         left = outbox.backlog()
         assert 0 < left < N_DOCS, "killed before it started or after it finished"
 

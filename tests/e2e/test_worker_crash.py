@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +12,7 @@ import pytest
 from ragd.config import Settings
 from ragd.domain.models import DEFAULT_TENANT, DocumentStatus
 from ragd.services.container import build_services
+from tests.live import kill_when
 
 pytestmark = pytest.mark.slow
 
@@ -59,24 +58,11 @@ def test_sigkill_mid_batch_loses_and_doubles_nothing(tmp_path: Path) -> None:
     settings = Settings(data_dir=data_dir, embedding_model="all-MiniLM-L6-v2")  # type: ignore[call-arg]
     assert _statuses(settings)[DocumentStatus.QUEUED] == n_docs
 
-    worker = subprocess.Popen(
-        [*RAGD, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    deadline = time.monotonic() + 120
-    try:
-        while time.monotonic() < deadline:  # wait until it is inside a batch, after committing some
-            st = _statuses(settings)
-            if st[DocumentStatus.INDEXED] >= 1 and st[DocumentStatus.EMBEDDING] >= 1:
-                break
-            assert worker.poll() is None, worker.stderr.read().decode() if worker.stderr else ""
-            time.sleep(0.05)
-        else:
-            pytest.fail("worker never got mid-batch")
-        os.kill(worker.pid, signal.SIGKILL)
-        worker.wait(timeout=10)
-    finally:
-        if worker.poll() is None:
-            worker.kill()
+    def mid_batch() -> bool:  # inside a batch, after committing some documents
+        st = _statuses(settings)
+        return st[DocumentStatus.INDEXED] >= 1 and st[DocumentStatus.EMBEDDING] >= 1
+
+    kill_when(["worker"], env, mid_batch, what="the worker getting mid-batch", poll=0.05)
     killed_at = _statuses(settings)
     assert 0 < killed_at[DocumentStatus.INDEXED] < n_docs
     assert killed_at[DocumentStatus.EMBEDDING] + killed_at[DocumentStatus.PARSING] >= 1
