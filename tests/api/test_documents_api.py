@@ -22,7 +22,16 @@ def test_json_text_upload_is_queued_then_indexed(client: TestClient) -> None:
     doc = wait_indexed(client, body["id"])
     assert doc["status"] == "indexed"
     assert doc["chunks"] >= 1 and doc["error"] is None
-    assert set(doc) >= {"id", "title", "status", "error", "chunks", "metadata", "created_at", "updated_at"}
+    assert set(doc) >= {
+        "id",
+        "title",
+        "status",
+        "error",
+        "chunks",
+        "metadata",
+        "created_at",
+        "updated_at",
+    }
 
 
 def test_same_content_twice_is_unchanged_with_200(client: TestClient) -> None:
@@ -48,7 +57,10 @@ def test_multipart_file_upload_with_metadata(client: TestClient) -> None:
 
 
 def test_list_paginates_and_filters_by_status(client: TestClient) -> None:
-    ids = [client.post("/api/v1/documents", json={"text": f"{TIDES} Note {i}."}).json()["id"] for i in range(3)]
+    ids = [
+        client.post("/api/v1/documents", json={"text": f"{TIDES} Note {i}."}).json()["id"]
+        for i in range(3)
+    ]
     for i in ids:
         wait_indexed(client, i)
     client.post("/api/v1/documents", files={"file": ("empty.txt", b"", "text/plain")})
@@ -87,7 +99,9 @@ def test_empty_file_is_a_problem_that_names_the_recorded_document(client: TestCl
 
 def test_unknown_binary_type_is_415(client: TestClient) -> None:
     junk = bytes(range(256)) * 40
-    r = client.post("/api/v1/documents", files={"file": ("blob.bin", junk, "application/octet-stream")})
+    r = client.post(
+        "/api/v1/documents", files={"file": ("blob.bin", junk, "application/octet-stream")}
+    )
     assert r.status_code == 415, r.text
     assert r.json()["code"] == "unsupported_media_type"
 
@@ -113,11 +127,15 @@ def test_wrong_content_type_and_bad_metadata(client: TestClient) -> None:
     r = client.post("/api/v1/documents", content=b"hello", headers={"content-type": "text/plain"})
     assert r.status_code == 415 and r.headers["content-type"] == PROBLEM
     r = client.post(
-        "/api/v1/documents", files={"file": ("a.txt", b"hi there", "text/plain")}, data={"metadata": "{nope"}
+        "/api/v1/documents",
+        files={"file": ("a.txt", b"hi there", "text/plain")},
+        data={"metadata": "{nope"},
     )
     assert r.status_code == 422 and "metadata" in r.json()["detail"]
     r = client.post(
-        "/api/v1/documents", files={"file": ("a.txt", b"hi there", "text/plain")}, data={"metadata": "[1]"}
+        "/api/v1/documents",
+        files={"file": ("a.txt", b"hi there", "text/plain")},
+        data={"metadata": "[1]"},
     )
     assert r.status_code == 422
     r = client.post("/api/v1/documents", data={"title": "no file"})
@@ -126,7 +144,9 @@ def test_wrong_content_type_and_bad_metadata(client: TestClient) -> None:
     assert r.status_code == 422 and r.json()["code"] == "validation_error"
     r = client.post("/api/v1/documents", json={"text": "x", "colour": "red"})
     assert r.status_code == 422 and "colour" in r.json()["detail"]
-    r = client.post("/api/v1/documents", content=b"{not json", headers={"content-type": "application/json"})
+    r = client.post(
+        "/api/v1/documents", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert r.status_code == 422
 
 

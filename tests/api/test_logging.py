@@ -34,7 +34,9 @@ def test_request_lines_are_json_with_the_request_context(
         h = {"X-API-Key": key, "X-Request-ID": "req-log-1"}
         doc = c.post("/api/v1/documents", json={"text": BEES}, headers=h).json()["id"]
         wait_indexed_with(c, doc, h)
-        c.post("/api/v1/search", json={"query": "waggle"}, headers={**h, "X-Request-ID": "req-log-2"})
+        c.post(
+            "/api/v1/search", json={"query": "waggle"}, headers={**h, "X-Request-ID": "req-log-2"}
+        )
         logging.getLogger("ragd.test").warning("leaked %s and Bearer abcdefghijklmnop", key)
     err = capsys.readouterr().err
     lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
@@ -56,5 +58,3 @@ def wait_indexed_with(client, doc: str, headers: dict[str, str]) -> None:  # typ
     while client.get(f"/api/v1/documents/{doc}", headers=headers).json()["status"] != "indexed":
         assert time.monotonic() < deadline
         time.sleep(0.05)
-
-

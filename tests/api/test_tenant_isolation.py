@@ -99,42 +99,68 @@ def isolation_machine(client: TestClient) -> type[RuleBasedStateMachine]:
         def step(self) -> None:
             Counter.steps += 1
 
-        @rule(target=docs, t=st.integers(0, 2), words=st.lists(st.sampled_from(VOCAB), min_size=3, max_size=8))
+        @rule(
+            target=docs,
+            t=st.integers(0, 2),
+            words=st.lists(st.sampled_from(VOCAB), min_size=3, max_size=8),
+        )
         def ingest(self, t: int, words: list[str]) -> str:
             self.step()
             tenant = sorted(self.tenants)[t]
             text = f"{' '.join(words)} {self.marker[tenant]} {uuid.uuid4().hex[:6]}."
-            r = client.post("/api/v1/documents", json={"text": text}, headers=self.h(tenant, "editor"))
+            r = client.post(
+                "/api/v1/documents", json={"text": text}, headers=self.h(tenant, "editor")
+            )
             assert r.status_code in (200, 202), r.text
             self.check(tenant, r.text)
             self.owned[r.json()["id"]] = tenant
             return r.json()["id"]
 
-        @rule(t=st.integers(0, 2), word=st.sampled_from(VOCAB), mode=st.sampled_from(["hybrid", "dense", "sparse"]), probe=st.integers(0, 2))
+        @rule(
+            t=st.integers(0, 2),
+            word=st.sampled_from(VOCAB),
+            mode=st.sampled_from(["hybrid", "dense", "sparse"]),
+            probe=st.integers(0, 2),
+        )
         def search(self, t: int, word: str, mode: str, probe: int) -> None:
             self.step()
             tenants = sorted(self.tenants)
             tenant = tenants[t]
             query = f"{word} {self.marker[tenants[probe]]}"  # sometimes another tenant's marker
-            r = client.post("/api/v1/search", json={"query": query, "mode": mode, "top_k": 20}, headers=self.h(tenant))
+            r = client.post(
+                "/api/v1/search",
+                json={"query": query, "mode": mode, "top_k": 20},
+                headers=self.h(tenant),
+            )
             assert r.status_code == 200, r.text
             self.check(tenant, r.text)
             for hit in r.json()["hits"]:
                 assert self.owned.get(hit["document_id"], tenant) == tenant
             Counter.hits += len(r.json()["hits"])
 
-        @rule(t=st.integers(0, 2), word=st.sampled_from(VOCAB), probe=st.integers(0, 2), chat=st.booleans())
+        @rule(
+            t=st.integers(0, 2),
+            word=st.sampled_from(VOCAB),
+            probe=st.integers(0, 2),
+            chat=st.booleans(),
+        )
         def query(self, t: int, word: str, probe: int, chat: bool) -> None:
             self.step()
             tenants = sorted(self.tenants)
             tenant = tenants[t]
             question = f"what about {word} {self.marker[tenants[probe]]}?"
             if chat:
-                r = client.post("/v1/chat/completions", json={"model": "ragd", "messages": [{"role": "user", "content": question}]}, headers=self.h(tenant))
+                r = client.post(
+                    "/v1/chat/completions",
+                    json={"model": "ragd", "messages": [{"role": "user", "content": question}]},
+                    headers=self.h(tenant),
+                )
             else:
                 r = client.post("/api/v1/query", json={"query": question}, headers=self.h(tenant))
             assert r.status_code == 200, r.text
-            body = r.text.replace(self.marker[tenants[probe]], "")  # the question echoes nowhere, but be fair
+            body = r.text.replace(
+                self.marker[tenants[probe]], ""
+            )  # the question echoes nowhere, but be fair
             self.check(tenant, body)
             for c in r.json()["citations"]:
                 assert self.owned.get(c["document_id"], tenant) == tenant
@@ -195,7 +221,12 @@ def isolation_machine(client: TestClient) -> type[RuleBasedStateMachine]:
             self.marker.pop(tenant)
             for d in [d for d, o in self.owned.items() if o == tenant]:
                 del self.owned[d]
-            assert client.get("/api/v1/documents", headers={"X-API-Key": old_keys["reader"]}).status_code == 401
+            assert (
+                client.get(
+                    "/api/v1/documents", headers={"X-API-Key": old_keys["reader"]}
+                ).status_code
+                == 401
+            )
             self._create_tenant("t" + uuid.uuid4().hex[:10])
 
         @invariant()
@@ -207,21 +238,30 @@ def isolation_machine(client: TestClient) -> type[RuleBasedStateMachine]:
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def client(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+def client(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TestClient]:
     data: Path = tmp_path_factory.mktemp("isolation")
-    common: dict[str, object] = {"auth": "required", "worker_poll_seconds": 0.02, "cache_ttl_seconds": 60}
+    common: dict[str, object] = {
+        "auth": "required",
+        "worker_poll_seconds": 0.02,
+        "cache_ttl_seconds": 60,
+    }
     if request.param == "sqlite":
         with make_client(data, **common) as c:
             yield c
         return
     pgdb: PgTestDatabase = request.getfixturevalue("pg_session_database")
-    with pg_schema(pgdb) as schema, make_client(
-        data,
-        database_url=with_search_path(pgdb.app_url, schema),
-        vector_store_type="pgvector",
-        embedded_worker=True,  # on by default for SQLite only
-        **common,
-    ) as c:
+    with (
+        pg_schema(pgdb) as schema,
+        make_client(
+            data,
+            database_url=with_search_path(pgdb.app_url, schema),
+            vector_store_type="pgvector",
+            embedded_worker=True,  # on by default for SQLite only
+            **common,
+        ) as c,
+    ):
         yield c
 
 

@@ -132,13 +132,19 @@ def test_two_apis_and_two_workers_index_each_document_exactly_once(
 
     engine = create_engine(normalise_url(private_postgres.url))
     with engine.connect() as conn:
-        statuses = dict(conn.execute(text("SELECT status, count(*) FROM documents GROUP BY 1")).all())
+        statuses = dict(
+            conn.execute(text("SELECT status, count(*) FROM documents GROUP BY 1")).all()
+        )
         jobs = conn.execute(
             text("SELECT count(*), count(DISTINCT document_id), max(attempts) FROM ingest_jobs")
         ).one()
-        states = dict(conn.execute(text("SELECT state, count(*) FROM ingest_jobs GROUP BY 1")).all())
+        states = dict(
+            conn.execute(text("SELECT state, count(*) FROM ingest_jobs GROUP BY 1")).all()
+        )
         chunks = conn.execute(text("SELECT count(*), count(DISTINCT id) FROM chunks")).one()
-        index = conn.execute(text("SELECT count(*), count(DISTINCT chunk_id) FROM index_chunks")).one()
+        index = conn.execute(
+            text("SELECT count(*), count(DISTINCT chunk_id) FROM index_chunks")
+        ).one()
         bad = conn.execute(
             text(
                 "SELECT count(*) FROM documents d WHERE d.chunk_count <> "

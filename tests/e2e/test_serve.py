@@ -79,9 +79,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def uploaded(server: str) -> dict[str, str]:
     files = {
-        "island": ("skerrow.docx", _docx(), "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+        "island": (
+            "skerrow.docx",
+            _docx(),
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        ),
         "bread": ("baking.pdf", _pdf(), "application/pdf"),
-        "bees": ("bees.md", b"# Bees\n\nHoneybees tell nest mates the distance to flowers with a waggle dance.", "text/markdown"),
+        "bees": (
+            "bees.md",
+            b"# Bees\n\nHoneybees tell nest mates the distance to flowers with a waggle dance.",
+            "text/markdown",
+        ),
     }
     ids = {}
     with httpx.Client(base_url=server, timeout=30) as c:
@@ -116,7 +124,11 @@ def test_query_cites_the_uploaded_passage(server: str, uploaded: dict[str, str])
 
 
 def test_pdf_pages_come_back_in_citations(server: str, uploaded: dict[str, str]) -> None:
-    body = httpx.post(server + "/api/v1/query", json={"query": "How often must a sourdough starter be fed?"}, timeout=60).json()
+    body = httpx.post(
+        server + "/api/v1/query",
+        json={"query": "How often must a sourdough starter be fed?"},
+        timeout=60,
+    ).json()
     bread = [c for c in body["citations"] if c["document_id"] == uploaded["bread"]]
     assert bread and bread[0]["page"] == 2 and "every day" in bread[0]["quote"]
 
@@ -135,7 +147,12 @@ def test_openai_sdk_plain_and_streaming(server: str, uploaded: dict[str, str]) -
     assert citations[0]["document_id"] == uploaded["island"]
     stream = client.chat.completions.create(
         model="ragd",  # another wording: a cached answer would report zero usage
-        messages=[{"role": "user", "content": "In which year was the lighthouse on Skerrow Island automated?"}],
+        messages=[
+            {
+                "role": "user",
+                "content": "In which year was the lighthouse on Skerrow Island automated?",
+            }
+        ],
         stream=True,
         stream_options={"include_usage": True},
     )
@@ -154,9 +171,10 @@ def test_openai_sdk_plain_and_streaming(server: str, uploaded: dict[str, str]) -
 def test_sse_stream_read_by_a_real_sse_client(server: str, uploaded: dict[str, str]) -> None:
     import json
 
-    with httpx.Client(base_url=server, timeout=60) as c, connect_sse(
-        c, "POST", "/api/v1/query", json={"query": QUESTION, "stream": True}
-    ) as source:
+    with (
+        httpx.Client(base_url=server, timeout=60) as c,
+        connect_sse(c, "POST", "/api/v1/query", json={"query": QUESTION, "stream": True}) as source,
+    ):
         events = [(e.event, json.loads(e.data)) for e in source.iter_sse()]
     kinds = [k for k, _ in events]
     assert kinds[0] == "token" and kinds[-2:] == ["citations", "done"]

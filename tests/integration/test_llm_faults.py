@@ -70,7 +70,9 @@ def test_breaker_opens_fallback_answers_and_nothing_outlives_its_timeout(tmp_pat
                 assert body["answer"] and body["grounded"]
                 models[body["model"]] = models.get(body["model"], 0) + 1
                 assert elapsed < BUDGET, f"query {i} took {elapsed:.2f}s"
-                states.add(_sample("genai_circuit_breaker_state", {"dependency": "openai-compatible"}))
+                states.add(
+                    _sample("genai_circuit_breaker_state", {"dependency": "openai-compatible"})
+                )
             metrics = c.get("/metrics").text
     assert len(fake.requests) < QUERIES * 2  # the open breaker spared the provider calls
     assert models.get("ragd-extractive", 0) > 0, models  # the fallback answered
@@ -99,7 +101,10 @@ def test_health_detailed_shows_the_chain_and_an_open_breaker(tmp_path: Path) -> 
             assert [d["dependency"] for d in llm["chain"]] == ["openai-compatible", "extractive"]
             doc = c.post("/api/v1/documents", json={"text": TIDES}).json()["id"]
             wait_indexed(c, doc)
-            assert c.post("/api/v1/query", json={"query": "tides?"}).json()["model"] == "ragd-extractive"
+            assert (
+                c.post("/api/v1/query", json={"query": "tides?"}).json()["model"]
+                == "ragd-extractive"
+            )
             llm = c.get("/health/detailed").json()["checks"]["llm"]
             assert llm["status"] == "degraded" and llm["chain"][0]["breaker"] == "open"
             assert llm["chain"][1]["breaker"] == "closed"

@@ -147,7 +147,9 @@ def test_api_and_workers_ride_out_postgres_restarts(
         )
         indexed = conn.execute(text("SELECT count(*), count(DISTINCT chunk_id) FROM index_chunks"))
         rows, distinct = indexed.one()
-        states = dict(conn.execute(text("SELECT state, count(*) FROM ingest_jobs GROUP BY 1")).all())
+        states = dict(
+            conn.execute(text("SELECT state, count(*) FROM ingest_jobs GROUP BY 1")).all()
+        )
         docs = dict(conn.execute(text("SELECT id, chunk_count FROM documents")).all())
     engine.dispose()
     for doc_id in load.accepted:

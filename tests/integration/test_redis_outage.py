@@ -262,7 +262,9 @@ def test_the_api_keeps_answering_when_redis_dies(server: PrivateRedis, tmp_path:
 
         server.start()
         assert wait_until(
-            lambda: client.post("/api/v1/query", json=question).status_code == 200
-            and redis.Redis.from_url(server.url).dbsize() > 0,
+            lambda: (
+                client.post("/api/v1/query", json=question).status_code == 200
+                and redis.Redis.from_url(server.url).dbsize() > 0
+            ),
             timeout=10,
         ), "the cache was not used again after Redis came back"

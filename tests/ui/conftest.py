@@ -93,7 +93,6 @@ def ragd_cli(env: dict[str, str], *args: str) -> dict[str, Any]:
     return json.loads(out.stdout)  # type: ignore[no-any-return]
 
 
-
 @pytest.fixture(scope="module")
 def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """``start_server(**env)`` -> (Server, env): a live ``ragd serve`` on a free loopback

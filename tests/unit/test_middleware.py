@@ -17,11 +17,15 @@ def run(coro: Any) -> Any:
         return pool.submit(asyncio.run, coro).result()
 
 
-def _scope(path: str = "/api/v1/query", headers: list[tuple[bytes, bytes]] | None = None) -> dict[str, Any]:
+def _scope(
+    path: str = "/api/v1/query", headers: list[tuple[bytes, bytes]] | None = None
+) -> dict[str, Any]:
     return {"type": "http", "path": path, "method": "POST", "headers": headers or []}
 
 
-async def _call(mw: RequestContext, scope: dict[str, Any], body: bytes = b"") -> tuple[int, dict[bytes, bytes], bytes]:
+async def _call(
+    mw: RequestContext, scope: dict[str, Any], body: bytes = b""
+) -> tuple[int, dict[bytes, bytes], bytes]:
     sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:

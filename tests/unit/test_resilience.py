@@ -60,7 +60,12 @@ def test_state_is_exported_per_dependency() -> None:
 
     clock = Clock()
     b = CircuitBreaker("dep-metrics", failure_threshold=1, reset_seconds=1, clock=clock)
-    value = lambda: REGISTRY.get_sample_value("genai_circuit_breaker_state", {"dependency": "dep-metrics"})  # noqa: E731
+
+    def value() -> float | None:
+        return REGISTRY.get_sample_value(
+            "genai_circuit_breaker_state", {"dependency": "dep-metrics"}
+        )
+
     assert value() == 0
     b.failure()
     assert value() == 1
