@@ -158,7 +158,7 @@ def _cases(servers: Servers) -> dict[str, AdapterCase]:
     return {
         "openai-compatible": AdapterCase(
             fresh=lambda: _openai(servers.openai.root_url),
-            is_loaded=lambda llm: getattr(llm, "_client", None) is not None,
+            is_loaded=lambda llm: bool(getattr(llm, "is_connected", True)),
             at=_openai,
             server=servers.openai,
         ),

@@ -1,4 +1,6 @@
-"""The shared Chat Completions wire helpers and the token estimate (pure functions)."""
+"""The shared Chat Completions wire helpers and the token estimate (pure functions).
+
+The error map and the other HTTP helpers are tested in ``test_adapters_http.py``."""
 
 from __future__ import annotations
 
@@ -6,38 +8,17 @@ import itertools
 
 import pytest
 
+from ragd.adapters.http.errors import WireError
 from ragd.adapters.llm.estimate import estimate_tokens
 from ragd.adapters.llm.openai_wire import (
     ChunkEvent,
-    WireError,
-    error_detail,
-    error_for_status,
     error_from_payload,
     parse_chunk,
     parse_completion,
-    parse_retry_after,
     parse_usage,
-    sse_data,
 )
-from ragd.errors import BackendUnavailable, ConfigError, InvalidRequest
+from ragd.errors import BackendUnavailable, InvalidRequest
 from ragd.ports.llm import Usage
-
-
-def test_sse_data_follows_the_event_stream_rules() -> None:
-    lines = [
-        ": keep-alive comment",
-        "event: message",
-        "id: 7",
-        'data: {"a": 1}',
-        "",
-        "data:first",
-        "data: second",
-        "",
-        "",
-        "retry: 100",
-        "data: [DONE]",
-    ]
-    assert list(sse_data(lines)) == ['{"a": 1}', "first\nsecond", "[DONE]"]
 
 
 def test_parse_chunk_reads_delta_finish_and_usage() -> None:
@@ -85,56 +66,11 @@ def test_parse_usage_ignores_incomplete_usage(value: object) -> None:
     assert parse_usage(value) is None
 
 
-@pytest.mark.parametrize(
-    ("status", "code", "expected"),
-    [
-        (400, None, InvalidRequest),
-        (401, "invalid_api_key", ConfigError),
-        (403, None, ConfigError),
-        (404, "model_not_found", ConfigError),
-        (408, None, BackendUnavailable),
-        (409, None, BackendUnavailable),
-        (413, None, InvalidRequest),
-        (422, None, InvalidRequest),
-        (429, "rate_limit_exceeded", BackendUnavailable),
-        (429, "insufficient_quota", ConfigError),
-        (500, None, BackendUnavailable),
-        (503, None, BackendUnavailable),
-        (529, None, BackendUnavailable),
-        (302, None, BackendUnavailable),
-    ],
-)
-def test_error_for_status(status: int, code: str | None, expected: type[Exception]) -> None:
-    assert type(error_for_status(status, "detail", provider="p", code=code)) is expected
-
-
 def test_error_from_payload_prefers_the_numeric_code_in_the_body() -> None:
     payload = {"error": {"code": 503, "message": "Loading model", "type": "unavailable_error"}}
     error = error_from_payload(payload, status=500, provider="llama.cpp")
     assert isinstance(error, BackendUnavailable)
     assert "503" in str(error)
-
-
-def test_error_detail_reads_the_usual_shapes_and_masks_the_secret() -> None:
-    openai = {"error": {"message": "Incorrect API key provided: sk-abc", "code": "invalid_api_key"}}
-    assert error_detail(openai, "sk-abc") == "invalid_api_key: Incorrect API key provided: ***"
-    assert error_detail({"error": "model 'x' not found"}) == "model 'x' not found"
-    assert error_detail("<html>\n  <b>502</b>\n</html>") == "<html> <b>502</b> </html>"
-    assert len(error_detail("x" * 5000)) == 300
-
-
-@pytest.mark.parametrize(
-    ("header", "seconds"),
-    [
-        ("2", 2.0),
-        (" 0.5 ", 0.5),
-        (None, None),
-        ("Wed, 21 Oct 2026 07:28:00 GMT", None),
-        ("-1", None),
-    ],
-)
-def test_parse_retry_after(header: str | None, seconds: float | None) -> None:
-    assert parse_retry_after(header) == seconds
 
 
 # -- estimate --------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ragd.adapters import providers
 from ragd.config import Settings
 from ragd.domain.pricing import PriceTable
 from ragd.errors import ConfigError
@@ -87,55 +88,19 @@ class Services:
 
 
 def build_embedder(settings: Settings) -> Embedder:
-    name = settings.embedding_model
-    if name in ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
-        from ragd.adapters.embedder import onnx_minilm
-
-        return onnx_minilm.build(settings)
-    if name.startswith("hashing-"):
-        from ragd.adapters.embedder.hashing import HashingEmbedder
-
-        return HashingEmbedder(dimension=int(name.removeprefix("hashing-") or settings.vector_size))
-    if ":" in name:  # provider:model (openai, openai-compatible, jina, ollama)
-        from ragd.adapters.embedder import remote
-
-        return remote.build(settings)
-    raise ConfigError(
-        f"unknown EMBEDDING_MODEL {name!r}; available offline: all-MiniLM-L6-v2, hashing-<dim>; "
-        "remote: openai:<model>, openai-compatible:<model>, jina:<model>, ollama:<model>"
-    )
+    """The embedder ``EMBEDDING_MODEL`` names (see ``ragd.adapters.providers``)."""
+    return providers.build_embedder(settings)
 
 
 def build_reranker(settings: Settings) -> Reranker | None:
     """The reranker named by ``RERANKER_MODEL`` (``jina:<model>``, ``cohere:<model>``);
     ``None`` when it is empty."""
-    from ragd.adapters.reranker import remote
-
-    return remote.build(settings)
+    return providers.build_reranker(settings)
 
 
 def build_provider(settings: Settings, provider: str) -> LLM:
-    if provider == "extractive":
-        from ragd.adapters.llm.extractive import ExtractiveLLM
-
-        return ExtractiveLLM()
-    if provider == "llamacpp":
-        from ragd.adapters.llm import llamacpp
-
-        return llamacpp.build(settings)
-    if provider in ("openai", "openai-compatible"):
-        from ragd.adapters.llm import openai_compatible
-
-        return openai_compatible.build(settings)
-    if provider == "anthropic":
-        from ragd.adapters.llm import anthropic
-
-        return anthropic.build(settings)
-    if provider == "ollama":
-        from ragd.adapters.llm import ollama
-
-        return ollama.build(settings)
-    raise ConfigError(f"unknown LLM provider {provider!r}")
+    """One LLM provider's adapter by name (``LLM_PROVIDER`` or a fallback's)."""
+    return providers.build_llm(settings, provider)
 
 
 def build_llm(settings: Settings) -> LLM:

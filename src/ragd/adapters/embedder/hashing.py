@@ -11,11 +11,15 @@ import hashlib
 import re
 from collections.abc import Sequence
 from itertools import pairwise
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from ragd.domain.models import EmbeddingSpec, Vector
+
+if TYPE_CHECKING:
+    from ragd.config import Settings
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _TOKEN = re.compile(
@@ -75,3 +79,9 @@ class HashingEmbedder:
 
     def embed_query(self, text: str) -> Vector:
         return self._one(text)
+
+
+def build(settings: Settings) -> HashingEmbedder:
+    """``EMBEDDING_MODEL=hashing-<dim>``; ``hashing-`` alone takes ``VECTOR_SIZE``."""
+    suffix = settings.embedding_model.removeprefix("hashing-")
+    return HashingEmbedder(dimension=int(suffix or settings.vector_size))

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from ragd.adapters.embedder.openai import OpenAIEmbedder
-from ragd.adapters.embedder.remote import Kind, secret
+from ragd.adapters.embedder.remote import Kind
+from ragd.adapters.http.client import secret
 from ragd.errors import ConfigError
 
 if TYPE_CHECKING:

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from ragd.adapters.embedder.provider_http import ProviderHTTP, WireError
-from ragd.adapters.embedder.remote import Kind, RemoteEmbedder, secret
+from ragd.adapters.embedder.remote import Kind, RemoteEmbedder
+from ragd.adapters.http.client import ProviderHTTP, bearer, secret
+from ragd.adapters.http.errors import WireError
 from ragd.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -96,11 +97,13 @@ class OllamaEmbedder(RemoteEmbedder):
         http = ProviderHTTP(
             provider="ollama",
             base_url=base_url,
-            headers={"Authorization": f"Bearer {api_key}"} if api_key else {},
+            headers=bearer(api_key),
             secret=api_key,
             timeout=timeout,
             key_hint="EMBEDDING_API_KEY",
             model_hint=f"EMBEDDING_MODEL (is it pulled? ollama pull {model}) and OLLAMA_URL",
+            url_hint="EMBEDDING_BASE_URL or OLLAMA_URL",
+            timeout_hint="RAGD_EMBEDDING_TIMEOUT_SECONDS",
             transport=transport,
         )
         super().__init__(

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import numpy as np
 
-from ragd.adapters.embedder.provider_http import ProviderHTTP, WireError
-from ragd.adapters.embedder.remote import Kind, RemoteEmbedder, secret
+from ragd.adapters.embedder.remote import Kind, RemoteEmbedder
+from ragd.adapters.http.client import ProviderHTTP, bearer, secret
+from ragd.adapters.http.errors import WireError
 from ragd.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -102,15 +103,16 @@ class OpenAIEmbedder(RemoteEmbedder):
         key_hint: str = "OPENAI_API_KEY",
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         http = ProviderHTTP(
             provider=provider,
             base_url=base_url,
-            headers=headers,
+            headers=bearer(api_key),
             secret=api_key,
             timeout=timeout,
             key_hint=key_hint,
             model_hint="EMBEDDING_MODEL and EMBEDDING_BASE_URL",
+            url_hint="EMBEDDING_BASE_URL",
+            timeout_hint="RAGD_EMBEDDING_TIMEOUT_SECONDS",
             transport=transport,
         )
         super().__init__(

@@ -1,7 +1,8 @@
 """What every embedder behind an HTTP API shares: batching, truncation, the empty-text
 rule, the checks on what comes back, L2 normalisation, and an approximate tokenizer.
 
-``EMBEDDING_MODEL`` names a remote model as ``<provider>:<model>``:
+``EMBEDDING_MODEL`` names a remote model as ``<provider>:<model>`` (the names are read
+by the provider registry, :mod:`ragd.adapters.providers`):
 
 ========================  =================================================================
 ``openai:<model>``        OpenAI (``OPENAI_API_KEY``); ``dimensions`` sent for the
@@ -32,23 +33,20 @@ import logging
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from ragd.adapters.embedder.provider_http import ProviderHTTP, WireError
+from ragd.adapters.http.base import RemoteAdapter
+from ragd.adapters.http.client import ProviderHTTP
+from ragd.adapters.http.errors import WireError
 from ragd.domain.models import EmbeddingSpec, Vector
 from ragd.errors import ConfigError
-
-if TYPE_CHECKING:
-    from ragd.config import Settings
 
 logger = logging.getLogger(__name__)
 
 Kind = Literal["document", "query"]
-
-PROVIDERS = ("openai", "openai-compatible", "jina", "ollama")
 
 # Same rule as ragd.adapters.llm.estimate.estimate_tokens, with spans: a run of ASCII
 # letters is one token per 4 letters, a run of up to 3 digits one token, any other
@@ -90,7 +88,7 @@ class EstimateTokenizer:
         return text[: spans[max_tokens - 1][1]] if max_tokens > 0 else ""
 
 
-class RemoteEmbedder(ABC):
+class RemoteEmbedder(RemoteAdapter, ABC):
     """The ``Embedder`` port over a provider's HTTP API; subclasses speak the wire format.
 
     Thread-safe (one pooled client). Nothing is sent until the first embed call.
@@ -125,24 +123,17 @@ class RemoteEmbedder(ABC):
             raise ConfigError(f"embedding max tokens must be positive, got {max_tokens}")
         if batch_size < 1:
             raise ConfigError(f"embedding batch size must be at least 1, got {batch_size}")
-        self._http = http
-        self._model = model
+        super().__init__(http=http, model=model)
         self._spec = EmbeddingSpec(name, dimension)
         self._max_tokens = max_tokens
         self._batch_size = batch_size
         self._tokenizer = EstimateTokenizer()
 
-    def __repr__(self) -> str:  # never the key
-        return f"{type(self).__name__}(model={self._spec.model!r}, url={self._http.base_url!r})"
-
     @property
     def spec(self) -> EmbeddingSpec:
+        """The embedding space: ``EMBEDDING_MODEL`` as configured (``provider:model``)
+        and the dimension; :attr:`model` is the provider's own name of the model."""
         return self._spec
-
-    @property
-    def model(self) -> str:
-        """The provider's own name of the model (without the ``provider:`` prefix)."""
-        return self._model
 
     @property
     def max_tokens(self) -> int:
@@ -154,26 +145,14 @@ class RemoteEmbedder(ABC):
         return self._batch_size
 
     @property
-    def base_url(self) -> str:
-        return self._http.base_url
-
-    @property
     def tokenizer(self) -> EstimateTokenizer:
         return self._tokenizer
-
-    @property
-    def is_connected(self) -> bool:
-        """Whether an HTTP client exists yet (building one makes no request)."""
-        return self._http.is_open
 
     def embed_documents(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         return self._embed(texts, "document")
 
     def embed_query(self, text: str) -> Vector:
         return self._embed([text], "query")[0]
-
-    def close(self) -> None:
-        self._http.close()
 
     # -- subclasses --------------------------------------------------------------------
 
@@ -219,49 +198,3 @@ class RemoteEmbedder(ABC):
         if (norms == 0).any():
             raise self._http.malformed("a zero vector")
         return (vectors / norms).astype(np.float32, copy=False)
-
-
-def parse_embedding_model(name: str) -> tuple[str, str]:
-    """``(provider, model)`` of ``EMBEDDING_MODEL``; split at the first colon.
-
-    Raises:
-        ConfigError: no known provider prefix.
-    """
-    provider, sep, model = name.partition(":")
-    if not sep or provider not in PROVIDERS:
-        raise ConfigError(
-            f"unknown EMBEDDING_MODEL {name!r}; remote models are written provider:model "
-            f"with provider one of {', '.join(PROVIDERS)} (e.g. openai:text-embedding-3-small)"
-        )
-    if not model:
-        raise ConfigError(f"EMBEDDING_MODEL={name!r} names no model after {provider}:")
-    return provider, model
-
-
-def secret(value: Any) -> str | None:
-    """The value of a ``SecretStr`` setting, ``None`` when unset or empty."""
-    if value is None:
-        return None
-    text = value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
-    return text or None
-
-
-def build(settings: Settings) -> RemoteEmbedder:
-    """The remote embedder named by ``EMBEDDING_MODEL`` (``provider:model``).
-
-    Raises:
-        ConfigError: unknown provider, a missing key or URL, or a ``VECTOR_SIZE`` the
-            model cannot produce.
-    """
-    provider, model = parse_embedding_model(settings.embedding_model)
-    if provider == "jina":
-        from ragd.adapters.embedder import jina
-
-        return jina.build(settings, model)
-    if provider == "ollama":
-        from ragd.adapters.embedder import ollama
-
-        return ollama.build(settings, model)
-    from ragd.adapters.embedder import openai
-
-    return openai.build(settings, model, compatible=provider == "openai-compatible")

@@ -14,7 +14,8 @@ default, on 429/5xx/529) underneath ragd's resilience layer, which already retri
 a deadline and counts failures for the circuit breaker, and it raises its own exception
 tree that would need translating anyway. It would also be one more dependency.
 
-Errors: 401/403/404 (key, model) and 402 (billing) are ``ConfigError``; 429 (with
+Errors follow the map every remote adapter shares (:mod:`ragd.adapters.http.errors`):
+401/403/404 (key, model) and 402 (billing) are ``ConfigError``; 429 (with
 ``retry-after``), 500, 529 (``overloaded_error``), timeouts, connection failures and
 malformed answers are ``BackendUnavailable``; other 4xx are ``InvalidRequest``.
 Prompts and the key are never logged.
@@ -28,7 +29,6 @@ cost a round trip per call).
 from __future__ import annotations
 
 import json
-import logging
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -36,16 +36,15 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from ragd.adapters.embedder.provider_http import ProviderHTTP, WireError, error_for_status
-from ragd.adapters.llm.estimate import estimate_tokens
-from ragd.adapters.llm.openai_wire import sse_data
+from ragd.adapters.http.client import ProviderHTTP
+from ragd.adapters.http.errors import WireError, error_for_status
+from ragd.adapters.http.sse import sse_data
+from ragd.adapters.llm.remote import RemoteLLM
 from ragd.errors import BackendUnavailable, ConfigError, InvalidRequest, RagdError
 from ragd.ports.llm import Completion, GenerationRequest, Usage
 
 if TYPE_CHECKING:
     from ragd.config import Settings
-
-logger = logging.getLogger(__name__)
 
 ANTHROPIC_BASE_URL = "https://api.anthropic.com"
 ANTHROPIC_VERSION = "2023-06-01"
@@ -217,7 +216,7 @@ def stream_error(event: Mapping[str, Any], *, provider: str) -> RagdError:
     )
 
 
-class AnthropicLLM:
+class AnthropicLLM(RemoteLLM):
     """The ``LLM`` port over Anthropic's ``POST /v1/messages``. Thread-safe."""
 
     def __init__(
@@ -232,12 +231,10 @@ class AnthropicLLM:
     ) -> None:
         if not model:
             raise ConfigError("the Anthropic model name is empty")
-        if context_window < 1:
-            raise ConfigError(f"LLM_CONTEXT_WINDOW must be positive, got {context_window}")
         headers = {"anthropic-version": ANTHROPIC_VERSION}
         if api_key:
             headers["x-api-key"] = api_key
-        self._http = ProviderHTTP(
+        http = ProviderHTTP(
             provider="anthropic",
             base_url=base_url,
             headers=headers,
@@ -245,33 +242,11 @@ class AnthropicLLM:
             timeout=timeout,
             key_hint="ANTHROPIC_API_KEY",
             model_hint="LLM_MODEL / ANTHROPIC_MODEL and ANTHROPIC_BASE_URL",
+            url_hint="ANTHROPIC_BASE_URL",
+            timeout_hint="LLM_TIMEOUT_SECONDS",
             transport=transport,
         )
-        self._model = model
-        self._context_window = context_window
-
-    def __repr__(self) -> str:  # never the key
-        return f"AnthropicLLM(base_url={self._http.base_url!r}, model={self._model!r})"
-
-    @property
-    def model(self) -> str:
-        return self._model
-
-    @property
-    def context_window(self) -> int:
-        return self._context_window
-
-    @property
-    def base_url(self) -> str:
-        return self._http.base_url
-
-    @property
-    def is_connected(self) -> bool:
-        return self._http.is_open
-
-    def count_tokens(self, text: str) -> int:
-        """An estimate (see :mod:`ragd.adapters.llm.estimate`)."""
-        return estimate_tokens(text)
+        super().__init__(http=http, model=model, context_window=context_window)
 
     def complete(self, request: GenerationRequest) -> Completion:
         body = messages_body(request, model=self._model, stream=False)
@@ -284,10 +259,10 @@ class AnthropicLLM:
         completion = Completion(
             text=text,
             model=self._model,
-            usage=usage or _estimated_usage(request, text),
+            usage=usage or self._estimated_usage(request, text),
             finish_reason=finish,
         )
-        _log_done(completion, started, streamed=False)
+        self._log_done(completion, started, streamed=False)
         return completion
 
     def stream(self, request: GenerationRequest) -> Iterator[str | Completion]:
@@ -298,65 +273,36 @@ class AnthropicLLM:
         parts: list[str] = []
         state = StreamState()
         whole_finish: str | None = None
-        try:
-            with self._http.client().stream("POST", "/v1/messages", json=body) as response:
-                if not response.is_success:
-                    response.read()
-                    raise self._http.status_error(response)
-                if response.headers.get("content-type", "").startswith("application/json"):
-                    response.read()  # a proxy that ignored "stream": one whole message
-                    text, whole_finish, usage = parse_message(response.json())
-                    state.stopped = True
-                    parts.append(text)
-                    if usage is not None:
-                        state.prompt_tokens = usage.prompt_tokens
-                        state.completion_tokens = usage.completion_tokens
-                    if text:
-                        yield text
-                else:
-                    for data in sse_data(response.iter_lines()):
-                        delta = state.feed(json.loads(data))
-                        if delta:
-                            parts.append(delta)
-                            yield delta
-                        if state.stopped:
-                            break
-        except httpx.HTTPError as exc:
-            raise self._http.transport_error(exc) from exc
-        except (ValueError, WireError) as exc:  # json.JSONDecodeError is a ValueError
-            raise self._http.malformed(exc) from exc
+        with self._http.stream("/v1/messages", body) as response:
+            if response.headers.get("content-type", "").startswith("application/json"):
+                response.read()  # a proxy that ignored "stream": one whole message
+                text, whole_finish, usage = parse_message(response.json())
+                state.stopped = True
+                parts.append(text)
+                if usage is not None:
+                    state.prompt_tokens = usage.prompt_tokens
+                    state.completion_tokens = usage.completion_tokens
+                if text:
+                    yield text
+            else:
+                for data in sse_data(response.iter_lines()):
+                    delta = state.feed(json.loads(data))
+                    if delta:
+                        parts.append(delta)
+                        yield delta
+                    if state.stopped:
+                        break
         if not state.stopped:
             raise BackendUnavailable("anthropic ended the stream before message_stop")
         text = "".join(parts)
         completion = Completion(
             text=text,
             model=self._model,
-            usage=state.usage() or _estimated_usage(request, text),
+            usage=state.usage() or self._estimated_usage(request, text),
             finish_reason=whole_finish or finish_reason(state.stop_reason),
         )
-        _log_done(completion, started, streamed=True)
+        self._log_done(completion, started, streamed=True)
         yield completion
-
-    def close(self) -> None:
-        self._http.close()
-
-
-def _estimated_usage(request: GenerationRequest, text: str) -> Usage:
-    prompt = sum(estimate_tokens(m.content) + 4 for m in request.messages)
-    return Usage(prompt_tokens=prompt, completion_tokens=estimate_tokens(text))
-
-
-def _log_done(completion: Completion, started: float, *, streamed: bool) -> None:
-    logger.debug(
-        "LLM call done: provider=anthropic model=%s streamed=%s prompt_tokens=%d "
-        "completion_tokens=%d finish=%s seconds=%.3f",
-        completion.model,
-        streamed,
-        completion.usage.prompt_tokens,
-        completion.usage.completion_tokens,
-        completion.finish_reason,
-        time.perf_counter() - started,
-    )
 
 
 def build(settings: Settings) -> AnthropicLLM:

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ragd.domain.text import content_terms, split_sentences
 from ragd.ports.llm import Completion, GenerationRequest, Usage
+
+if TYPE_CHECKING:
+    from ragd.config import Settings
 
 MODEL = "ragd-extractive"
 MAX_SENTENCES = 3
@@ -96,15 +100,15 @@ class ExtractiveLLM:
         return [f"{c.text} [{c.passage + 1}]" for c in chosen]
 
 
-def _candidates(passages: object) -> list[_Candidate]:
+def _candidates(passages: Sequence[str]) -> list[_Candidate]:
     out: list[_Candidate] = []
-    for p, passage in enumerate(passages):  # type: ignore[call-overload]
+    for p, passage in enumerate(passages):
         for pos, s in enumerate(split_sentences(str(passage))):
             text = " ".join(s.text.split())
             if MIN_CHARS <= len(text) <= MAX_CHARS:
                 out.append(_Candidate(p, pos, text, Counter(content_terms(text))))
     if not out:  # only very short or very long sentences: take them anyway
-        for p, passage in enumerate(passages):  # type: ignore[call-overload]
+        for p, passage in enumerate(passages):
             text = " ".join(str(passage).split())[:MAX_CHARS]
             if text:
                 out.append(_Candidate(p, 0, text, Counter(content_terms(text))))
@@ -140,3 +144,8 @@ def _near_duplicate(c: _Candidate, chosen: list[_Candidate]) -> bool:
         if union and len(mine & theirs) / len(union) > 0.8:
             return True
     return False
+
+
+def build(settings: Settings) -> ExtractiveLLM:  # noqa: ARG001 - the registry's signature
+    """The adapter for ``LLM_PROVIDER=extractive``: no model, so nothing to configure."""
+    return ExtractiveLLM()

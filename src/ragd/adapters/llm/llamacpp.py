@@ -42,9 +42,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from ragd.adapters.http.errors import WireError
 from ragd.adapters.llm.estimate import estimate_tokens
 from ragd.adapters.llm.openai_wire import (
-    WireError,
     error_from_payload,
     parse_chunk,
     parse_completion,
@@ -113,13 +113,13 @@ def resolve_model_path(configured: str | Path | None) -> Path:
                 f"SmolLM2-135M-Instruct from the {MODEL_PACKAGE} package: {INSTALL_HINT})"
             )
         return path
-    path = packaged_model_path()
-    if path is None or not path.is_file():
+    packaged = packaged_model_path()
+    if packaged is None or not packaged.is_file():
         raise ConfigError(
             f"no local model: set LLM_MODEL_PATH to a GGUF file, or install the default "
             f"one (SmolLM2-135M-Instruct): {INSTALL_HINT}"
         )
-    return path
+    return packaged
 
 
 def _check_gguf(path: Path) -> None:

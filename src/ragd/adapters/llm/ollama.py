@@ -13,7 +13,8 @@ drops the start of a longer prompt, which would cut the passages out of a RAG pr
 this adapter sends ``options.num_ctx = LLM_CONTEXT_WINDOW`` (default 8192) so the window
 the prompt builder fills is the window the model gets.
 
-Errors: 404 (model not pulled) and 401/403 are ``ConfigError``; 429, 5xx, timeouts
+Errors follow the map every remote adapter shares (:mod:`ragd.adapters.http.errors`):
+404 (model not pulled) and 401/403 are ``ConfigError``; 429, 5xx, timeouts
 (including a model that takes longer than ``LLM_TIMEOUT_SECONDS`` to load), connection
 failures and malformed answers are ``BackendUnavailable``; other 4xx ``InvalidRequest``.
 Ollama has no tokenizer endpoint, so ``count_tokens`` is an estimate, as is usage where
@@ -23,22 +24,20 @@ Ollama leaves a count out (``prompt_eval_count`` is missing when the prompt was 
 from __future__ import annotations
 
 import json
-import logging
 import time
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from ragd.adapters.embedder.provider_http import ProviderHTTP, WireError, error_for_status
-from ragd.adapters.llm.estimate import estimate_tokens
+from ragd.adapters.http.client import ProviderHTTP
+from ragd.adapters.http.errors import WireError, error_for_status
+from ragd.adapters.llm.remote import RemoteLLM
 from ragd.errors import BackendUnavailable, ConfigError, InvalidRequest, RagdError
 from ragd.ports.llm import Completion, GenerationRequest, Usage
 
 if TYPE_CHECKING:
     from ragd.config import Settings
-
-logger = logging.getLogger(__name__)
 
 DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
 DEFAULT_CONTEXT_WINDOW = 8192
@@ -122,7 +121,7 @@ def _finish(reason: str | None) -> str:
     return "length" if reason == "length" else "stop"
 
 
-class OllamaLLM:
+class OllamaLLM(RemoteLLM):
     """The ``LLM`` port over Ollama's ``POST /api/chat``. Thread-safe."""
 
     def __init__(
@@ -136,42 +135,22 @@ class OllamaLLM:
     ) -> None:
         if not model:
             raise ConfigError("LLM provider ollama needs OLLAMA_MODEL (or LLM_MODEL)")
-        if context_window < 1:
-            raise ConfigError(f"LLM_CONTEXT_WINDOW must be positive, got {context_window}")
-        self._http = ProviderHTTP(
+        http = ProviderHTTP(
             provider="ollama",
             base_url=base_url,
             timeout=timeout,
             key_hint="OLLAMA_URL (a proxy in front of Ollama refused the request)",
             model_hint=f"OLLAMA_MODEL (is it pulled? ollama pull {model}) and OLLAMA_URL",
+            url_hint="OLLAMA_URL",
+            timeout_hint="LLM_TIMEOUT_SECONDS",
             transport=transport,
         )
-        self._model = model
-        self._context_window = context_window
-
-    def __repr__(self) -> str:
-        return f"OllamaLLM(base_url={self._http.base_url!r}, model={self._model!r})"
-
-    @property
-    def model(self) -> str:
-        return self._model
+        super().__init__(http=http, model=model, context_window=context_window)
 
     @property
     def context_window(self) -> int:
         """``num_ctx`` sent with every request."""
         return self._context_window
-
-    @property
-    def base_url(self) -> str:
-        return self._http.base_url
-
-    @property
-    def is_connected(self) -> bool:
-        return self._http.is_open
-
-    def count_tokens(self, text: str) -> int:
-        """An estimate (see :mod:`ragd.adapters.llm.estimate`)."""
-        return estimate_tokens(text)
 
     def complete(self, request: GenerationRequest) -> Completion:
         body = self._body(request, stream=False)
@@ -194,33 +173,22 @@ class OllamaLLM:
         started = time.perf_counter()
         parts: list[str] = []
         final: tuple[str | None, int | None, int | None] | None = None
-        try:
-            with self._http.client().stream("POST", "/api/chat", json=body) as response:
-                if not response.is_success:
-                    response.read()
-                    raise self._http.status_error(response)
-                for line in response.iter_lines():
-                    if not line.strip():
-                        continue
-                    text, done, reason, prompt, output = parse_line(json.loads(line))
-                    if text:
-                        parts.append(text)
-                        yield text
-                    if done:
-                        final = (reason, prompt, output)
-                        break
-        except httpx.HTTPError as exc:
-            raise self._http.transport_error(exc) from exc
-        except (ValueError, WireError) as exc:  # json.JSONDecodeError is a ValueError
-            raise self._http.malformed(exc) from exc
+        with self._http.stream("/api/chat", body) as response:
+            for line in response.iter_lines():
+                if not line.strip():
+                    continue
+                text, done, reason, prompt, output = parse_line(json.loads(line))
+                if text:
+                    parts.append(text)
+                    yield text
+                if done:
+                    final = (reason, prompt, output)
+                    break
         if final is None:
             raise BackendUnavailable("ollama ended the stream before its done line")
         completion = self._completion(request, "".join(parts), *final)
         self._log_done(completion, started, streamed=True)
         yield completion
-
-    def close(self) -> None:
-        self._http.close()
 
     # -- internals ---------------------------------------------------------------------
 
@@ -237,27 +205,15 @@ class OllamaLLM:
         prompt: int | None,
         output: int | None,
     ) -> Completion:
-        if prompt is None:
-            prompt = sum(estimate_tokens(m.content) + 4 for m in request.messages)
-        if output is None:
-            output = estimate_tokens(text)
+        estimated = self._estimated_usage(request, text)
         return Completion(
             text=text,
             model=self._model,
-            usage=Usage(prompt_tokens=prompt, completion_tokens=output),
+            usage=Usage(
+                prompt_tokens=estimated.prompt_tokens if prompt is None else prompt,
+                completion_tokens=estimated.completion_tokens if output is None else output,
+            ),
             finish_reason=_finish(reason),
-        )
-
-    def _log_done(self, completion: Completion, started: float, *, streamed: bool) -> None:
-        logger.debug(
-            "LLM call done: provider=ollama model=%s streamed=%s prompt_tokens=%d "
-            "completion_tokens=%d finish=%s seconds=%.3f",
-            self._model,
-            streamed,
-            completion.usage.prompt_tokens,
-            completion.usage.completion_tokens,
-            completion.finish_reason,
-            time.perf_counter() - started,
         )
 
 

@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from ragd.adapters.embedder.provider_http import ProviderHTTP, WireError
-from ragd.adapters.embedder.remote import secret
+from ragd.adapters.http.base import RemoteAdapter
+from ragd.adapters.http.client import ProviderHTTP, bearer, secret
+from ragd.adapters.http.errors import WireError
 from ragd.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -91,7 +92,7 @@ def parse_results(payload: object, count: int) -> list[float]:
     return [scores[i] for i in range(count)]
 
 
-class HttpReranker:
+class HttpReranker(RemoteAdapter):
     """The ``Reranker`` port over a Jina- or Cohere-style rerank endpoint.
 
     Thread-safe; nothing is sent until the first call. Errors: ``ConfigError`` (key,
@@ -115,42 +116,29 @@ class HttpReranker:
         root = (base_url or api.default_base_url).rstrip("/")
         for suffix in ("/v1", "/v2"):
             root = root.removesuffix(suffix)
-        self._api = api
-        self._model = model
-        self._name = name or f"{api.provider}:{model}"
-        self._http = ProviderHTTP(
+        http = ProviderHTTP(
             provider=api.provider,
             base_url=root,
-            headers={"Authorization": f"Bearer {api_key}"} if api_key else {},
+            headers=bearer(api_key),
             secret=api_key,
             timeout=timeout,
             key_hint=api.key_hint,
             model_hint="RERANKER_MODEL and RERANKER_BASE_URL",
+            url_hint="RERANKER_BASE_URL",
+            timeout_hint="RAGD_RERANKER_TIMEOUT_SECONDS",
             transport=transport,
         )
-
-    def __repr__(self) -> str:  # never the key
-        return f"HttpReranker(model={self._name!r}, url={self._http.base_url!r})"
-
-    @property
-    def model(self) -> str:
-        """``RERANKER_MODEL`` as configured (``jina:jina-reranker-v2-base-multilingual``)."""
-        return self._name
-
-    @property
-    def base_url(self) -> str:
-        return self._http.base_url
-
-    @property
-    def is_connected(self) -> bool:
-        return self._http.is_open
+        # ``model`` reports RERANKER_MODEL as configured; the API is sent its own name
+        super().__init__(http=http, model=name or f"{api.provider}:{model}")
+        self._api = api
+        self._api_model = model
 
     def rerank(self, query: str, passages: Sequence[str]) -> list[float]:
         """One relevance score per passage, in the passages' order (no call for none)."""
         if not passages:
             return []
         body = {
-            "model": self._model,
+            "model": self._api_model,
             "query": query,
             "documents": list(passages),
             "top_n": len(passages),
@@ -165,14 +153,11 @@ class HttpReranker:
         logger.debug(
             "rerank done: provider=%s model=%s passages=%d seconds=%.3f",
             self._api.provider,
-            self._model,
+            self._api_model,
             len(passages),
             time.perf_counter() - started,
         )
         return scores
-
-    def close(self) -> None:
-        self._http.close()
 
 
 def build(settings: Settings) -> HttpReranker | None:
