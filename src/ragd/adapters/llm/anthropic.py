@@ -250,20 +250,7 @@ class AnthropicLLM(RemoteLLM):
 
     def complete(self, request: GenerationRequest) -> Completion:
         body = messages_body(request, model=self._model, stream=False)
-        started = time.perf_counter()
-        payload = self._http.post_json("/v1/messages", body)
-        try:
-            text, finish, usage = parse_message(payload)
-        except WireError as exc:
-            raise self._http.malformed(exc) from exc
-        completion = Completion(
-            text=text,
-            model=self._model,
-            usage=usage or self._estimated_usage(request, text),
-            finish_reason=finish,
-        )
-        self._log_done(completion, started, streamed=False)
-        return completion
+        return self._complete(request, "/v1/messages", body, parse_message)
 
     def stream(self, request: GenerationRequest) -> Iterator[str | Completion]:
         """Deltas as the server sends them, then the ``Completion``. Closing the iterator
@@ -294,15 +281,8 @@ class AnthropicLLM(RemoteLLM):
                         break
         if not state.stopped:
             raise BackendUnavailable("anthropic ended the stream before message_stop")
-        text = "".join(parts)
-        completion = Completion(
-            text=text,
-            model=self._model,
-            usage=state.usage() or self._estimated_usage(request, text),
-            finish_reason=whole_finish or finish_reason(state.stop_reason),
-        )
-        self._log_done(completion, started, streamed=True)
-        yield completion
+        finish = whole_finish or finish_reason(state.stop_reason)
+        yield self._done(request, "".join(parts), finish, state.usage(), started, streamed=True)
 
 
 def build(settings: Settings) -> AnthropicLLM:

@@ -162,9 +162,7 @@ class OllamaLLM(RemoteLLM):
             raise self._http.malformed(exc) from exc
         if not done:
             raise self._http.malformed("a whole answer with done=false")
-        completion = self._completion(request, text, reason, prompt, output)
-        self._log_done(completion, started, streamed=False)
-        return completion
+        return self._completion(request, text, (reason, prompt, output), started, streamed=False)
 
     def stream(self, request: GenerationRequest) -> Iterator[str | Completion]:
         """Deltas line by line, then the ``Completion``. Closing the iterator early closes
@@ -186,9 +184,7 @@ class OllamaLLM(RemoteLLM):
                     break
         if final is None:
             raise BackendUnavailable("ollama ended the stream before its done line")
-        completion = self._completion(request, "".join(parts), *final)
-        self._log_done(completion, started, streamed=True)
-        yield completion
+        yield self._completion(request, "".join(parts), final, started, streamed=True)
 
     # -- internals ---------------------------------------------------------------------
 
@@ -201,20 +197,20 @@ class OllamaLLM(RemoteLLM):
         self,
         request: GenerationRequest,
         text: str,
-        reason: str | None,
-        prompt: int | None,
-        output: int | None,
+        final: tuple[str | None, int | None, int | None],
+        started: float,
+        *,
+        streamed: bool,
     ) -> Completion:
+        """From the done line's ``(done_reason, prompt_eval_count, eval_count)``; a count
+        Ollama left out is estimated on its own."""
+        reason, prompt, output = final
         estimated = self._estimated_usage(request, text)
-        return Completion(
-            text=text,
-            model=self._model,
-            usage=Usage(
-                prompt_tokens=estimated.prompt_tokens if prompt is None else prompt,
-                completion_tokens=estimated.completion_tokens if output is None else output,
-            ),
-            finish_reason=_finish(reason),
+        usage = Usage(
+            prompt_tokens=estimated.prompt_tokens if prompt is None else prompt,
+            completion_tokens=estimated.completion_tokens if output is None else output,
         )
+        return self._done(request, text, _finish(reason), usage, started, streamed=streamed)
 
 
 def build(settings: Settings) -> OllamaLLM:

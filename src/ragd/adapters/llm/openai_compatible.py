@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING
 import httpx
 
 from ragd.adapters.http.client import ProviderHTTP, bearer
-from ragd.adapters.http.errors import WireError
 from ragd.adapters.http.sse import sse_data
 from ragd.adapters.llm.openai_wire import parse_chunk, parse_completion, request_body
 from ragd.adapters.llm.remote import RemoteLLM
@@ -88,20 +87,7 @@ class OpenAICompatibleLLM(RemoteLLM):
 
     def complete(self, request: GenerationRequest) -> Completion:
         body = request_body(request, model=self._model, stream=False)
-        started = time.perf_counter()
-        payload = self._http.post_json("/chat/completions", body)
-        try:
-            text, finish, usage = parse_completion(payload)
-        except WireError as exc:
-            raise self._http.malformed(exc) from exc
-        completion = Completion(
-            text=text,
-            model=self._model,
-            usage=usage or self._estimated_usage(request, text),
-            finish_reason=finish,
-        )
-        self._log_done(completion, started, streamed=False)
-        return completion
+        return self._complete(request, "/chat/completions", body, parse_completion)
 
     def stream(self, request: GenerationRequest) -> Iterator[str | Completion]:
         """Deltas as the server sends them, then the ``Completion``.
@@ -140,15 +126,7 @@ class OpenAICompatibleLLM(RemoteLLM):
             raise BackendUnavailable(
                 f"{self.provider} ended the stream before it finished (no [DONE])"
             )
-        text = "".join(parts)
-        completion = Completion(
-            text=text,
-            model=self._model,
-            usage=usage or self._estimated_usage(request, text),
-            finish_reason=finish or "stop",
-        )
-        self._log_done(completion, started, streamed=True)
-        yield completion
+        yield self._done(request, "".join(parts), finish or "stop", usage, started, streamed=True)
 
 
 def build(settings: Settings) -> OpenAICompatibleLLM:

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from ragd.adapters.http.base import RemoteAdapter
 from ragd.adapters.http.client import ProviderHTTP
+from ragd.adapters.http.errors import WireError
 from ragd.adapters.llm.estimate import estimate_tokens
 from ragd.errors import ConfigError
 from ragd.ports.llm import Completion, GenerationRequest, Usage
@@ -38,6 +41,44 @@ class RemoteLLM(RemoteAdapter):
         """An estimate (see :mod:`ragd.adapters.llm.estimate`): the provider's tokenizer
         is not available locally."""
         return estimate_tokens(text)
+
+    def _complete(
+        self,
+        request: GenerationRequest,
+        path: str,
+        body: Mapping[str, Any],
+        parse: Callable[[object], tuple[str, str, Usage | None]],
+    ) -> Completion:
+        """POST ``body`` to ``path`` and read a whole answer with ``parse``
+        (``(text, finish_reason, usage)``; ``WireError`` makes it malformed)."""
+        started = time.perf_counter()
+        payload = self._http.post_json(path, body)
+        try:
+            text, finish, usage = parse(payload)
+        except WireError as exc:
+            raise self._http.malformed(exc) from exc
+        return self._done(request, text, finish, usage, started, streamed=False)
+
+    def _done(
+        self,
+        request: GenerationRequest,
+        text: str,
+        finish: str,
+        usage: Usage | None,
+        started: float,
+        *,
+        streamed: bool,
+    ) -> Completion:
+        """The ``Completion`` of an answer (usage estimated when the provider sent none),
+        logged."""
+        completion = Completion(
+            text=text,
+            model=self._model,
+            usage=usage or self._estimated_usage(request, text),
+            finish_reason=finish,
+        )
+        self._log_done(completion, started, streamed=streamed)
+        return completion
 
     def _estimated_usage(self, request: GenerationRequest, text: str) -> Usage:
         """Usage for an answer that came without counts (4 tokens a message of template)."""
