@@ -50,7 +50,7 @@ def _lint_imports(tmp_path: Path) -> subprocess.CompletedProcess[str]:
     """``lint-imports`` with the project's config, resolving ``ragd`` to the copy."""
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "src")}
     return subprocess.run(
-        [_tool("lint-imports"), "--config", str(PYPROJECT), "--no-cache"],
+        [_tool("lint-imports"), str(PYPROJECT), "--no-cache"],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -116,6 +116,23 @@ def test_a_violation_breaks_its_contract(
     assert result.returncode == 1, result.stdout + result.stderr
     verdicts = _verdicts(result.stdout)
     assert verdicts[broken] == "BROKEN", result.stdout
+    # Broken by the planted import; any other contract it breaks (through an indirect
+    # chain) is broken by the planted module too, never by something else.
+    importer = "ragd." + path.removesuffix(".py").replace("/", ".")
+    imported = source.split()[1]
+    assert f"{importer} -> {imported}" in _report_of(result.stdout, broken), result.stdout
+    for name, verdict in verdicts.items():
+        if verdict == "BROKEN":
+            assert importer in _report_of(result.stdout, name), result.stdout
+
+
+def _report_of(output: str, contract: str) -> str:
+    """The section of lint-imports' output that explains why ``contract`` broke."""
+    details = output.split("Broken contracts", 1)[1]
+    start = details.index(f"\n{contract}\n")
+    rest = details[start + len(contract) + 2 :]
+    ends = [rest.find(f"\n{other}\n") for other in CONTRACTS if other != contract]
+    return rest[: min([e for e in ends if e >= 0], default=len(rest))]
 
 
 def test_the_contracts_hold_for_the_cli_as_a_package(tmp_path: Path) -> None:
