@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
@@ -19,9 +19,11 @@ from ragd import __version__
 from ragd.config import Settings
 from ragd.observability.logging import scrub
 
-log = logging.getLogger("ragd.sentry")
+if TYPE_CHECKING:
+    # sentry-sdk's own event type (a TypedDict that exists for type checkers only).
+    from sentry_sdk._types import Event, Hint
 
-Event = dict[str, Any]
+log = logging.getLogger("ragd.sentry")
 
 
 def configured_secrets(settings: Settings) -> tuple[str, ...]:
@@ -35,11 +37,11 @@ def configured_secrets(settings: Settings) -> tuple[str, ...]:
     return tuple(sorted((v for v in values if len(v) >= 6), key=len, reverse=True))
 
 
-def scrubber(settings: Settings) -> Callable[[Event, Any], Event | None]:
+def scrubber(settings: Settings) -> Callable[[Event, Hint], Event | None]:
     """A ``before_send`` that redacts secrets anywhere in the event."""
     known = configured_secrets(settings)
 
-    def before_send(event: Event, _hint: Any) -> Event | None:
+    def before_send(event: Event, _hint: Hint) -> Event | None:
         scrubbed: Event = scrub(event, known)
         return scrubbed
 

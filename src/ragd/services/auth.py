@@ -20,6 +20,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import jwt
 from argon2 import PasswordHasher
@@ -29,6 +30,9 @@ from ragd.domain.accounts import Principal, Role, Status
 from ragd.domain.models import TenantId, utcnow
 from ragd.errors import Forbidden, NotFound, Unauthenticated
 from ragd.ports.accounts import Accounts
+
+if TYPE_CHECKING:
+    from jwt.types import Options
 
 KEY_PREFIX = "ragd"
 VERIFIED_TTL_SECONDS = 300.0
@@ -147,7 +151,7 @@ class Authenticator:
         except jwt.PyJWTError:
             raise Unauthenticated("malformed bearer token") from None
         alg = header.get("alg")
-        options = {"require": ["exp", "sub"]}
+        options: Options = {"require": ["exp", "sub"]}
         try:
             if alg == "HS256" and self.jwt.secret:
                 claims = jwt.decode(

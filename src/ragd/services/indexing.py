@@ -67,7 +67,7 @@ class RetryPolicy:
     lease_seconds: float
 
     def retry_delay(self, attempts: int) -> float:
-        return self.backoff_seconds * (2 ** max(attempts - 1, 0))
+        return self.backoff_seconds * (2.0 ** max(attempts - 1, 0))
 
 
 @dataclass

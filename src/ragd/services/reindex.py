@@ -128,9 +128,9 @@ class ReindexService:
                     found[(tenant, cid)] = vec
             missing = []
             for i, (doc, c) in enumerate(flat):
-                vec = found.get((doc.tenant_id, c.id))
-                if vec is not None and vec.shape == (out.shape[1],):
-                    out[i] = vec
+                stored = found.get((doc.tenant_id, c.id))
+                if stored is not None and stored.shape == (out.shape[1],):
+                    out[i] = stored
                     report.copied_vectors += 1
                 else:
                     missing.append(i)

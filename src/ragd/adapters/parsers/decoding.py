@@ -55,11 +55,11 @@ def head_looks_like_text(head: bytes) -> bool:
     if _utf16_without_bom(head):
         return True
     try:
-        text = codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        text: str | None = codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
     except UnicodeDecodeError:
         text = _detect(head)
-        if text is None:
-            return False
+    if text is None:
+        return False
     return not looks_binary_text(text)
 
 

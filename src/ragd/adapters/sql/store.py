@@ -15,13 +15,14 @@ policies are the net, not the filter.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.sql import Executable
 
 from ragd.adapters.sql.database import Database
 from ragd.adapters.sql.rls import SYSTEM, scoped
@@ -405,7 +406,7 @@ class SqlStore:
                 .limit(batch_size)
             )
             # Every tenant's chunks (``ragd reindex``): the system scope's.
-            rows = self.db.run_read(lambda conn, q=q: conn.execute(q).all(), SYSTEM)
+            rows = self.db.run_read(_all_rows(q), SYSTEM)
             if not rows:
                 return
             last_pk = rows[-1]._mapping["pk"]
@@ -458,3 +459,8 @@ class _RowLike:
 
     def __init__(self, values: dict[str, Any]) -> None:
         self._mapping = values
+
+
+def _all_rows(q: Executable) -> Callable[[Connection], Sequence[Row[Any]]]:
+    """A read of every row of ``q``, bound now (not when a loop's variable last changed)."""
+    return lambda conn: conn.execute(q).all()
