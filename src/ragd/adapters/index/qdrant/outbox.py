@@ -3,7 +3,7 @@
 Qdrant cannot take part in the Store's transaction, so ``QdrantIndex`` writes nothing to
 Qdrant when a document changes: it appends a row here through the Store's transaction (the
 same one that replaces or deletes the chunks), and a sync applies the rows later
-(``qdrant_sync.py``). What commits together:
+(``sync.py``). What commits together:
 
 - ``index_outbox``: one row per document write, ``upsert`` (its points, encoded) or
   ``delete``; ``applied_at`` is set once Qdrant holds the result. A row not applied yet is

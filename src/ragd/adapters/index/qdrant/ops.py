@@ -18,7 +18,7 @@ from typing import Any
 
 from qdrant_client import models as qm
 
-from ragd.adapters.index.qdrant_points import DENSE, SPARSE, PointData, point_id
+from ragd.adapters.index.qdrant.points import DENSE, SPARSE, PointData, point_id
 from ragd.domain.filters import SearchFilters
 from ragd.domain.models import JsonScalar, TenantId
 from ragd.errors import InvalidRequest

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from ragd.adapters.index.qdrant_points import DENSE, SPARSE
+from ragd.adapters.index.qdrant.points import DENSE, SPARSE
 from ragd.domain.models import EmbeddingSpec
 from ragd.errors import BackendUnavailable, ConfigError, InvalidRequest
 
