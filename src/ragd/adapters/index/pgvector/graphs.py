@@ -37,7 +37,7 @@ def build_next(
     ``NotTableOwner`` when this role cannot create the index.
     """
     with db.read(SYSTEM) as conn:
-        graphs = dict(conn.exec_driver_sql(q.TENANT_GRAPHS).all())
+        graphs: dict[str, bool] = dict(conn.exec_driver_sql(q.TENANT_GRAPHS).all())
         tenants = conn.exec_driver_sql(q.BIG_TENANTS, {"rows": exact_below}).all()
     missing = [t for (t,) in tenants if graphs.get(q.tenant_graph_name(t)) is not True]
     if not missing:

@@ -79,7 +79,7 @@ def read_spec(conn: Connection) -> EmbeddingSpec | None:
     exists = conn.exec_driver_sql("SELECT to_regclass('index_meta') IS NOT NULL").scalar_one()
     if not exists:
         return None
-    meta = dict(conn.exec_driver_sql("SELECT key, value FROM index_meta").all())
+    meta: dict[str, str] = dict(conn.exec_driver_sql("SELECT key, value FROM index_meta").all())
     if _META_MODEL not in meta or _META_DIMENSION not in meta:
         return None
     return EmbeddingSpec(meta[_META_MODEL], int(meta[_META_DIMENSION]))

@@ -132,7 +132,8 @@ def batches(ops: Sequence[Any], max_points: int) -> list[list[Any]]:
     out: list[list[Any]] = [[]]
     points = 0
     for op in ops:
-        n = len(op.upsert.points) if isinstance(op, qm.UpsertOperation) else 0  # type: ignore[arg-type]
+        upsert = op.upsert if isinstance(op, qm.UpsertOperation) else None
+        n = len(upsert.points) if isinstance(upsert, qm.PointsList) else 0
         if out[-1] and points + n > max_points:
             out.append([])
             points = 0

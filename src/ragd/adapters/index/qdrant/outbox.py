@@ -34,6 +34,7 @@ from typing import Any, Literal
 from sqlalchemy import (
     BigInteger,
     Column,
+    ColumnElement,
     Connection,
     DateTime,
     Integer,
@@ -391,7 +392,7 @@ class Outbox:
                 index_sync_state.c.key == HOLD_KEY, index_sync_state.c.owner.is_not(None)
             )
         ).first()
-        cond = index_outbox.c.applied_at.is_not(None)
+        cond: ColumnElement[bool] = index_outbox.c.applied_at.is_not(None)
         if hold is not None and hold[0] is not None and _aware(hold[1]) >= now:
             cond = and_(cond, index_outbox.c.id <= int(hold[0]))
         conn.execute(delete(index_outbox).where(cond))

@@ -234,7 +234,7 @@ def backfill(conn: Connection, batch: int = 500_000) -> int:
         conn.exec_driver_sql(
             "INSERT OR IGNORE INTO index_vocab (term) SELECT term FROM temp.ragd_fts_terms"
         )
-        ids = dict(conn.exec_driver_sql("SELECT term, id FROM index_vocab").all())
+        ids: dict[str, int] = dict(conn.exec_driver_sql("SELECT term, id FROM index_vocab").all())
         keys, counts = [], []
         result = conn.exec_driver_sql("SELECT term, doc, col FROM temp.ragd_fts_instances")
         while rows := result.fetchmany(batch):

@@ -74,7 +74,7 @@ def upsert_document(
                 "a chunk id of this document is already indexed under another document"
                 " or tenant; chunk ids must be unique"
             ) from exc
-        rowid_of = dict(
+        rowid_of: dict[str, int] = dict(
             conn.exec_driver_sql(
                 "SELECT chunk_id, rowid FROM index_chunks WHERE tenant_id = ? AND document_id = ?",
                 (tenant, document_id),

@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 from ragd.adapters.index.sqlite import versions
 from ragd.adapters.index.sqlite.memory import vectors as vector_io
 from ragd.adapters.index.sqlite.memory.load import fill, read_rows, read_terms, resized
-from ragd.adapters.index.sqlite.memory.postings import build_segment, merge_segments
+from ragd.adapters.index.sqlite.memory.postings import Segment, build_segment, merge_segments
 from ragd.adapters.index.sqlite.memory.snapshot import Snapshot
 from ragd.adapters.index.sqlite.versions import Stamp
 from ragd.domain.models import TenantId
@@ -101,7 +101,12 @@ def patch(conn: Connection, tenant: TenantId, snap: Snapshot, stamp: Stamp) -> S
         position_of=position_of,
         meta_memo=snap.meta_memo,
         vectors=vectors,
-        **arrays,
+        rowids=arrays["rowids"],
+        norms=arrays["norms"],
+        lengths=arrays["lengths"],
+        doc_code=arrays["doc_code"],
+        source_code=arrays["source_code"],
+        meta_code=arrays["meta_code"],
     )
     fill(new, snap.n, rows)
     position_of.update((int(r), snap.n + i) for i, r in enumerate(rows.rowids.tolist()))
@@ -115,6 +120,7 @@ def patch(conn: Connection, tenant: TenantId, snap: Snapshot, stamp: Stamp) -> S
 def _merge_tail(snap: Snapshot) -> Snapshot:
     """Fewer segments: the small ones merged, or all once they rival the first."""
     first, *tail = snap.segments
+    segments: tuple[Segment, ...]
     if sum(len(s) for s in tail) * 2 < len(first):
         segments = (first, merge_segments(tail))
     else:
