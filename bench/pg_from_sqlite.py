@@ -43,7 +43,7 @@ from sqlalchemy import create_engine, insert, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from ragd.adapters.index import pgvector
+from ragd.adapters.index.pgvector import PgVectorIndex, factory
 from ragd.adapters.sql import migrate
 from ragd.adapters.sql.database import Database, normalise_url
 from ragd.adapters.sql.schema import chunks, documents, tenants
@@ -97,7 +97,7 @@ def index_entries(src: Database, dim: int) -> dict[tuple[str, str], list[IndexEn
     return out
 
 
-def load_index(dst: Database, index: pgvector.PgVectorIndex, entries: dict[Any, Any]) -> None:
+def load_index(dst: Database, index: PgVectorIndex, entries: dict[Any, Any]) -> None:
     items = list(entries.items())
     for i in range(0, len(items), DOCS_PER_TX):
         with dst.write() as tx:
@@ -124,7 +124,7 @@ def _row(report: Any) -> dict[str, Any]:
 
 def variant(svc: Any, dataset: Any, mode: str, **index_kwargs: Any) -> dict[str, Any]:
     """``mode``'s figures on the loaded index, searched by an index with other settings."""
-    idx = pgvector.PgVectorIndex(
+    idx = PgVectorIndex(
         svc.search.index._db,  # the loaded database
         svc.embedder.spec,
         **index_kwargs,
@@ -215,7 +215,7 @@ def main() -> None:
         )  # type: ignore[call-arg]
         dst = Database(url)
         migrate.upgrade(dst)
-        index = pgvector.build(dst, spec, settings)
+        index = factory.build(dst, spec, settings)
         index.ensure_ready()
         t0 = time.perf_counter()
         n_chunks = copy_store(src, dst)

@@ -43,8 +43,8 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from ragd.adapters.index import pgvector_sql
-from ragd.adapters.index.pgvector import EXACT_BELOW, SPARSE_MAX_SCORED, PgVectorIndex
+from ragd.adapters.index.pgvector import sql as pgvector_sql
+from ragd.adapters.index.pgvector.index import EXACT_BELOW, SPARSE_MAX_SCORED, PgVectorIndex
 from ragd.adapters.sql.database import Database, normalise_url
 from ragd.domain.filters import SearchFilters
 from ragd.domain.models import EmbeddingSpec, IndexEntry, TenantId

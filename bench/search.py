@@ -37,8 +37,8 @@ from typing import Any
 
 import numpy as np
 
-from ragd.adapters.index.cache import DEFAULT_MAX_BYTES
 from ragd.adapters.index.sqlite import SqliteIndex
+from ragd.adapters.index.sqlite.memory.index import DEFAULT_MAX_BYTES
 from ragd.adapters.sql.database import Database
 from ragd.domain.filters import SearchFilters
 from ragd.domain.models import EmbeddingSpec, IndexEntry, TenantId

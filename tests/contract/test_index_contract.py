@@ -67,10 +67,10 @@ def _qdrant(url: str) -> IndexHarness:
     Writes go through the outbox; the harness's transaction drains it after committing,
     which is what the embedded mode's in-process sync does between worker batches."""
     pytest.importorskip("qdrant_client")
-    from ragd.adapters.index.outbox import Outbox
     from ragd.adapters.index.qdrant import QdrantIndex
-    from ragd.adapters.index.qdrant_collections import QdrantCollections, open_client
-    from ragd.adapters.index.qdrant_sync import OutboxSync
+    from ragd.adapters.index.qdrant.client import QdrantCollections, open_client
+    from ragd.adapters.index.qdrant.outbox import Outbox
+    from ragd.adapters.index.qdrant.sync import OutboxSync
     from ragd.adapters.sql import migrate
     from ragd.adapters.sql.database import Database
 

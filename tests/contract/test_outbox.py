@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ragd.adapters.index.outbox import Outbox, index_outbox
+from ragd.adapters.index.qdrant.outbox import Outbox, index_outbox
 from ragd.adapters.sql import migrate
 from ragd.adapters.sql.database import Database
 from ragd.adapters.sql.rls import SYSTEM

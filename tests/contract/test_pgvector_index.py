@@ -24,8 +24,8 @@ import pytest
 from sqlalchemy import Connection, create_engine
 from sqlalchemy.pool import NullPool
 
-from ragd.adapters.index import pgvector_sql
 from ragd.adapters.index.pgvector import PgVectorIndex
+from ragd.adapters.index.pgvector import sql as pgvector_sql
 from ragd.adapters.sql.database import Database, normalise_url
 from ragd.domain.filters import SearchFilters
 from ragd.domain.models import EmbeddingSpec, IndexEntry, TenantId

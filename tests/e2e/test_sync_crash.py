@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from ragd.adapters.index.outbox import Outbox
+from ragd.adapters.index.qdrant.outbox import Outbox
 from ragd.adapters.sql.database import Database
 from tests.live import kill_when
 

@@ -219,8 +219,8 @@ def test_reindex_swaps_collections_without_losing_writes_made_meanwhile(
 
 
 def test_reconcile_reports_and_repairs_drift(svc: Services, tenant: TenantId) -> None:
-    from ragd.adapters.index import qdrant_ops
-    from ragd.adapters.index.qdrant_points import PointData
+    from ragd.adapters.index.qdrant import ops as qdrant_ops
+    from ragd.adapters.index.qdrant.points import PointData
     from ragd.observability import metrics
 
     ids = _ingest(svc, tenant, CORPUS)

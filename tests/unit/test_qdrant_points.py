@@ -7,8 +7,8 @@ import pytest
 
 pytest.importorskip("qdrant_client")
 
-from ragd.adapters.index import qdrant_ops
-from ragd.adapters.index.qdrant_points import (
+from ragd.adapters.index.qdrant import ops as qdrant_ops
+from ragd.adapters.index.qdrant.points import (
     AVG_LENGTH,
     K1,
     build_points,

@@ -13,13 +13,17 @@ import numpy as np
 import pytest
 import sqlean  # type: ignore[import-untyped]
 
-from ragd.adapters.index.fts import MAX_QUERY_TERMS, STOPWORDS, fts_match_expression
-from ragd.adapters.index.sqlite import MAX_K, SqliteIndex, build
+from ragd.adapters.index.checks import MAX_K
+from ragd.adapters.index.sqlite import SqliteIndex
+from ragd.adapters.index.sqlite.fts import fts_match_expression
+from ragd.adapters.index.words import MAX_QUERY_TERMS, STOPWORDS
 from ragd.adapters.sql import database as database_module
 from ragd.adapters.sql.database import Database
 from ragd.domain.models import EmbeddingSpec, IndexEntry, TenantId
 from ragd.errors import BackendUnavailable, ConfigError, InvalidRequest
 from ragd.ports.index import IndexQuery
+from ragd.services.container import build_index
+from tests.conftest import make_settings
 
 SPEC = EmbeddingSpec("test-model", 4)
 T = TenantId("t1")
@@ -143,14 +147,11 @@ def test_read_connections_get_the_scan_pragmas(index: SqliteIndex) -> None:
         assert conn.exec_driver_sql("PRAGMA cache_size").scalar_one() == -32768
 
 
-def test_build_factory(db: Database) -> None:
-    class S:
-        index_title_weight = 2.0
-
-    ix = build(db, SPEC, S())
+def test_container_builds_the_sqlite_index(db: Database, tmp_path: Path) -> None:
+    ix, sync = build_index(make_settings(tmp_path / "data"), db, SPEC)
     assert isinstance(ix, SqliteIndex)
     assert ix.spec == SPEC
-    assert build(db, SPEC).spec == SPEC
+    assert sync is None  # it lives in the Store's database: no outbox to drain
     with pytest.raises(ConfigError):
         SqliteIndex(db, SPEC, title_weight=-1)
 

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ragd.adapters.index import blas, cache, terms, vectors, versions
-from ragd.adapters.index.sqlite import SqliteIndex
+from ragd.adapters.index.sqlite import SqliteIndex, terms, versions
+from ragd.adapters.index.sqlite.memory import blas, patch, snapshot, vectors
 from ragd.adapters.index.tokens import TOKENIZE, Fts5Tokenizer
 from ragd.adapters.sql.database import Database
 from ragd.domain.filters import SearchFilters
@@ -299,7 +299,7 @@ def test_compaction_and_segment_merging(path: str, api: Any, worker: Any) -> Non
     for d in range(10):  # one patch per write
         put(w_db, w_ix, T, f"n{d}", 2, seed=50 + d)
         api_ix.search(T, IndexQuery("cat", None, mode="sparse"))
-    assert len(api_ix._cache._snapshots[T].segments) <= cache.MAX_SEGMENTS
+    assert len(api_ix._cache._snapshots[T].segments) <= patch.MAX_SEGMENTS
     for d in range(8):  # 1200 of 1820 positions dead: compacted
         delete(w_db, w_ix, T, f"d{d}")
     search_all(api_ix, T)
@@ -326,7 +326,7 @@ def test_tenants_are_cached_apart(api: Any) -> None:
 
 def test_tenant_beyond_the_budget_is_searched_through_sql(api: Any) -> None:
     db, _ = api
-    small = SqliteIndex(db, SPEC, cache_bytes=cache.estimate_bytes(10, DIM))
+    small = SqliteIndex(db, SPEC, cache_bytes=snapshot.estimate_bytes(10, DIM))
     _corpus(db, small)  # 90 chunks: too big
     results = search_all(small, T)
     assert small._cache.nbytes == 0

@@ -165,17 +165,17 @@ def build_index(
     settings: Settings, db: Database, spec: EmbeddingSpec
 ) -> tuple[Index, IndexSync | None]:
     """The index ``VECTOR_STORE_TYPE`` names, and its outbox sync if it lives outside the
-    Store (Qdrant: writes go through an outbox in the Store, see adapters/index/qdrant.py)."""
+    Store (Qdrant: writes go through an outbox in the Store, see adapters/index/qdrant/)."""
     if settings.vector_store_type == "qdrant":
         try:
-            from ragd.adapters.index import qdrant
+            from ragd.adapters.index.qdrant import factory as qdrant
         except ImportError as exc:
             raise ConfigError(
                 "VECTOR_STORE_TYPE=qdrant needs qdrant-client: pip install 'ragd[qdrant]'"
             ) from exc
         return qdrant.build(db, spec, settings)
     if settings.vector_store_type == "pgvector":
-        from ragd.adapters.index import pgvector
+        from ragd.adapters.index.pgvector import factory as pgvector
 
         return pgvector.build(db, spec, settings), None
     from ragd.adapters.index.sqlite import SqliteIndex

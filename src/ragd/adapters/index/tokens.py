@@ -1,8 +1,8 @@
 """FTS5's own tokenizer, usable from Python, so the in-memory BM25 sees FTS5's exact terms.
 
-The in-memory keyword index (``postings.py``) must split, fold and stem text exactly as the
-``fts_chunks`` table does, or its rankings would drift from FTS5's BM25 (and from the
-FTS5 fallback path). Re-implementing unicode61 + porter in Python would be close but not
+The in-memory keyword index (``sqlite/memory/postings.py``) must split, fold and stem text
+exactly as the ``fts_chunks`` table does, or its rankings would drift from FTS5's BM25 (and
+from the FTS5 fallback path). Re-implementing unicode61 + porter in Python would be close but not
 equal, so text is run through a private in-memory FTS5 table with the same tokenizer and
 read back through ``fts5vocab``: whatever FTS5 would index, this returns.
 

@@ -3,7 +3,7 @@
 ``index_outbox`` holds one row per document write, committed in the Store transaction that
 changes the chunks; ``index_sync_tenants`` the per-tenant counters the index's version
 token is made of; ``index_sync_state`` the sync lease, the epoch, the reindex hold and the
-last reconcile's drift (``ragd.adapters.index.outbox``). The two tenant-scoped tables are
+last reconcile's drift (``ragd.adapters.index.qdrant.outbox``). The two tenant-scoped tables are
 put under row-level security on Postgres. Created on every deployment (a few empty
 tables) so that switching ``VECTOR_STORE_TYPE`` needs no migration.
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Connection
@@ -59,7 +60,7 @@ def read_tenant(conn: Connection, tenant: TenantId, rowids: np.ndarray, out: np.
 def _read_shadow(conn: Connection, tenant: TenantId, rowids: np.ndarray, out: np.ndarray) -> bool:
     dim = out.shape[1]
     try:
-        info = dict(
+        info: dict[str, Any] = dict(
             conn.exec_driver_sql(
                 "SELECT key, value FROM vec_chunks_info"
                 " WHERE key IN ('CREATE_VERSION_MAJOR', 'CREATE_VERSION_MINOR')"

@@ -18,7 +18,7 @@ from typing import Any
 
 from qdrant_client import models as qm
 
-from ragd.adapters.index.qdrant_points import DENSE, SPARSE, PointData, point_id
+from ragd.adapters.index.qdrant.points import DENSE, SPARSE, PointData, point_id
 from ragd.domain.filters import SearchFilters
 from ragd.domain.models import JsonScalar, TenantId
 from ragd.errors import InvalidRequest
@@ -132,7 +132,8 @@ def batches(ops: Sequence[Any], max_points: int) -> list[list[Any]]:
     out: list[list[Any]] = [[]]
     points = 0
     for op in ops:
-        n = len(op.upsert.points) if isinstance(op, qm.UpsertOperation) else 0  # type: ignore[arg-type]
+        upsert = op.upsert if isinstance(op, qm.UpsertOperation) else None
+        n = len(upsert.points) if isinstance(upsert, qm.PointsList) else 0
         if out[-1] and points + n > max_points:
             out.append([])
             points = 0

@@ -3,7 +3,7 @@
 Sparse vectors carry BM25's term-frequency part, computed here; Qdrant's ``IDF`` modifier
 multiplies in the inverse document frequency at query time, from its own statistics
 (scoped to the tenant, see ``QdrantIndex.search``), so document frequencies never have to
-be maintained by ragd. Terms are FTS5's own tokens (``tokens.py``: unicode61 with
+be maintained by ragd. Terms are FTS5's own tokens (``index/tokens.py``: unicode61 with
 diacritics removed, porter stemming), the same the SQLite index ranks by, hashed to 32-bit
 indices (a collision merges two terms' counts; with ~10^5 distinct terms in a tenant,
 about one pair in 10^4 terms shares an index).
@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from ragd.adapters.index.fts import query_words
 from ragd.adapters.index.tokens import ChunkTerms, Fts5Tokenizer
+from ragd.adapters.index.words import query_words
 from ragd.domain.models import EmbeddingSpec, IndexEntry, TenantId
 
 DENSE = "dense"

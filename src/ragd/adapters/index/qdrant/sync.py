@@ -24,10 +24,10 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from ragd.adapters.index import qdrant_ops as ops
-from ragd.adapters.index.outbox import Outbox, OutboxRow
-from ragd.adapters.index.qdrant_collections import QdrantCollections
-from ragd.adapters.index.qdrant_points import PointData, decode
+from ragd.adapters.index.qdrant import ops
+from ragd.adapters.index.qdrant.client import QdrantCollections
+from ragd.adapters.index.qdrant.outbox import Outbox, OutboxRow
+from ragd.adapters.index.qdrant.points import PointData, decode
 from ragd.domain.models import EmbeddingSpec, TenantId
 from ragd.errors import ConfigError, LeaseLost
 from ragd.ports.index_sync import DriftCounts

@@ -3,7 +3,7 @@
 Qdrant cannot take part in the Store's transaction, so ``QdrantIndex`` writes nothing to
 Qdrant when a document changes: it appends a row here through the Store's transaction (the
 same one that replaces or deletes the chunks), and a sync applies the rows later
-(``qdrant_sync.py``). What commits together:
+(``sync.py``). What commits together:
 
 - ``index_outbox``: one row per document write, ``upsert`` (its points, encoded) or
   ``delete``; ``applied_at`` is set once Qdrant holds the result. A row not applied yet is
@@ -34,6 +34,7 @@ from typing import Any, Literal
 from sqlalchemy import (
     BigInteger,
     Column,
+    ColumnElement,
     Connection,
     DateTime,
     Integer,
@@ -391,7 +392,7 @@ class Outbox:
                 index_sync_state.c.key == HOLD_KEY, index_sync_state.c.owner.is_not(None)
             )
         ).first()
-        cond = index_outbox.c.applied_at.is_not(None)
+        cond: ColumnElement[bool] = index_outbox.c.applied_at.is_not(None)
         if hold is not None and hold[0] is not None and _aware(hold[1]) >= now:
             cond = and_(cond, index_outbox.c.id <= int(hold[0]))
         conn.execute(delete(index_outbox).where(cond))

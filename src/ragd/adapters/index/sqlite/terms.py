@@ -2,7 +2,7 @@
 
 FTS5 keeps only an inverted index, which cannot be read back by chunk: a process whose
 in-memory index must pick up chunks another process wrote needs each new chunk's terms.
-So every write also stores, per chunk, its terms as FTS5 tokenized them (``tokens.py``):
+So every write also stores, per chunk, its terms as FTS5 tokenized them (``index/tokens.py``):
 
 - ``index_vocab (id, term)``: term ids, append-only (ids never change until ``rebuild``);
 - ``index_terms (rowid, data)``: one blob per chunk (same rowid as ``index_chunks``), an
@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection
 
-from ragd.adapters.index.postings import TERM_RECORD
+from ragd.adapters.index.sqlite.memory.postings import TERM_RECORD
+from ragd.adapters.index.sqlite.versions import EPOCH_KEY
 from ragd.adapters.index.tokens import TEXT, TITLE, ChunkTerms
-from ragd.adapters.index.versions import EPOCH_KEY
 
 log = logging.getLogger(__name__)
 
@@ -234,7 +234,7 @@ def backfill(conn: Connection, batch: int = 500_000) -> int:
         conn.exec_driver_sql(
             "INSERT OR IGNORE INTO index_vocab (term) SELECT term FROM temp.ragd_fts_terms"
         )
-        ids = dict(conn.exec_driver_sql("SELECT term, id FROM index_vocab").all())
+        ids: dict[str, int] = dict(conn.exec_driver_sql("SELECT term, id FROM index_vocab").all())
         keys, counts = [], []
         result = conn.exec_driver_sql("SELECT term, doc, col FROM temp.ragd_fts_instances")
         while rows := result.fetchmany(batch):

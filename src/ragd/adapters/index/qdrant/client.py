@@ -34,12 +34,13 @@ import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from ragd.adapters.index.qdrant_points import DENSE, SPARSE
+from ragd.adapters.index.qdrant.points import DENSE, SPARSE
 from ragd.domain.models import EmbeddingSpec
-from ragd.errors import BackendUnavailable, ConfigError, InvalidRequest
+from ragd.errors import BackendUnavailable, ConfigError, InvalidRequest, RagdError
 
 try:
     import httpx
@@ -228,14 +229,10 @@ class QdrantCollections:
         )
         for field, is_tenant in (("tenant_id", True), ("document_id", False), ("source", False)):
             params = qm.KeywordIndexParams(type=qm.KeywordIndexType.KEYWORD, is_tenant=is_tenant)
-            self.call(
-                "create payload index",
-                lambda field=field, params=params: _quietly(
-                    lambda: self.client.create_payload_index(
-                        name, field, field_schema=params, wait=True
-                    )
-                ),
+            create = partial(
+                self.client.create_payload_index, name, field, field_schema=params, wait=True
             )
+            self.call("create payload index", partial(_quietly, create))
         log.info("qdrant: created collection %s for %s (%d-d)", name, spec.model, spec.dimension)
         return name
 
@@ -311,7 +308,8 @@ class QdrantCollections:
         while True:
             page, offset = self.call(
                 "scroll",
-                lambda offset=offset: self.client.scroll(
+                partial(
+                    self.client.scroll,
                     target or self.alias,
                     scroll_filter=flt,
                     limit=_SCROLL_PAGE,
@@ -331,8 +329,12 @@ class QdrantCollections:
             part = list(ids[start : start + _SCROLL_PAGE])
             records = self.call(
                 "retrieve",
-                lambda part=part: self.client.retrieve(
-                    self.alias, ids=part, with_payload=False, with_vectors=[DENSE]
+                partial(
+                    self.client.retrieve,
+                    self.alias,
+                    ids=part,
+                    with_payload=False,
+                    with_vectors=[DENSE],
                 ),
             )
             for r in records:
@@ -364,7 +366,7 @@ class QdrantCollections:
                 attempt += 1
 
 
-def _translate(what: str, exc: Exception) -> Exception | None:
+def _translate(what: str, exc: Exception) -> RagdError | None:
     """The ragd error for a Qdrant failure (None: not a backend failure, let it raise)."""
     if isinstance(exc, UnexpectedResponse):
         status = exc.status_code or 0

@@ -22,14 +22,14 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from ragd.adapters.index import qdrant_ops as ops
-from ragd.adapters.index.qdrant_points import PointData
-from ragd.adapters.index.qdrant_sync import MAX_POINTS_PER_REQUEST, apply_rows
+from ragd.adapters.index.qdrant import ops
+from ragd.adapters.index.qdrant.points import PointData
+from ragd.adapters.index.qdrant.sync import MAX_POINTS_PER_REQUEST, apply_rows
 from ragd.domain.models import IndexEntry, TenantId
 from ragd.errors import BackendUnavailable, InvalidRequest
 
 if TYPE_CHECKING:
-    from ragd.adapters.index.qdrant import QdrantIndex
+    from ragd.adapters.index.qdrant.index import QdrantIndex
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,9 @@
-"""Free text to a safe FTS5 MATCH expression, shared by every FTS5-based index.
+"""Free text to the query words every index searches for, the same for every backend.
 
-User text never reaches FTS5's query syntax: it is cut into ``\\w`` word tokens, each
-quoted as its own string, so operators (``AND``, ``NEAR``, ``col:``, ``*``, ``"``) are
-just words. Terms are OR-ed, because FTS5's implicit AND drops every chunk that lacks
-any single query word and ruins recall for natural-language questions.
+User text never reaches a backend's query syntax as such: it is cut into ``\\w`` word
+tokens, lowercased, stopwords dropped and duplicates removed, and each backend turns the
+words into its own query (an FTS5 MATCH of quoted strings, Postgres lexemes, Qdrant sparse
+terms). Sharing the cut keeps the three rankings comparable.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ _WORD = re.compile(r"\w+")
 def query_words(text: str) -> list[str]:
     """The distinct non-stopword ``\\w`` words of ``text``, lowercased, in order, capped.
 
-    Each becomes one OR-ed FTS5 phrase (``fts_match_expression``), and one phrase of the
-    in-memory BM25, so both rank the same query.
+    Each becomes one OR-ed FTS5 phrase (``sqlite.fts.fts_match_expression``), and one
+    phrase of the in-memory BM25, so both rank the same query.
     """
     words: list[str] = []
     seen: set[str] = set()
@@ -49,14 +49,3 @@ def query_words(text: str) -> list[str]:
         if len(words) >= MAX_QUERY_TERMS:
             break
     return words
-
-
-def fts_match_expression(text: str) -> str | None:
-    """A safe FTS5 MATCH string for free text, or None when nothing is left to search.
-
-    Every term is a quoted string built from ``\\w`` characters only, so no user text can
-    reach FTS5's query syntax (``AND``, ``NEAR``, ``col:``, ``*``, ``"``...). Terms are
-    OR-ed: FTS5's implicit AND would drop every chunk lacking any single query word.
-    """
-    terms = [f'"{word}"' for word in query_words(text)]
-    return " OR ".join(terms) if terms else None

@@ -1,6 +1,6 @@
 """SQL for the pgvector Index: schema, filters, and the dense/sparse/hybrid statements.
 
-Kept apart from ``pgvector.py`` (which decides *which* statement to run) so the statements
+Kept apart from ``index.py`` (which decides *which* statement to run) so the statements
 can be read, and EXPLAINed, in one place. Every statement uses psycopg's named
 placeholders (``%(name)s``) and is run with ``exec_driver_sql``; user text only ever
 travels as a parameter.

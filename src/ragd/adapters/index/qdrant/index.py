@@ -2,10 +2,10 @@
 
 Qdrant is not in the Store's transaction, so the write half of the port goes to the Store:
 ``upsert_document``/``delete_document`` validate the entries, encode them as points (dense
-vector, sparse BM25 term weights, payload; ``qdrant_points.py``) and append one outbox row
+vector, sparse BM25 term weights, payload; ``points.py``) and append one outbox row
 through the caller's transaction (``outbox.py``). The chunks and the row commit or roll
 back together; a sync applies committed rows to Qdrant, idempotently and in order per
-document (``qdrant_sync.py``: the ingestion worker drains it, or ``ragd sync``).
+document (``sync.py``: the ingestion worker drains it, or ``ragd sync``).
 
 Reads go to Qdrant, with the Store as the judge of what may be returned: a document with
 an outbox row not applied yet is a *tombstone* (deleted or replaced in the Store, Qdrant
@@ -20,7 +20,7 @@ Dense search is cosine over a per-tenant HNSW graph; sparse search is BM25: term
 weights computed here from FTS5's tokens, IDF by Qdrant's ``IDF`` modifier over the
 tenant's points (``IdfCorpusParams``), so one tenant's vocabulary never skews another's
 ranking, as with the SQL indexes. Hybrid sends both Query API requests in one round trip
-and fuses them with ragd's weighted reciprocal rank (``domain.fusion``), so the ranking is
+and fuses them with ragd's weighted reciprocal rank (``index.fusion``), so the ranking is
 the SQLite and pgvector indexes' own; ``fusion="server"`` has Qdrant fuse instead, with a
 ``prefetch`` of both sides and its RRF (its weighted formula ``1/(rank/w + k - 1)`` ranks
 a little differently from ragd's ``w/(k + rank)``, and the fused hits carry no per-side
@@ -38,15 +38,16 @@ from typing import Any, Literal
 import numpy as np
 from qdrant_client import models as qm
 
-from ragd.adapters.index import qdrant_ops as ops
 from ragd.adapters.index.checks import (
     checked_entry_vectors,
     checked_query,
     side_size,
 )
-from ragd.adapters.index.outbox import Outbox
-from ragd.adapters.index.qdrant_collections import QdrantCollections, close_client
-from ragd.adapters.index.qdrant_points import (
+from ragd.adapters.index.fusion import fuse_hybrid
+from ragd.adapters.index.qdrant import ops
+from ragd.adapters.index.qdrant.client import QdrantCollections, close_client
+from ragd.adapters.index.qdrant.outbox import Outbox
+from ragd.adapters.index.qdrant.points import (
     DENSE,
     SPARSE,
     PointData,
@@ -55,9 +56,7 @@ from ragd.adapters.index.qdrant_points import (
     point_id,
     query_sparse,
 )
-from ragd.adapters.index.qdrant_sync import OutboxSync
 from ragd.adapters.index.tokens import Fts5Tokenizer
-from ragd.domain.fusion import rrf_fuse
 from ragd.domain.models import EmbeddingSpec, IndexEntry, ScoredChunk, TenantId, Vector
 from ragd.errors import ConfigError, IndexMismatch
 from ragd.ports.index import IndexBuild, IndexQuery
@@ -141,7 +140,7 @@ class QdrantIndex:
             self.collections.drop(previous)
 
     def start_build(self) -> IndexBuild:
-        from ragd.adapters.index.qdrant_build import QdrantBuild
+        from ragd.adapters.index.qdrant.reindex import QdrantBuild
 
         return QdrantBuild(self, owner=f"reindex:{uuid.uuid4().hex[:12]}")
 
@@ -278,14 +277,7 @@ class QdrantIndex:
             ]
         dense = _ranked(lists[0], "dense")
         sparse = _ranked(lists[1], "sparse") if len(lists) > 1 else []
-        return rrf_fuse(
-            dense,
-            sparse,
-            k=query.rrf_k,
-            dense_weight=query.dense_weight,
-            sparse_weight=query.sparse_weight,
-            limit=query.k,
-        )
+        return fuse_hybrid(query, dense, sparse)
 
     # ------------------------------------------------------------------ inventory
 
@@ -349,41 +341,3 @@ def _cosine(unit_query: np.ndarray, stored: Any) -> float | None:
     v = np.asarray(stored, dtype=np.float64)
     norm = float(np.linalg.norm(v))
     return float(v @ unit_query / norm) if norm and math.isfinite(norm) else None
-
-
-def build(db: Any, spec: EmbeddingSpec, settings: Any) -> tuple[QdrantIndex, OutboxSync]:
-    """The Qdrant index and its outbox sync, from Settings (``services.container``)."""
-    from ragd.adapters.index.qdrant_collections import CollectionLayout, open_client
-
-    s = settings
-    api_key = s.qdrant_api_key.get_secret_value() if s.qdrant_api_key else None
-    if s.qdrant_url and s.qdrant_url != ":memory:":
-        client = open_client(s.qdrant_url, None, api_key=api_key, timeout=s.qdrant_timeout)
-    else:  # local mode: in memory, or a directory next to the SQLite file
-        local = s.qdrant_url or str(s.data_dir / "qdrant")
-        client = open_client(None, local, api_key=None, timeout=s.qdrant_timeout)
-    collections = QdrantCollections(
-        client,
-        s.collection_name,
-        layout=CollectionLayout(
-            shard_number=s.qdrant_shard_number,
-            replication_factor=s.qdrant_replication_factor,
-            write_consistency_factor=s.qdrant_write_consistency_factor,
-            hnsw_m=s.hnsw_m,
-            hnsw_ef_construction=max(s.hnsw_ef_construction, 2 * s.hnsw_m),
-            quantization=s.qdrant_quantization,
-        ),
-        max_retries=s.qdrant_max_retries,
-        timeout=s.qdrant_timeout,
-    )
-    outbox = Outbox(db)
-    index = QdrantIndex(
-        collections, outbox, spec, ef_search=s.hnsw_ef_search, fusion=s.qdrant_fusion
-    )
-    sync = OutboxSync(
-        collections,
-        outbox,
-        batch_size=s.outbox_batch_size,
-        lease_seconds=s.outbox_lease_seconds,
-    )
-    return index, sync

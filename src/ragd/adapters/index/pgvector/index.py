@@ -20,7 +20,7 @@ Sparse search matches the OR of the query's lexemes against a ``tsvector`` of ti
 A) and text (label D) through a GIN index on (tenant, tsvector), and ranks BM25-style: per
 lexeme, its IDF in the tenant (document frequencies kept in ``index_terms`` by the same
 statements that write the rows) times ``ts_rank`` of that lexeme alone (see
-``pgvector_sql.score_sql``; measured against FTS5's BM25 in bench/pgvector_results.md).
+``sql.score_sql``; measured against FTS5's BM25 in bench/pgvector_results.md).
 Hybrid search is one statement that runs both sides and fuses them by weighted reciprocal
 rank in SQL. ``version(tenant)`` is a per-tenant counter, bumped in the writing transaction,
 that the answer cache keys on.
@@ -38,22 +38,21 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
+from sqlalchemy.exc import IntegrityError, ProgrammingError
 
-from ragd.adapters.index import pgvector_sql as q
 from ragd.adapters.index.checks import (
     checked_entry_vectors,
     checked_query,
     side_size,
 )
-from ragd.adapters.index.fts import query_words
-from ragd.adapters.sql import rls
+from ragd.adapters.index.pgvector import graphs, schema
+from ragd.adapters.index.pgvector import sql as q
+from ragd.adapters.index.words import query_words
 from ragd.adapters.sql.database import Database
 from ragd.adapters.sql.rls import SYSTEM, scoped
 from ragd.domain.models import EmbeddingSpec, IndexEntry, ScoredChunk, TenantId
@@ -85,7 +84,7 @@ SPARSE_NORMALIZATION = 1
 
 SPARSE_MAX_SCORED = 2_000
 """The most rows a sparse search scores (``RAGD_PG_SPARSE_MAX_SCORED``): those holding the
-query's rarest words, as many words as fit (see ``pgvector_sql._TERM_CTES``). Scoring is
+query's rarest words, as many words as fit (see ``sql._TERM_CTES``). Scoring is
 per row, so this bounds a text search's cost in a tenant of any size; a tenant of up to
 this many rows is always ranked exactly. SciFact train split (10k chunks): sparse nDCG@10
 0.6939 with 500, 1,000, 2,000, 5,000 or every row scored; at 1M rows the 200 bench
@@ -100,11 +99,6 @@ EXTRA_SLOTS = 4
 """Score slots beyond one per query word, for words that yield several lexemes."""
 
 _LOCK = 0x72616769  # advisory lock serialising ensure_ready/rebuild across processes
-_GRAPH_LOCK = 0x72616768  # one per-tenant graph build at a time (``maintain``)
-_META_MODEL = "embedding_model"
-_META_DIMENSION = "embedding_dimension"
-_META_SCHEMA = "schema_version"
-_SCHEMA_VERSION = "1"
 
 
 class PgVectorIndex:
@@ -173,82 +167,44 @@ class PgVectorIndex:
         """
         with self._db.write(SYSTEM) as conn:
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_LOCK})")
-            stored = _read_spec(conn)
+            stored = schema.read_spec(conn)
             if stored is not None and stored != self._spec:
                 raise IndexMismatch(
                     f"index was built with {stored.model} ({stored.dimension}-d) but "
                     f"EMBEDDING_MODEL is {self._spec.model} ({self._spec.dimension}-d); "
                     "run `ragd reindex` to rebuild it from the Store"
                 )
-            if stored == self._spec and _complete(conn):
+            if stored == self._spec and schema.complete(conn):
                 return
             # Same spec (or none yet): create whatever is missing.
             self._create(conn)
 
     def stored_spec(self) -> EmbeddingSpec | None:
-        return self._db.run_read(_read_spec)
+        return self._db.run_read(schema.read_spec)
 
     def maintain(self) -> str | None:
         """Build the per-tenant graph of one tenant above the exact threshold that lacks
-        one (see ``pgvector_sql.TENANT_GRAPHS``); returns the tenant, None when none does.
+        one (``graphs.py``); returns the tenant, None when none does.
 
-        ``CREATE INDEX CONCURRENTLY``: the tenant's writes (and everyone else's) go on
-        while it builds, and its searches use the shared graph until it is valid. An
-        interrupted build leaves an invalid index, dropped and built again here. One
-        builder at a time across processes (an advisory lock; others return None). A role
-        that does not own the tables cannot build it: ``ConfigError`` once (workers log
-        it), None after; searches keep the shared graph (``ragd maintain`` as the owner).
+        The tenant's writes (and everyone else's) go on while it builds, and its searches
+        use the shared graph until it is valid; one builder at a time across processes
+        (others return None). A role that does not own the tables cannot build it:
+        ``ConfigError`` once (workers log it), None after; searches keep the shared graph
+        (``ragd maintain`` as the owner).
         """
         if self._cannot_maintain:
             return None
-        with self._db.read(SYSTEM) as conn:
-            graphs = dict(conn.exec_driver_sql(q.TENANT_GRAPHS).all())
-            tenants = conn.exec_driver_sql(q.BIG_TENANTS, {"rows": self._exact_below}).all()
-        missing = [t for (t,) in tenants if graphs.get(q.tenant_graph_name(t)) is not True]
-        if not missing:
-            return None
-        tenant = missing[0]
-        name = q.tenant_graph_name(tenant)
-        with self._db.engine.connect() as conn:
-            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-            if not conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({_GRAPH_LOCK})").scalar():
-                return None
-            timeout = conn.exec_driver_sql("SHOW statement_timeout").scalar_one()
-            try:
-                conn.exec_driver_sql("SET statement_timeout = 0")  # a build takes minutes
-                # A graph that does not fit maintenance_work_mem is built on disk, ~3x
-                # slower (measured: a 193k-row tenant at the 64MB default).
-                conn.exec_driver_sql(f"SET maintenance_work_mem = '{self._build_memory}'")
-                if graphs.get(name) is False:  # an interrupted build
-                    conn.exec_driver_sql(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
-                ddl = conn.exec_driver_sql(
-                    q.TENANT_GRAPH_DDL,
-                    {"name": name, "m": self._m, "ef_construction": self._ef_construction,
-                     "tenant": tenant},
-                ).scalar_one()  # fmt: skip
-                started = time.monotonic()
-                try:
-                    conn.exec_driver_sql(ddl.replace("%", "%%"))  # no placeholders in it
-                except ProgrammingError as exc:
-                    if getattr(exc.orig, "sqlstate", None) != "42501":  # insufficient_privilege
-                        raise
-                    self._cannot_maintain = True  # said once; later calls return None
-                    raise ConfigError(
-                        f"cannot build tenant {tenant!r}'s vector index: "
-                        f"{str(exc.orig).strip().splitlines()[0]}. Run `ragd maintain` as the "
-                        "role that owns the tables; until then its searches use the shared "
-                        "graph"
-                    ) from exc
-                # Fresh statistics, or the planner may still think the tenant small
-                # and prefer a scan of its rows (a sample of 30k rows: about a second).
-                conn.exec_driver_sql("ANALYZE index_chunks")
-                took = time.monotonic() - started
-                log.info("built the vector index of tenant %s in %.1fs", tenant, took)
-            finally:
-                conn.exec_driver_sql(f"SET statement_timeout = '{timeout}'")
-                conn.exec_driver_sql("RESET maintenance_work_mem")
-                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({_GRAPH_LOCK})")
-        return tenant
+        try:
+            return graphs.build_next(
+                self._db,
+                exact_below=self._exact_below,
+                m=self._m,
+                ef_construction=self._ef_construction,
+                build_memory=self._build_memory,
+            )
+        except graphs.NotTableOwner:
+            self._cannot_maintain = True  # said once; later calls return None
+            raise
 
     def rebuild(self) -> None:
         """Drop every entry and recreate the tables empty for ``spec``, atomically.
@@ -265,30 +221,7 @@ class PgVectorIndex:
             )
 
     def _create(self, conn: Connection) -> None:
-        _ensure_extension(conn, "vector", required=True)
-        btree_gin = _ensure_extension(conn, "btree_gin", required=False)
-        fresh = conn.exec_driver_sql("SELECT to_regclass('index_chunks') IS NULL").scalar_one()
-        for stmt in q.schema_statements(
-            self._spec.dimension, self._m, self._ef_construction, btree_gin=btree_gin
-        ):
-            conn.exec_driver_sql(stmt)
-        if fresh:
-            conn.exec_driver_sql(q.COLUMN_STORAGE)
-        for table in q.TENANT_TABLES:
-            rls.enable_tenant_rls(table, bind=conn)
-        conn.exec_driver_sql(
-            "INSERT INTO index_meta (key, value) VALUES"
-            " (%(k1)s, %(v1)s), (%(k2)s, %(v2)s), (%(k3)s, %(v3)s)"
-            " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-            {
-                "k1": _META_MODEL,
-                "v1": self._spec.model,
-                "k2": _META_DIMENSION,
-                "v2": str(self._spec.dimension),
-                "k3": _META_SCHEMA,
-                "v3": _SCHEMA_VERSION,
-            },
-        )
+        schema.create(conn, self._spec, m=self._m, ef_construction=self._ef_construction)
 
     # ------------------------------------------------------------------ writes
 
@@ -469,66 +402,6 @@ class PgVectorIndex:
             )
             for cid, score, d_rank, s_rank, dist, _n in found
         ]
-
-
-# ---------------------------------------------------------------------- helpers
-
-
-def build(db: Database, spec: EmbeddingSpec, settings: Any = None) -> PgVectorIndex:
-    """Factory from Settings (``RAGD_HNSW_M``, ``RAGD_HNSW_EF_CONSTRUCTION``,
-    ``RAGD_HNSW_EF_SEARCH``, ``RAGD_PG_EXACT_BELOW``, ``RAGD_PG_SPARSE_MAX_SCORED``,
-    ``RAGD_PG_BUILD_MEMORY``)."""
-    return PgVectorIndex(
-        db,
-        spec,
-        m=int(getattr(settings, "hnsw_m", 16)),
-        ef_construction=int(getattr(settings, "hnsw_ef_construction", 64)),
-        ef_search=int(getattr(settings, "hnsw_ef_search", 100)),
-        exact_below=int(getattr(settings, "pg_exact_below", EXACT_BELOW)),
-        sparse_max_scored=int(getattr(settings, "pg_sparse_max_scored", SPARSE_MAX_SCORED)),
-        build_memory=str(getattr(settings, "pg_build_memory", BUILD_MEMORY)),
-    )
-
-
-def _ensure_extension(conn: Connection, name: str, *, required: bool) -> bool:
-    """Whether extension ``name`` is installed, creating it if this role may."""
-    installed = conn.exec_driver_sql(
-        "SELECT 1 FROM pg_extension WHERE extname = %(name)s", {"name": name}
-    ).first()
-    if installed:
-        return True
-    try:
-        with conn.begin_nested():
-            conn.exec_driver_sql(f"CREATE EXTENSION IF NOT EXISTS {name}")
-    except DBAPIError as exc:
-        if required:
-            raise ConfigError(
-                f"the Postgres extension {name!r} is not installed and this role cannot "
-                f"create it ({str(exc.orig).strip().splitlines()[0]}); ask a superuser to run "
-                f"CREATE EXTENSION {name}"
-            ) from exc
-        log.info("extension %s unavailable; the text index will not include the tenant", name)
-        return False
-    return True
-
-
-def _read_spec(conn: Connection) -> EmbeddingSpec | None:
-    exists = conn.exec_driver_sql("SELECT to_regclass('index_meta') IS NOT NULL").scalar_one()
-    if not exists:
-        return None
-    meta = dict(conn.exec_driver_sql("SELECT key, value FROM index_meta").all())
-    if _META_MODEL not in meta or _META_DIMENSION not in meta:
-        return None
-    return EmbeddingSpec(meta[_META_MODEL], int(meta[_META_DIMENSION]))
-
-
-def _complete(conn: Connection) -> bool:
-    """Every relation of the schema exists and the tenant tables' policies are in place."""
-    present = conn.exec_driver_sql(
-        "SELECT bool_and(to_regclass(n) IS NOT NULL) FROM unnest(%(names)s::text[]) AS n",
-        {"names": list(q.SCHEMA_OBJECTS)},
-    ).scalar_one()
-    return bool(present) and all(rls.tenant_rls_enabled(conn, t) for t in q.TENANT_TABLES)
 
 
 @contextmanager

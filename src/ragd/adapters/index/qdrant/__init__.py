@@ -1,0 +1,5 @@
+"""The Qdrant index, written through an outbox in the Store (``index.py``)."""
+
+from ragd.adapters.index.qdrant.index import QdrantIndex
+
+__all__ = ["QdrantIndex"]
