@@ -79,6 +79,11 @@ class Settings(  # pydantic lists the fields of the last base first: storage, in
         env_file=".env", extra="ignore", case_sensitive=False, populate_by_name=True
     )
 
+    def sections(self) -> dict[str, Section]:
+        """Every section, by its attribute name, for what must see all of them (the error
+        reporter scrubs every configured secret, whichever subsystem it belongs to)."""
+        return {name: getattr(self, name) for name in SECTIONS}
+
     @property
     def auth_required(self) -> bool:
         if self.auth is not None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -37,7 +37,7 @@ from ragd.adapters.redis_support import (
     connect,
     tenant_segment,
 )
-from ragd.config import Settings
+from ragd.config import CacheSettings
 from ragd.domain.models import TenantId
 from ragd.errors import ConfigError
 from ragd.observability.metrics import CACHE_ERRORS
@@ -80,19 +80,22 @@ class RedisCache:
 
     def get(self, tenant: TenantId, key: str) -> dict[str, Any] | None:
         if not self._enabled or not self._outage.should_try():
-            return self._skipped("get")
+            self._skipped("get")
+            return None
         try:
             base = self._tenant_base(tenant)
-            raw = self._redis.get(f"{base}:{self._generation(base)}:{key}")
+            raw = cast("bytes | None", self._redis.get(f"{base}:{self._generation(base)}:{key}"))
         except REDIS_ERRORS as exc:
-            return self._failed("get", exc, "serving misses")
+            self._failed("get", exc, "serving misses")
+            return None
         self._outage.succeeded()
         if raw is None:
             return None
         try:
             value = json.loads(raw)
         except ValueError as exc:  # not written by this adapter
-            return self._bad_value("decode", exc, "a miss")
+            self._bad_value("decode", exc, "a miss")
+            return None
         return value if isinstance(value, dict) else None
 
     def set(self, tenant: TenantId, key: str, value: dict[str, Any]) -> None:
@@ -130,7 +133,7 @@ class RedisCache:
         return f"{self._prefix}:{tenant_segment(tenant)}"
 
     def _generation(self, base: str) -> int:
-        raw = self._redis.get(f"{base}:gen")
+        raw = cast("bytes | None", self._redis.get(f"{base}:gen"))
         return int(raw) if raw is not None else 0
 
     def _skipped(self, operation: str) -> None:
@@ -153,8 +156,8 @@ class RedisCache:
         return None
 
 
-def build(settings: Settings) -> RedisCache:
-    """The cache for ``settings``: ``REDIS_URL`` with ``CACHE_TTL_SECONDS``."""
-    if not settings.redis_url:
+def build(redis_url: str | None, cache: CacheSettings) -> RedisCache:
+    """The cache at ``REDIS_URL`` with ``CACHE_TTL_SECONDS``."""
+    if not redis_url:
         raise ConfigError("the Redis cache needs REDIS_URL (e.g. redis://127.0.0.1:6379/0)")
-    return RedisCache.from_url(settings.redis_url, ttl_seconds=settings.cache_ttl_seconds)
+    return RedisCache.from_url(redis_url, ttl_seconds=cache.ttl_seconds)

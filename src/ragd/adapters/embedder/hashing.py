@@ -11,11 +11,15 @@ import hashlib
 import re
 from collections.abc import Sequence
 from itertools import pairwise
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from ragd.domain.models import EmbeddingSpec, Vector
+
+if TYPE_CHECKING:
+    from ragd.config import EmbeddingSettings
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _TOKEN = re.compile(
@@ -75,3 +79,10 @@ class HashingEmbedder:
 
     def embed_query(self, text: str) -> Vector:
         return self._one(text)
+
+
+def build(embedding: EmbeddingSettings) -> HashingEmbedder:
+    """``EMBEDDING_MODEL=hashing-<dim>`` (a bare ``hashing-`` takes ``VECTOR_SIZE``)."""
+    return HashingEmbedder(
+        dimension=int(embedding.model.removeprefix("hashing-") or embedding.vector_size)
+    )
