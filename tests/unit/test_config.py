@@ -207,3 +207,18 @@ def test_sections_are_frozen() -> None:
     with pytest.raises(ValidationError):
         index.hnsw_m = 8  # type: ignore[misc]
     assert isinstance(index, IndexSettings)
+
+
+def test_the_error_reporter_sees_every_secret_of_every_section() -> None:
+    from ragd.observability.error_reporting import configured_secrets
+
+    secret_fields = [
+        name
+        for name, field in Settings.model_fields.items()
+        if "SecretStr" in str(field.annotation)
+    ]
+    assert len(secret_fields) >= 9  # provider keys, JWT secret, Sentry DSN, Qdrant key
+    values = {name: f"secret-{i:02d}-{name}" for i, name in enumerate(secret_fields)}
+    settings = Settings(**values)  # type: ignore[arg-type]
+    assert set(settings.sections()) == set(SECTIONS)
+    assert set(configured_secrets(settings)) == set(values.values())
