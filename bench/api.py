@@ -47,7 +47,7 @@ from ragd.domain.models import (
     IndexEntry,
     NewDocument,
 )
-from ragd.services.container import Services, build_services
+from ragd.services.container import Services, build_services, migrate_database
 
 SCIFACT = Path(os.environ.get("RAGD_SCIFACT_DIR", "/work/shared/data/scifact"))
 CHUNKS_PER_DOC = 10
@@ -174,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         "LOG_LEVEL": "warning",
     }
     settings = Settings(data_dir=data_dir, cache_ttl_seconds=0)  # type: ignore[call-arg]
+    migrate_database(settings)
     svc = build_services(settings)
     have = svc.store.count_chunks(DEFAULT_TENANT)
     report: dict[str, Any] = {"chunks": args.chunks, "clients": args.clients}

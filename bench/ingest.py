@@ -20,8 +20,9 @@ from pathlib import Path
 
 from ragd.config import Settings
 from ragd.domain.models import TenantId
-from ragd.services.container import build_services
+from ragd.services.container import build_services, migrate_database
 from ragd.services.indexing import embedding_text
+from ragd.worker import build_worker
 
 DEFAULT_CORPUS = (
     Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact" / "corpus.jsonl"
@@ -44,6 +45,7 @@ def main() -> None:
                     break
                 dst.write(line)
         settings = Settings(data_dir=Path(tmp) / "data")  # type: ignore[call-arg]
+        migrate_database(settings)
         svc = build_services(settings)
         # Warm the model over the whole range of input lengths (onnxruntime grows its memory
         # arena per shape), so neither timed run pays for first-time allocations.
@@ -52,7 +54,7 @@ def main() -> None:
         def pipeline(tenant: TenantId) -> tuple[float, int]:
             t0 = time.perf_counter()
             subs = svc.ingest.submit_path(tenant, sample)
-            svc.worker().run(until_idle=True)
+            build_worker(svc).run(until_idle=True)
             return time.perf_counter() - t0, len(subs)
 
         # Pipeline, bare model, pipeline again: the two pipeline runs bracket the bare one,

@@ -18,7 +18,7 @@ from ragd.domain.fusion import rrf_fuse
 from ragd.domain.metrics import evaluate_run
 from ragd.domain.models import ScoredChunk, TenantId
 from ragd.ports.index import IndexQuery
-from ragd.services.container import build_services
+from ragd.services.container import build_services, migrate_database
 from ragd.services.evaluation import load_beir
 
 DEFAULT_DATASET = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact"
@@ -31,7 +31,9 @@ def main() -> None:
     ap.add_argument("--candidates", type=int, default=200)
     args = ap.parse_args()
     dataset = load_beir(args.dataset, "train")
-    svc = build_services(Settings(data_dir=args.data_dir))  # type: ignore[call-arg]
+    settings = Settings(data_dir=args.data_dir)  # type: ignore[call-arg]
+    migrate_database(settings)
+    svc = build_services(settings)
     tenant = TenantId("eval")
     lists: dict[str, tuple[list[ScoredChunk], list[ScoredChunk]]] = {}
     for qid, text in dataset.queries.items():

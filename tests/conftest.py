@@ -10,7 +10,7 @@ import pytest
 
 from ragd.config import Settings
 from ragd.domain.models import TenantId
-from ragd.services.container import Services, build_services
+from ragd.services.container import Services, build_services, migrate_database
 from tests.private_postgres import PrivatePostgres
 
 
@@ -43,6 +43,7 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def services(settings: Settings) -> Iterator[Services]:
+    migrate_database(settings)
     svc = build_services(settings)
     yield svc
     svc.close()

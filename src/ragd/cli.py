@@ -28,7 +28,8 @@ from ragd.config import Settings, get_settings
 from ragd.domain.filters import SearchFilters
 from ragd.domain.models import DEFAULT_TENANT, Document, DocumentStatus, TenantId
 from ragd.errors import ConfigError, InvalidRequest, NotFound, RagdError
-from ragd.services.container import Services, build_services
+from ragd.services.container import Services, build_services, migrate_database
+from ragd.worker import build_worker, build_worker_pool
 
 app = typer.Typer(
     name="ragd",
@@ -49,7 +50,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output."
 
 
 def _services(settings: Settings | None = None, *, check_index: bool = True) -> Services:
-    return build_services(settings or get_settings(), check_index=check_index)
+    settings = settings or get_settings()
+    migrate_database(settings)
+    return build_services(settings, check_index=check_index)
 
 
 # --------------------------------------------------------------------- ingest ---
@@ -132,7 +135,7 @@ def ingest(
 
 def _drain(svc: Services, total: int, *, quiet: bool) -> float:
     """Run an in-process worker until the queue is empty, with a progress bar."""
-    worker = svc.worker()
+    worker = build_worker(svc)
     worker.install_signal_handlers()
     t0 = time.monotonic()
     with Progress(
@@ -320,7 +323,7 @@ def serve(
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
-    build_services(settings).close()  # fail fast (exit code 3) on bad configuration
+    _services(settings).close()  # migrate, and fail fast (exit code 3) on bad configuration
     os.environ["RAGD_CONFIGURE_LOGGING"] = "1"  # uvicorn worker processes do the same
     uvicorn.run(
         "ragd.api.app:create_app",
@@ -478,7 +481,7 @@ def worker(
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     svc = _services()
-    pool = svc.worker_pool(concurrency)
+    pool = build_worker_pool(svc, concurrency)
     pool.install_signal_handlers()
     stats = pool.run(until_idle=until_idle)
     ids = ", ".join(w.worker_id for w in pool.workers)
@@ -534,6 +537,7 @@ def reindex(
 
     if target not in (None, "sqlite", "pgvector", "qdrant"):
         raise InvalidRequest(f"--target takes sqlite, pgvector or qdrant; got {target!r}")
+    migrate_database(get_settings())
     svc, job = build_reindex(get_settings(), target=target, reuse_vectors=reuse_vectors)
     total = sum(svc.store.count_chunks(t) for t in svc.store.tenants())
     try:

@@ -13,6 +13,9 @@ backs off and tries again, and whatever batch was in flight comes back through i
 --concurrency N``): they share one embedding model in memory (ONNX Runtime sessions are
 safe to call from several threads and release the GIL while they compute), so N workers
 cost one model's RAM instead of N.
+
+``build_worker``/``build_worker_pool`` make them from a process's ``Services``, paced by
+the ingest section of its settings (``RAGD_WORKER_*``, ``RAGD_JOB_LEASE_SECONDS``).
 """
 
 from __future__ import annotations
@@ -27,10 +30,14 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from ragd.errors import BackendUnavailable
 from ragd.ports import Queue
 from ragd.services.indexing import BatchResult, IndexingService
+
+if TYPE_CHECKING:
+    from ragd.services.container import Services
 
 log = logging.getLogger("ragd.worker")
 
@@ -195,3 +202,26 @@ class WorkerPool:
         for w in self.workers:
             total.merge(w.stats)
         return total
+
+
+def build_worker(services: Services, worker_id: str | None = None) -> Worker:
+    """A worker on these services' queue and indexing (``RAGD_WORKER_BATCH_SIZE``,
+    ``RAGD_WORKER_POLL_SECONDS``, ``RAGD_JOB_LEASE_SECONDS``)."""
+    ingest = services.settings.ingest
+    return Worker(
+        services.queue,
+        services.indexing,
+        batch_size=ingest.worker_batch_size,
+        lease_seconds=ingest.job_lease_seconds,
+        poll_seconds=ingest.worker_poll_seconds,
+        worker_id=worker_id,
+    )
+
+
+def build_worker_pool(services: Services, concurrency: int | None = None) -> WorkerPool:
+    """``concurrency`` (default ``RAGD_WORKER_CONCURRENCY``) workers sharing these
+    services, and so one embedding model."""
+    return WorkerPool(
+        lambda: build_worker(services),
+        concurrency or services.settings.ingest.worker_concurrency,
+    )

@@ -19,14 +19,17 @@ from schemathesis.checks import not_a_server_error
 
 from ragd.api.app import create_app
 from ragd.domain.models import DEFAULT_TENANT
-from ragd.services.container import build_services
+from ragd.services.container import build_services, migrate_database
+from ragd.worker import build_worker
 from tests.conftest import make_settings
 
-_services = build_services(make_settings(Path(tempfile.mkdtemp(prefix="ragd-fuzz-"))))
+_settings = make_settings(Path(tempfile.mkdtemp(prefix="ragd-fuzz-")))
+migrate_database(_settings)
+_services = build_services(_settings)
 _services.ingest.submit_text(
     DEFAULT_TENANT, "Honeybees dance to tell the distance to flowers.", title="Bees"
 )
-_services.worker().run(until_idle=True)
+build_worker(_services).run(until_idle=True)
 schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(services=_services))
 
 

@@ -318,16 +318,16 @@ def test_minilm_rejects_bad_arguments() -> None:
 
 
 def test_minilm_build_from_settings() -> None:
-    embedder = onnx_minilm.build(Settings(embedding_batch_size=4, embedding_threads=1))
+    embedder = onnx_minilm.build(Settings(embedding_batch_size=4, embedding_threads=1).embedding)
     assert (embedder.batch_size, embedder.threads) == (4, 1)
     assert embedder._session is None
     with pytest.raises(ConfigError, match="VECTOR_SIZE"):
-        onnx_minilm.build(Settings(vector_size=768))
+        onnx_minilm.build(Settings(vector_size=768).embedding)
     with pytest.raises(ConfigError, match="EMBEDDING_MODEL"):
-        onnx_minilm.build(Settings(embedding_model="bge-small-en-v1.5"))
+        onnx_minilm.build(Settings(embedding_model="bge-small-en-v1.5").embedding)
     assert (
         onnx_minilm.build(
-            Settings(embedding_model="sentence-transformers/all-MiniLM-L6-v2")
+            Settings(embedding_model="sentence-transformers/all-MiniLM-L6-v2").embedding
         ).spec.dimension
         == 384
     )

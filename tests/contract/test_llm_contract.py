@@ -175,7 +175,7 @@ def _cases(servers: Servers) -> dict[str, AdapterCase]:
             server=servers.ollama,
         ),
         "llamacpp": AdapterCase(
-            fresh=lambda: llamacpp.build(llm_settings(llm_provider="llamacpp")),
+            fresh=lambda: llamacpp.build(llm_settings(llm_provider="llamacpp").llm),
             is_loaded=lambda llm: bool(getattr(llm, "is_loaded", False)),
         ),
     }

@@ -319,11 +319,12 @@ def test_ragd_maintain_builds_the_graphs_workers_would(
 
     from ragd.cli import app
     from ragd.config import Settings, get_settings
-    from ragd.services.container import build_services
+    from ragd.services.container import build_services, migrate_database
 
     env = {"DATABASE_URL": pg_url, "VECTOR_STORE_TYPE": "pgvector", "RAGD_PG_EXACT_BELOW": "40"}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
+    migrate_database(Settings())  # type: ignore[call-arg]
     svc = build_services(Settings())  # type: ignore[call-arg]
     try:
         assert isinstance(svc.index, PgVectorIndex)

@@ -12,10 +12,11 @@ from ragd.domain.filters import SearchFilters
 from ragd.domain.models import DocumentStatus, JobState, TenantId
 from ragd.errors import NotFound
 from ragd.services.container import Services
+from ragd.worker import build_worker
 
 
 def drain(svc: Services) -> None:
-    svc.worker().run(until_idle=True)
+    build_worker(svc).run(until_idle=True)
 
 
 def texts_of(svc: Services, tenant: TenantId, query: str, **kw: object) -> list[str]:

@@ -21,7 +21,8 @@ from sqlalchemy import create_engine, text
 
 from ragd.adapters.sql.database import normalise_url
 from ragd.api.app import create_app
-from ragd.services.container import build_services
+from ragd.services.container import build_services, migrate_database
+from ragd.worker import build_worker_pool
 from tests.conftest import make_settings
 from tests.private_postgres import PrivatePostgres
 
@@ -95,8 +96,9 @@ def test_api_and_workers_ride_out_postgres_restarts(
         job_lease_seconds=3.0,
         cache_ttl_seconds=0,
     )
+    migrate_database(settings)  # as `ragd worker` does on start
     worker_services = build_services(settings)  # a separate "worker process"
-    pool = worker_services.worker_pool(2)
+    pool = build_worker_pool(worker_services, 2)
     worker_thread = threading.Thread(target=pool.run)
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         worker_thread.start()

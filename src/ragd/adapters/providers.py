@@ -39,11 +39,18 @@ class Builder:
         extra: the ``ragd`` extra that installs the module's optional dependencies
             (``pip install 'ragd[<extra>]'``); ``None`` when they are all core ones.
         kwargs: fixed keyword arguments of the call (one function serving two names).
+        section: the settings section the function takes first (``"embedding"`` passes
+            ``settings.embedding``); ``None`` passes the whole ``Settings``.
     """
 
     target: str
     extra: str | None = None
     kwargs: Mapping[str, Any] = field(default_factory=dict)
+    section: str | None = None
+
+    def settings_for(self, settings: Settings) -> object:
+        """What the builder takes first: its section, or the whole settings."""
+        return settings if self.section is None else getattr(settings, self.section)
 
     def load(self, kind: str, name: str) -> Callable[..., Any]:
         """The builder function, its module imported now.
@@ -66,8 +73,8 @@ class Builder:
 
 
 EMBEDDERS: Mapping[str, Builder] = {
-    "onnx-minilm": Builder("ragd.adapters.embedder.onnx_minilm:build"),
-    "hashing": Builder("ragd.adapters.embedder.hashing:build"),
+    "onnx-minilm": Builder("ragd.adapters.embedder.onnx_minilm:build", section="embedding"),
+    "hashing": Builder("ragd.adapters.embedder.hashing:build", section="embedding"),
     "openai": Builder("ragd.adapters.embedder.openai:build", kwargs={"compatible": False}),
     "openai-compatible": Builder(
         "ragd.adapters.embedder.openai:build", kwargs={"compatible": True}
@@ -81,7 +88,7 @@ MINILM_NAMES = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
 
 LLMS: Mapping[str, Builder] = {
     "extractive": Builder("ragd.adapters.llm.extractive:build"),
-    "llamacpp": Builder("ragd.adapters.llm.llamacpp:build", extra="llamacpp"),
+    "llamacpp": Builder("ragd.adapters.llm.llamacpp:build", extra="llamacpp", section="llm"),
     "openai": Builder("ragd.adapters.llm.openai_compatible:build"),
     "openai-compatible": Builder("ragd.adapters.llm.openai_compatible:build"),
     "anthropic": Builder("ragd.adapters.llm.anthropic:build"),
@@ -136,7 +143,8 @@ def build_embedder(settings: Settings) -> Embedder:
     provider, model = embedder_provider(settings.embedding_model)
     builder = EMBEDDERS[provider]
     build = builder.load("EMBEDDING_MODEL", settings.embedding_model)
-    args = (settings,) if model is None else (settings, model)
+    first = builder.settings_for(settings)
+    args = (first,) if model is None else (first, model)
     return cast("Embedder", build(*args, **builder.kwargs))
 
 
@@ -150,7 +158,7 @@ def build_llm(settings: Settings, provider: str) -> LLM:
     if builder is None:
         raise ConfigError(f"unknown LLM provider {provider!r}; known: {', '.join(LLMS)}")
     build = builder.load("LLM provider", provider)
-    return cast("LLM", build(settings, **builder.kwargs))
+    return cast("LLM", build(builder.settings_for(settings), **builder.kwargs))
 
 
 def build_reranker(settings: Settings) -> Reranker | None:
@@ -172,4 +180,4 @@ def build_reranker(settings: Settings) -> Reranker | None:
             "cohere:rerank-v3.5)"
         )
     build = builder.load("RERANKER_MODEL", name)
-    return cast("Reranker | None", build(settings, **builder.kwargs))
+    return cast("Reranker | None", build(builder.settings_for(settings), **builder.kwargs))

@@ -1,8 +1,9 @@
 """The FastAPI app factory: ``create_app()`` for uvicorn (``--factory``) and tests.
 
-The lifespan builds every adapter from Settings (``services.container``), and in embedded
-mode also runs the ingestion worker on a thread, so one process is the whole service. On
-shutdown the worker releases its jobs (nothing is lost) and the database closes.
+The lifespan migrates the database and builds every adapter from Settings
+(``services.container``), and in embedded mode also runs the ingestion worker on a
+thread, so one process is the whole service. On shutdown the worker releases its jobs
+(nothing is lost) and the database closes.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from ragd.config import Settings, get_settings
 from ragd.observability.error_reporting import close_sentry, init_sentry
 from ragd.observability.logging import configure_logging
 from ragd.observability.tracing import AppTracing, instrument_engine
-from ragd.services.container import Services, build_services
+from ragd.services.container import Services, build_services, migrate_database
+from ragd.worker import build_worker
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
@@ -52,14 +54,17 @@ def create_app(
     exporter); without it the app traces only when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set.
     """
     settings = settings or (services.settings if services else get_settings())
+    obs, api = settings.observability, settings.api
     if os.environ.get("RAGD_CONFIGURE_LOGGING") == "1":
-        configure_logging(settings.log_level, settings.log_format)
-    tracing = AppTracing.for_app(settings, tracer_provider)
+        configure_logging(obs.log_level, obs.log_format)
+    tracing = AppTracing.for_app(obs, tracer_provider)
     reports_errors = init_sentry(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = services is None
+        if own:
+            migrate_database(settings)
         svc = services or build_services(settings)
         app.state.services = svc
         if tracing is not None and svc.engine is not None:
@@ -69,13 +74,13 @@ def create_app(
                 "AUTHENTICATION IS OFF (RAGD_AUTH=%s, bound to %s): every request acts as "
                 "a platform admin of tenant %r. Never expose this server beyond localhost.",
                 settings.auth or "auto",
-                settings.api_host,
+                api.host,
                 "default",
             )
         worker_thread = None
         worker = None
         if own and settings.runs_embedded_worker:
-            worker = svc.worker()
+            worker = build_worker(svc)
             worker_thread = threading.Thread(
                 target=worker.run, name="ragd-embedded-worker", daemon=True
             )
@@ -86,7 +91,7 @@ def create_app(
         finally:
             if worker is not None and worker_thread is not None:
                 worker.stop()
-                worker_thread.join(timeout=settings.job_lease_seconds)
+                worker_thread.join(timeout=settings.ingest.job_lease_seconds)
             if own:
                 svc.close()
             if tracing is not None:
@@ -117,17 +122,17 @@ def create_app(
     for router in routers:
         app.include_router(document_roles(router))
     ui.install(app)  # the web UI at / (public pages, not in the OpenAPI schema)
-    if not settings.prometheus_metrics_enabled:
+    if not obs.metrics_enabled:
         app.router.routes = [r for r in app.router.routes if getattr(r, "path", "") != "/metrics"]
 
-    upload_limit = settings.max_document_bytes + 1024 * 1024  # multipart framing
+    upload_limit = settings.ingest.max_document_bytes + 1024 * 1024  # multipart framing
 
     def limit_for(path: str, method: str) -> int:
         if method == "POST" and path.rstrip("/") == "/api/v1/documents":
             return upload_limit
-        return settings.max_request_bytes
+        return api.max_request_bytes
 
-    origins = settings.cors_origin_list
+    origins = api.cors_origin_list
     if origins:
         app.add_middleware(
             CORSMiddleware,
@@ -137,7 +142,7 @@ def create_app(
             expose_headers=["X-Request-ID", "Retry-After"],
         )
     app.add_middleware(
-        RequestContext, limit_for=limit_for, max_concurrent=settings.max_concurrent_requests
+        RequestContext, limit_for=limit_for, max_concurrent=api.max_concurrent_requests
     )
     if tracing is not None:
         tracing.instrument_app(app)  # last: its middleware wraps all of the above

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ragd.domain.models import Hit
-from ragd.ports.llm import Usage
+from ragd.domain.models import Hit, Usage
 
 NO_ANSWER = "The documents do not contain an answer to this question."
 

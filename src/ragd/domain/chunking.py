@@ -2,9 +2,9 @@
 
 Why it works the way it does:
 
-* Sizes are counted in the embedder's own tokens (the ``Tokenizer`` port), because the
-  model truncates what it cannot read: a chunk sized in characters or words could lose its
-  tail silently.
+* Sizes are counted in the embedder's own tokens (a ``SpanTokenizer``, which the
+  embedder's ``Tokenizer`` satisfies), because the model truncates what it cannot read: a
+  chunk sized in characters or words could lose its tail silently.
 * Each section is tokenised once; every decision after that works on the token spans
   (character offsets), so chunking costs one tokeniser pass per document and never
   re-tokenises candidate pieces. Ingest throughput is dominated by the model, not this.
@@ -31,10 +31,20 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
+from typing import Protocol
 
 from ragd.domain.models import ChunkDraft, Section
 from ragd.errors import ConfigError
-from ragd.ports.embedder import Tokenizer
+
+
+class SpanTokenizer(Protocol):
+    """What chunking needs of a tokenizer: where its tokens fall in the text. The
+    embedder port's ``Tokenizer`` extends it, so the domain depends on no port."""
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        """Character (start, end) of every token of ``text``, special tokens excluded."""
+        ...
+
 
 SECTION_SEPARATOR = "\n\n"
 """What ``ParsedDocument.text`` puts between sections; char offsets depend on it."""
@@ -64,7 +74,7 @@ _SECTION_END = 4  # the rest of the section fits
 
 
 def chunk_sections(
-    sections: Sequence[Section], tokenizer: Tokenizer, *, max_tokens: int, overlap: int
+    sections: Sequence[Section], tokenizer: SpanTokenizer, *, max_tokens: int, overlap: int
 ) -> list[ChunkDraft]:
     """Chunks of at most ``max_tokens`` tokens, ordinals ``0..n-1`` in document order.
 

@@ -187,6 +187,18 @@ class EmbeddingSpec:
 
 
 @dataclass(frozen=True)
+class Usage:
+    """Tokens one model call consumed, as the provider reported them (or estimated)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
 class NewDocument:
     """A document as submitted, before the Store gives it an id and a status."""
 

@@ -20,18 +20,22 @@ from ragd.config import Settings
 from ragd.observability.logging import scrub
 
 if TYPE_CHECKING:
-    # sentry-sdk's own event type (a TypedDict that exists for type checkers only).
-    from sentry_sdk._types import Event, Hint
+    from sentry_sdk.types import Event, Hint
 
 log = logging.getLogger("ragd.sentry")
 
 
 def configured_secrets(settings: Settings) -> tuple[str, ...]:
     """Every secret value in the settings (provider keys, JWT secret, the DSN itself),
-    longest first so that a key containing another is replaced whole."""
+    longest first so that a key containing another is replaced whole.
+
+    It walks every section, not only observability's: a secret of any subsystem can end up
+    in an exception message or a stack frame's locals.
+    """
     values = {
         v.get_secret_value()
-        for v in (getattr(settings, name) for name in type(settings).model_fields)
+        for section in settings.sections().values()
+        for v in section.model_dump().values()
         if isinstance(v, SecretStr)
     }
     return tuple(sorted((v for v in values if len(v) >= 6), key=len, reverse=True))
@@ -49,8 +53,13 @@ def scrubber(settings: Settings) -> Callable[[Event, Hint], Event | None]:
 
 
 def init_sentry(settings: Settings) -> bool:
-    """Start reporting to Sentry if ``SENTRY_DSN`` is set; True when it started."""
-    dsn = settings.sentry_dsn.get_secret_value() if settings.sentry_dsn else ""
+    """Start reporting to Sentry if ``SENTRY_DSN`` is set; True when it started.
+
+    It takes the whole ``Settings``, not its section, on purpose: the scrubber must know
+    every configured secret (see ``configured_secrets``).
+    """
+    obs = settings.observability
+    dsn = obs.sentry_dsn.get_secret_value() if obs.sentry_dsn else ""
     if not dsn:
         return False
     import sentry_sdk
@@ -63,7 +72,7 @@ def init_sentry(settings: Settings) -> bool:
         warnings.filterwarnings("ignore", "The send_default_pii", DeprecationWarning)
         sentry_sdk.init(
             dsn=dsn,
-            environment=settings.environment,
+            environment=obs.environment,
             release=f"ragd@{__version__}",
             send_default_pii=False,
             max_request_body_size="never",  # bodies hold questions and documents

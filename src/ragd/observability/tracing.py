@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
     from starlette.types import ASGIApp, Receive, Scope, Send
 
-    from ragd.config import Settings
+    from ragd.config import ObservabilitySettings
 
 log = logging.getLogger("ragd.tracing")
 
@@ -203,8 +203,8 @@ def traces_url(endpoint: str) -> str:
     return endpoint.rstrip("/") + "/v1/traces"
 
 
-def build_provider(settings: Settings) -> trace.TracerProvider:
-    """An SDK provider that batches spans to the OTLP/HTTP endpoint of ``settings``.
+def build_provider(obs: ObservabilitySettings) -> trace.TracerProvider:
+    """An SDK provider that batches spans to ``OTEL_EXPORTER_OTLP_ENDPOINT``.
 
     Sampling follows ``OTEL_TRACES_SAMPLER`` (default: always, or as the caller's
     ``traceparent`` says); ``OTEL_EXPORTER_OTLP_HEADERS`` is read by the exporter.
@@ -216,16 +216,16 @@ def build_provider(settings: Settings) -> trace.TracerProvider:
 
     from ragd import __version__
 
-    assert settings.otel_exporter_otlp_endpoint, "build_provider needs an endpoint"
+    assert obs.otlp_endpoint, "build_provider needs an endpoint"
     resource = Resource.create(
         {
-            "service.name": settings.otel_service_name,
+            "service.name": obs.service_name,
             "service.version": __version__,
-            "deployment.environment.name": settings.environment,
+            "deployment.environment.name": obs.environment,
         }
     )
     provider = TracerProvider(resource=resource)
-    exporter = OTLPSpanExporter(endpoint=traces_url(settings.otel_exporter_otlp_endpoint))
+    exporter = OTLPSpanExporter(endpoint=traces_url(obs.otlp_endpoint))
     provider.add_span_processor(BatchSpanProcessor(exporter))
     return provider
 
@@ -240,13 +240,13 @@ class AppTracing:
 
     @classmethod
     def for_app(
-        cls, settings: Settings, provider: trace.TracerProvider | None = None
+        cls, obs: ObservabilitySettings, provider: trace.TracerProvider | None = None
     ) -> AppTracing | None:
         """A caller's provider (tests), else one built from settings, else None (off)."""
         if provider is not None:
             return cls(provider, owned=False)
-        if settings.exports_traces:
-            return cls(build_provider(settings), owned=True)
+        if obs.exports_traces:
+            return cls(build_provider(obs), owned=True)
         return None
 
     def instrument_app(self, app: FastAPI) -> None:

@@ -8,15 +8,12 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from ragd.domain.chunking import SpanTokenizer
 from ragd.domain.models import EmbeddingSpec, Vector
 
 
-class Tokenizer(Protocol):
+class Tokenizer(SpanTokenizer, Protocol):
     """The embedder's own tokenizer, so chunks are sized in the tokens the model sees."""
-
-    def token_spans(self, text: str) -> list[tuple[int, int]]:
-        """Character (start, end) of every token of ``text``, special tokens excluded."""
-        ...
 
     def count(self, text: str) -> int: ...
 

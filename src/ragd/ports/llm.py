@@ -13,6 +13,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from ragd.domain.models import Usage as Usage  # a domain value; adapters import it here too
+
 Role = Literal["system", "user", "assistant"]
 
 
@@ -31,16 +33,6 @@ class GenerationRequest:
     max_tokens: int = 512
     temperature: float = 0.0
     stop: Sequence[str] = ()
-
-
-@dataclass(frozen=True)
-class Usage:
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-    @property
-    def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
 
 
 @dataclass(frozen=True)

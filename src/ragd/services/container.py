@@ -1,90 +1,49 @@
 """The one place where adapters are chosen and built from Settings.
 
 Everything else receives ports. Building is cheap: the embedding model loads on first use.
+Each adapter's builder gets its own section of the settings (``settings.cache``, ...).
+
+Building only wires: it changes no schema and starts no loop. Whatever starts ragd (the
+app's lifespan, ``ragd serve``, ``ragd worker``, the other commands, test fixtures) runs
+``migrate_database(settings)`` first, and builds its workers beside the worker loop
+(``ragd.worker.build_worker``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ragd.adapters import providers
 from ragd.config import Settings
-from ragd.domain.pricing import PriceTable
 from ragd.errors import ConfigError
-from ragd.ports import LLM, Cache, Embedder, Index, Parsing, Queue, Store
-from ragd.ports.accounts import Accounts
-from ragd.ports.audit import Audit
+from ragd.ports import LLM, Cache, Embedder, Index
 from ragd.ports.index_sync import IndexSync
 from ragd.ports.limiter import Limiter
 from ragd.ports.reranker import Reranker
-from ragd.services.accounts import AccountService
-from ragd.services.answer import AnswerPolicy, AnswerService
-from ragd.services.auth import Authenticator, JwtSettings, KeyHasher
-from ragd.services.gdpr import GdprService
-from ragd.services.indexing import ChunkingPolicy, IndexingService, RetryPolicy
-from ragd.services.ingest import IngestService
-from ragd.services.prompting import PromptBuilder
+from ragd.services.assembly import Ports, Services, assemble
 from ragd.services.reindex import ReindexService
 from ragd.services.resilience import CircuitBreaker, ResilientLLM
 from ragd.services.resilience import RetryPolicy as LlmRetryPolicy
-from ragd.services.search import FusionPolicy, SearchService
-from ragd.worker import Worker, WorkerPool
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
-
     from ragd.adapters.sql.database import Database
     from ragd.domain.models import EmbeddingSpec
 
 
-@dataclass
-class Services:
-    settings: Settings
-    store: Store
-    queue: Queue
-    index: Index
-    embedder: Embedder
-    parsing: Parsing
-    ingest: IngestService
-    indexing: IndexingService
-    search: SearchService
-    reindex: ReindexService
-    llm: LLM
-    cache: Cache
-    answers: AnswerService
-    accounts: Accounts
-    audit: Audit
-    limiter: Limiter
-    authenticator: Authenticator
-    account_admin: AccountService
-    gdpr: GdprService
-    prices: PriceTable
-    engine: Engine | None = None
-    """The Store's SQLAlchemy engine, for the app to instrument when it traces."""
-    index_sync: IndexSync | None = None
-    """Applies the outbox of an index outside the Store (Qdrant); None for the others."""
-
-    def worker(self, worker_id: str | None = None) -> Worker:
-        s = self.settings
-        return Worker(
-            self.queue,
-            self.indexing,
-            batch_size=s.worker_batch_size,
-            lease_seconds=s.job_lease_seconds,
-            poll_seconds=s.worker_poll_seconds,
-            worker_id=worker_id,
-        )
-
-    def worker_pool(self, concurrency: int | None = None) -> WorkerPool:
-        """``RAGD_WORKER_CONCURRENCY`` workers sharing this container's embedder."""
-        return WorkerPool(self.worker, concurrency or self.settings.worker_concurrency)
-
-    def close(self) -> None:
-        close_index = getattr(self.index, "close", None)
-        if close_index is not None:  # Qdrant: its client (local mode locks its directory)
-            close_index()
-        self.store.close()
+__all__ = [  # Services lives in services.assembly; callers keep importing it from here
+    "Services",
+    "build_cache",
+    "build_embedder",
+    "build_index",
+    "build_limiter",
+    "build_llm",
+    "build_provider",
+    "build_reindex",
+    "build_reranker",
+    "build_services",
+    "migrate_database",
+    "open_database",
+]
 
 
 def build_embedder(settings: Settings) -> Embedder:
@@ -106,59 +65,45 @@ def build_provider(settings: Settings, provider: str) -> LLM:
 def build_llm(settings: Settings) -> LLM:
     """The configured provider, behind retries, a circuit breaker and the fallback chain
     (``RAGD_LLM_FALLBACK``, extractive by default, so an answer always comes back)."""
-    primary = settings.llm_provider
-    names = [primary] + [
-        p.strip()
-        for p in settings.llm_fallback.split(",")
-        if p.strip() and p.strip() != "none" and p.strip() != primary
-    ]
-    if names == ["extractive"]:
+    llm = settings.llm
+    if llm.chain == ["extractive"]:
         return build_provider(settings, "extractive")
     chain = [
         (
             build_provider(settings, name),
             CircuitBreaker(
                 name,
-                failure_threshold=settings.breaker_failures,
-                reset_seconds=settings.breaker_reset_seconds,
+                failure_threshold=llm.breaker_failures,
+                reset_seconds=llm.breaker_reset_seconds,
             ),
         )
-        for name in names
+        for name in llm.chain
     ]
-    return ResilientLLM(
-        chain,
-        LlmRetryPolicy(
-            attempts=settings.llm_attempts, deadline_seconds=settings.llm_timeout_seconds
-        ),
-    )
+    retry = LlmRetryPolicy(attempts=llm.attempts, deadline_seconds=llm.timeout_seconds)
+    return ResilientLLM(chain, retry)
 
 
 def build_cache(settings: Settings) -> Cache:
     """Redis when ``REDIS_URL`` is set (shared by all API replicas), else in-process."""
-    if settings.redis_url:
+    cache, redis_url = settings.cache, settings.storage.redis_url
+    if redis_url:
         from ragd.adapters.cache import redis
 
-        return redis.build(settings)
+        return redis.build(redis_url, cache)
     from ragd.adapters.cache.memory import MemoryCache
 
-    return MemoryCache(ttl_seconds=settings.cache_ttl_seconds, max_size=settings.cache_max_size)
+    return MemoryCache(ttl_seconds=cache.ttl_seconds, max_size=cache.max_size)
 
 
 def build_limiter(settings: Settings) -> Limiter:
-    if settings.redis_url:
+    """Redis when ``REDIS_URL`` is set (limits shared by all API replicas), else in-process."""
+    if redis_url := settings.storage.redis_url:
         from ragd.adapters.limiter import redis
 
-        return redis.build(settings)
-    from ragd.adapters.limiter import memory
+        return redis.build(redis_url, settings.limits)
+    from ragd.adapters.limiter.memory import MemoryLimiter
 
-    return memory.build(settings)
-
-
-def answer_passages(settings: Settings) -> int:
-    """CPU models read slowly: three passages for a local model unless configured."""
-    if settings.answer_passages is not None:
-        return settings.answer_passages
-    return 3 if settings.llm_provider == "llamacpp" else 5
+    return MemoryLimiter()
 
 
 def build_index(
@@ -183,138 +128,75 @@ def build_index(
     return SqliteIndex(db, spec), None
 
 
+def open_database(settings: Settings) -> Database:
+    """The Store's database, refused when ``VECTOR_STORE_TYPE`` and ``DATABASE_URL`` name
+    backends that do not go together. Opens no connection yet."""
+    backend = settings.index.backend
+    if backend not in ("sqlite", "pgvector", "qdrant"):
+        raise ConfigError(
+            f"VECTOR_STORE_TYPE={backend} is not available in this build; "
+            "supported: sqlite, pgvector, qdrant"
+        )
+    from ragd.adapters.sql import database
+
+    db = database.build(settings.storage)
+    if backend != "qdrant" and db.is_sqlite != (backend == "sqlite"):
+        raise ConfigError(
+            f"VECTOR_STORE_TYPE={backend} needs "
+            + ("a postgresql:// DATABASE_URL" if db.is_sqlite else "a sqlite:/// DATABASE_URL")
+            + f" (got a {db.dialect} one)"
+        )
+    return db
+
+
+def migrate_database(settings: Settings) -> None:
+    """Bring the Store's schema to head (Alembic; on Postgres under an advisory lock, so
+    replicas that start together migrate once). Run it before ``build_services``."""
+    from ragd.adapters.sql import migrate
+
+    db = open_database(settings)
+    try:
+        migrate.upgrade(db)
+    finally:
+        db.dispose()
+
+
 def build_services(settings: Settings, *, check_index: bool = True) -> Services:
     """Wire the backends from settings: SQLite Store/Queue/Index (embedded), or Postgres
     Store/Queue with the pgvector Index (``VECTOR_STORE_TYPE=pgvector``, ``DATABASE_URL``),
-    or either Store with the Qdrant Index (``VECTOR_STORE_TYPE=qdrant``).
+    or either Store with the Qdrant Index (``VECTOR_STORE_TYPE=qdrant``), on a database
+    that ``migrate_database`` has brought to head.
 
     ``check_index=False`` skips the embedding-model check, for ``ragd reindex``, which is
     the command that repairs a mismatch.
     """
-    if settings.vector_store_type not in ("sqlite", "pgvector", "qdrant"):
-        raise ConfigError(
-            f"VECTOR_STORE_TYPE={settings.vector_store_type} is not available in this build; "
-            "supported: sqlite, pgvector, qdrant"
-        )
     from ragd.adapters.parsers.parsing import ParserRegistry
-    from ragd.adapters.sql import migrate
-    from ragd.adapters.sql.database import Database
+    from ragd.adapters.sql.accounts import SqlAccounts
+    from ragd.adapters.sql.audit import SqlAudit
     from ragd.adapters.sql.queue import SqlQueue
     from ragd.adapters.sql.store import SqlStore
 
-    db = Database(
-        settings.sqlalchemy_url,
-        pool_size=settings.connection_pool_size,
-        statement_timeout_ms=settings.statement_timeout_ms,
-    )
-    if settings.vector_store_type != "qdrant" and db.is_sqlite != (
-        settings.vector_store_type == "sqlite"
-    ):
-        raise ConfigError(
-            f"VECTOR_STORE_TYPE={settings.vector_store_type} needs "
-            + ("a postgresql:// DATABASE_URL" if db.is_sqlite else "a sqlite:/// DATABASE_URL")
-            + f" (got a {db.dialect} one)"
-        )
-    migrate.upgrade(db)
-    store = SqlStore(db)
-    queue = SqlQueue(db, max_attempts=settings.job_max_attempts)
+    db = open_database(settings)
     embedder = build_embedder(settings)
     index, index_sync = build_index(settings, db, embedder.spec)
     if check_index:
         index.ensure_ready()
-    parsing = ParserRegistry()
-    indexing = IndexingService(
-        store,
-        queue,
-        index,
-        embedder,
-        parsing,
-        chunking=ChunkingPolicy(settings.chunk_tokens, settings.chunk_overlap),
-        retry=RetryPolicy(
-            settings.job_max_attempts, settings.job_backoff_seconds, settings.job_lease_seconds
-        ),
-        embed_batch_size=settings.embedding_batch_size,
-        index_sync=index_sync if settings.outbox_sync_in_worker else None,
-        maintain_every_s=settings.index_maintain_seconds,
-    )
-    search = SearchService(
-        store,
-        index,
-        embedder,
-        fusion=FusionPolicy(
-            settings.rrf_k,
-            settings.rrf_dense_weight,
-            settings.rrf_sparse_weight,
-            settings.fusion_candidates,
-        ),
-        default_mode=settings.default_retrieval_strategy,
-        max_k=settings.max_retrieval_results,
-    )
-    llm = build_llm(settings)
-    cache = build_cache(settings)
-    answers = AnswerService(
-        search,
-        llm,
-        PromptBuilder(
-            llm,
-            max_passages=answer_passages(settings),
-            max_tokens=settings.llm_max_tokens,
-            temperature=settings.llm_temperature,
-        ),
-        policy=AnswerPolicy(
-            similarity_threshold=settings.similarity_threshold,
-            min_support=settings.citation_min_support,
-            default_k=settings.top_k_retrieval,
-            rerank_k=settings.top_k_rerank,
-        ),
-        cache=cache,
-        reranker=build_reranker(settings),
-        content_version=index.version,
-    )
-    from ragd.adapters.sql.accounts import SqlAccounts
-    from ragd.adapters.sql.audit import SqlAudit
-
-    accounts = SqlAccounts(db)
-    audit = SqlAudit(db)
-    hasher = KeyHasher()
-    ingest = IngestService(
-        store, queue, index, parsing, max_document_bytes=settings.max_document_bytes
-    )
-    return Services(
-        settings=settings,
-        store=store,
-        queue=queue,
+    ports = Ports(
+        store=SqlStore(db),
+        queue=SqlQueue(db, max_attempts=settings.ingest.job_max_attempts),
         index=index,
         embedder=embedder,
-        parsing=parsing,
-        ingest=ingest,
-        indexing=indexing,
-        search=search,
-        reindex=ReindexService(
-            store, index, embedder, batch_size=max(64, settings.embedding_batch_size)
-        ),
-        llm=llm,
-        cache=cache,
-        answers=answers,
-        accounts=accounts,
-        audit=audit,
+        parsing=ParserRegistry(),
+        llm=build_llm(settings),
+        cache=build_cache(settings),
+        reranker=build_reranker(settings),
+        accounts=SqlAccounts(db),
+        audit=SqlAudit(db),
         limiter=build_limiter(settings),
-        authenticator=Authenticator(
-            accounts,
-            hasher,
-            JwtSettings(
-                secret=settings.secret_key.get_secret_value() if settings.secret_key else None,
-                jwks_url=settings.jwt_jwks_url,
-                audience=settings.jwt_audience,
-                issuer=settings.jwt_issuer,
-            ),
-        ),
-        account_admin=AccountService(accounts, hasher),
-        gdpr=GdprService(accounts, audit, store, ingest, cache),
-        prices=PriceTable.parse(settings.llm_prices),
-        engine=db.engine,
         index_sync=index_sync,
+        engine=db.engine,
     )
+    return assemble(settings, ports)
 
 
 def build_reindex(
@@ -331,13 +213,13 @@ def build_reindex(
     from ragd.adapters.sql.store import SqlStore
     from ragd.ports.index import StagedRebuild, VectorSource
 
-    target = target or settings.vector_store_type
+    target = target or settings.index.backend
     svc = build_services(
         settings.model_copy(update={"vector_store_type": target}), check_index=False
     )
     source: object | None = None
     if reuse_vectors:
-        if target != settings.vector_store_type and isinstance(svc.store, SqlStore):
+        if target != settings.index.backend and isinstance(svc.store, SqlStore):
             source, _ = build_index(settings, svc.store.db, svc.embedder.spec)
         elif isinstance(svc.index, StagedRebuild):
             source = svc.index
@@ -350,7 +232,7 @@ def build_reindex(
         svc.store,
         svc.index,
         svc.embedder,
-        batch_size=max(64, settings.embedding_batch_size),
+        batch_size=max(64, settings.embedding.batch_size),
         vectors=vectors,
     )
     return svc, job

@@ -37,7 +37,7 @@ from ragd.adapters.redis_support import (
     connect,
     tenant_segment,
 )
-from ragd.config import Settings
+from ragd.config import CacheSettings
 from ragd.domain.models import TenantId
 from ragd.errors import ConfigError
 from ragd.observability.metrics import CACHE_ERRORS
@@ -157,8 +157,8 @@ class RedisCache:
         return None
 
 
-def build(settings: Settings) -> RedisCache:
-    """The cache for ``settings``: ``REDIS_URL`` with ``CACHE_TTL_SECONDS``."""
-    if not settings.redis_url:
+def build(redis_url: str | None, cache: CacheSettings) -> RedisCache:
+    """The cache at ``REDIS_URL`` with ``CACHE_TTL_SECONDS``."""
+    if not redis_url:
         raise ConfigError("the Redis cache needs REDIS_URL (e.g. redis://127.0.0.1:6379/0)")
-    return RedisCache.from_url(settings.redis_url, ttl_seconds=settings.cache_ttl_seconds)
+    return RedisCache.from_url(redis_url, ttl_seconds=cache.ttl_seconds)

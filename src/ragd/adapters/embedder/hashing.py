@@ -19,7 +19,7 @@ import numpy.typing as npt
 from ragd.domain.models import EmbeddingSpec, Vector
 
 if TYPE_CHECKING:
-    from ragd.config import Settings
+    from ragd.config import EmbeddingSettings
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _TOKEN = re.compile(
@@ -81,7 +81,8 @@ class HashingEmbedder:
         return self._one(text)
 
 
-def build(settings: Settings) -> HashingEmbedder:
-    """``EMBEDDING_MODEL=hashing-<dim>``; ``hashing-`` alone takes ``VECTOR_SIZE``."""
-    suffix = settings.embedding_model.removeprefix("hashing-")
-    return HashingEmbedder(dimension=int(suffix or settings.vector_size))
+def build(embedding: EmbeddingSettings) -> HashingEmbedder:
+    """``EMBEDDING_MODEL=hashing-<dim>`` (a bare ``hashing-`` takes ``VECTOR_SIZE``)."""
+    return HashingEmbedder(
+        dimension=int(embedding.model.removeprefix("hashing-") or embedding.vector_size)
+    )

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     import onnxruntime
     import tokenizers
 
-    from ragd.config import Settings
+    from ragd.config import EmbeddingSettings
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIMENSION = 384
@@ -122,9 +122,9 @@ def _load_hf_tokenizer(path: str | Path | None) -> tokenizers.Tokenizer:
             f"tokenizer {where} has sha256 {digest}, expected {TOKENIZER_SHA256} "
             f"(the official {MODEL_NAME} tokenizer.json); refusing to embed with it"
         )
-    tokenizers = _import_tokenizers()
+    library = _import_tokenizers()
     try:
-        tokenizer: tokenizers.Tokenizer = tokenizers.Tokenizer.from_str(data.decode("utf-8"))
+        tokenizer: tokenizers.Tokenizer = library.Tokenizer.from_str(data.decode("utf-8"))
     except Exception as exc:  # the Rust side raises plain Exception on bad JSON
         raise ConfigError(f"cannot parse tokenizer {path or TOKENIZER_ASSET}: {exc}") from exc
     return tokenizer
@@ -347,18 +347,16 @@ class OnnxMiniLMEmbedder:
         return session
 
 
-def build(settings: Settings) -> OnnxMiniLMEmbedder:
+def build(embedding: EmbeddingSettings) -> OnnxMiniLMEmbedder:
     """The embedder as configured; refuses settings that describe another embedding space."""
-    model = settings.embedding_model.rsplit("/", 1)[-1]
+    model = embedding.model.rsplit("/", 1)[-1]
     if model.lower() != MODEL_NAME.lower():
         raise ConfigError(
-            f"EMBEDDING_MODEL={settings.embedding_model!r} but the onnx-minilm embedder "
+            f"EMBEDDING_MODEL={embedding.model!r} but the onnx-minilm embedder "
             f"only provides {MODEL_NAME}"
         )
-    if settings.vector_size != DIMENSION:
+    if embedding.vector_size != DIMENSION:
         raise ConfigError(
-            f"VECTOR_SIZE={settings.vector_size} but {MODEL_NAME} produces {DIMENSION}-d vectors"
+            f"VECTOR_SIZE={embedding.vector_size} but {MODEL_NAME} produces {DIMENSION}-d vectors"
         )
-    return OnnxMiniLMEmbedder(
-        batch_size=settings.embedding_batch_size, threads=settings.embedding_threads
-    )
+    return OnnxMiniLMEmbedder(batch_size=embedding.batch_size, threads=embedding.threads)

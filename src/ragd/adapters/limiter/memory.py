@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 
 from ragd.adapters.limiter import gcra
-from ragd.config import Settings
 from ragd.domain.models import TenantId
 from ragd.ports.limiter import Decision
 
@@ -49,8 +48,3 @@ class MemoryLimiter:
     def __len__(self) -> int:
         with self._lock:
             return len(self._tats)
-
-
-def build(settings: Settings) -> MemoryLimiter:  # noqa: ARG001 - same signature as redis.build
-    """The in-process limiter; limits are per call (``RATE_LIMIT_REQUESTS_PER_MINUTE``)."""
-    return MemoryLimiter()

@@ -35,7 +35,7 @@ from ragd.adapters.redis_support import (
     connect,
     tenant_segment,
 )
-from ragd.config import Settings
+from ragd.config import LimitsSettings
 from ragd.domain.models import TenantId
 from ragd.errors import ConfigError
 from ragd.observability.metrics import LIMITER_ERRORS
@@ -136,8 +136,8 @@ class RedisLimiter:
         return Decision(False, limit, 0, self._retry_interval, window_seconds)
 
 
-def build(settings: Settings) -> RedisLimiter:
-    """The limiter for ``settings``: ``REDIS_URL`` and ``RATE_LIMIT_FAIL_OPEN``."""
-    if not settings.redis_url:
+def build(redis_url: str | None, limits: LimitsSettings) -> RedisLimiter:
+    """The limiter at ``REDIS_URL``, failing open or closed (``RATE_LIMIT_FAIL_OPEN``)."""
+    if not redis_url:
         raise ConfigError("the Redis rate limiter needs REDIS_URL (e.g. redis://127.0.0.1:6379/0)")
-    return RedisLimiter.from_url(settings.redis_url, fail_open=settings.rate_limit_fail_open)
+    return RedisLimiter.from_url(redis_url, fail_open=limits.rate_limit_fail_open)

@@ -54,7 +54,7 @@ from ragd.errors import BackendUnavailable, ConfigError, InvalidRequest, RagdErr
 from ragd.ports.llm import Completion, GenerationRequest, Usage
 
 if TYPE_CHECKING:
-    from ragd.config import Settings
+    from ragd.config import LLMSettings
 
 logger = logging.getLogger(__name__)
 
@@ -441,17 +441,17 @@ def _translate(exc: Exception) -> RagdError:
     return BackendUnavailable(f"{PROVIDER} failed while generating: {type(exc).__name__}: {exc}")
 
 
-def build(settings: Settings) -> LlamaCppLLM:
+def build(llm: LLMSettings) -> LlamaCppLLM:
     """The adapter for ``LLM_PROVIDER=llamacpp``; resolves the model file, loads nothing.
 
     Raises:
         ConfigError: no model file at ``LLM_MODEL_PATH`` / no packaged default model.
     """
     return LlamaCppLLM(
-        model_path=settings.llm_model_path,
-        model_name=settings.llm_model,
-        context_window=settings.llm_context_window or DEFAULT_CONTEXT_WINDOW,
-        threads=settings.llm_threads,
-        threads_batch=settings.llm_threads_batch,
-        timeout=settings.llm_timeout_seconds,
+        model_path=llm.model_path,
+        model_name=llm.model,
+        context_window=llm.context_window or DEFAULT_CONTEXT_WINDOW,
+        threads=llm.threads,
+        threads_batch=llm.threads_batch,
+        timeout=llm.timeout_seconds,
     )

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -36,6 +36,9 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from ragd.adapters.sql.rls import Scope, apply_scope
 from ragd.errors import BackendUnavailable, ConfigError
+
+if TYPE_CHECKING:
+    from ragd.config import StorageSettings
 
 log = logging.getLogger(__name__)
 
@@ -203,6 +206,16 @@ class Database:
             if isinstance(exc, OperationalError):
                 raise BackendUnavailable(f"database error: {_describe(exc)}") from exc
             raise
+
+
+def build(storage: StorageSettings) -> Database:
+    """The Store's database: ``DATABASE_URL`` (or SQLite in the data dir), its pool size and
+    statement timeout. Opens no connection and changes no schema (see ``migrate``)."""
+    return Database(
+        storage.sqlalchemy_url,
+        pool_size=storage.pool_size,
+        statement_timeout_ms=storage.statement_timeout_ms,
+    )
 
 
 def _sqlstate(exc: DBAPIError) -> str | None:

@@ -50,5 +50,5 @@ def _local_thread_setter() -> Callable[[int], int] | None:
         setter.argtypes = [ctypes.c_int]
         setter.restype = ctypes.c_int
         log.debug("index searches use one OpenBLAS thread (%s)", path)
-        return setter  # type: ignore[no-any-return]
+        return setter
     return None

@@ -1,0 +1,33 @@
+"""ragd's configuration: the flat, environment-reading ``Settings`` and its sections."""
+
+from ragd.config.index import IndexSettings
+from ragd.config.ingest import IngestSettings
+from ragd.config.llm import AnswerSettings, LLMSettings
+from ragd.config.models import EmbeddingSettings, RerankSettings
+from ragd.config.observability import ObservabilitySettings
+from ragd.config.retrieval import RetrievalMode, RetrievalSettings
+from ragd.config.section import Section
+from ragd.config.service import ApiSettings, AuthSettings, CacheSettings, LimitsSettings
+from ragd.config.settings import SECTIONS, Settings, get_settings
+from ragd.config.storage import StorageSettings
+
+__all__ = [
+    "SECTIONS",
+    "AnswerSettings",
+    "ApiSettings",
+    "AuthSettings",
+    "CacheSettings",
+    "EmbeddingSettings",
+    "IndexSettings",
+    "IngestSettings",
+    "LLMSettings",
+    "LimitsSettings",
+    "ObservabilitySettings",
+    "RerankSettings",
+    "RetrievalMode",
+    "RetrievalSettings",
+    "Section",
+    "Settings",
+    "StorageSettings",
+    "get_settings",
+]

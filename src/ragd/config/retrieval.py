@@ -1,0 +1,50 @@
+"""Retrieval: how many results, which mode by default, and how dense and sparse fuse."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from ragd.config.section import Section, env
+
+RetrievalMode = Literal["hybrid", "dense", "sparse"]
+
+
+class RetrievalSettings(Section):
+    """What a query retrieves: its default mode and sizes, the relevance floor, and the
+    weighted reciprocal-rank fusion of the dense and sparse sides."""
+
+    default_mode: RetrievalMode = Field(validation_alias="default_retrieval_strategy")
+    max_results: int = Field(validation_alias="max_retrieval_results")
+    top_k: int = Field(validation_alias="top_k_retrieval")
+    rerank_top_k: int = Field(validation_alias="top_k_rerank")
+    similarity_threshold: float
+    rrf_k: int
+    rrf_dense_weight: float
+    rrf_sparse_weight: float
+    fusion_candidates: int
+
+
+class RetrievalFields(BaseModel):
+    """The environment variables of ``RetrievalSettings``."""
+
+    default_retrieval_strategy: RetrievalMode = Field(
+        "hybrid", validation_alias=env("DEFAULT_RETRIEVAL_STRATEGY")
+    )
+    max_retrieval_results: int = Field(
+        100, ge=1, le=1000, validation_alias=env("MAX_RETRIEVAL_RESULTS")
+    )
+    top_k_retrieval: int = Field(10, ge=1, le=1000, validation_alias=env("TOP_K_RETRIEVAL"))
+    top_k_rerank: int = Field(5, ge=1, le=1000, validation_alias=env("TOP_K_RERANK"))
+    similarity_threshold: float = Field(0.0, validation_alias=env("SIMILARITY_THRESHOLD"))
+    rrf_k: int = Field(10, ge=1, validation_alias=env("RAGD_RRF_K"))
+    rrf_dense_weight: float = Field(1.0, ge=0, validation_alias=env("RAGD_RRF_DENSE_WEIGHT"))
+    rrf_sparse_weight: float = Field(1.25, ge=0, validation_alias=env("RAGD_RRF_SPARSE_WEIGHT"))
+    fusion_candidates: int = Field(
+        100, ge=1, le=2000, validation_alias=env("RAGD_FUSION_CANDIDATES")
+    )
+
+    @property
+    def retrieval(self) -> RetrievalSettings:
+        return RetrievalSettings.of(self)

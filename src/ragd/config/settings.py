@@ -1,0 +1,120 @@
+"""Settings: one object, built once, passed down, and read by each subsystem as its section.
+
+Environment names follow DESIGN §6 (shared with the reference deployments); names that
+only ragd has carry a ``RAGD_`` prefix. Defaults are the embedded mode: SQLite under
+``./ragd-data`` and the ONNX MiniLM model shipped as a Python package.
+
+``Settings`` is the one class that reads the environment (and ``.env``): its fields are
+flat, one per variable, declared beside their section in this package's modules
+(``storage``, ``index``, ``retrieval``, ``models``, ``ingest``, ``llm``, ``service``,
+``observability``). Each section (``settings.index``, ``settings.llm``, ...) is a frozen,
+typed view built from those fields on access, a few microseconds, so a ``model_copy`` or
+an assignment is never served a stale section. Sections are ``BaseModel`` views rather
+than nested ``BaseSettings``: a nested ``BaseSettings`` is not filled from the parent's
+``.env`` (pydantic-settings issue #279).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ragd.config.index import IndexFields, IndexSettings
+from ragd.config.ingest import IngestFields, IngestSettings
+from ragd.config.llm import AnswerFields, AnswerSettings, LLMFields, LLMSettings
+from ragd.config.models import EmbeddingFields, EmbeddingSettings, RerankFields, RerankSettings
+from ragd.config.observability import ObservabilityFields, ObservabilitySettings
+from ragd.config.retrieval import RetrievalFields, RetrievalSettings
+from ragd.config.section import Section
+from ragd.config.service import (
+    ApiFields,
+    ApiSettings,
+    AuthFields,
+    AuthSettings,
+    CacheFields,
+    CacheSettings,
+    LimitsFields,
+    LimitsSettings,
+)
+from ragd.config.storage import StorageFields, StorageSettings
+
+SECTIONS: dict[str, type[Section]] = {
+    "storage": StorageSettings,
+    "index": IndexSettings,
+    "retrieval": RetrievalSettings,
+    "embedding": EmbeddingSettings,
+    "rerank": RerankSettings,
+    "ingest": IngestSettings,
+    "llm": LLMSettings,
+    "answer": AnswerSettings,
+    "cache": CacheSettings,
+    "limits": LimitsSettings,
+    "authentication": AuthSettings,
+    "observability": ObservabilitySettings,
+    "api": ApiSettings,
+}
+"""Every section, by the ``Settings`` attribute that builds it."""
+
+
+class Settings(  # pydantic lists the fields of the last base first: storage, index, ...
+    ObservabilityFields,
+    ApiFields,
+    AuthFields,
+    LimitsFields,
+    CacheFields,
+    AnswerFields,
+    LLMFields,
+    IngestFields,
+    RerankFields,
+    EmbeddingFields,
+    RetrievalFields,
+    IndexFields,
+    StorageFields,
+    BaseSettings,
+):
+    """Every knob of ragd; see the README's configuration table."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", case_sensitive=False, populate_by_name=True
+    )
+
+    def sections(self) -> dict[str, Section]:
+        """Every section, by its attribute name, for what must see all of them (the error
+        reporter scrubs every configured secret, whichever subsystem it belongs to)."""
+        return {name: getattr(self, name) for name in SECTIONS}
+
+    @property
+    def auth_required(self) -> bool:
+        if self.auth is not None:
+            return self.auth == "required"
+        loopback = self.api_host in ("127.0.0.1", "localhost", "::1")
+        return not (loopback and self.vector_store_type == "sqlite")
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return self.api.cors_origin_list
+
+    @property
+    def runs_embedded_worker(self) -> bool:
+        if self.embedded_worker is not None:
+            return self.embedded_worker
+        # A SQLite Store is the embedded mode, whichever index (Qdrant's local mode, too,
+        # admits one process, so its sync must run inside the server).
+        return self.sqlalchemy_url.startswith("sqlite")
+
+    @property
+    def exports_traces(self) -> bool:
+        """Traces leave the process only with an endpoint and ``TRACING_ENABLED`` on."""
+        return self.observability.exports_traces
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The Store's database: DATABASE_URL, or the SQLite file in the data dir."""
+        return self.storage.sqlalchemy_url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    return Settings()

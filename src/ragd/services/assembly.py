@@ -1,0 +1,179 @@
+"""The use cases of one process, assembled from ports and the settings' sections.
+
+``services.container`` chooses and builds the adapters; this module stacks the use cases
+on the ports it is handed and imports no adapter, so how a query or an upload is served
+can be read here without any backend in view.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ragd.config import Settings
+from ragd.domain.pricing import PriceTable
+from ragd.ports import LLM, Cache, Embedder, Index, Parsing, Queue, Store
+from ragd.ports.accounts import Accounts
+from ragd.ports.audit import Audit
+from ragd.ports.index_sync import IndexSync
+from ragd.ports.limiter import Limiter
+from ragd.ports.reranker import Reranker
+from ragd.services.accounts import AccountService
+from ragd.services.answer import AnswerPolicy, AnswerService
+from ragd.services.auth import Authenticator, JwtSettings, KeyHasher
+from ragd.services.gdpr import GdprService
+from ragd.services.indexing import ChunkingPolicy, IndexingService, RetryPolicy
+from ragd.services.ingest import IngestService
+from ragd.services.prompting import PromptBuilder
+from ragd.services.reindex import ReindexService
+from ragd.services.search import FusionPolicy, SearchService
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+
+@dataclass(frozen=True)
+class Ports:
+    """The adapters one process runs on, as the container built them."""
+
+    store: Store
+    queue: Queue
+    index: Index
+    embedder: Embedder
+    parsing: Parsing
+    llm: LLM
+    cache: Cache
+    limiter: Limiter
+    accounts: Accounts
+    audit: Audit
+    reranker: Reranker | None = None
+    index_sync: IndexSync | None = None
+    engine: Engine | None = None
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    queue: Queue
+    index: Index
+    embedder: Embedder
+    parsing: Parsing
+    ingest: IngestService
+    indexing: IndexingService
+    search: SearchService
+    reindex: ReindexService
+    llm: LLM
+    cache: Cache
+    answers: AnswerService
+    accounts: Accounts
+    audit: Audit
+    limiter: Limiter
+    authenticator: Authenticator
+    account_admin: AccountService
+    gdpr: GdprService
+    prices: PriceTable
+    engine: Engine | None = None
+    """The Store's SQLAlchemy engine, for the app to instrument when it traces."""
+    index_sync: IndexSync | None = None
+    """Applies the outbox of an index outside the Store (Qdrant); None for the others."""
+
+    def close(self) -> None:
+        close_index = getattr(self.index, "close", None)
+        if close_index is not None:  # Qdrant: its client (local mode locks its directory)
+            close_index()
+        self.store.close()
+
+
+def answer_passages(settings: Settings) -> int:
+    """CPU models read slowly: three passages for a local model unless configured."""
+    if settings.answer.passages is not None:
+        return settings.answer.passages
+    return 3 if settings.llm.provider == "llamacpp" else 5
+
+
+def assemble(settings: Settings, p: Ports) -> Services:
+    """Every use case over ``p``, configured by its section of ``settings``."""
+    ingest, retrieval, auth = settings.ingest, settings.retrieval, settings.authentication
+    indexing = IndexingService(
+        p.store,
+        p.queue,
+        p.index,
+        p.embedder,
+        p.parsing,
+        chunking=ChunkingPolicy(ingest.chunk_tokens, ingest.chunk_overlap),
+        retry=RetryPolicy(
+            ingest.job_max_attempts, ingest.job_backoff_seconds, ingest.job_lease_seconds
+        ),
+        embed_batch_size=settings.embedding.batch_size,
+        index_sync=p.index_sync if settings.index.outbox_sync_in_worker else None,
+        maintain_every_s=settings.index.maintain_seconds,
+    )
+    search = SearchService(
+        p.store,
+        p.index,
+        p.embedder,
+        fusion=FusionPolicy(
+            retrieval.rrf_k,
+            retrieval.rrf_dense_weight,
+            retrieval.rrf_sparse_weight,
+            retrieval.fusion_candidates,
+        ),
+        default_mode=retrieval.default_mode,
+        max_k=retrieval.max_results,
+    )
+    answers = AnswerService(
+        search,
+        p.llm,
+        PromptBuilder(
+            p.llm,
+            max_passages=answer_passages(settings),
+            max_tokens=settings.llm.max_tokens,
+            temperature=settings.llm.temperature,
+        ),
+        policy=AnswerPolicy(
+            similarity_threshold=retrieval.similarity_threshold,
+            min_support=settings.answer.citation_min_support,
+            default_k=retrieval.top_k,
+            rerank_k=retrieval.rerank_top_k,
+        ),
+        cache=p.cache,
+        reranker=p.reranker,
+        content_version=p.index.version,
+    )
+    uploads = IngestService(
+        p.store, p.queue, p.index, p.parsing, max_document_bytes=ingest.max_document_bytes
+    )
+    hasher = KeyHasher()
+    jwt = JwtSettings(
+        secret=auth.secret_key.get_secret_value() if auth.secret_key else None,
+        jwks_url=auth.jwt_jwks_url,
+        audience=auth.jwt_audience,
+        issuer=auth.jwt_issuer,
+    )
+    return Services(
+        settings=settings,
+        store=p.store,
+        queue=p.queue,
+        index=p.index,
+        embedder=p.embedder,
+        parsing=p.parsing,
+        ingest=uploads,
+        indexing=indexing,
+        search=search,
+        reindex=ReindexService(
+            p.store, p.index, p.embedder, batch_size=max(64, settings.embedding.batch_size)
+        ),
+        llm=p.llm,
+        cache=p.cache,
+        answers=answers,
+        accounts=p.accounts,
+        audit=p.audit,
+        limiter=p.limiter,
+        authenticator=Authenticator(p.accounts, hasher, jwt),
+        account_admin=AccountService(p.accounts, hasher),
+        gdpr=GdprService(p.accounts, p.audit, p.store, uploads, p.cache),
+        prices=PriceTable.parse(settings.llm.prices),
+        engine=p.engine,
+        index_sync=p.index_sync,
+    )
