@@ -11,6 +11,7 @@ With ``RAGD_AUTH=disabled`` every request acts as a platform admin of the defaul
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -155,7 +156,7 @@ def audit(
     action: str,
     resource: str | None,
     outcome: str = "success",
-    detail: dict[str, object] | None = None,
+    detail: Mapping[str, object] | None = None,
 ) -> None:
     """Append one audit entry for a write or admin action of this request."""
     services.audit.record(

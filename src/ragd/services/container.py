@@ -24,10 +24,13 @@ from ragd.services.gdpr import GdprService
 from ragd.services.indexing import ChunkingPolicy, IndexingService, RetryPolicy
 from ragd.services.ingest import IngestService
 from ragd.services.prompting import PromptBuilder
+from ragd.services.querying import QueryService
+from ragd.services.quotas import QuotaDefaults, QuotaService
 from ragd.services.reindex import ReindexService
 from ragd.services.resilience import CircuitBreaker, ResilientLLM
 from ragd.services.resilience import RetryPolicy as LlmRetryPolicy
 from ragd.services.search import FusionPolicy, SearchService
+from ragd.services.submitting import SubmitService
 from ragd.worker import Worker, WorkerPool
 
 if TYPE_CHECKING:
@@ -59,6 +62,10 @@ class Services:
     account_admin: AccountService
     gdpr: GdprService
     prices: PriceTable
+    queries: QueryService
+    """Every question (HTTP and CLI): quota, query log, answer, usage, cost, metrics."""
+    submissions: SubmitService
+    """Uploads and deletions over HTTP: quota, ingest, cache invalidation."""
     engine: Engine | None = None
     """The Store's SQLAlchemy engine, for the app to instrument when it traces."""
     index_sync: IndexSync | None = None
@@ -315,6 +322,17 @@ def build_services(settings: Settings, *, check_index: bool = True) -> Services:
     ingest = IngestService(
         store, queue, index, parsing, max_document_bytes=settings.max_document_bytes
     )
+    prices = PriceTable.parse(settings.llm_prices)
+    quotas = QuotaService(
+        accounts,
+        audit,
+        store,
+        QuotaDefaults(
+            max_documents=settings.max_documents_per_tenant,
+            max_bytes=settings.max_bytes_per_tenant,
+            max_llm_tokens_month=settings.max_llm_tokens_per_month,
+        ),
+    )
     return Services(
         settings=settings,
         store=store,
@@ -346,7 +364,11 @@ def build_services(settings: Settings, *, check_index: bool = True) -> Services:
         ),
         account_admin=AccountService(accounts, hasher),
         gdpr=GdprService(accounts, audit, store, ingest, cache),
-        prices=PriceTable.parse(settings.llm_prices),
+        prices=prices,
+        queries=QueryService(
+            search, answers, audit, quotas, prices, default_k=settings.top_k_retrieval
+        ),
+        submissions=SubmitService(ingest, quotas, cache),
         engine=db.engine,
         index_sync=index_sync,
     )
