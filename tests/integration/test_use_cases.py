@@ -79,9 +79,7 @@ def test_an_answer_leaves_one_query_log_row_one_usage_row_and_metrics(
     assert svc.audit.usage(tenant)[0]["requests"] == 1
 
 
-def test_a_streamed_answer_is_accounted_once_it_finishes(
-    svc: Services, tenant: TenantId
-) -> None:
+def test_a_streamed_answer_is_accounted_once_it_finishes(svc: Services, tenant: TenantId) -> None:
     indexed(svc, tenant)
     events = svc.queries.stream(ask(tenant, kind="chat"))
     assert svc.audit.queries(tenant) == []  # nothing runs before the first event
