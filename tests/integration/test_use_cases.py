@@ -174,3 +174,10 @@ def test_a_change_of_documents_drops_the_tenants_cached_answers(
     svc.cache.set(tenant, "answer:x", {"text": "stale"})
     svc.submissions.delete(tenant, submitted.document.id)
     assert svc.cache.get(tenant, "answer:x") is None
+
+
+def test_an_explicit_k_is_checked_not_replaced_by_the_default(
+    svc: Services, tenant: TenantId
+) -> None:
+    with pytest.raises(InvalidRequest):
+        svc.queries.search(QueryRequest(tenant, "waggle", kind="search", k=0))

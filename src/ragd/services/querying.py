@@ -88,7 +88,7 @@ class QueryService:
             request.tenant,
             request.question,
             mode=request.mode,
-            k=request.k or self.default_k,
+            k=self.default_k if request.k is None else request.k,
             filters=request.filters,
         )
 
