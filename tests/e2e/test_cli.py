@@ -116,3 +116,41 @@ def test_no_wait_queues_for_a_separate_worker(tmp_path: Path, corpus: Path) -> N
     r = ragd(["worker", "--until-idle"], data)
     assert r.returncode == 0 and "indexed 1" in r.stderr
     assert json.loads(ragd(["jobs", "--json"], data).stdout)["done"] == 1
+
+
+def test_ask_and_search_are_accounted_like_http_queries(tmp_path: Path, corpus: Path) -> None:
+    from ragd.domain.models import DEFAULT_TENANT
+    from ragd.services.container import build_services
+    from tests.conftest import make_settings
+
+    data = tmp_path / "data"
+    assert ragd(["ingest", str(corpus / "bees.md")], data).returncode == 0
+    question = "How far away are the flowers?"
+    r = ragd(["ask", question], data)
+    assert r.returncode == 0, r.stderr
+    assert "[1] Bees" in r.stdout and "ragd-extractive" in r.stdout
+    r = ragd(["ask", question, "--json"], data)
+    assert r.returncode == 0, r.stderr
+    answer = json.loads(r.stdout)  # nothing but the answer on stdout (no cost_event line)
+    assert answer["grounded"] and answer["usage"]["total_tokens"] > 0
+    r = ragd(["ask", "What do bees dance?", "--stream"], data)
+    assert r.returncode == 0, r.stderr
+    assert ragd(["search", "waggle"], data).returncode == 0
+
+    svc = build_services(make_settings(data))
+    try:
+        logged = [(q.kind, q.text, q.user_id) for q in svc.audit.queries(DEFAULT_TENANT)]
+        assert logged == [
+            ("query", question, None),
+            ("query", question, None),
+            ("query", "What do bees dance?", None),
+            ("search", "waggle", None),
+        ]
+        [usage] = svc.audit.usage(DEFAULT_TENANT)
+        assert usage["model"] == "ragd-extractive" and usage["requests"] == 3
+        assert usage["prompt_tokens"] >= answer["usage"]["prompt_tokens"]
+    finally:
+        svc.close()
+
+    r = ragd(["ask", "Why?"], data, RAGD_MAX_LLM_TOKENS_PER_MONTH="1")
+    assert r.returncode == 1 and "monthly LLM token quota reached" in r.stderr

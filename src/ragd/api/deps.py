@@ -11,6 +11,7 @@ With ``RAGD_AUTH=disabled`` every request acts as a platform admin of the defaul
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -32,7 +33,7 @@ UNKNOWN_TENANT = TenantId("_unknown")
 
 
 def get_services(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
+    return request.app.state.services
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
@@ -126,7 +127,7 @@ def required_role(dependant: Any) -> Role | None:
     for sub in dependant.dependencies:
         role = getattr(sub.call, "required_role", None) or required_role(sub)
         if role is not None:
-            return role  # type: ignore[no-any-return]
+            return role
     return None
 
 
@@ -155,7 +156,7 @@ def audit(
     action: str,
     resource: str | None,
     outcome: str = "success",
-    detail: dict[str, object] | None = None,
+    detail: Mapping[str, object] | None = None,
 ) -> None:
     """Append one audit entry for a write or admin action of this request."""
     services.audit.record(

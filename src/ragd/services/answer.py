@@ -15,7 +15,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -93,10 +93,9 @@ class AnswerService:
         filters: SearchFilters | None = None,
         history: Sequence[ChatMessage] = (),
     ) -> Answer:
+        """The checked answer, generated in one LLM call (no token stream)."""
         answer: Answer | None = None
-        for event in self.stream(
-            tenant, question, mode=mode, k=k, filters=filters, history=history, _whole=True
-        ):
+        for event in self._events(tenant, question, mode, k, filters, history, whole=True):
             if isinstance(event, Finished):
                 answer = event.answer
         assert answer is not None
@@ -111,9 +110,26 @@ class AnswerService:
         k: int | None = None,
         filters: SearchFilters | None = None,
         history: Sequence[ChatMessage] = (),
-        _whole: bool = False,
-    ) -> Iterator[AnswerEvent]:
-        """Tokens as they are generated, then one ``Finished`` with the checked answer."""
+    ) -> Generator[AnswerEvent, None, None]:
+        """Tokens as they are generated, then one ``Finished`` with the checked answer.
+
+        Nothing runs until the first ``next()``: a refused question (bad mode, ``k`` or
+        filters) raises there, before the caller has sent anything."""
+        return self._events(tenant, question, mode, k, filters, history, whole=False)
+
+    def _events(
+        self,
+        tenant: TenantId,
+        question: str,
+        mode: Mode | None,
+        k: int | None,
+        filters: SearchFilters | None,
+        history: Sequence[ChatMessage],
+        *,
+        whole: bool,
+    ) -> Generator[AnswerEvent, None, None]:
+        """The answer's events; with ``whole`` the LLM is asked for the complete text at
+        once and only ``Finished`` is produced."""
         t0 = time.perf_counter()
         k = k or self.policy.default_k
         key = self._cache_key(tenant, question, mode, k, filters, history)
@@ -122,7 +138,7 @@ class AnswerService:
             answer = answer_from_dict(cached)
             answer.cached = True
             answer.timings = {"total_ms": (time.perf_counter() - t0) * 1e3}
-            if not _whole:
+            if not whole:
                 yield Token(answer.text)
             yield Finished(answer)
             return
@@ -136,13 +152,13 @@ class AnswerService:
             timings["rerank_ms"] = (time.perf_counter() - t_rerank) * 1e3
         if not passages:
             answer = Answer(NO_ANSWER, [], [], self.llm.model, grounded=False, timings=timings)
-            if not _whole:
+            if not whole:
                 yield Token(NO_ANSWER)
         else:
             plan = self.prompts.build(question, passages, history)
             t1 = time.perf_counter()
             completion: Completion | None = None
-            if _whole:
+            if whole:
                 with tracer.start_as_current_span(
                     "llm", attributes=self._llm_attributes(tenant)
                 ) as span:
@@ -241,8 +257,8 @@ class AnswerService:
         or a keyword-only match in hybrid) passes when some hit cleared the threshold, or
         when no hit has a similarity at all (pure keyword search)."""
         threshold = self.policy.similarity_threshold
-        scored = [h for h in hits if h.similarity is not None]
-        if scored and max(h.similarity for h in scored) < threshold:  # type: ignore[type-var]
+        scored = [h.similarity for h in hits if h.similarity is not None]
+        if scored and max(scored) < threshold:
             return []
         return [h for h in hits if h.similarity is None or h.similarity >= threshold]
 

@@ -25,8 +25,11 @@ from ragd.services.gdpr import GdprService
 from ragd.services.indexing import ChunkingPolicy, IndexingService, RetryPolicy
 from ragd.services.ingest import IngestService
 from ragd.services.prompting import PromptBuilder
+from ragd.services.querying import QueryService
+from ragd.services.quotas import QuotaDefaults, QuotaService
 from ragd.services.reindex import ReindexService
 from ragd.services.search import FusionPolicy, SearchService
+from ragd.services.submitting import SubmitService
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -73,6 +76,10 @@ class Services:
     account_admin: AccountService
     gdpr: GdprService
     prices: PriceTable
+    queries: QueryService
+    """Every question (HTTP and CLI): quota, query log, answer, usage, cost, metrics."""
+    submissions: SubmitService
+    """Uploads and deletions over HTTP: quota, ingest, cache invalidation."""
     engine: Engine | None = None
     """The Store's SQLAlchemy engine, for the app to instrument when it traces."""
     index_sync: IndexSync | None = None
@@ -151,6 +158,18 @@ def assemble(settings: Settings, p: Ports) -> Services:
         audience=auth.jwt_audience,
         issuer=auth.jwt_issuer,
     )
+    limits = settings.limits
+    quotas = QuotaService(
+        p.accounts,
+        p.audit,
+        p.store,
+        QuotaDefaults(
+            max_documents=limits.max_documents_per_tenant,
+            max_bytes=limits.max_bytes_per_tenant,
+            max_llm_tokens_month=limits.max_llm_tokens_per_month,
+        ),
+    )
+    prices = PriceTable.parse(settings.llm.prices)
     return Services(
         settings=settings,
         store=p.store,
@@ -173,7 +192,9 @@ def assemble(settings: Settings, p: Ports) -> Services:
         authenticator=Authenticator(p.accounts, hasher, jwt),
         account_admin=AccountService(p.accounts, hasher),
         gdpr=GdprService(p.accounts, p.audit, p.store, uploads, p.cache),
-        prices=PriceTable.parse(settings.llm.prices),
+        prices=prices,
+        queries=QueryService(search, answers, p.audit, quotas, prices, default_k=retrieval.top_k),
+        submissions=SubmitService(uploads, quotas, p.cache),
         engine=p.engine,
         index_sync=p.index_sync,
     )

@@ -149,14 +149,16 @@ def open_database(settings: Settings) -> Database:
     return db
 
 
-def migrate_database(settings: Settings) -> None:
+def migrate_database(settings: Settings) -> str:
     """Bring the Store's schema to head (Alembic; on Postgres under an advisory lock, so
-    replicas that start together migrate once). Run it before ``build_services``."""
+    replicas that start together migrate once) and return the revision it is at. Run it
+    before ``build_services``."""
     from ragd.adapters.sql import migrate
 
     db = open_database(settings)
     try:
         migrate.upgrade(db)
+        return migrate.current(db) or "base"
     finally:
         db.dispose()
 

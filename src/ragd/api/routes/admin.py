@@ -17,6 +17,7 @@ from ragd.api.deps import PlatformAdmin, ServicesDep, TenantAdmin, audit
 from ragd.domain.accounts import ApiKey, Principal, Role, Status, Tenant, TenantLimits, User
 from ragd.domain.models import TenantId
 from ragd.errors import Forbidden
+from ragd.services.quotas import month_start
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
@@ -358,8 +359,6 @@ def usage_all_tenants(
     principal: PlatformAdmin,
     since: Annotated[datetime | None, Query(description="Default: start of this month")] = None,
 ) -> dict[str, Any]:
-    from ragd.api.tenancy import month_start
-
     start = since or month_start()
     known = [(t.id, t.name, t.status.value) for t in services.accounts.list_tenants()]
     if principal.tenant_id not in {k[0] for k in known}:  # the embedded default tenant

@@ -19,7 +19,7 @@ from starlette.datastructures import UploadFile
 from ragd.api.deps import Editor, Reader, ServicesDep, audit
 from ragd.api.problems import ProblemError, status_for
 from ragd.api.schemas import DocumentListOut, DocumentOut, SubmittedOut, TextDocumentIn
-from ragd.api.tenancy import check_document_quota, guard_cross_tenant
+from ragd.api.tenancy import guard_cross_tenant
 from ragd.domain.models import DocumentStatus, TenantId
 from ragd.errors import DocumentRejected
 from ragd.services.ingest import Submission
@@ -62,7 +62,8 @@ async def upload(
     request: Request, response: Response, services: ServicesDep, principal: Editor
 ) -> SubmittedOut:
     tenant = principal.tenant_id
-    await run_in_threadpool(check_document_quota, services, tenant)
+    # Before the body is read: a tenant at its quota is refused without uploading.
+    await run_in_threadpool(services.submissions.check_quota, tenant)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
         submission = await _submit_json(request, services, tenant)
@@ -88,7 +89,6 @@ async def upload(
     if submission.outcome == "failed":
         error = submission.error or DocumentRejected(doc.error or "document rejected")
         raise ProblemError(status_for(error), error.code, str(error), document_id=doc.id)
-    services.cache.invalidate_tenant(tenant)
     if submission.outcome == "unchanged":
         response.status_code = 200
     return SubmittedOut(**DocumentOut.of(doc).model_dump(), outcome=submission.outcome)
@@ -100,8 +100,8 @@ async def _submit_json(request: Request, services: ServicesDep, tenant: TenantId
         payload = TextDocumentIn.model_validate_json(raw)
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_input=False)) from None
-    return await _run(
-        services.ingest.submit_text,
+    return await run_in_threadpool(
+        services.submissions.submit_text,
         tenant,
         payload.text,
         title=payload.title,
@@ -126,8 +126,8 @@ async def _submit_multipart(
         metadata = _metadata(form.get("metadata"))
         title = form.get("title")
         data = await upload_file.read()
-        return await _run(
-            services.ingest.submit_bytes,
+        return await run_in_threadpool(
+            services.submissions.submit_bytes,
             tenant,
             data,
             source=upload_file.filename or "upload",
@@ -152,10 +152,6 @@ def _metadata(raw: object) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ProblemError(422, "validation_error", "'metadata' must be a JSON object")
     return value
-
-
-async def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    return await run_in_threadpool(fn, *args, **kwargs)
 
 
 @router.get("", response_model=DocumentListOut, summary="List documents, newest first")
@@ -194,8 +190,7 @@ def delete_document(
     document_id: str, request: Request, services: ServicesDep, principal: Editor
 ) -> Response:
     with guard_cross_tenant(request, services, principal, document_id):
-        services.ingest.delete(principal.tenant_id, document_id)
-    services.cache.invalidate_tenant(principal.tenant_id)
+        services.submissions.delete(principal.tenant_id, document_id)
     audit(request, services, principal, "document.delete", document_id)
     return Response(status_code=204)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Generator
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
@@ -21,9 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
+from ragd.api.asking import query_request
 from ragd.api.deps import Reader, ServicesDep
 from ragd.api.problems import ProblemError
-from ragd.api.routes.retrieval import before_answer, first_event, record_answer
 from ragd.api.schemas import CitationOut
 from ragd.domain.answer import Answer
 from ragd.ports.llm import ChatMessage
@@ -93,17 +93,14 @@ async def chat_completions(
             404, "model_not_found", f"model {body.model!r} does not exist; see GET /v1/models"
         )
     question, history = _split(body.messages)
-    tenant = principal.tenant_id
-    await run_in_threadpool(before_answer, services, principal, request, "chat", question)
-    kwargs: dict[str, Any] = {"mode": MODELS[body.model], "history": history}
+    asked = query_request(
+        principal, request, "chat", question, mode=MODELS[body.model], history=tuple(history)
+    )
     completion_id = "chatcmpl-" + uuid.uuid4().hex
     created = int(time.time())
     if not body.stream:
-        started = time.perf_counter()
-        answer = await run_in_threadpool(services.answers.answer, tenant, question, **kwargs)
-        await run_in_threadpool(
-            record_answer, answer, time.perf_counter() - started, services, principal, request
-        )
+        answer = await run_in_threadpool(services.queries.answer, asked)
+        request.state.docs_retrieved = len(answer.passages)
         return {
             "id": completion_id,
             "object": "chat.completion",
@@ -119,19 +116,13 @@ async def chat_completions(
             "usage": _usage(answer),
             "citations": _citations(answer),
         }
-    events = services.answers.stream(tenant, question, **kwargs)
-    first = await run_in_threadpool(first_event, events)
+    events = services.queries.stream(asked)
+    # Quota, validation and retrieval run with the first event: they fail with a proper
+    # status before the stream starts.
+    first = await run_in_threadpool(next, events)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     return EventSourceResponse(
-        _chunks(
-            first,
-            events,
-            completion_id,
-            created,
-            body.model,
-            include_usage,
-            lambda answer, seconds: record_answer(answer, seconds, services, principal, request),
-        ),
+        _chunks(request, first, events, completion_id, created, body.model, include_usage),
         ping=15,
         sep="\n",
         headers={"Cache-Control": "no-store"},
@@ -159,13 +150,13 @@ def _split(messages: list[Message]) -> tuple[str, list[ChatMessage]]:
 
 
 async def _chunks(
+    request: Request,
     first: AnswerEvent,
-    events: Iterator[AnswerEvent],
+    events: Generator[AnswerEvent, None, None],
     completion_id: str,
     created: int,
     model: str,
     include_usage: bool,
-    on_finished: Callable[[Answer, float], None],
 ) -> AsyncIterator[str]:
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
         body = {
@@ -178,7 +169,6 @@ async def _chunks(
         }
         return json.dumps(body)
 
-    started = time.perf_counter()
     yield chunk({"role": "assistant", "content": ""})
     try:
         pending: list[AnswerEvent] = [first]
@@ -194,7 +184,7 @@ async def _chunks(
                 yield chunk({"content": event.text})
             elif isinstance(event, Finished):
                 answer = event.answer
-                await run_in_threadpool(on_finished, answer, time.perf_counter() - started)
+                request.state.docs_retrieved = len(answer.passages)
                 sources = _sources(answer)
                 if sources:
                     yield chunk({"content": sources})
@@ -211,9 +201,7 @@ async def _chunks(
                     yield json.dumps(usage)
         yield "[DONE]"
     finally:
-        close = getattr(events, "close", None)
-        if close is not None:
-            close()
+        events.close()
 
 
 def _sources(answer: Answer) -> str:

@@ -9,9 +9,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 
 from ragd.api.deps import Reader, ServicesDep
-from ragd.api.tenancy import month_start
 from ragd.domain.accounts import Role
 from ragd.errors import Forbidden
+from ragd.services.quotas import month_start
 
 router = APIRouter(prefix="/api/v1", tags=["usage"])
 

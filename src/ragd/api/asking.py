@@ -1,0 +1,46 @@
+"""Turning an HTTP question into the query use case's request.
+
+Shared by ``/api/v1/search``, ``/api/v1/query`` and ``/v1/chat/completions``: the caller
+(tenant, user) comes from the principal, the request id from the middleware, and the wire
+filters become the domain's ``SearchFilters``.
+"""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from ragd.api.deps import request_id
+from ragd.api.schemas import Filters
+from ragd.domain.accounts import Principal
+from ragd.domain.filters import SearchFilters
+from ragd.ports.index import Mode
+from ragd.ports.llm import ChatMessage
+from ragd.services.querying import QueryKind, QueryRequest
+
+
+def filters_of(f: Filters | None) -> SearchFilters:
+    return SearchFilters.from_mapping(f.model_dump(exclude_none=True) if f else None)
+
+
+def query_request(
+    principal: Principal,
+    request: Request,
+    kind: QueryKind,
+    question: str,
+    *,
+    mode: Mode | None = None,
+    k: int | None = None,
+    filters: Filters | None = None,
+    history: tuple[ChatMessage, ...] = (),
+) -> QueryRequest:
+    return QueryRequest(
+        tenant=principal.tenant_id,
+        question=question,
+        kind=kind,
+        user_id=principal.user_id,
+        request_id=request_id(request),
+        mode=mode,
+        k=k,
+        filters=filters_of(filters),
+        history=history,
+    )

@@ -1,0 +1,92 @@
+"""The ``ragd`` command line: thin, it parses, calls services and prints.
+
+Errors from ragd become one readable line on stderr and an exit code (2: bad input,
+3: configuration, 4: not found, 1: anything else), never a traceback.
+
+The commands live in modules by group (``documents``, ``query``, ``serve``,
+``maintenance``, ``evaluate``, ``admin``); this module is the table of contents that
+registers them, in the order ``ragd --help`` lists them.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from pydantic import ValidationError
+
+from ragd.cli import admin, documents, evaluate, maintenance, query, serve
+from ragd.cli.common import err
+from ragd.errors import ConfigError, InvalidRequest, NotFound, RagdError
+
+app = typer.Typer(
+    name="ragd",
+    help="ragd: documents in, grounded answers out.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+docs_app = typer.Typer(help="List, inspect, delete and retry documents.", no_args_is_help=True)
+app.add_typer(docs_app, name="docs")
+admin_app = typer.Typer(help="Tenants, users and API keys.", no_args_is_help=True)
+app.add_typer(admin_app, name="admin")
+
+app.command()(documents.ingest)
+app.command()(query.search)
+app.command()(query.ask)
+app.command()(serve.serve)
+docs_app.command("list")(documents.docs_list)
+docs_app.command("show")(documents.docs_show)
+docs_app.command("delete")(documents.docs_delete)
+docs_app.command("retry")(documents.docs_retry)
+app.command()(serve.worker)
+app.command()(maintenance.jobs)
+app.command()(maintenance.migrate)
+app.command()(maintenance.reindex)
+app.command("sync")(serve.sync_)
+app.command()(maintenance.maintain)
+app.command()(maintenance.reconcile)
+app.command("eval")(evaluate.eval_)
+admin_app.command("create-platform-admin")(admin.admin_create_platform_admin)
+admin_app.command("create-tenant")(admin.admin_create_tenant)
+admin_app.command("tenants")(admin.admin_tenants)
+admin_app.command("create-user")(admin.admin_create_user)
+admin_app.command("revoke-key")(admin.admin_revoke_key)
+
+_EXIT_CODES: list[tuple[type[RagdError], int]] = [
+    (NotFound, 4),
+    (ConfigError, 3),
+    (InvalidRequest, 2),
+]
+
+
+def main() -> None:
+    """Console-script entry point: ragd errors become a message and an exit code."""
+    try:
+        rc = app(standalone_mode=False)  # click returns the code of typer.Exit here
+        sys.exit(rc if isinstance(rc, int) else 0)
+    except RagdError as exc:
+        code = next((c for t, c in _EXIT_CODES if isinstance(exc, t)), 1)
+        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(code)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
+        err.print(f"[red]configuration error:[/] {problems}", highlight=False, soft_wrap=True)
+        sys.exit(3)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors carry their own exit code
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

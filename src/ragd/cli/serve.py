@@ -1,0 +1,112 @@
+"""The long-running processes: ``ragd serve`` (HTTP API), ``ragd worker`` (ingestion) and
+``ragd sync`` (an external index's outbox). Each stops gracefully on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Annotated
+
+import typer
+
+from ragd.cli.common import err, services
+from ragd.config import get_settings
+from ragd.errors import ConfigError
+from ragd.worker import build_worker_pool
+
+
+def serve(
+    host: Annotated[str | None, typer.Option("--host", help="Default API_HOST.")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Default API_PORT.")] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", help="Default UVICORN_WORKERS.")
+    ] = None,
+) -> None:
+    """Run the HTTP API (and, in embedded mode, the ingestion worker) with uvicorn."""
+    import uvicorn
+
+    from ragd.observability.logging import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    services(settings).close()  # migrate, and fail fast (exit code 3) on bad configuration
+    os.environ["RAGD_CONFIGURE_LOGGING"] = "1"  # uvicorn worker processes do the same
+    uvicorn.run(
+        "ragd.api.app:create_app",
+        factory=True,
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        workers=workers or settings.uvicorn_workers,
+        log_level=settings.log_level.lower(),
+        access_log=False,  # ragd logs each request itself, with tenant and request id
+        log_config=None,
+        timeout_graceful_shutdown=30,
+    )
+
+
+def worker(
+    until_idle: Annotated[
+        bool, typer.Option("--until-idle", help="Exit when the queue is empty.")
+    ] = False,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--concurrency",
+            min=1,
+            max=64,
+            help="Worker threads sharing one model (default RAGD_WORKER_CONCURRENCY, 1).",
+        ),
+    ] = None,
+) -> None:
+    """Run an ingestion worker (own process); SIGTERM finishes gracefully."""
+    logging.basicConfig(
+        level=get_settings().log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    svc = services()
+    pool = build_worker_pool(svc, concurrency)
+    pool.install_signal_handlers()
+    stats = pool.run(until_idle=until_idle)
+    ids = ", ".join(w.worker_id for w in pool.workers)
+    err.print(
+        f"worker {ids}: indexed {stats.indexed}, failed {stats.failed}, retried {stats.retried}"
+    )
+
+
+def sync_(
+    until_idle: Annotated[
+        bool, typer.Option("--until-idle", help="Exit when the outbox is empty.")
+    ] = False,
+) -> None:
+    """Apply the outbox of an external index (Qdrant) until stopped; SIGTERM stops it.
+
+    Ingestion workers do this too, between batches; run this where no worker runs, or
+    with RAGD_OUTBOX_SYNC_IN_WORKER=false to keep index writes off the workers."""
+    import threading
+
+    from ragd.services.index_sync import run_sync
+    from ragd.worker import install_stop_signals
+
+    logging.basicConfig(
+        level=get_settings().log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    svc = services()
+    try:
+        if svc.index_sync is None:
+            raise ConfigError(
+                f"VECTOR_STORE_TYPE={svc.settings.vector_store_type} commits its index in the "
+                "Store's transaction: there is no outbox to sync"
+            )
+        stop = threading.Event()
+        install_stop_signals(stop.set)
+        applied = run_sync(
+            svc.index_sync,
+            stop=stop,
+            poll_seconds=svc.settings.worker_poll_seconds,
+            until_idle=until_idle,
+        )
+    finally:
+        svc.close()
+    err.print(f"sync: applied {applied} outbox row(s)")
