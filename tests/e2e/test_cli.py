@@ -94,6 +94,14 @@ def test_bad_input_gives_message_and_exit_code(tmp_path: Path) -> None:
     assert r.returncode == 3 and "configuration" in r.stderr
     r = ragd(["search", "x"], data, model="no-such-model")
     assert r.returncode == 3 and "EMBEDDING_MODEL" in r.stderr
+    # Usage errors (typer bundles its own click, whose exceptions are not click's classes).
+    for args, says in (
+        (["nosuchcmd"], "No such command 'nosuchcmd'"),
+        (["--nope"], "No such option: --nope"),
+        (["ask"], "Missing argument"),
+    ):
+        r = ragd(args, data)
+        assert r.returncode == 2 and says in r.stderr and "Traceback" not in r.stderr, r.stderr
 
 
 def test_model_change_is_refused_until_reindex(tmp_path: Path, corpus: Path) -> None:

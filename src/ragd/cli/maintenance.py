@@ -28,7 +28,8 @@ def migrate() -> None:
     """Create or upgrade the Store's schema (Alembic)."""
     from ragd.services.container import migrate_database
 
-    out.print(f"database at revision {migrate_database(get_settings())}")
+    revision = migrate_database(get_settings(), check_backend=False)
+    out.print(f"database at revision {revision}")
 
 
 def reindex(

@@ -149,13 +149,16 @@ def open_database(settings: Settings) -> Database:
     return db
 
 
-def migrate_database(settings: Settings) -> str:
+def migrate_database(settings: Settings, *, check_backend: bool = True) -> str:
     """Bring the Store's schema to head (Alembic; on Postgres under an advisory lock, so
     replicas that start together migrate once) and return the revision it is at. Run it
-    before ``build_services``."""
-    from ragd.adapters.sql import migrate
+    before ``build_services``.
 
-    db = open_database(settings)
+    ``check_backend=False`` migrates the Store alone, whatever ``VECTOR_STORE_TYPE`` says:
+    ``ragd migrate`` runs as an init step before the index settings are complete."""
+    from ragd.adapters.sql import database, migrate
+
+    db = open_database(settings) if check_backend else database.build(settings.storage)
     try:
         migrate.upgrade(db)
         return migrate.current(db) or "base"
