@@ -1,5 +1,5 @@
-"""Every metric name of DESIGN §7 is served by GET /metrics after one ingest and one query,
-and the queue gauges describe the real queue.
+"""Every metric name of docs/architecture.md#metric-names is served by GET /metrics after
+one ingest and one query, and the queue gauges describe the real queue.
 
 The LLM is the fake OpenAI server behind the real OpenAI-compatible adapter (so there
 are token counts, a price, a circuit breaker); the queue is the real SQLite queue.
@@ -37,7 +37,7 @@ DESIGN_METRICS = (
     "ragd_embedding_tokens_total",
     "ragd_llm_tokens_total",
 )
-"""DESIGN §7, with its "embedding/LLM token counters" as ragd names them."""
+"""The names of docs/architecture.md#metric-names this test requires samples of."""
 
 
 def scrape(c: TestClient) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
