@@ -1,5 +1,6 @@
-"""Every metric name of docs/architecture.md#metric-names is served by GET /metrics after
-one ingest and one query, and the queue gauges describe the real queue.
+"""The core metric names of docs/architecture.md#metric-names (``DESIGN_METRICS``) are
+served by GET /metrics after one ingest and one query, and the queue gauges describe the
+real queue.
 
 The LLM is the fake OpenAI server behind the real OpenAI-compatible adapter (so there
 are token counts, a price, a circuit breaker); the queue is the real SQLite queue.
