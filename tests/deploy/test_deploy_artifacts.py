@@ -473,7 +473,8 @@ def test_every_metric_in_dashboards_and_alerts_is_exported(tmp_path: Path) -> No
     from tests.api.conftest import make_client
 
     used = _named_metrics()
-    # The extraction is not vacuous: the SLO metrics and the ones DESIGN §7 names are seen.
+    # The extraction is not vacuous: the SLO metrics and those of
+    # docs/architecture.md#metric-names are seen.
     assert {
         "rag_requests_total", "rag_request_duration_seconds_bucket", "genai_queries_total",
         "genai_circuit_breaker_state", "genai_cross_tenant_leakage_attempts_total",

@@ -1,5 +1,6 @@
-"""Every metric name of DESIGN §7 is served by GET /metrics after one ingest and one query,
-and the queue gauges describe the real queue.
+"""The core metric names of docs/architecture.md#metric-names (``DESIGN_METRICS``) are
+served by GET /metrics after one ingest and one query, and the queue gauges describe the
+real queue.
 
 The LLM is the fake OpenAI server behind the real OpenAI-compatible adapter (so there
 are token counts, a price, a circuit breaker); the queue is the real SQLite queue.
@@ -37,7 +38,7 @@ DESIGN_METRICS = (
     "ragd_embedding_tokens_total",
     "ragd_llm_tokens_total",
 )
-"""DESIGN §7, with its "embedding/LLM token counters" as ragd names them."""
+"""The names of docs/architecture.md#metric-names this test requires samples of."""
 
 
 def scrape(c: TestClient) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

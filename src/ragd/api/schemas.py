@@ -1,4 +1,5 @@
-"""Wire shapes of the HTTP contract (DESIGN §5). Names are fixed; fields may be added.
+"""Wire shapes of the HTTP contract (docs/architecture.md#http-contract). Names are fixed;
+fields may be added.
 
 Request models forbid unknown fields, so a typo ("topk") is a 422 rather than a silently
 ignored parameter. The OpenAI-compatible models allow them, because OpenAI clients send

@@ -1,8 +1,9 @@
 """Settings: one object, built once, passed down, and read by each subsystem as its section.
 
-Environment names follow DESIGN §6 (shared with the reference deployments); names that
-only ragd has carry a ``RAGD_`` prefix. Defaults are the embedded mode: SQLite under
-``./ragd-data`` and the ONNX MiniLM model shipped as a Python package.
+Environment names are those of docs/architecture.md#configuration-names (shared with the
+reference deployments); names that only ragd has carry a ``RAGD_`` prefix. Defaults are
+the embedded mode: SQLite under ``./ragd-data`` and the ONNX MiniLM model shipped as a
+Python package.
 
 ``Settings`` is the one class that reads the environment (and ``.env``): its fields are
 flat, one per variable, declared beside their section in this package's modules

@@ -1,4 +1,5 @@
-"""Prometheus metrics under the names of DESIGN §7 (the reference dashboards use them).
+"""Prometheus metrics under the names of docs/architecture.md#metric-names (the dashboards
+use them).
 
 Metrics live in the process-wide default registry, created once at import; every app in
 the process shares them, which is what a scrape of one process should see. The gauges of

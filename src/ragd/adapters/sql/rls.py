@@ -1,7 +1,8 @@
 """Postgres row-level security: the tenant policies and the per-transaction scope.
 
 Every port method takes a tenant and filters by it; this is the second line of defence
-(DESIGN §4): on Postgres each tenant-scoped table carries two permissive policies,
+(docs/architecture.md#tenancy): on Postgres each tenant-scoped table carries two permissive
+policies,
 
 - ``ragd_tenant_isolation``: a row is visible and writable only when its tenant column
   equals ``current_setting('ragd.tenant_id', true)``;
