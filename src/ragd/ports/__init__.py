@@ -2,8 +2,8 @@
 
 Services depend on these only; adapters implement them; ``ragd.services.container`` is the
 one place that picks adapters from Settings. Every method takes the tenant explicitly:
-there is no ambient tenant anywhere. Room is left for Reranker and Limiter ports, which
-arrive with the provider and tenancy issues.
+there is no ambient tenant anywhere. The ports of the rarer parts (accounts, audit,
+limiter, reranker, index sync) are imported from their own modules.
 """
 
 from ragd.ports.cache import Cache
