@@ -62,7 +62,10 @@ def test_sign_in_roles_keys_audit_usage(
 
     # A key is shown once, works, and stops working when revoked.
     nav.get_by_role("link", name="API keys").click()
-    page.get_by_label("Name").fill("ci bot")
+    # Wait for the keys page: until it renders, the Documents page's "Search by name" field
+    # is still there and a loose "Name" label would fill it instead.
+    expect(page.get_by_role("heading", name="API keys", level=1)).to_be_visible()
+    page.get_by_label("Name", exact=True).fill("ci bot")
     page.get_by_role("button", name="Create key").click()
     secret = page.locator(".secret-value")
     expect(secret).to_have_text(_startswith("ragd_"))
