@@ -215,7 +215,7 @@ def main() -> None:
         )  # type: ignore[call-arg]
         dst = Database(url)
         migrate.upgrade(dst)
-        index = factory.build(dst, spec, settings)
+        index = factory.build(dst, spec, settings.index)
         index.ensure_ready()
         t0 = time.perf_counter()
         n_chunks = copy_store(src, dst)

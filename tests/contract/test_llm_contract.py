@@ -122,36 +122,33 @@ class Servers:
 
 
 def _openai(root: str, timeout: float = 30.0) -> LLM:
-    return openai_compatible.build(
-        llm_settings(
-            llm_base_url=f"{root}/v1", llm_model=DEFAULT_MODEL, llm_timeout_seconds=timeout
-        )
+    s = llm_settings(
+        llm_base_url=f"{root}/v1", llm_model=DEFAULT_MODEL, llm_timeout_seconds=timeout
     )
+    return openai_compatible.build(s.llm, s.providers)
 
 
 def _anthropic(root: str, timeout: float = 30.0) -> LLM:
-    return anthropic.build(
-        llm_settings(
-            llm_provider="anthropic",
-            llm_model=anthropic_server.DEFAULT_MODEL,
-            anthropic_api_key="sk-ant-contract",
-            anthropic_base_url=root,
-            anthropic_model=None,
-            llm_timeout_seconds=timeout,
-        )
+    s = llm_settings(
+        llm_provider="anthropic",
+        llm_model=anthropic_server.DEFAULT_MODEL,
+        anthropic_api_key="sk-ant-contract",
+        anthropic_base_url=root,
+        anthropic_model=None,
+        llm_timeout_seconds=timeout,
     )
+    return anthropic.build(s.llm, s.providers)
 
 
 def _ollama(root: str, timeout: float = 30.0) -> LLM:
-    return ollama.build(
-        llm_settings(
-            llm_provider="ollama",
-            llm_model=ollama_server.DEFAULT_MODEL,
-            ollama_url=root,
-            ollama_model=None,
-            llm_timeout_seconds=timeout,
-        )
+    s = llm_settings(
+        llm_provider="ollama",
+        llm_model=ollama_server.DEFAULT_MODEL,
+        ollama_url=root,
+        ollama_model=None,
+        llm_timeout_seconds=timeout,
     )
+    return ollama.build(s.llm, s.providers)
 
 
 def _cases(servers: Servers) -> dict[str, AdapterCase]:

@@ -8,6 +8,9 @@ How each remote adapter applies the error map end to end, over real HTTP, is pin
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
+from inspect import Parameter, signature
+from typing import Any
 
 import pytest
 
@@ -138,16 +141,28 @@ def test_unknown_embedding_models_are_config_errors(name: str) -> None:
         providers.embedder_provider(name)
 
 
-def test_every_registered_builder_resolves() -> None:
+REGISTRY: list[tuple[Mapping[str, Builder[Any]], type]] = [
+    (providers.LOCAL_EMBEDDERS, providers.LocalEmbedderBuilder),
+    (providers.REMOTE_EMBEDDERS, providers.RemoteEmbedderBuilder),
+    (providers.LOCAL_LLMS, providers.LocalLLMBuilder),
+    (providers.REMOTE_LLMS, providers.RemoteLLMBuilder),
+    (providers.RERANKERS, providers.RerankerBuilder),
+]
+
+
+def test_every_registered_builder_resolves_to_its_tables_signature() -> None:
     """Each ``module:function`` string names a function that exists (a typo would
-    otherwise surface only when an operator picks that provider)."""
-    for table, kind in (
-        (providers.EMBEDDERS, "embedder"),
-        (providers.LLMS, "llm"),
-        (providers.RERANKERS, "reranker"),
-    ):
+    otherwise surface only when an operator picks that provider) and takes what its
+    table's ``Protocol`` passes: the same sections, in the same order (mypy cannot see
+    through the import by name)."""
+    for table, protocol in REGISTRY:
+        wanted = [p.annotation for p in signature(protocol.__call__).parameters.values()][1:]
         for name, builder in table.items():
-            assert callable(builder.load(kind, name)), (kind, name)
+            function = builder.load(protocol.__name__, name)
+            params = signature(function).parameters.values()
+            takes = [p.annotation for p in params if p.default is Parameter.empty]
+            assert takes == wanted, (name, function)
+            assert all(p.kind is not Parameter.KEYWORD_ONLY for p in params), name
 
 
 def test_unknown_llm_and_reranker_names_are_config_errors() -> None:

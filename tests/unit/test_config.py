@@ -184,7 +184,7 @@ def test_second_names_still_read(isolated: pytest.MonkeyPatch) -> None:
     isolated.setenv("SECRET_KEY", "legacy-secret")
     s = Settings()  # type: ignore[call-arg]
     assert s.llm.base_url == "http://compat:1/v1"
-    assert s.rerank.cohere_api_key == SecretStr("co-key")
+    assert s.providers.cohere_api_key == SecretStr("co-key")
     assert s.authentication.secret_key == SecretStr("legacy-secret")
 
 

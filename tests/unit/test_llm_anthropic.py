@@ -71,6 +71,12 @@ def settings(**overrides: Any) -> Settings:
     return Settings(**base)
 
 
+def built(s: Settings) -> AnthropicLLM:
+    """The adapter as the provider registry builds it: the LLM section and the provider
+    accounts beside it."""
+    return anthropic.build(s.llm, s.providers)
+
+
 def sse(*events: dict[str, Any]) -> Reply:
     text = "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events)
     return Reply.raw(text, content_type="text/event-stream")
@@ -425,8 +431,8 @@ def test_neither_key_nor_prompt_is_ever_logged(
 
 def test_build_defaults_and_needs_a_key() -> None:
     with pytest.raises(ConfigError, match="ANTHROPIC_API_KEY"):
-        anthropic.build(settings())
-    llm = anthropic.build(settings(anthropic_api_key="sk-ant-x"))
+        built(settings())
+    llm = built(settings(anthropic_api_key="sk-ant-x"))
     assert llm.base_url == ANTHROPIC_BASE_URL
     assert llm.model == DEFAULT_ANTHROPIC_MODEL
     assert llm.context_window == 200_000
@@ -435,21 +441,18 @@ def test_build_defaults_and_needs_a_key() -> None:
 
 def test_build_model_precedence() -> None:
     key = {"anthropic_api_key": "sk-ant-x"}
-    assert anthropic.build(settings(llm_model="claude-a", **key)).model == "claude-a"
+    assert built(settings(llm_model="claude-a", **key)).model == "claude-a"
     assert (
-        anthropic.build(settings(llm_model="claude-a", anthropic_model="claude-b", **key)).model
-        == "claude-b"
+        built(settings(llm_model="claude-a", anthropic_model="claude-b", **key)).model == "claude-b"
     )
     # As a fallback behind OpenAI, LLM_MODEL is OpenAI's model, not Anthropic's.
     fallback = settings(llm_provider="openai", llm_model="gpt-4o-mini", **key)
-    assert anthropic.build(fallback).model == DEFAULT_ANTHROPIC_MODEL
+    assert built(fallback).model == DEFAULT_ANTHROPIC_MODEL
 
 
 def test_build_against_a_gateway_without_a_key(server: FakeAnthropicServer) -> None:
     with FakeAnthropicServer() as open_server:
-        llm = anthropic.build(
-            settings(anthropic_base_url=open_server.base_url, llm_model=DEFAULT_MODEL)
-        )
+        llm = built(settings(anthropic_base_url=open_server.base_url, llm_model=DEFAULT_MODEL))
         assert llm.complete(REQUEST).text
         assert "x-api-key" not in open_server.message_requests()[0].headers
 

@@ -58,6 +58,12 @@ def settings(**overrides: Any) -> Settings:
     return Settings(**base)
 
 
+def built(s: Settings) -> OllamaLLM:
+    """The adapter as the provider registry builds it: the LLM section and the provider
+    accounts beside it."""
+    return ollama.build(s.llm, s.providers)
+
+
 def ndjson(*lines: dict[str, Any] | str) -> Reply:
     text = "".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines)
     return Reply.raw(text, content_type="application/x-ndjson")
@@ -290,20 +296,20 @@ def test_the_prompt_is_never_logged(
 
 def test_build_needs_a_model() -> None:
     with pytest.raises(ConfigError, match="OLLAMA_MODEL"):
-        ollama.build(settings())
+        built(settings())
 
 
 def test_build_model_precedence_and_defaults() -> None:
-    llm = ollama.build(settings(llm_model="llama3.2"))
+    llm = built(settings(llm_model="llama3.2"))
     assert (llm.model, llm.base_url, llm.context_window) == (
         "llama3.2",
         DEFAULT_OLLAMA_URL,
         DEFAULT_CONTEXT_WINDOW,
     )
-    assert ollama.build(settings(llm_model="a", ollama_model="b")).model == "b"
+    assert built(settings(llm_model="a", ollama_model="b")).model == "b"
     # As a fallback, LLM_MODEL is the primary's model: OLLAMA_MODEL is needed.
     with pytest.raises(ConfigError):
-        ollama.build(settings(llm_provider="openai", llm_model="gpt-4o-mini"))
+        built(settings(llm_provider="openai", llm_model="gpt-4o-mini"))
     assert not llm.is_connected
 
 

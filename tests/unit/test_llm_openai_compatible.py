@@ -71,6 +71,12 @@ def settings(**overrides: Any) -> Settings:
     return Settings(**base)
 
 
+def built(s: Settings) -> OpenAICompatibleLLM:
+    """The adapter as the provider registry builds it: the LLM section and the provider
+    accounts beside it."""
+    return openai_compatible.build(s.llm, s.providers)
+
+
 # -- wire format -----------------------------------------------------------------------
 
 
@@ -357,7 +363,7 @@ def test_neither_key_nor_prompt_is_ever_logged(
 
 
 def test_build_openai_defaults() -> None:
-    llm = openai_compatible.build(settings(llm_provider="openai", openai_api_key="sk-x"))
+    llm = built(settings(llm_provider="openai", openai_api_key="sk-x"))
     assert llm.base_url == OPENAI_BASE_URL
     assert llm.model == DEFAULT_OPENAI_MODEL
     assert llm.context_window == DEFAULT_CONTEXT_WINDOW
@@ -365,18 +371,18 @@ def test_build_openai_defaults() -> None:
 
 def test_build_openai_needs_a_key() -> None:
     with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
-        openai_compatible.build(settings(llm_provider="openai"))
+        built(settings(llm_provider="openai"))
 
 
 def test_build_openai_compatible_needs_base_url_and_model() -> None:
     with pytest.raises(ConfigError, match="LLM_BASE_URL"):
-        openai_compatible.build(settings(llm_model="llama3.2"))
+        built(settings(llm_model="llama3.2"))
     with pytest.raises(ConfigError, match="LLM_MODEL"):
-        openai_compatible.build(settings(llm_base_url="http://localhost:11434/v1"))
+        built(settings(llm_base_url="http://localhost:11434/v1"))
 
 
 def test_build_openai_compatible_from_settings(server: FakeOpenAIServer) -> None:
-    llm = openai_compatible.build(
+    llm = built(
         settings(
             llm_base_url=server.base_url + "/",
             llm_model=DEFAULT_MODEL,

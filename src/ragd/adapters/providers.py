@@ -11,48 +11,92 @@ chosen, so:
 * no adapter module imports another to dispatch (the remote embedders used to be chosen
   inside their own base module, an import cycle).
 
-Adding a provider: write the adapter module with a ``build(settings, ...)`` function and
-add one line to the table of its kind below.
+Each builder receives its own sections of the settings, typed, never the whole
+``Settings``: a local adapter its subsystem's section (``EmbeddingSettings``,
+``LLMSettings``), a remote one that section and ``ProviderSettings``, the vendors' keys and
+the Ollama server's URL that several subsystems share (``OPENAI_API_KEY`` signs OpenAI's
+embeddings and chat alike). What a builder receives is its table's ``Protocol`` below,
+checked against every registered function by ``tests/unit/test_adapters_http.py``.
+
+Adding a provider: write the adapter module with a ``build`` function of its table's
+signature and add one line to that table.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, cast
 
 from ragd.errors import ConfigError
 
 if TYPE_CHECKING:
-    from ragd.config import Settings
+    from ragd.config import (
+        EmbeddingSettings,
+        LLMSettings,
+        ProviderSettings,
+        RerankSettings,
+        Settings,
+    )
     from ragd.ports import LLM, Embedder
     from ragd.ports.reranker import Reranker
 
 
+class LocalEmbedderBuilder(Protocol):
+    """An embedder that runs in-process: ``build(embedding)``."""
+
+    def __call__(self, embedding: EmbeddingSettings, /) -> Embedder: ...
+
+
+class RemoteEmbedderBuilder(Protocol):
+    """An embedder behind an API: ``build(embedding, providers, model)``, ``model`` being
+    the provider's own name of it (``EMBEDDING_MODEL`` after ``provider:``)."""
+
+    def __call__(
+        self, embedding: EmbeddingSettings, providers: ProviderSettings, model: str, /
+    ) -> Embedder: ...
+
+
+class LocalLLMBuilder(Protocol):
+    """An LLM that runs in-process: ``build(llm)``."""
+
+    def __call__(self, llm: LLMSettings, /) -> LLM: ...
+
+
+class RemoteLLMBuilder(Protocol):
+    """An LLM behind an API: ``build(llm, providers)``."""
+
+    def __call__(self, llm: LLMSettings, providers: ProviderSettings, /) -> LLM: ...
+
+
+class RerankerBuilder(Protocol):
+    """A reranker (all of them behind an API): ``build(rerank, providers)``, ``None`` when
+    ``RERANKER_MODEL`` names none."""
+
+    def __call__(
+        self, rerank: RerankSettings, providers: ProviderSettings, /
+    ) -> Reranker | None: ...
+
+
+B = TypeVar("B")
+
+
 @dataclass(frozen=True)
-class Builder:
-    """Where a provider's adapter is built, and what installs its dependencies.
+class Builder(Generic[B]):
+    """Where a provider's adapter is built, and what installs its dependencies; ``B`` is
+    the builder's signature, one ``Protocol`` per table.
 
     Args:
-        target: ``"package.module:function"``; the function takes ``settings`` first.
+        target: ``"package.module:function"``.
         extra: the ``ragd`` extra that installs the module's optional dependencies
             (``pip install 'ragd[<extra>]'``); ``None`` when they are all core ones.
-        kwargs: fixed keyword arguments of the call (one function serving two names).
-        section: the settings section the function takes first (``"embedding"`` passes
-            ``settings.embedding``); ``None`` passes the whole ``Settings``.
     """
 
     target: str
     extra: str | None = None
-    kwargs: Mapping[str, Any] = field(default_factory=dict)
-    section: str | None = None
 
-    def settings_for(self, settings: Settings) -> object:
-        """What the builder takes first: its section, or the whole settings."""
-        return settings if self.section is None else getattr(settings, self.section)
-
-    def load(self, kind: str, name: str) -> Callable[..., Any]:
+    def load(self, kind: str, name: str) -> B:
         """The builder function, its module imported now.
 
         Raises:
@@ -69,34 +113,36 @@ class Builder:
             raise ConfigError(
                 f"{kind} {name!r} needs {missing}, which is not installed: {install}"
             ) from exc
-        return cast(Callable[..., Any], getattr(module, function))
+        return cast("B", getattr(module, function))
 
 
-EMBEDDERS: Mapping[str, Builder] = {
-    "onnx-minilm": Builder("ragd.adapters.embedder.onnx_minilm:build", section="embedding"),
-    "hashing": Builder("ragd.adapters.embedder.hashing:build", section="embedding"),
-    "openai": Builder("ragd.adapters.embedder.openai:build", kwargs={"compatible": False}),
-    "openai-compatible": Builder(
-        "ragd.adapters.embedder.openai:build", kwargs={"compatible": True}
-    ),
+LOCAL_EMBEDDERS: Mapping[str, Builder[LocalEmbedderBuilder]] = {
+    "onnx-minilm": Builder("ragd.adapters.embedder.onnx_minilm:build"),
+    "hashing": Builder("ragd.adapters.embedder.hashing:build"),
+}
+"""Embedders that need no server, by name (see ``embedder_provider``)."""
+REMOTE_EMBEDDERS: Mapping[str, Builder[RemoteEmbedderBuilder]] = {
+    "openai": Builder("ragd.adapters.embedder.openai:build"),
+    "openai-compatible": Builder("ragd.adapters.embedder.openai:build_compatible"),
     "jina": Builder("ragd.adapters.embedder.jina:build"),
     "ollama": Builder("ragd.adapters.embedder.ollama:build"),
 }
-"""Local embedders by name; remote ones by the provider of ``provider:model``."""
-LOCAL_EMBEDDERS = ("onnx-minilm", "hashing")
+"""Remote embedders by the provider of ``EMBEDDING_MODEL=provider:model``."""
 MINILM_NAMES = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
 
-LLMS: Mapping[str, Builder] = {
+LOCAL_LLMS: Mapping[str, Builder[LocalLLMBuilder]] = {
     "extractive": Builder("ragd.adapters.llm.extractive:build"),
-    "llamacpp": Builder("ragd.adapters.llm.llamacpp:build", extra="llamacpp", section="llm"),
+    "llamacpp": Builder("ragd.adapters.llm.llamacpp:build", extra="llamacpp"),
+}
+REMOTE_LLMS: Mapping[str, Builder[RemoteLLMBuilder]] = {
     "openai": Builder("ragd.adapters.llm.openai_compatible:build"),
     "openai-compatible": Builder("ragd.adapters.llm.openai_compatible:build"),
     "anthropic": Builder("ragd.adapters.llm.anthropic:build"),
     "ollama": Builder("ragd.adapters.llm.ollama:build"),
 }
-"""``LLM_PROVIDER`` and the names in ``RAGD_LLM_FALLBACK``."""
+"""``LLM_PROVIDER`` and the names in ``RAGD_LLM_FALLBACK``: in-process, or behind an API."""
 
-RERANKERS: Mapping[str, Builder] = {
+RERANKERS: Mapping[str, Builder[RerankerBuilder]] = {
     "jina": Builder("ragd.adapters.reranker.remote:build"),
     "cohere": Builder("ragd.adapters.reranker.remote:build"),
 }
@@ -122,7 +168,7 @@ def embedder_provider(name: str) -> tuple[str, str | None]:
             "hashing-<dim>; remote: openai:<model>, openai-compatible:<model>, "
             "jina:<model>, ollama:<model>"
         )
-    remote = [p for p in EMBEDDERS if p not in LOCAL_EMBEDDERS]
+    remote = list(REMOTE_EMBEDDERS)
     if provider not in remote:
         raise ConfigError(
             f"unknown EMBEDDING_MODEL {name!r}; remote models are written provider:model "
@@ -140,12 +186,12 @@ def build_embedder(settings: Settings) -> Embedder:
         ConfigError: an unknown name, a missing dependency, or settings the adapter
             refuses (a missing key, a ``VECTOR_SIZE`` the model cannot produce).
     """
-    provider, model = embedder_provider(settings.embedding_model)
-    builder = EMBEDDERS[provider]
-    build = builder.load("EMBEDDING_MODEL", settings.embedding_model)
-    first = builder.settings_for(settings)
-    args = (first,) if model is None else (first, model)
-    return cast("Embedder", build(*args, **builder.kwargs))
+    name = settings.embedding.model
+    provider, model = embedder_provider(name)
+    if model is None:
+        return LOCAL_EMBEDDERS[provider].load("EMBEDDING_MODEL", name)(settings.embedding)
+    build = REMOTE_EMBEDDERS[provider].load("EMBEDDING_MODEL", name)
+    return build(settings.embedding, settings.providers, model)
 
 
 def build_llm(settings: Settings, provider: str) -> LLM:
@@ -154,11 +200,13 @@ def build_llm(settings: Settings, provider: str) -> LLM:
     Raises:
         ConfigError: an unknown provider, a missing dependency, or settings it refuses.
     """
-    builder = LLMS.get(provider)
-    if builder is None:
-        raise ConfigError(f"unknown LLM provider {provider!r}; known: {', '.join(LLMS)}")
-    build = builder.load("LLM provider", provider)
-    return cast("LLM", build(builder.settings_for(settings), **builder.kwargs))
+    if provider in LOCAL_LLMS:
+        return LOCAL_LLMS[provider].load("LLM provider", provider)(settings.llm)
+    if provider in REMOTE_LLMS:
+        build = REMOTE_LLMS[provider].load("LLM provider", provider)
+        return build(settings.llm, settings.providers)
+    known = ", ".join([*LOCAL_LLMS, *REMOTE_LLMS])
+    raise ConfigError(f"unknown LLM provider {provider!r}; known: {known}")
 
 
 def build_reranker(settings: Settings) -> Reranker | None:
@@ -168,7 +216,7 @@ def build_reranker(settings: Settings) -> Reranker | None:
     Raises:
         ConfigError: an unknown API, a missing dependency, or settings it refuses.
     """
-    name = settings.reranker_model.strip()
+    name = settings.rerank.model.strip()
     if not name or name.lower() == "none":
         return None
     api, sep, _ = name.partition(":")
@@ -180,4 +228,4 @@ def build_reranker(settings: Settings) -> Reranker | None:
             "cohere:rerank-v3.5)"
         )
     build = builder.load("RERANKER_MODEL", name)
-    return cast("Reranker | None", build(builder.settings_for(settings), **builder.kwargs))
+    return build(settings.rerank, settings.providers)

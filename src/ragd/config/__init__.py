@@ -5,6 +5,7 @@ from ragd.config.ingest import IngestSettings
 from ragd.config.llm import AnswerSettings, LLMSettings
 from ragd.config.models import EmbeddingSettings, RerankSettings
 from ragd.config.observability import ObservabilitySettings
+from ragd.config.providers import ProviderSettings
 from ragd.config.retrieval import RetrievalMode, RetrievalSettings
 from ragd.config.section import Section
 from ragd.config.service import ApiSettings, AuthSettings, CacheSettings, LimitsSettings
@@ -23,6 +24,7 @@ __all__ = [
     "LLMSettings",
     "LimitsSettings",
     "ObservabilitySettings",
+    "ProviderSettings",
     "RerankSettings",
     "RetrievalMode",
     "RetrievalSettings",

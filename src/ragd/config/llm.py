@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field
 
 from ragd.config.section import Section, env
 
@@ -16,17 +16,15 @@ LLMProvider = Literal[
 
 
 class LLMSettings(Section):
-    """``LLM_PROVIDER``, its fallbacks and every provider's model, key and limits."""
+    """``LLM_PROVIDER``, its fallbacks and every provider's model and limits (their keys,
+    and the Ollama server's URL, are ``ProviderSettings``')."""
 
     provider: LLMProvider = Field(validation_alias="llm_provider")
     model: str | None = Field(validation_alias="llm_model")
     model_path: Path | None = Field(validation_alias="llm_model_path")
     base_url: str | None = Field(validation_alias="llm_base_url")
-    openai_api_key: SecretStr | None
-    anthropic_api_key: SecretStr | None
     anthropic_base_url: str | None
     anthropic_model: str | None
-    ollama_url: str
     ollama_model: str | None
     context_window: int | None = Field(validation_alias="llm_context_window")
     max_tokens: int = Field(validation_alias="llm_max_tokens")
@@ -61,12 +59,9 @@ class LLMFields(BaseModel):
     llm_model: str | None = Field(None, validation_alias=env("LLM_MODEL"))
     llm_model_path: Path | None = Field(None, validation_alias=env("LLM_MODEL_PATH"))
     llm_base_url: str | None = Field(None, validation_alias=env("LLM_BASE_URL", "OPENAI_BASE_URL"))
-    openai_api_key: SecretStr | None = Field(None, validation_alias=env("OPENAI_API_KEY"))
-    anthropic_api_key: SecretStr | None = Field(None, validation_alias=env("ANTHROPIC_API_KEY"))
     anthropic_base_url: str | None = Field(None, validation_alias=env("ANTHROPIC_BASE_URL"))
     anthropic_model: str | None = Field(None, validation_alias=env("ANTHROPIC_MODEL"))
     """Anthropic's model when it is a fallback (as the primary, LLM_MODEL also works)."""
-    ollama_url: str = Field("http://127.0.0.1:11434", validation_alias=env("OLLAMA_URL"))
     ollama_model: str | None = Field(None, validation_alias=env("OLLAMA_MODEL"))
     llm_context_window: int | None = Field(None, ge=256, validation_alias=env("LLM_CONTEXT_WINDOW"))
     llm_max_tokens: int = Field(384, ge=1, le=32768, validation_alias=env("LLM_MAX_TOKENS"))

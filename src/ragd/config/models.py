@@ -19,7 +19,6 @@ class EmbeddingSettings(Section):
     threads: int = Field(validation_alias="embedding_threads")
     base_url: str | None = Field(validation_alias="embedding_base_url")
     api_key: SecretStr | None = Field(validation_alias="embedding_api_key")
-    jina_api_key: SecretStr | None
     max_tokens: int | None = Field(validation_alias="embedding_max_tokens")
     timeout_seconds: float = Field(validation_alias="embedding_timeout_seconds")
 
@@ -30,7 +29,6 @@ class RerankSettings(Section):
     model: str = Field(validation_alias="reranker_model")
     base_url: str | None = Field(validation_alias="reranker_base_url")
     api_key: SecretStr | None = Field(validation_alias="reranker_api_key")
-    cohere_api_key: SecretStr | None
     timeout_seconds: float = Field(validation_alias="reranker_timeout_seconds")
 
 
@@ -48,7 +46,6 @@ class EmbeddingFields(BaseModel):
     # Remote embedders (EMBEDDING_MODEL=provider:model, see ragd.adapters.embedder.remote)
     embedding_base_url: str | None = Field(None, validation_alias=env("EMBEDDING_BASE_URL"))
     embedding_api_key: SecretStr | None = Field(None, validation_alias=env("EMBEDDING_API_KEY"))
-    jina_api_key: SecretStr | None = Field(None, validation_alias=env("JINA_API_KEY"))
     embedding_max_tokens: int | None = Field(
         None, ge=16, validation_alias=env("RAGD_EMBEDDING_MAX_TOKENS")
     )
@@ -68,9 +65,6 @@ class RerankFields(BaseModel):
     reranker_model: str = Field("", validation_alias=env("RERANKER_MODEL"))
     reranker_base_url: str | None = Field(None, validation_alias=env("RERANKER_BASE_URL"))
     reranker_api_key: SecretStr | None = Field(None, validation_alias=env("RERANKER_API_KEY"))
-    cohere_api_key: SecretStr | None = Field(
-        None, validation_alias=env("COHERE_API_KEY", "CO_API_KEY")
-    )
     reranker_timeout_seconds: float = Field(
         10.0, gt=0, validation_alias=env("RAGD_RERANKER_TIMEOUT_SECONDS")
     )

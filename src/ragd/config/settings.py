@@ -7,8 +7,8 @@ Python package.
 
 ``Settings`` is the one class that reads the environment (and ``.env``): its fields are
 flat, one per variable, declared beside their section in this package's modules
-(``storage``, ``index``, ``retrieval``, ``models``, ``ingest``, ``llm``, ``service``,
-``observability``). Each section (``settings.index``, ``settings.llm``, ...) is a frozen,
+(``storage``, ``index``, ``retrieval``, ``models``, ``ingest``, ``llm``, ``providers``,
+``service``, ``observability``). Each section (``settings.index``, ...) is a frozen,
 typed view built from those fields on access, a few microseconds, so a ``model_copy`` or
 an assignment is never served a stale section. Sections are ``BaseModel`` views rather
 than nested ``BaseSettings``: a nested ``BaseSettings`` is not filled from the parent's
@@ -26,6 +26,7 @@ from ragd.config.ingest import IngestFields, IngestSettings
 from ragd.config.llm import AnswerFields, AnswerSettings, LLMFields, LLMSettings
 from ragd.config.models import EmbeddingFields, EmbeddingSettings, RerankFields, RerankSettings
 from ragd.config.observability import ObservabilityFields, ObservabilitySettings
+from ragd.config.providers import ProviderFields, ProviderSettings
 from ragd.config.retrieval import RetrievalFields, RetrievalSettings
 from ragd.config.section import Section
 from ragd.config.service import (
@@ -49,6 +50,7 @@ SECTIONS: dict[str, type[Section]] = {
     "ingest": IngestSettings,
     "llm": LLMSettings,
     "answer": AnswerSettings,
+    "providers": ProviderSettings,
     "cache": CacheSettings,
     "limits": LimitsSettings,
     "authentication": AuthSettings,
@@ -64,6 +66,7 @@ class Settings(  # pydantic lists the fields of the last base first: storage, in
     AuthFields,
     LimitsFields,
     CacheFields,
+    ProviderFields,
     AnswerFields,
     LLMFields,
     IngestFields,

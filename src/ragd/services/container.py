@@ -111,18 +111,19 @@ def build_index(
 ) -> tuple[Index, IndexSync | None]:
     """The index ``VECTOR_STORE_TYPE`` names, and its outbox sync if it lives outside the
     Store (Qdrant: writes go through an outbox in the Store, see adapters/index/qdrant/)."""
-    if settings.vector_store_type == "qdrant":
+    index = settings.index
+    if index.backend == "qdrant":
         try:
             from ragd.adapters.index.qdrant import factory as qdrant
         except ImportError as exc:
             raise ConfigError(
                 "VECTOR_STORE_TYPE=qdrant needs qdrant-client: pip install 'ragd[qdrant]'"
             ) from exc
-        return qdrant.build(db, spec, settings)
-    if settings.vector_store_type == "pgvector":
+        return qdrant.build(db, spec, index, settings.storage)
+    if index.backend == "pgvector":
         from ragd.adapters.index.pgvector import factory as pgvector
 
-        return pgvector.build(db, spec, settings), None
+        return pgvector.build(db, spec, index), None
     from ragd.adapters.index.sqlite import SqliteIndex
 
     return SqliteIndex(db, spec), None

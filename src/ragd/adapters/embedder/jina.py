@@ -21,7 +21,7 @@ from ragd.adapters.http.client import secret
 from ragd.errors import ConfigError
 
 if TYPE_CHECKING:
-    from ragd.config import Settings
+    from ragd.config import EmbeddingSettings, ProviderSettings
 
 JINA_BASE_URL = "https://api.jina.ai/v1"
 JINA_MAX_TOKENS = 8192
@@ -85,18 +85,19 @@ class JinaEmbedder(OpenAIEmbedder):
         return body
 
 
-def build(settings: Settings, model: str) -> JinaEmbedder:
-    """``jina:<model>`` from settings.
+def build(embedding: EmbeddingSettings, providers: ProviderSettings, model: str) -> JinaEmbedder:
+    """``jina:<model>``: Jina's API (or ``EMBEDDING_BASE_URL``), keyed by
+    ``EMBEDDING_API_KEY`` or the account's ``JINA_API_KEY`` (shared with Jina's reranker).
 
     Raises:
         ConfigError: no ``JINA_API_KEY`` for Jina's own URL, or a ``VECTOR_SIZE`` the
             model cannot produce.
     """
-    base_url = settings.embedding_base_url or JINA_BASE_URL
-    api_key = secret(settings.embedding_api_key) or secret(settings.jina_api_key)
+    base_url = embedding.base_url or JINA_BASE_URL
+    api_key = secret(embedding.api_key) or secret(providers.jina_api_key)
     if not api_key and base_url.rstrip("/") == JINA_BASE_URL:
         raise ConfigError(f"EMBEDDING_MODEL=jina:{model} needs JINA_API_KEY")
-    dimension = settings.vector_size
+    dimension = embedding.vector_size
     full = FULL_DIMENSION.get(model)
     if full is not None:
         if not takes_task(model) and dimension != full:
@@ -110,8 +111,8 @@ def build(settings: Settings, model: str) -> JinaEmbedder:
         dimension=dimension,
         api_key=api_key,
         base_url=base_url,
-        name=settings.embedding_model,
-        max_tokens=settings.embedding_max_tokens or JINA_MAX_TOKENS,
-        batch_size=settings.embedding_batch_size,
-        timeout=settings.embedding_timeout_seconds,
+        name=embedding.model,
+        max_tokens=embedding.max_tokens or JINA_MAX_TOKENS,
+        batch_size=embedding.batch_size,
+        timeout=embedding.timeout_seconds,
     )

@@ -25,7 +25,7 @@ from ragd.adapters.http.errors import WireError
 from ragd.errors import ConfigError
 
 if TYPE_CHECKING:
-    from ragd.config import Settings
+    from ragd.config import EmbeddingSettings, ProviderSettings
 
 DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
 DEFAULT_MAX_TOKENS = 512
@@ -129,24 +129,25 @@ class OllamaEmbedder(RemoteEmbedder):
         return parse_embed(self._http.post_json("/api/embed", body))
 
 
-def build(settings: Settings, model: str) -> OllamaEmbedder:
-    """``ollama:<model>`` from settings (``EMBEDDING_BASE_URL`` or ``OLLAMA_URL``).
+def build(embedding: EmbeddingSettings, providers: ProviderSettings, model: str) -> OllamaEmbedder:
+    """``ollama:<model>`` on ``EMBEDDING_BASE_URL``, else the Ollama server of
+    ``OLLAMA_URL`` (the one the Ollama LLM uses too).
 
     Raises:
         ConfigError: a ``VECTOR_SIZE`` that a known model does not produce.
     """
     known = known_model(model)
-    if known is not None and settings.vector_size != known.dimension:
+    if known is not None and embedding.vector_size != known.dimension:
         raise ConfigError(
-            f"VECTOR_SIZE={settings.vector_size} but {model} produces {known.dimension}-d vectors"
+            f"VECTOR_SIZE={embedding.vector_size} but {model} produces {known.dimension}-d vectors"
         )
     return OllamaEmbedder(
         model=model,
-        dimension=settings.vector_size,
-        base_url=settings.embedding_base_url or settings.ollama_url,
-        api_key=secret(settings.embedding_api_key),
-        name=settings.embedding_model,
-        max_tokens=settings.embedding_max_tokens,
-        batch_size=settings.embedding_batch_size,
-        timeout=settings.embedding_timeout_seconds,
+        dimension=embedding.vector_size,
+        base_url=embedding.base_url or providers.ollama_url,
+        api_key=secret(embedding.api_key),
+        name=embedding.model,
+        max_tokens=embedding.max_tokens,
+        batch_size=embedding.batch_size,
+        timeout=embedding.timeout_seconds,
     )

@@ -25,7 +25,7 @@ from ragd.adapters.http.errors import WireError
 from ragd.errors import ConfigError
 
 if TYPE_CHECKING:
-    from ragd.config import Settings
+    from ragd.config import EmbeddingSettings, ProviderSettings
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 OPENAI_MAX_TOKENS = 8191
@@ -136,38 +136,17 @@ class OpenAIEmbedder(RemoteEmbedder):
         return parse_embeddings(self._http.post_json(self.path, self._body(texts, kind)))
 
 
-def build(settings: Settings, model: str, *, compatible: bool) -> OpenAIEmbedder:
-    """``openai:<model>`` or ``openai-compatible:<model>`` from settings.
+def build(embedding: EmbeddingSettings, providers: ProviderSettings, model: str) -> OpenAIEmbedder:
+    """``openai:<model>``: OpenAI's API (or ``EMBEDDING_BASE_URL``), keyed by
+    ``EMBEDDING_API_KEY`` or the account's ``OPENAI_API_KEY``.
 
     Raises:
-        ConfigError: OpenAI without ``OPENAI_API_KEY`` (or ``EMBEDDING_API_KEY``), a
-            compatible server without ``EMBEDDING_BASE_URL``, or a ``VECTOR_SIZE`` that
-            an OpenAI model cannot produce.
+        ConfigError: OpenAI without ``OPENAI_API_KEY`` (or ``EMBEDDING_API_KEY``), or a
+            ``VECTOR_SIZE`` that an OpenAI model cannot produce.
     """
-    dimension = settings.vector_size
-    common: dict[str, Any] = {
-        "model": model,
-        "dimension": dimension,
-        "name": settings.embedding_model,
-        "batch_size": settings.embedding_batch_size,
-        "timeout": settings.embedding_timeout_seconds,
-    }
-    if compatible:
-        if not settings.embedding_base_url:
-            raise ConfigError(
-                "EMBEDDING_MODEL=openai-compatible:... needs EMBEDDING_BASE_URL, e.g. "
-                "http://localhost:8000/v1 (vLLM), http://localhost:8080/v1 (TEI)"
-            )
-        return OpenAIEmbedder(
-            base_url=settings.embedding_base_url,
-            api_key=secret(settings.embedding_api_key),
-            max_tokens=settings.embedding_max_tokens or COMPATIBLE_MAX_TOKENS,
-            provider="openai-compatible",
-            key_hint="EMBEDDING_API_KEY",
-            **common,
-        )
-    base_url = settings.embedding_base_url or OPENAI_BASE_URL
-    api_key = secret(settings.embedding_api_key) or secret(settings.openai_api_key)
+    dimension = embedding.vector_size
+    base_url = embedding.base_url or OPENAI_BASE_URL
+    api_key = secret(embedding.api_key) or secret(providers.openai_api_key)
     if not api_key and base_url.rstrip("/") == OPENAI_BASE_URL:
         raise ConfigError(f"EMBEDDING_MODEL=openai:{model} needs OPENAI_API_KEY")
     full = SHORTENABLE.get(model) or FIXED.get(model)
@@ -179,6 +158,43 @@ def build(settings: Settings, model: str, *, compatible: bool) -> OpenAIEmbedder
         base_url=base_url,
         api_key=api_key,
         send_dimensions=model in SHORTENABLE,
-        max_tokens=settings.embedding_max_tokens or OPENAI_MAX_TOKENS,
-        **common,
+        max_tokens=embedding.max_tokens or OPENAI_MAX_TOKENS,
+        **_common(embedding, model),
     )
+
+
+def build_compatible(
+    embedding: EmbeddingSettings,
+    providers: ProviderSettings,  # noqa: ARG001 - a remote embedder's signature
+    model: str,
+) -> OpenAIEmbedder:
+    """``openai-compatible:<model>``: a server of one's own at ``EMBEDDING_BASE_URL``.
+    Its key is ``EMBEDDING_API_KEY`` only: OpenAI's account key is never sent elsewhere.
+
+    Raises:
+        ConfigError: no ``EMBEDDING_BASE_URL``.
+    """
+    if not embedding.base_url:
+        raise ConfigError(
+            "EMBEDDING_MODEL=openai-compatible:... needs EMBEDDING_BASE_URL, e.g. "
+            "http://localhost:8000/v1 (vLLM), http://localhost:8080/v1 (TEI)"
+        )
+    return OpenAIEmbedder(
+        base_url=embedding.base_url,
+        api_key=secret(embedding.api_key),
+        max_tokens=embedding.max_tokens or COMPATIBLE_MAX_TOKENS,
+        provider="openai-compatible",
+        key_hint="EMBEDDING_API_KEY",
+        **_common(embedding, model),
+    )
+
+
+def _common(embedding: EmbeddingSettings, model: str) -> dict[str, Any]:
+    """What OpenAI's and a compatible server's embedder are both built with."""
+    return {
+        "model": model,
+        "dimension": embedding.vector_size,
+        "name": embedding.model,
+        "batch_size": embedding.batch_size,
+        "timeout": embedding.timeout_seconds,
+    }

@@ -44,7 +44,7 @@ from ragd.errors import BackendUnavailable, ConfigError, InvalidRequest, RagdErr
 from ragd.ports.llm import Completion, GenerationRequest, Usage
 
 if TYPE_CHECKING:
-    from ragd.config import Settings
+    from ragd.config import LLMSettings, ProviderSettings
 
 ANTHROPIC_BASE_URL = "https://api.anthropic.com"
 ANTHROPIC_VERSION = "2023-06-01"
@@ -285,25 +285,28 @@ class AnthropicLLM(RemoteLLM):
         yield self._done(request, "".join(parts), finish, state.usage(), started, streamed=True)
 
 
-def build(settings: Settings) -> AnthropicLLM:
+def build(llm: LLMSettings, providers: ProviderSettings) -> AnthropicLLM:
     """The adapter for ``LLM_PROVIDER=anthropic`` (or ``anthropic`` in the fallback chain).
 
     The model is ``ANTHROPIC_MODEL``, else ``LLM_MODEL`` when Anthropic is the primary
     provider (in a fallback chain ``LLM_MODEL`` names the primary's model), else
-    ``claude-haiku-4-5``. ``ANTHROPIC_BASE_URL`` points it at a proxy or gateway.
+    ``claude-haiku-4-5``. ``ANTHROPIC_BASE_URL`` points it at a proxy or gateway; the key
+    is the account's ``ANTHROPIC_API_KEY``.
 
     Raises:
         ConfigError: no ``ANTHROPIC_API_KEY`` for Anthropic's own URL.
     """
-    api_key = settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else None
-    base_url = settings.anthropic_base_url or ANTHROPIC_BASE_URL
+    api_key = (
+        providers.anthropic_api_key.get_secret_value() if providers.anthropic_api_key else None
+    )
+    base_url = llm.anthropic_base_url or ANTHROPIC_BASE_URL
     if not api_key and base_url.rstrip("/") == ANTHROPIC_BASE_URL:
         raise ConfigError("LLM provider anthropic needs ANTHROPIC_API_KEY")
-    primary_model = settings.llm_model if settings.llm_provider == "anthropic" else None
+    primary_model = llm.model if llm.provider == "anthropic" else None
     return AnthropicLLM(
-        model=settings.anthropic_model or primary_model or DEFAULT_ANTHROPIC_MODEL,
+        model=llm.anthropic_model or primary_model or DEFAULT_ANTHROPIC_MODEL,
         api_key=api_key,
         base_url=base_url,
-        context_window=settings.llm_context_window or DEFAULT_CONTEXT_WINDOW,
-        timeout=settings.llm_timeout_seconds,
+        context_window=llm.context_window or DEFAULT_CONTEXT_WINDOW,
+        timeout=llm.timeout_seconds,
     )

@@ -19,7 +19,7 @@ from ragd.domain.text import content_terms, split_sentences
 from ragd.ports.llm import Completion, GenerationRequest, Usage
 
 if TYPE_CHECKING:
-    from ragd.config import Settings
+    from ragd.config import LLMSettings
 
 MODEL = "ragd-extractive"
 MAX_SENTENCES = 3
@@ -146,6 +146,7 @@ def _near_duplicate(c: _Candidate, chosen: list[_Candidate]) -> bool:
     return False
 
 
-def build(settings: Settings) -> ExtractiveLLM:  # noqa: ARG001 - the registry's signature
-    """The adapter for ``LLM_PROVIDER=extractive``: no model, so nothing to configure."""
+def build(llm: LLMSettings) -> ExtractiveLLM:  # noqa: ARG001 - a local LLM's signature
+    """The adapter for ``LLM_PROVIDER=extractive``: no model, so nothing in ``llm`` to read
+    (it takes the section as every local provider's builder does)."""
     return ExtractiveLLM()

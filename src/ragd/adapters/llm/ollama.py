@@ -37,7 +37,7 @@ from ragd.errors import BackendUnavailable, ConfigError, InvalidRequest, RagdErr
 from ragd.ports.llm import Completion, GenerationRequest, Usage
 
 if TYPE_CHECKING:
-    from ragd.config import Settings
+    from ragd.config import LLMSettings, ProviderSettings
 
 DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
 DEFAULT_CONTEXT_WINDOW = 8192
@@ -213,22 +213,23 @@ class OllamaLLM(RemoteLLM):
         return self._done(request, text, _finish(reason), usage, started, streamed=streamed)
 
 
-def build(settings: Settings) -> OllamaLLM:
+def build(llm: LLMSettings, providers: ProviderSettings) -> OllamaLLM:
     """The adapter for ``LLM_PROVIDER=ollama`` (or ``ollama`` in the fallback chain).
 
     The model is ``OLLAMA_MODEL``, else ``LLM_MODEL`` when Ollama is the primary
-    provider (in a fallback chain ``LLM_MODEL`` names the primary's model).
+    provider (in a fallback chain ``LLM_MODEL`` names the primary's model). The server is
+    ``OLLAMA_URL``, the one the Ollama embedder uses too.
 
     Raises:
         ConfigError: no model named.
     """
-    primary_model = settings.llm_model if settings.llm_provider == "ollama" else None
-    model = settings.ollama_model or primary_model
+    primary_model = llm.model if llm.provider == "ollama" else None
+    model = llm.ollama_model or primary_model
     if not model:
         raise ConfigError("LLM provider ollama needs OLLAMA_MODEL (or LLM_MODEL), e.g. llama3.2")
     return OllamaLLM(
         model=model,
-        base_url=settings.ollama_url,
-        context_window=settings.llm_context_window or DEFAULT_CONTEXT_WINDOW,
-        timeout=settings.llm_timeout_seconds,
+        base_url=providers.ollama_url,
+        context_window=llm.context_window or DEFAULT_CONTEXT_WINDOW,
+        timeout=llm.timeout_seconds,
     )

@@ -37,7 +37,7 @@ from ragd.errors import BackendUnavailable, ConfigError
 from ragd.ports.llm import Completion, GenerationRequest, Usage
 
 if TYPE_CHECKING:
-    from ragd.config import Settings
+    from ragd.config import LLMSettings, ProviderSettings
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
@@ -129,37 +129,38 @@ class OpenAICompatibleLLM(RemoteLLM):
         yield self._done(request, "".join(parts), finish or "stop", usage, started, streamed=True)
 
 
-def build(settings: Settings) -> OpenAICompatibleLLM:
+def build(llm: LLMSettings, providers: ProviderSettings) -> OpenAICompatibleLLM:
     """The adapter for ``LLM_PROVIDER=openai`` or ``openai-compatible``.
 
     ``openai`` defaults the base URL to OpenAI's and the model to ``gpt-4o-mini`` and needs
-    ``OPENAI_API_KEY``; ``openai-compatible`` needs ``LLM_BASE_URL`` and ``LLM_MODEL``
-    (the key is optional: local servers usually take none).
+    ``OPENAI_API_KEY`` (the account's, shared with OpenAI's embedder); ``openai-compatible``
+    needs ``LLM_BASE_URL`` and ``LLM_MODEL`` (the key is optional: local servers usually
+    take none).
 
     Raises:
         ConfigError: a required setting is missing or invalid.
     """
-    provider = settings.llm_provider
-    api_key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+    provider = llm.provider
+    api_key = providers.openai_api_key.get_secret_value() if providers.openai_api_key else None
     if provider == "openai":
-        base_url = settings.llm_base_url or OPENAI_BASE_URL
-        model = settings.llm_model or DEFAULT_OPENAI_MODEL
+        base_url = llm.base_url or OPENAI_BASE_URL
+        model = llm.model or DEFAULT_OPENAI_MODEL
         if not api_key and base_url.rstrip("/") == OPENAI_BASE_URL:
             raise ConfigError("LLM_PROVIDER=openai needs OPENAI_API_KEY")
     else:
-        if not settings.llm_base_url:
+        if not llm.base_url:
             raise ConfigError(
                 f"LLM_PROVIDER={provider} needs LLM_BASE_URL, e.g. http://localhost:11434/v1 "
                 "(Ollama), http://localhost:8000/v1 (vLLM), http://localhost:1234/v1 (LM Studio)"
             )
-        if not settings.llm_model:
+        if not llm.model:
             raise ConfigError(f"LLM_PROVIDER={provider} needs LLM_MODEL (the served model name)")
-        base_url, model = settings.llm_base_url, settings.llm_model
+        base_url, model = llm.base_url, llm.model
     return OpenAICompatibleLLM(
         base_url=base_url,
         model=model,
         api_key=api_key,
-        context_window=settings.llm_context_window or DEFAULT_CONTEXT_WINDOW,
-        timeout=settings.llm_timeout_seconds,
+        context_window=llm.context_window or DEFAULT_CONTEXT_WINDOW,
+        timeout=llm.timeout_seconds,
         provider="openai" if provider == "openai" else "openai-compatible",
     )

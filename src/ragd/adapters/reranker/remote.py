@@ -33,7 +33,7 @@ from ragd.adapters.http.errors import WireError
 from ragd.errors import ConfigError
 
 if TYPE_CHECKING:
-    from ragd.config import Settings
+    from ragd.config import ProviderSettings, RerankSettings
 
 logger = logging.getLogger(__name__)
 
@@ -160,13 +160,15 @@ class HttpReranker(RemoteAdapter):
         return scores
 
 
-def build(settings: Settings) -> HttpReranker | None:
+def build(rerank: RerankSettings, providers: ProviderSettings) -> HttpReranker | None:
     """The reranker named by ``RERANKER_MODEL``; ``None`` when it is empty or ``none``.
+    Its key is ``RERANKER_API_KEY``, else the account's (``JINA_API_KEY``, shared with
+    Jina's embedder, or ``COHERE_API_KEY``).
 
     Raises:
         ConfigError: an unknown API prefix, or no key for Jina's or Cohere's own server.
     """
-    name = settings.reranker_model.strip()
+    name = rerank.model.strip()
     if not name or name.lower() == "none":
         return None
     provider, sep, model = name.partition(":")
@@ -177,15 +179,15 @@ def build(settings: Settings) -> HttpReranker | None:
             f"{', '.join(APIS)} (e.g. jina:jina-reranker-v2-base-multilingual, "
             "cohere:rerank-v3.5)"
         )
-    own_key = settings.jina_api_key if api is JINA else settings.cohere_api_key
-    api_key = secret(settings.reranker_api_key) or secret(own_key)
-    if not api_key and not settings.reranker_base_url:
+    own_key = providers.jina_api_key if api is JINA else providers.cohere_api_key
+    api_key = secret(rerank.api_key) or secret(own_key)
+    if not api_key and not rerank.base_url:
         raise ConfigError(f"RERANKER_MODEL={name} needs {api.key_hint}")
     return HttpReranker(
         api=api,
         model=model,
         api_key=api_key,
-        base_url=settings.reranker_base_url,
+        base_url=rerank.base_url,
         name=name,
-        timeout=settings.reranker_timeout_seconds,
+        timeout=rerank.timeout_seconds,
     )
