@@ -125,7 +125,7 @@ def _openai(root: str, timeout: float = 30.0) -> LLM:
     s = llm_settings(
         llm_base_url=f"{root}/v1", llm_model=DEFAULT_MODEL, llm_timeout_seconds=timeout
     )
-    return openai_compatible.build(s.llm, s.providers)
+    return openai_compatible.build_compatible(s.llm, s.providers)
 
 
 def _anthropic(root: str, timeout: float = 30.0) -> LLM:

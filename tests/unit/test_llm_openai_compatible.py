@@ -11,11 +11,11 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
-from ragd.adapters.llm import openai_compatible
+from ragd.adapters import providers
 from ragd.adapters.llm.openai_compatible import (
     DEFAULT_CONTEXT_WINDOW,
     DEFAULT_OPENAI_MODEL,
@@ -72,9 +72,9 @@ def settings(**overrides: Any) -> Settings:
 
 
 def built(s: Settings) -> OpenAICompatibleLLM:
-    """The adapter as the provider registry builds it: the LLM section and the provider
-    accounts beside it."""
-    return openai_compatible.build(s.llm, s.providers)
+    """The adapter as the provider registry builds it, by the name ``LLM_PROVIDER`` gives:
+    the LLM section and the provider accounts beside it."""
+    return cast(OpenAICompatibleLLM, providers.build_llm(s, s.llm.provider))
 
 
 # -- wire format -----------------------------------------------------------------------
@@ -399,3 +399,15 @@ def test_build_openai_compatible_from_settings(server: FakeOpenAIServer) -> None
 def test_a_base_url_that_is_not_http_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="http"):
         OpenAICompatibleLLM(base_url="localhost:11434/v1", model="m")
+
+
+def test_a_fallback_provider_is_built_as_itself() -> None:
+    """``openai`` behind another primary is OpenAI (its URL, key and default model), not an
+    openai-compatible server asking for LLM_BASE_URL."""
+    s = settings(llm_provider="anthropic", openai_api_key="sk-test")
+    llm = providers.build_llm(s, "openai")
+    assert isinstance(llm, OpenAICompatibleLLM)
+    assert llm.provider == "openai" and llm.model == "gpt-4o-mini"
+    assert llm.base_url.rstrip("/") == "https://api.openai.com/v1"
+    with pytest.raises(ConfigError, match="openai-compatible needs LLM_BASE_URL"):
+        providers.build_llm(s, "openai-compatible")

@@ -136,7 +136,7 @@ LOCAL_LLMS: Mapping[str, Builder[LocalLLMBuilder]] = {
 }
 REMOTE_LLMS: Mapping[str, Builder[RemoteLLMBuilder]] = {
     "openai": Builder("ragd.adapters.llm.openai_compatible:build"),
-    "openai-compatible": Builder("ragd.adapters.llm.openai_compatible:build"),
+    "openai-compatible": Builder("ragd.adapters.llm.openai_compatible:build_compatible"),
     "anthropic": Builder("ragd.adapters.llm.anthropic:build"),
     "ollama": Builder("ragd.adapters.llm.ollama:build"),
 }

@@ -130,37 +130,53 @@ class OpenAICompatibleLLM(RemoteLLM):
 
 
 def build(llm: LLMSettings, providers: ProviderSettings) -> OpenAICompatibleLLM:
-    """The adapter for ``LLM_PROVIDER=openai`` or ``openai-compatible``.
-
-    ``openai`` defaults the base URL to OpenAI's and the model to ``gpt-4o-mini`` and needs
-    ``OPENAI_API_KEY`` (the account's, shared with OpenAI's embedder); ``openai-compatible``
-    needs ``LLM_BASE_URL`` and ``LLM_MODEL`` (the key is optional: local servers usually
-    take none).
+    """The adapter for OpenAI itself (``LLM_PROVIDER=openai``, or ``openai`` in
+    ``RAGD_LLM_FALLBACK``): the base URL defaults to OpenAI's, the model to ``gpt-4o-mini``,
+    and ``OPENAI_API_KEY`` (the account's, shared with OpenAI's embedder) is required.
 
     Raises:
         ConfigError: a required setting is missing or invalid.
     """
-    provider = llm.provider
-    api_key = providers.openai_api_key.get_secret_value() if providers.openai_api_key else None
-    if provider == "openai":
-        base_url = llm.base_url or OPENAI_BASE_URL
-        model = llm.model or DEFAULT_OPENAI_MODEL
-        if not api_key and base_url.rstrip("/") == OPENAI_BASE_URL:
-            raise ConfigError("LLM_PROVIDER=openai needs OPENAI_API_KEY")
-    else:
-        if not llm.base_url:
-            raise ConfigError(
-                f"LLM_PROVIDER={provider} needs LLM_BASE_URL, e.g. http://localhost:11434/v1 "
-                "(Ollama), http://localhost:8000/v1 (vLLM), http://localhost:1234/v1 (LM Studio)"
-            )
-        if not llm.model:
-            raise ConfigError(f"LLM_PROVIDER={provider} needs LLM_MODEL (the served model name)")
-        base_url, model = llm.base_url, llm.model
+    api_key = _api_key(providers)
+    base_url = llm.base_url or OPENAI_BASE_URL
+    if not api_key and base_url.rstrip("/") == OPENAI_BASE_URL:
+        raise ConfigError("LLM_PROVIDER=openai needs OPENAI_API_KEY")
+    return _adapter(llm, "openai", base_url, llm.model or DEFAULT_OPENAI_MODEL, api_key)
+
+
+def build_compatible(llm: LLMSettings, providers: ProviderSettings) -> OpenAICompatibleLLM:
+    """The adapter for a server that copies OpenAI's API (``openai-compatible``: vLLM,
+    LM Studio, LiteLLM, Ollama's ``/v1``): ``LLM_BASE_URL`` and ``LLM_MODEL`` are required,
+    the key is optional (local servers usually take none).
+
+    The registry calls it by the name it was chosen under, so a provider named in the
+    fallback chain is built as itself, whatever ``LLM_PROVIDER`` is.
+
+    Raises:
+        ConfigError: a required setting is missing or invalid.
+    """
+    if not llm.base_url:
+        raise ConfigError(
+            "LLM_PROVIDER=openai-compatible needs LLM_BASE_URL, e.g. http://localhost:11434/v1 "
+            "(Ollama), http://localhost:8000/v1 (vLLM), http://localhost:1234/v1 (LM Studio)"
+        )
+    if not llm.model:
+        raise ConfigError("LLM_PROVIDER=openai-compatible needs LLM_MODEL (the served model name)")
+    return _adapter(llm, "openai-compatible", llm.base_url, llm.model, _api_key(providers))
+
+
+def _api_key(providers: ProviderSettings) -> str | None:
+    return providers.openai_api_key.get_secret_value() if providers.openai_api_key else None
+
+
+def _adapter(
+    llm: LLMSettings, provider: str, base_url: str, model: str, api_key: str | None
+) -> OpenAICompatibleLLM:
     return OpenAICompatibleLLM(
         base_url=base_url,
         model=model,
         api_key=api_key,
         context_window=llm.context_window or DEFAULT_CONTEXT_WINDOW,
         timeout=llm.timeout_seconds,
-        provider="openai" if provider == "openai" else "openai-compatible",
+        provider=provider,
     )
