@@ -26,6 +26,7 @@ from ragd.errors import (
     Forbidden,
     InvalidRequest,
     NotFound,
+    Overloaded,
     RagdError,
     RateLimited,
     Unauthenticated,
@@ -120,7 +121,7 @@ def install(app: FastAPI) -> None:
         if status >= 500:
             log.error("request failed: %s: %s", exc.code, exc)
         headers = None
-        if isinstance(exc, RateLimited):
+        if isinstance(exc, RateLimited | Overloaded):
             headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_seconds)))}
         elif isinstance(exc, Unauthenticated):
             headers = {"WWW-Authenticate": 'Bearer realm="ragd"'}
