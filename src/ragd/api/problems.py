@@ -118,7 +118,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RagdError)
     async def _ragd(request: Request, exc: RagdError) -> JSONResponse:
         status = status_for(exc)
-        if status >= 500:
+        if status >= 500 and not isinstance(exc, Overloaded):  # load shedding is no error
             log.error("request failed: %s: %s", exc.code, exc)
         headers = None
         if isinstance(exc, RateLimited | Overloaded):

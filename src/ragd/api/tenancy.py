@@ -24,9 +24,11 @@ from ragd.observability import metrics
 from ragd.services.container import Services
 
 ACTION = "document.cross_tenant_attempt"
-MAX_FILTER_IDS_CHECKED = 100
-"""Document ids of one search filter looked up for probes (the filter accepts 1,000); a
-probe hidden past them is still answered without the document, only not counted."""
+MAX_FILTER_IDS_CHECKED = 20
+"""Document ids of one search filter looked up for probes (the filter accepts 1,000): the
+lookups run where the request is built, on the event loop for ``/query``, so they are
+kept few. A probe hidden past them is still answered without the document, only not
+counted."""
 
 
 @contextmanager
