@@ -56,6 +56,17 @@ class BackendUnavailable(RagdError):
     retryable = True
 
 
+class Overloaded(BackendUnavailable):
+    """This process has no room for the request right now (HTTP 503 with ``Retry-After``):
+    every request slot or every key-check slot is taken."""
+
+    code = "overloaded"
+
+    def __init__(self, message: str, retry_after_seconds: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
 class LeaseLost(RagdError):
     """A worker's lease on a job expired and another worker took it over."""
 

@@ -118,8 +118,12 @@ def test_bearer_api_key_and_hs256_jwt(env: Env) -> None:
         == 200
     )
     now = datetime.now(UTC)
+    # A token's ``sub`` must be an active user of its tenant (tests/security/test_jwt_trust.py)
+    users = env.svc.accounts
+    alice = users.create_user("acme", "alice", None, Role.EDITOR).id
+    carol = users.create_user("acme", "carol", None, Role.EDITOR).id
     token = jwt.encode(
-        {"sub": "alice", "tenant": "acme", "role": "editor", "exp": now + timedelta(minutes=5)},
+        {"sub": alice, "tenant": "acme", "role": "editor", "exp": now + timedelta(minutes=5)},
         JWT_SECRET,
         algorithm="HS256",
     )
@@ -128,7 +132,7 @@ def test_bearer_api_key_and_hs256_jwt(env: Env) -> None:
     )
     assert r.status_code == 202
     expired = jwt.encode(
-        {"sub": "alice", "tenant": "acme", "exp": now - timedelta(minutes=1)},
+        {"sub": alice, "tenant": "acme", "exp": now - timedelta(minutes=1)},
         JWT_SECRET,
         algorithm="HS256",
     )
@@ -162,7 +166,7 @@ def test_bearer_api_key_and_hs256_jwt(env: Env) -> None:
         == 401
     )
     reader = jwt.encode(
-        {"sub": "carol", "tenant": "acme", "exp": now + timedelta(minutes=5)},
+        {"sub": carol, "tenant": "acme", "exp": now + timedelta(minutes=5)},
         JWT_SECRET,
         algorithm="HS256",
     )
@@ -202,10 +206,18 @@ def jwks_server() -> Iterator[tuple[str, Any]]:
 
 def test_es256_jwt_through_jwks(tmp_path: Path, jwks_server: tuple[str, Any]) -> None:
     url, private = jwks_server
-    with make_client(tmp_path / "d", auth="required", jwt_jwks_url=url) as c:
+    # An identity provider's users (jwt_external_users), for this application (audience).
+    with make_client(
+        tmp_path / "d",
+        auth="required",
+        jwt_jwks_url=url,
+        jwt_audience="ragd-api",
+        jwt_external_users=True,
+    ) as c:
         c.app.state.services.account_admin.create_tenant("acme")  # type: ignore[attr-defined]
         claims = {
             "sub": "dave",
+            "aud": "ragd-api",
             "tenant": "acme",
             "role": "reader",
             "exp": datetime.now(UTC) + timedelta(minutes=5),

@@ -106,6 +106,11 @@ ENV = {
     "RAGD_JWT_AUDIENCE": "ragd-api",
     "RAGD_JWT_ISSUER": "http://idp",
     "JWT_SECRET": "jwt-secret",
+    "RAGD_JWT_PLATFORM_ADMIN_ISSUERS": "http://idp, http://other",
+    "RAGD_JWT_EXTERNAL_USERS": "true",
+    "RAGD_AUTH_FAILURES_PER_MINUTE": "7",
+    "RAGD_AUTH_KEY_FAILURES_PER_MINUTE": "21",
+    "RAGD_AUTH_MAX_CONCURRENT_CHECKS": "3",
     "API_HOST": "0.0.0.0",
     "API_PORT": "9000",
     "UVICORN_WORKERS": "4",
@@ -174,6 +179,7 @@ def test_sections_round_trip_the_environment(isolated: pytest.MonkeyPatch) -> No
     assert settings.retrieval.default_mode == "dense" and settings.retrieval.top_k == 12
     assert settings.api.cors_origin_list == ["https://a.example", "https://b.example"]
     assert settings.authentication.mode == "required"
+    assert settings.authentication.platform_admin_issuers == {"http://idp", "http://other"}
     assert settings.observability.otlp_endpoint == "http://otel:4318"
     assert not settings.observability.exports_traces  # TRACING_ENABLED=false wins
 

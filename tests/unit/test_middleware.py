@@ -1,4 +1,4 @@
-"""The request-context middleware on its own: bounded concurrency and size limits."""
+"""The request-context middleware on its own: request slots and size limits."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ragd.api.middleware import RequestContext
+from ragd.errors import Overloaded
 
 
 def run(coro: Any) -> Any:
@@ -41,22 +42,39 @@ async def _call(
 
 
 def test_full_server_refuses_at_once_with_503_and_retry_after() -> None:
+    """Slots are claimed once the caller is known (``api.deps`` calls ``claim_slot``): a
+    full server refuses the next claim at once; requests that claim nothing still pass."""
     release = asyncio.Event()
+    refused: list[Overloaded] = []
 
     async def slow_app(scope: Any, receive: Any, send: Any) -> None:
+        try:
+            scope["state"]["claim_slot"]()
+        except Overloaded as exc:  # what the problem handler turns into a 503
+            refused.append(exc)
+            await send({"type": "http.response.start", "status": 503, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
         await release.wait()
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"ok"})
+
+    async def anonymous_app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 401, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
 
     mw = RequestContext(slow_app, limit_for=lambda p, m: 1024, max_concurrent=2)
 
     async def scenario() -> list[Any]:
         first = [asyncio.create_task(_call(mw, _scope())) for _ in range(2)]
         await asyncio.sleep(0.01)
-        status, headers, body = await asyncio.wait_for(_call(mw, _scope()), timeout=1)
-        assert status == 503 and headers[b"retry-after"] == b"1"
-        assert json.loads(body)["code"] == "overloaded"
-        release.set()  # probes are never refused, even when full
+        status, _, _ = await asyncio.wait_for(_call(mw, _scope()), timeout=1)
+        assert status == 503 and refused[0].retry_after_seconds == 1
+        assert refused[0].code == "overloaded"
+        mw.app = anonymous_app  # a stranger's request takes no slot, full or not
+        assert (await _call(mw, _scope()))[0] == 401
+        mw.app = slow_app
+        release.set()
         done = await asyncio.gather(*first)
         return [s for s, _, _ in done]
 

@@ -2,15 +2,17 @@
 
 Shared by ``/api/v1/search``, ``/api/v1/query`` and ``/v1/chat/completions``: the caller
 (tenant, user) comes from the principal, the request id from the middleware, and the wire
-filters become the domain's ``SearchFilters``.
+filters become the domain's ``SearchFilters`` (document ids of another tenant in them are
+counted and audited as cross-tenant probes: ``api.tenancy``).
 """
 
 from __future__ import annotations
 
 from fastapi import Request
 
-from ragd.api.deps import request_id
+from ragd.api.deps import get_services, request_id
 from ragd.api.schemas import Filters
+from ragd.api.tenancy import check_filter_probes
 from ragd.domain.accounts import Principal
 from ragd.domain.filters import SearchFilters
 from ragd.ports.index import Mode
@@ -33,6 +35,9 @@ def query_request(
     filters: Filters | None = None,
     history: tuple[ChatMessage, ...] = (),
 ) -> QueryRequest:
+    searched = filters_of(filters)
+    if searched.document_ids:
+        check_filter_probes(request, get_services(request), principal, searched)
     return QueryRequest(
         tenant=principal.tenant_id,
         question=question,
@@ -41,6 +46,6 @@ def query_request(
         request_id=request_id(request),
         mode=mode,
         k=k,
-        filters=filters_of(filters),
+        filters=searched,
         history=history,
     )

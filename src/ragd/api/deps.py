@@ -2,9 +2,10 @@
 
 Every route except health, readiness and metrics names the least role it needs
 (``Reader``, ``Editor``, ``TenantAdmin``, ``PlatformAdmin``). The principal comes from an
-``X-API-Key`` header or an ``Authorization: Bearer`` key or JWT; failures are audited.
-After authentication the caller spends one request from its key's and its tenant's
-budgets (``RATE_LIMIT_REQUESTS_PER_MINUTE``, or the tenant's own limit).
+``X-API-Key`` header or an ``Authorization: Bearer`` key or JWT; failures are audited (in
+aggregate, by the authenticator). After authentication the caller spends one request from
+its key's and its tenant's budgets (``RATE_LIMIT_REQUESTS_PER_MINUTE``, or the tenant's
+own limit), then takes a request slot (``MAX_CONCURRENT_REQUESTS``).
 With ``RAGD_AUTH=disabled`` every request acts as a platform admin of the default tenant.
 """
 
@@ -19,17 +20,16 @@ from fastapi.routing import APIRoute
 from opentelemetry import trace
 
 from ragd.domain.accounts import Principal, Role
-from ragd.domain.models import DEFAULT_TENANT, TenantId
-from ragd.errors import Forbidden, RagdError, RateLimited, Unauthenticated
+from ragd.domain.models import DEFAULT_TENANT
+from ragd.errors import Forbidden, RateLimited
 from ragd.observability import tracing
+from ragd.services.auth import Attempt
 from ragd.services.container import Services
 
 log = logging.getLogger("ragd.api")
 tracer = trace.get_tracer("ragd")
 
 LOCAL_PRINCIPAL = Principal(DEFAULT_TENANT, "local", Role.PLATFORM_ADMIN, "none")
-UNKNOWN_TENANT = TenantId("_unknown")
-"""Where failed authentications with no recognisable tenant are audited."""
 
 
 def get_services(request: Request) -> Services:
@@ -60,36 +60,27 @@ def get_principal(request: Request, services: ServicesDep) -> Principal:
 def _authenticate(request: Request, services: Services, span: trace.Span) -> Principal:
     if not services.settings.auth_required:
         span.set_attribute(tracing.AUTH_METHOD, "disabled")
+        claim_slot(request)
         return LOCAL_PRINCIPAL
     api_key = request.headers.get("x-api-key")
     authorization = request.headers.get("authorization", "")
     scheme, _, credentials = authorization.partition(" ")
     bearer = credentials.strip() if scheme.lower() == "bearer" else None
     span.set_attribute(tracing.AUTH_METHOD, "api_key" if api_key else "bearer")
-    try:
-        principal = services.authenticator.authenticate(api_key=api_key, bearer=bearer)
-    except (Unauthenticated, Forbidden) as exc:
-        presented = api_key or bearer
-        tenant = None
-        if presented:
-            try:
-                tenant = services.authenticator.tenant_of_key(presented)
-            except RagdError:
-                tenant = None
-        services.audit.record(
-            tenant or UNKNOWN_TENANT,
-            user_id=None,
-            action="auth.failure",
-            resource=request.url.path,
-            outcome="denied",
-            client_ip=client_ip(request),
-            request_id=request_id(request),
-            detail={"reason": str(exc), "method": "api_key" if api_key else "bearer"},
-        )
-        raise
+    attempt = Attempt(client_ip(request), request.url.path, request_id(request))
+    principal = services.authenticator.authenticate(api_key=api_key, bearer=bearer, attempt=attempt)
     request.state.principal = principal
     _spend_request(services, principal)
+    claim_slot(request)
     return principal
+
+
+def claim_slot(request: Request) -> None:
+    """Take one of the process's request slots, now that the caller is known (see
+    ``RequestContext``: unauthenticated requests never hold one); 503 when all are taken."""
+    claim = getattr(request.state, "claim_slot", None)
+    if claim is not None:
+        claim()
 
 
 def _spend_request(services: Services, principal: Principal) -> None:

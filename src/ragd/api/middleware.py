@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from opentelemetry import trace
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ragd.api.problems import MEDIA_TYPE, PROBLEM_BASE, BodyTooLarge
+from ragd.errors import Overloaded
 from ragd.observability import metrics
 from ragd.observability.logging import get_logger
 
@@ -32,7 +34,18 @@ class RequestContext:
     one) and echoes it; refuses bodies over ``limit_for(path, method)`` bytes with 413
     before reading them (Content-Length) or as soon as a streamed body passes the limit;
     counts every request in ``rag_requests_total`` and ``rag_request_duration_seconds``
-    under its route template, so ids in paths do not explode label cardinality."""
+    under its route template, so ids in paths do not explode label cardinality.
+
+    **Request slots** (``max_concurrent``, 0: unbounded) belong to authenticated callers.
+    A slot is not taken when a request arrives but when it has proven who it is: the
+    middleware puts ``claim_slot`` in the request state, and the principal dependency
+    (``api.deps``) calls it after authentication and the rate limits; the slot is given back
+    here when the response is over (after the last byte of a stream). A full server
+    answers that call with 503 and Retry-After at once, no queue. So strangers sending bad
+    credentials, however many, never hold a slot: their cost is bounded by the
+    authenticator (failure budgets, bounded key checks, ``services.auth_guard``), and a
+    legitimate caller's request finds its slot free. Routes that authenticate nobody
+    (probes, the OpenAPI page, the UI's static files) take no slot either."""
 
     def __init__(
         self,
@@ -45,6 +58,23 @@ class RequestContext:
         self.limit_for = limit_for
         self.max_concurrent = max_concurrent
         self.in_flight = 0
+        self._lock = threading.Lock()  # claimed on the thread pool, released on the loop
+
+    def _claim(self, claimed: dict[str, bool]) -> None:
+        if claimed["slot"] or self.max_concurrent <= 0:
+            return
+        with self._lock:
+            if self.in_flight >= self.max_concurrent:
+                raise Overloaded(
+                    f"more than {self.max_concurrent} requests in flight; retry shortly"
+                )
+            self.in_flight += 1
+        claimed["slot"] = True
+
+    def _release(self, claimed: dict[str, bool]) -> None:
+        if claimed["slot"]:
+            with self._lock:
+                self.in_flight -= 1
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -70,22 +100,9 @@ class RequestContext:
             await send(message)
 
         length = headers.get(b"content-length")
-        bounded = self.max_concurrent > 0 and scope["path"] not in UNBOUNDED_PATHS
-        if bounded and self.in_flight >= self.max_concurrent:
-            # No queue: a full server answers at once and the client retries later.
-            await _problem(
-                send_wrapper,
-                scope,
-                request_id,
-                503,
-                "overloaded",
-                f"more than {self.max_concurrent} requests in flight; retry shortly",
-                [(b"retry-after", b"1")],
-            )
-            metrics.REQUESTS.labels("overloaded", "503").inc()
-            return
-        if bounded:
-            self.in_flight += 1
+        claimed = {"slot": False}
+        if scope["path"] not in UNBOUNDED_PATHS:
+            scope["state"]["claim_slot"] = lambda: self._claim(claimed)
         try:
             if length is not None and length.isdigit() and int(length) > limit:
                 await _too_large(send_wrapper, scope, request_id, limit)
@@ -106,8 +123,7 @@ class RequestContext:
             if not status_holder["sent"]:
                 await _too_large(send_wrapper, scope, request_id, limit)
         finally:
-            if bounded:
-                self.in_flight -= 1
+            self._release(claimed)
             route = scope.get("route")
             endpoint = getattr(route, "path", None) or "unmatched"
             elapsed = time.perf_counter() - started

@@ -26,6 +26,7 @@ from ragd.errors import (
     Forbidden,
     InvalidRequest,
     NotFound,
+    Overloaded,
     RagdError,
     RateLimited,
     Unauthenticated,
@@ -117,10 +118,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RagdError)
     async def _ragd(request: Request, exc: RagdError) -> JSONResponse:
         status = status_for(exc)
-        if status >= 500:
+        if status >= 500 and not isinstance(exc, Overloaded):  # load shedding is no error
             log.error("request failed: %s: %s", exc.code, exc)
         headers = None
-        if isinstance(exc, RateLimited):
+        if isinstance(exc, RateLimited | Overloaded):
             headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_seconds)))}
         elif isinstance(exc, Unauthenticated):
             headers = {"WWW-Authenticate": 'Bearer realm="ragd"'}

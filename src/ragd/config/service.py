@@ -35,6 +35,15 @@ class AuthSettings(Section):
     jwt_audience: str | None
     jwt_issuer: str | None
     secret_key: SecretStr | None
+    jwt_platform_admin_issuers: str
+    jwt_external_users: bool
+    auth_failures_per_minute: int
+    auth_key_failures_per_minute: int
+    auth_max_concurrent_checks: int
+
+    @property
+    def platform_admin_issuers(self) -> frozenset[str]:
+        return frozenset(i.strip() for i in self.jwt_platform_admin_issuers.split(",") if i.strip())
 
 
 class CacheSettings(Section):
@@ -84,6 +93,26 @@ class AuthFields(BaseModel):
     jwt_audience: str | None = Field(None, validation_alias=env("RAGD_JWT_AUDIENCE"))
     jwt_issuer: str | None = Field(None, validation_alias=env("RAGD_JWT_ISSUER"))
     secret_key: SecretStr | None = Field(None, validation_alias=env("JWT_SECRET", "SECRET_KEY"))
+    jwt_platform_admin_issuers: str = Field(
+        "", validation_alias=env("RAGD_JWT_PLATFORM_ADMIN_ISSUERS")
+    )
+    """Comma-separated ``iss`` values whose tokens may grant ``platform_admin`` (default:
+    none, so no JWT ever does)."""
+    jwt_external_users: bool = Field(False, validation_alias=env("RAGD_JWT_EXTERNAL_USERS"))
+    """Trust the identity provider's users: ``sub`` need not be a ragd user (the tenant
+    must still exist and be active). Off: ``sub`` must be an active user of the tenant."""
+    auth_failures_per_minute: int = Field(
+        10, ge=1, validation_alias=env("RAGD_AUTH_FAILURES_PER_MINUTE")
+    )
+    """Failed API-key checks one client address may make per minute before 429."""
+    auth_key_failures_per_minute: int = Field(
+        30, ge=1, validation_alias=env("RAGD_AUTH_KEY_FAILURES_PER_MINUTE")
+    )
+    """Failed checks against one key prefix per minute (all addresses) before 429."""
+    auth_max_concurrent_checks: int = Field(
+        4, ge=1, le=256, validation_alias=env("RAGD_AUTH_MAX_CONCURRENT_CHECKS")
+    )
+    """Argon2 key checks (19 MiB each) running at once per process; more get 503."""
 
     @property
     def authentication(self) -> AuthSettings:

@@ -21,11 +21,18 @@ class Role(StrEnum):
     PLATFORM_ADMIN = "platform_admin"  # + tenants
 
 
+PLATFORM_TENANT = TenantId("platform")
+"""Where platform administrators live; it holds no documents of its own by convention."""
+
 _RANK = {Role.READER: 0, Role.EDITOR: 1, Role.TENANT_ADMIN: 2, Role.PLATFORM_ADMIN: 3}
 
 
 def role_allows(role: Role, needed: Role) -> bool:
     return _RANK[role] >= _RANK[needed]
+
+
+def lesser_role(a: Role, b: Role) -> Role:
+    return a if _RANK[a] <= _RANK[b] else b
 
 
 class Status(StrEnum):

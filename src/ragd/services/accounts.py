@@ -6,15 +6,21 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from ragd.domain.accounts import IssuedKey, Role, Status, Tenant, TenantLimits, User
+from ragd.domain.accounts import (
+    PLATFORM_TENANT,
+    IssuedKey,
+    Role,
+    Status,
+    Tenant,
+    TenantLimits,
+    User,
+)
 from ragd.domain.models import TenantId, utcnow
 from ragd.errors import InvalidRequest, NotFound
 from ragd.ports.accounts import Accounts
 from ragd.services.auth import KeyHasher, new_key_material
 
 _TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-PLATFORM_TENANT = TenantId("platform")
-"""Where platform administrators live; it holds no documents of its own by convention."""
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,8 @@ from ragd.ports.reranker import Reranker
 from ragd.services.accounts import AccountService
 from ragd.services.answer import AnswerPolicy, AnswerService
 from ragd.services.auth import Authenticator, JwtSettings, KeyHasher
+from ragd.services.auth_audit import FailureAudit
+from ragd.services.auth_guard import AuthGuard, GuardLimits
 from ragd.services.gdpr import GdprService
 from ragd.services.indexing import ChunkingPolicy, IndexingService, RetryPolicy
 from ragd.services.ingest import IngestService
@@ -86,6 +88,7 @@ class Services:
     """Applies the outbox of an index outside the Store (Qdrant); None for the others."""
 
     def close(self) -> None:
+        self.authenticator.close()
         close_index = getattr(self.index, "close", None)
         if close_index is not None:  # Qdrant: its client (local mode locks its directory)
             close_index()
@@ -157,6 +160,16 @@ def assemble(settings: Settings, p: Ports) -> Services:
         jwks_url=auth.jwt_jwks_url,
         audience=auth.jwt_audience,
         issuer=auth.jwt_issuer,
+        platform_admin_issuers=auth.platform_admin_issuers,
+        external_users=auth.jwt_external_users,
+    )
+    guard = AuthGuard(
+        p.limiter,
+        GuardLimits(
+            failures_per_address=auth.auth_failures_per_minute,
+            failures_per_prefix=auth.auth_key_failures_per_minute,
+            concurrent_checks=auth.auth_max_concurrent_checks,
+        ),
     )
     limits = settings.limits
     quotas = QuotaService(
@@ -189,7 +202,9 @@ def assemble(settings: Settings, p: Ports) -> Services:
         accounts=p.accounts,
         audit=p.audit,
         limiter=p.limiter,
-        authenticator=Authenticator(p.accounts, hasher, jwt),
+        authenticator=Authenticator(
+            p.accounts, hasher, jwt, guard=guard, failures=FailureAudit(p.audit)
+        ),
         account_admin=AccountService(p.accounts, hasher),
         gdpr=GdprService(p.accounts, p.audit, p.store, uploads, p.cache),
         prices=prices,

@@ -2,37 +2,50 @@
 
 API keys look like ``ragd_<prefix>_<secret>``. The prefix is public and indexed, so a
 request costs one lookup; the secret is stored only as an Argon2id hash (argon2-cffi).
-Argon2 is deliberately slow, so a successful verification is remembered in memory for a
-few minutes by the SHA-256 of the presented key; the key's record (revoked, expired,
-user and tenant disabled) is still read on every request, so revocation is immediate.
+Argon2 is deliberately slow and memory-hard, so a successful verification is remembered
+in memory by the SHA-256 of the presented key (renewed on every use, forgotten after
+``VERIFIED_TTL_SECONDS`` idle); the key's record (revoked, expired, user and tenant
+disabled) is still read on every request, so revocation is immediate. Checks that have not
+proven themselves that way go through the ``AuthGuard`` (failure budgets, negative cache,
+bounded hashing: ``services.auth_guard``), and every failure is audited in aggregate
+(``services.auth_audit``).
 
-JWTs: HS256 with ``JWT_SECRET``, or RS256/ES256 verified against the keys published at
-``RAGD_JWT_JWKS_URL``. Claims: ``sub`` (user id), ``tenant`` (tenant id), ``role`` (one of
-the four roles; default reader) and ``exp`` (required).
+JWTs: ``services.auth_jwt`` verifies them and decides how far their claims are trusted;
+here the token's ``sub`` is checked against the tenant's users.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
-import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from ragd.domain.accounts import Principal, Role, Status
+from ragd.domain.accounts import Principal, Status, lesser_role
 from ragd.domain.models import TenantId, utcnow
-from ragd.errors import Forbidden, NotFound, Unauthenticated
+from ragd.errors import Forbidden, NotFound, Overloaded, RateLimited, Unauthenticated
 from ragd.ports.accounts import Accounts
+from ragd.services.auth_audit import Failure, FailureAudit
+from ragd.services.auth_guard import AuthGuard
+from ragd.services.auth_jwt import JwtSettings, JwtVerifier
 
-if TYPE_CHECKING:
-    from jwt.types import Options
+__all__ = [
+    "Attempt",
+    "Authenticator",
+    "JwtSettings",
+    "KeyHasher",
+    "new_key_material",
+    "split_key",
+]
+
+log = logging.getLogger(__name__)
 
 KEY_PREFIX = "ragd"
 VERIFIED_TTL_SECONDS = 300.0
@@ -53,14 +66,6 @@ def split_key(plaintext: str) -> tuple[str, str] | None:
     return parts[1], parts[2]
 
 
-@dataclass(frozen=True)
-class JwtSettings:
-    secret: str | None = None
-    jwks_url: str | None = None
-    audience: str | None = None
-    issuer: str | None = None
-
-
 class KeyHasher:
     """Argon2id with OWASP's minimum parameters (19 MiB, 2 passes, 1 lane)."""
 
@@ -77,64 +82,128 @@ class KeyHasher:
             return False
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """Where a credential came from: for the failure budgets and the audit log."""
+
+    client: str | None = None
+    resource: str | None = None
+    request_id: str | None = None
+
+
+@dataclass
+class _Claim:
+    """What a failing attempt revealed about its target, for its audit row."""
+
+    method: str
+    tenant: TenantId | None = None
+    prefix: str | None = None
+
+
 class Authenticator:
-    def __init__(self, accounts: Accounts, hasher: KeyHasher, jwt_settings: JwtSettings) -> None:
+    def __init__(
+        self,
+        accounts: Accounts,
+        hasher: KeyHasher,
+        jwt_settings: JwtSettings,
+        *,
+        guard: AuthGuard,
+        failures: FailureAudit,
+    ) -> None:
         self.accounts = accounts
         self.hasher = hasher
-        self.jwt = jwt_settings
+        self.jwt = JwtVerifier(jwt_settings)
+        self.guard = guard
+        self.failures = failures
         self._verified: dict[str, tuple[bytes, float]] = {}
         self._touched: dict[str, float] = {}
         self._lock = threading.Lock()
-        self._jwks = jwt.PyJWKClient(jwt_settings.jwks_url) if jwt_settings.jwks_url else None
 
-    def authenticate(self, *, api_key: str | None, bearer: str | None) -> Principal:
-        if api_key:
-            return self._from_key(api_key)
-        if bearer:
-            if bearer.startswith(KEY_PREFIX + "_"):
-                return self._from_key(bearer)
-            return self._from_jwt(bearer)
-        raise Unauthenticated("credentials required: an X-API-Key header or a Bearer token")
+    def authenticate(
+        self, *, api_key: str | None, bearer: str | None, attempt: Attempt | None = None
+    ) -> Principal:
+        """The caller, or the error to answer with; every failure is audited (aggregated)."""
+        attempt = attempt or Attempt()
+        self.failures.tick()
+        claim = _Claim("api_key" if api_key else "bearer")
+        try:
+            if api_key:
+                return self._from_key(api_key, attempt.client, claim)
+            if bearer:
+                if bearer.startswith(KEY_PREFIX + "_"):
+                    return self._from_key(bearer, attempt.client, claim)
+                return self._from_jwt(bearer, claim)
+            raise Unauthenticated("credentials required: an X-API-Key header or a Bearer token")
+        except (Unauthenticated, Forbidden, RateLimited, Overloaded) as exc:
+            self.failures.record(
+                Failure(
+                    tenant=claim.tenant,
+                    client=attempt.client,
+                    prefix=claim.prefix,
+                    method=claim.method,
+                    outcome=_outcome(exc),
+                    reason=str(exc),
+                    resource=attempt.resource,
+                    request_id=attempt.request_id,
+                )
+            )
+            raise
 
-    def tenant_of_key(self, plaintext: str) -> TenantId | None:
-        """The tenant a (possibly wrong) key claims, for auditing failed attempts."""
-        parts = split_key(plaintext)
-        stored = self.accounts.find_key(parts[0]) if parts else None
-        return stored.key.tenant_id if stored else None
+    def close(self) -> None:
+        """Write the pending failure summaries (the process is stopping)."""
+        self.guard.close()
+        try:
+            self.failures.flush()
+        except Exception:  # a database already gone must not fail the shutdown
+            log.warning("could not write the last failed-authentication summaries", exc_info=True)
 
     # -- API keys ----------------------------------------------------------------
-    def _from_key(self, plaintext: str) -> Principal:
+    def _from_key(self, plaintext: str, client: str | None, claim: _Claim) -> Principal:
         parts = split_key(plaintext)
         if parts is None:
             raise Unauthenticated("malformed API key")
         prefix, secret = parts
+        digest = hashlib.sha256(f"{prefix}\0{secret}".encode()).digest()
+        proven = self._recently_verified(prefix, digest)
+        if not proven:
+            self.guard.check_allowed(client, prefix)
         stored = self.accounts.find_key(prefix)
         if stored is None:
             raise Unauthenticated("unknown API key")
         key = stored.key
+        claim.tenant, claim.prefix = key.tenant_id, prefix
         now = utcnow()
         if key.revoked_at is not None:
             raise Unauthenticated("API key revoked")
         if key.expires_at is not None and key.expires_at <= now:
             raise Unauthenticated("API key expired")
-        if not self._verify(key.id, stored.secret_hash, secret):
-            raise Unauthenticated("unknown API key")
+        if not proven:
+            if not self._verify(stored.secret_hash, secret, digest):
+                self.guard.failed(client, prefix)  # a guess at a real key's secret
+                raise Unauthenticated("unknown API key")
+            with self._lock:
+                self._verified[prefix] = (digest, time.monotonic() + VERIFIED_TTL_SECONDS)
         user = self.accounts.get_user(key.tenant_id, key.user_id)
         self._check_active(key.tenant_id, user.status)
         self._touch(key.tenant_id, key.id, now)
         return Principal(key.tenant_id, user.id, user.role, "api_key", key.id)
 
-    def _verify(self, key_id: str, stored_hash: str, secret: str) -> bool:
-        digest = hashlib.sha256(secret.encode()).digest()
+    def _recently_verified(self, prefix: str, digest: bytes) -> bool:
+        """A hit renews the entry: a key in use stays verified (its record is still read)."""
         with self._lock:
-            hit = self._verified.get(key_id)
-        if hit and hit[1] > time.monotonic() and hmac.compare_digest(hit[0], digest):
+            hit = self._verified.get(prefix)
+            if hit is None or hit[1] <= time.monotonic() or not hmac.compare_digest(hit[0], digest):
+                return False
+            self._verified[prefix] = (digest, time.monotonic() + VERIFIED_TTL_SECONDS)
             return True
-        if not self.hasher.verify(stored_hash, secret):
+
+    def _verify(self, stored_hash: str, secret: str, digest: bytes) -> bool:
+        if self.guard.known_wrong(digest):
             return False
-        with self._lock:
-            self._verified[key_id] = (digest, time.monotonic() + VERIFIED_TTL_SECONDS)
-        return True
+        ok = self.guard.check(lambda: self.hasher.verify(stored_hash, secret))
+        if not ok:
+            self.guard.remember_wrong(digest)
+        return ok
 
     def _touch(self, tenant: TenantId, key_id: str, now: datetime) -> None:
         with self._lock:
@@ -145,50 +214,22 @@ class Authenticator:
         self.accounts.touch_key(tenant, key_id, now)
 
     # -- JWT ---------------------------------------------------------------------
-    def _from_jwt(self, token: str) -> Principal:
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
-            raise Unauthenticated("malformed bearer token") from None
-        alg = header.get("alg")
-        options: Options = {"require": ["exp", "sub"]}
-        try:
-            if alg == "HS256" and self.jwt.secret:
-                claims = jwt.decode(
-                    token,
-                    self.jwt.secret,
-                    algorithms=["HS256"],
-                    audience=self.jwt.audience,
-                    issuer=self.jwt.issuer,
-                    options=options,
-                )
-            elif alg in ("RS256", "ES256") and self._jwks is not None:
-                signing_key = self._jwks.get_signing_key_from_jwt(token)
-                claims = jwt.decode(
-                    token,
-                    signing_key.key,
-                    algorithms=[alg],
-                    audience=self.jwt.audience,
-                    issuer=self.jwt.issuer,
-                    options=options,
-                )
-            else:
-                raise Unauthenticated(f"bearer tokens signed with {alg!r} are not accepted")
-        except jwt.ExpiredSignatureError:
-            raise Unauthenticated("bearer token expired") from None
-        except jwt.PyJWKClientError:
-            raise Unauthenticated("bearer token signing key not found") from None
-        except jwt.PyJWTError as exc:
-            raise Unauthenticated(f"invalid bearer token: {type(exc).__name__}") from None
-        tenant = claims.get("tenant") or claims.get("tid")
-        if not isinstance(tenant, str) or not tenant:
-            raise Unauthenticated("bearer token has no tenant claim")
-        try:
-            role = Role(claims.get("role", Role.READER.value))
-        except ValueError:
-            raise Unauthenticated("bearer token has an unknown role") from None
-        self._check_active(TenantId(tenant), Status.ACTIVE)
-        return Principal(TenantId(tenant), str(claims["sub"]), role, "jwt")
+    def _from_jwt(self, bearer: str, claim: _Claim) -> Principal:
+        token = self.jwt.verify(bearer)
+        self._check_active(token.tenant, Status.ACTIVE)
+        claim.tenant = token.tenant  # signed, and a tenant that exists: its admins may see it
+        role = token.role
+        if not self.jwt.settings.external_users:
+            try:
+                user = self.accounts.get_user(token.tenant, token.subject)
+            except NotFound:
+                raise Unauthenticated(
+                    "the bearer token's user is not a user of its tenant"
+                ) from None
+            if user.status != Status.ACTIVE:
+                raise Unauthenticated("the bearer token's user is disabled")
+            role = lesser_role(role, user.role)
+        return Principal(token.tenant, token.subject, role, "jwt")
 
     def _check_active(self, tenant: TenantId, user_status: Status) -> None:
         try:
@@ -199,3 +240,11 @@ class Authenticator:
             raise Forbidden(f"tenant {tenant} is disabled")
         if user_status != Status.ACTIVE:
             raise Forbidden("user is disabled")
+
+
+def _outcome(exc: Exception) -> str:
+    if isinstance(exc, RateLimited):
+        return "throttled"
+    if isinstance(exc, Overloaded):
+        return "overloaded"
+    return "denied"

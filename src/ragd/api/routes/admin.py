@@ -119,7 +119,12 @@ class AnonymizeIn(Strict):
 
 
 TenantParam = Annotated[
-    str | None, Query(max_length=63, description="Platform admins: act on this tenant")
+    str | None,
+    Query(
+        max_length=63,
+        description="Platform admins: act on this tenant (on /admin/audit, `_unknown` holds "
+        "the failed authentications that named no tenant)",
+    ),
 ]
 
 
