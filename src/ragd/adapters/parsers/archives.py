@@ -142,8 +142,8 @@ def open_archive(data: bytes, limits: ArchiveLimits, *, what: str) -> SafeArchiv
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             infos = zf.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError) as exc:
-        log.info("zip directory unreadable: %s", exc)
+    except Exception as exc:  # BadZipFile, NotImplementedError (version), UnicodeError...
+        log.info("zip directory unreadable: %s: %s", type(exc).__name__, exc)
         raise DocumentRejected(
             f"the {what} is not a readable zip archive: its directory is missing or damaged"
         ) from exc
