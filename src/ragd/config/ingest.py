@@ -1,4 +1,4 @@
-"""Ingestion: chunk sizes, the upload limit, job retries and the worker loop."""
+"""Ingestion: chunk sizes, the upload and parsing limits, job retries and the worker loop."""
 
 from __future__ import annotations
 
@@ -13,6 +13,12 @@ class IngestSettings(Section):
     chunk_tokens: int
     chunk_overlap: int
     max_document_bytes: int
+    archive_max_members: int
+    archive_max_inflated_bytes: int
+    archive_max_member_bytes: int
+    archive_max_ratio: float
+    pdf_max_pages: int
+    pdf_max_stream_bytes: int
     job_max_attempts: int
     job_lease_seconds: float
     job_backoff_seconds: float
@@ -29,6 +35,19 @@ class IngestFields(BaseModel):
     chunk_overlap: int = Field(32, ge=0, validation_alias=env("RAGD_CHUNK_OVERLAP"))
     max_document_bytes: int = Field(
         50 * 1024 * 1024, ge=1, validation_alias=env("RAGD_MAX_DOCUMENT_BYTES")
+    )
+    archive_max_members: int = Field(10_000, ge=1, validation_alias=env("RAGD_ARCHIVE_MAX_MEMBERS"))
+    """Zip-based files (DOCX, ...) with more parts are refused before anything is inflated."""
+    archive_max_inflated_bytes: int = Field(
+        200 * 1024 * 1024, ge=1, validation_alias=env("RAGD_ARCHIVE_MAX_INFLATED_BYTES")
+    )
+    archive_max_member_bytes: int = Field(
+        32 * 1024 * 1024, ge=1, validation_alias=env("RAGD_ARCHIVE_MAX_MEMBER_BYTES")
+    )
+    archive_max_ratio: float = Field(100.0, ge=1, validation_alias=env("RAGD_ARCHIVE_MAX_RATIO"))
+    pdf_max_pages: int = Field(5_000, ge=1, validation_alias=env("RAGD_PDF_MAX_PAGES"))
+    pdf_max_stream_bytes: int = Field(
+        64 * 1024 * 1024, ge=1, validation_alias=env("RAGD_PDF_MAX_STREAM_BYTES")
     )
     job_max_attempts: int = Field(3, ge=1, validation_alias=env("RAGD_JOB_MAX_ATTEMPTS"))
     job_lease_seconds: float = Field(60.0, gt=0, validation_alias=env("RAGD_JOB_LEASE_SECONDS"))

@@ -176,6 +176,8 @@ def build_services(settings: Settings, *, check_index: bool = True) -> Services:
     ``check_index=False`` skips the embedding-model check, for ``ragd reindex``, which is
     the command that repairs a mismatch.
     """
+    from ragd.adapters.parsers.archives import ArchiveLimits
+    from ragd.adapters.parsers.limits import ParseLimits
     from ragd.adapters.parsers.parsing import ParserRegistry
     from ragd.adapters.sql.accounts import SqlAccounts
     from ragd.adapters.sql.audit import SqlAudit
@@ -192,7 +194,18 @@ def build_services(settings: Settings, *, check_index: bool = True) -> Services:
         queue=SqlQueue(db, max_attempts=settings.ingest.job_max_attempts),
         index=index,
         embedder=embedder,
-        parsing=ParserRegistry(),
+        parsing=ParserRegistry(
+            ParseLimits(
+                archive=ArchiveLimits(
+                    max_members=settings.ingest.archive_max_members,
+                    max_inflated_bytes=settings.ingest.archive_max_inflated_bytes,
+                    max_member_bytes=settings.ingest.archive_max_member_bytes,
+                    max_ratio=settings.ingest.archive_max_ratio,
+                ),
+                pdf_max_pages=settings.ingest.pdf_max_pages,
+                pdf_max_stream_bytes=settings.ingest.pdf_max_stream_bytes,
+            )
+        ),
         llm=build_llm(settings),
         cache=build_cache(settings),
         reranker=build_reranker(settings),

@@ -3,20 +3,27 @@
 pdfplumber (on pdfminer) is used rather than pypdf because it finds ruled tables; their
 characters are filtered out of the running text so each cell is indexed once. Pages are
 processed one at a time and their caches dropped, so memory follows the largest page,
-not the whole file.
+not the whole file. Work is bounded: at most ``RAGD_PDF_MAX_PAGES`` pages, and no stream
+inflates past ``RAGD_PDF_MAX_STREAM_BYTES`` (``pdf_streams``).
 """
 
 from __future__ import annotations
 
 import io
+import itertools
+import logging
 from collections.abc import Callable
 from typing import Any
 
-from ragd.adapters.parsers.failures import describe
+from ragd.adapters.parsers.failures import describe, phrase
+from ragd.adapters.parsers.limits import current_limits
+from ragd.adapters.parsers.pdf_streams import install as install_bounded_filters
 from ragd.domain.models import ParsedDocument, Section
 from ragd.errors import DocumentRejected
 
 PDF = "application/pdf"
+
+log = logging.getLogger(__name__)
 
 BBox = tuple[float, float, float, float]  # x0, top, x1, bottom
 
@@ -24,12 +31,15 @@ BBox = tuple[float, float, float, float]  # x0, top, x1, bottom
 class PdfParser:
     media_types: frozenset[str] = frozenset({PDF})
 
-    def parse(self, data: bytes, *, source: str) -> ParsedDocument:  # noqa: ARG002
+    def parse(self, data: bytes, *, source: str) -> ParsedDocument:
         import pdfplumber
         from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect
 
+        install_bounded_filters()
+        limits = current_limits()
         try:
             with pdfplumber.open(io.BytesIO(data)) as pdf:
+                _check_page_count(pdf, limits.pdf_max_pages)
                 title = _title(pdf.metadata)
                 sections: list[Section] = []
                 for number, page in enumerate(pdf.pages, start=1):
@@ -39,14 +49,29 @@ class PdfParser:
                         page.close()
         except Exception as exc:  # pdfminer raises dozens of types on damaged files
             cause = _unwrap(exc)
+            if isinstance(cause, DocumentRejected):
+                raise cause from exc
             if isinstance(cause, PDFPasswordIncorrect | PDFEncryptionError):
                 raise DocumentRejected(
-                    "PDF is encrypted and cannot be read without a password"
+                    "the PDF is encrypted and cannot be read without a password"
                 ) from exc
-            raise DocumentRejected(f"PDF is corrupt or unreadable: {describe(cause)}") from exc
+            log.info("PDF %s unreadable: %s", source, describe(cause))
+            raise DocumentRejected(f"the PDF cannot be read: {phrase(cause)}") from exc
         if not any(s.text.strip() for s in sections):
-            raise DocumentRejected("PDF has no extractable text (scanned?)")
+            raise DocumentRejected("the PDF has no extractable text (scanned?)")
         return ParsedDocument(sections=sections, title=title)
+
+
+def _check_page_count(pdf: Any, most: int) -> None:
+    """Count pages lazily up to ``most`` + 1, before pdfplumber lists them all."""
+    from pdfminer.pdfpage import PDFPage
+
+    pages = sum(1 for _ in itertools.islice(PDFPage.create_pages(pdf.doc), most + 1))
+    if pages > most:
+        raise DocumentRejected(
+            f"the PDF has more than {most:,} pages, the most read from one file "
+            "(RAGD_PDF_MAX_PAGES)"
+        )
 
 
 def _page_sections(page: Any, number: int) -> list[Section]:
