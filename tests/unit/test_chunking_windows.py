@@ -11,11 +11,14 @@ window and at windows small enough that every case is cut into many windows.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import random
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ragd.adapters.embedder.hashing import RegexTokenizer
 from ragd.adapters.embedder.onnx_minilm import load_tokenizer
@@ -23,7 +26,7 @@ from ragd.adapters.embedder.remote import EstimateTokenizer
 from ragd.adapters.parsers import detect_media_type, parse_document
 from ragd.domain import chunking
 from ragd.domain.chunking import SpanTokenizer, chunk_sections
-from ragd.domain.models import ChunkDraft, Section
+from ragd.domain.models import ChunkDraft, ParsedDocument, Section
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
@@ -110,6 +113,8 @@ def _corpus() -> dict[str, list[Section]]:
     ]  # fmt: skip
     return docs
 
+
+_MINILM = load_tokenizer()  # for the hypothesis test, which cannot take fixtures
 
 SIZES = [(256, 32), (64, 16), (16, 0), (48, 47)]
 TOKENIZERS = ["minilm", "regex", "estimate"]
@@ -276,12 +281,52 @@ def _cases() -> list[tuple[str, int, int]]:
     return [(t, m, o) for t in TOKENIZERS for m, o in SIZES]
 
 
+# The default window, and windows small enough that every case is read in many pieces
+# (1,000 characters is shorter than a 256-token chunk: decisions need two windows ahead;
+# 301 is the least that keeps the corpus's longest word, 130 letters, in one window).
+WINDOWS = [chunking.WINDOW_CHARS, 4096, 1000, 301]
+
+
+@pytest.mark.parametrize("window", WINDOWS)
 @pytest.mark.parametrize(("tokenizer_name", "max_tokens", "overlap"), _cases())
 def test_chunks_identical_to_one_pass(
-    corpus: dict[str, list[Section]], tokenizer_name: str, max_tokens: int, overlap: int
+    corpus: dict[str, list[Section]],
+    tokenizer_name: str,
+    max_tokens: int,
+    overlap: int,
+    window: int,
 ) -> None:
     tokenizer = _tokenizer(tokenizer_name)
     for name, sections in corpus.items():
         key = f"{tokenizer_name}/{max_tokens}/{overlap}/{name}"
-        chunks = chunk_sections(sections, tokenizer, max_tokens=max_tokens, overlap=overlap)
+        chunks = chunk_sections(
+            sections, tokenizer, max_tokens=max_tokens, overlap=overlap, window_chars=window
+        )
         assert _digest(chunks) == EXPECTED[key], key
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    texts=st.lists(st.text(max_size=400), max_size=3),
+    window=st.integers(2, 64),
+    max_tokens=st.integers(1, 24),
+    data=st.data(),
+)
+def test_tiny_windows_keep_the_invariants_on_any_text(
+    texts: list[str], window: int, max_tokens: int, data: st.DataObject
+) -> None:
+    """Windows shorter than a word cut words (and so tokens) apart; chunks must still be
+    exact slices of the text, within the size, in order and terminating."""
+    overlap = data.draw(st.integers(0, max_tokens - 1))
+    sections = [Section(t) for t in texts]
+    chunks = chunk_sections(
+        sections, _MINILM, max_tokens=max_tokens, overlap=overlap, window_chars=window
+    )
+    full = ParsedDocument(sections=sections).text
+    for i, chunk in enumerate(chunks):
+        assert chunk.ordinal == i
+        assert full[chunk.char_start : chunk.char_end] == chunk.text
+        assert 1 <= chunk.token_count <= max_tokens
+        assert chunk.text.strip()
+    for previous, current in itertools.pairwise(chunks):
+        assert current.char_end > previous.char_end
