@@ -135,12 +135,16 @@ def test_live_server_indexes_a_big_paragraph_and_keeps_answering(tmp_path: Path)
             assert response.status_code == 202, response.text
             document_id = response.json()["id"]
             slowest = 0.0
+            slow: list[str] = []  # when /health was slow, and what the document was doing
             deadline = time.monotonic() + 240
             status = "queued"
             while status not in ("indexed", "failed") and time.monotonic() < deadline:
                 started = time.monotonic()
                 assert http.get("/health", timeout=5).status_code == 200
-                slowest = max(slowest, time.monotonic() - started)
+                took = time.monotonic() - started
+                slowest = max(slowest, took)
+                if took > 0.25:
+                    slow.append(f"{took:.2f}s while {status}")
                 status = http.get(f"/api/v1/documents/{document_id}").json()["status"]
                 time.sleep(0.2)
             document = http.get(f"/api/v1/documents/{document_id}").json()
@@ -148,6 +152,6 @@ def test_live_server_indexes_a_big_paragraph_and_keeps_answering(tmp_path: Path)
     finally:
         server.stop()
     assert document["status"] == "indexed", document
-    assert slowest < 1.0, f"/health took {slowest:.2f} s"
+    assert slowest < 1.0, f"/health took {slowest:.2f} s: {slow}"
     # The upload's bytes are held a few times over (request body, blob, text, chunks).
     assert peak - before < 400, f"RSS {before:.0f} MB before, {peak:.0f} MB at peak"
