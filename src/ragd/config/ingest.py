@@ -1,4 +1,5 @@
-"""Ingestion: chunk sizes, the upload and parsing limits, job retries and the worker loop."""
+"""Ingestion: chunk sizes, the upload and parsing limits (archives, PDFs, the parse
+sandbox), job retries and the worker loop."""
 
 from __future__ import annotations
 
@@ -26,6 +27,9 @@ class IngestSettings(Section):
     worker_poll_seconds: float
     worker_concurrency: int
     embedded_worker: bool | None
+    parse_sandbox: bool
+    parse_memory_mb: int
+    parse_timeout_seconds: float
 
 
 class IngestFields(BaseModel):
@@ -59,6 +63,14 @@ class IngestFields(BaseModel):
     worker_concurrency: int = Field(1, ge=1, le=64, validation_alias=env("RAGD_WORKER_CONCURRENCY"))
     embedded_worker: bool | None = Field(None, validation_alias=env("RAGD_EMBEDDED_WORKER"))
     """Run the ingestion worker inside ``ragd serve``; default: yes on SQLite."""
+    parse_sandbox: bool = Field(True, validation_alias=env("RAGD_PARSE_SANDBOX"))
+    """Parse each document in a child process under the two limits below (off: in the
+    worker's own process, for debugging a parser)."""
+    parse_memory_mb: int = Field(1024, ge=0, validation_alias=env("RAGD_PARSE_MEMORY_MB"))
+    """Address space of a parser process; a document that needs more fails (0: no cap)."""
+    parse_timeout_seconds: float = Field(
+        120.0, gt=0, validation_alias=env("RAGD_PARSE_TIMEOUT_SECONDS")
+    )
 
     @field_validator("chunk_overlap")
     @classmethod

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol
 
 from ragd.domain.models import ChunkDraft, Section
@@ -45,6 +45,11 @@ class SpanTokenizer(Protocol):
         """Character (start, end) of every token of ``text``, special tokens excluded."""
         ...
 
+
+WINDOW_CHARS = 65_536
+"""Most text tokenised at once: the tokenizer's memory grows with what it is given
+(~170 bytes per character for MiniLM's), so a long section is read window by window."""
+_WINDOW_SPACES = (" ", "\n", "\t", "\r", "\u3000", "\xa0")
 
 SECTION_SEPARATOR = "\n\n"
 """What ``ParsedDocument.text`` puts between sections; char offsets depend on it."""
@@ -74,25 +79,32 @@ _SECTION_END = 4  # the rest of the section fits
 
 
 def chunk_sections(
-    sections: Sequence[Section], tokenizer: SpanTokenizer, *, max_tokens: int, overlap: int
+    sections: Sequence[Section],
+    tokenizer: SpanTokenizer,
+    *,
+    max_tokens: int,
+    overlap: int,
+    window_chars: int = WINDOW_CHARS,
 ) -> list[ChunkDraft]:
     """Chunks of at most ``max_tokens`` tokens, ordinals ``0..n-1`` in document order.
 
     ``char_start``/``char_end`` index the document's full text (sections joined by a blank
     line), so ``full_text[c.char_start:c.char_end] == c.text`` for every chunk.
+    ``window_chars`` bounds how much text is tokenised at once (tests make it small).
     """
     if max_tokens < 1:
         raise ConfigError(f"chunk size must be at least 1 token, got {max_tokens}")
     if not 0 <= overlap < max_tokens:
         raise ConfigError(f"chunk overlap must be in [0, {max_tokens}) tokens, got {overlap}")
+    if window_chars < 2:
+        raise ConfigError(f"chunking window must be at least 2 characters, got {window_chars}")
     chunks: list[ChunkDraft] = []
     base = 0
     for section in sections:
         text = section.text
-        spans = tokenizer.token_spans(text) if text.strip() else []
-        if spans:
-            for first, last in _SectionChunker(text, spans, max_tokens, overlap).ranges():
-                start, end = spans[first][0], spans[last - 1][1]
+        if text and not text.isspace():
+            chunker = _SectionChunker(text, tokenizer, max_tokens, overlap, window_chars)
+            for start, end, count in chunker.chunks():
                 piece = text[start:end]
                 if not piece.strip():
                     continue
@@ -102,7 +114,7 @@ def chunk_sections(
                         text=piece,
                         char_start=base + start,
                         char_end=base + end,
-                        token_count=last - first,
+                        token_count=count,
                         page=section.page,
                         heading_path=section.heading_path,
                     )
@@ -120,15 +132,18 @@ def sentence_starts(text: str) -> list[int]:
     ("e.g.", "i.e.", "et al.", "Fig.", "Dr.", ...) or initials. Decimals never match
     because no whitespace follows their dot.
     """
-    starts: list[int] = []
+    return list(_iter_sentence_starts(text))
+
+
+def _iter_sentence_starts(text: str) -> Iterator[int]:
+    """``sentence_starts`` one at a time, so a long section never holds them all."""
     for match in _SENTENCE_END.finditer(text):
         following = match.group(1)
         if not (following.isupper() or following.isdigit()):
             continue
         if text[match.start()] == "." and _is_abbreviation(text, match.start()):
             continue
-        starts.append(match.end())
-    return starts
+        yield match.end()
 
 
 def _is_abbreviation(text: str, dot: int) -> bool:
@@ -145,55 +160,132 @@ def _is_abbreviation(text: str, dot: int) -> bool:
 
 
 class _SectionChunker:
-    """Greedy packing of one section's tokens into ``[first, last)`` token ranges."""
+    """Greedy packing of one section's tokens into chunks, reading the section window by
+    window.
+
+    Tokens are numbered across the whole section; only those from the current chunk's
+    start onwards are held (``_spans[i - _offset]`` is token ``i``), and more text is
+    tokenised when a decision needs a token beyond them. Every decision looks at most
+    ``2 * max_tokens`` tokens ahead of the chunk it is cutting, so the chunks are exactly
+    those of tokenising the whole section at once, as long as the windows end where the
+    tokenizer would split anyway: in whitespace (the pre-tokenisers of every supported
+    tokenizer split there). The paragraph and sentence breaks are found by regular
+    expressions over the whole section text, consumed lazily as the tokens reach them.
+    """
 
     def __init__(
-        self, text: str, spans: list[tuple[int, int]], max_tokens: int, overlap: int
+        self,
+        text: str,
+        tokenizer: SpanTokenizer,
+        max_tokens: int,
+        overlap: int,
+        window_chars: int,
     ) -> None:
         self._text = text
-        self._spans = spans
-        self._n = len(spans)
+        self._tokenizer = tokenizer
         self._max = max_tokens
         self._overlap = overlap
-        token_starts = [start for start, _ in spans]
-        self._paragraphs = self._token_breaks(
-            token_starts, (m.end() for m in _PARAGRAPH_BREAK.finditer(text))
-        )
-        self._sentences = sorted(
-            set(self._paragraphs).union(self._token_breaks(token_starts, sentence_starts(text)))
-        )
+        self._window = window_chars
+        self._spans: list[tuple[int, int]] = []
+        self._starts: list[int] = []  # the held tokens' start offsets, for bisect
+        self._offset = 0  # index of the first held token
+        self._read_to = 0  # characters of text tokenised so far
+        self._done = False  # the whole section is tokenised: the token count is known
+        self._paragraph_positions = _Peekable(m.end() for m in _PARAGRAPH_BREAK.finditer(text))
+        self._sentence_positions = _Peekable(_iter_sentence_starts(text))
+        # Token indices (strictly inside the section) where a paragraph / a sentence or a
+        # paragraph starts, from the first held token on.
+        self._paragraphs: list[int] = []
+        self._sentences: list[int] = []
 
-    def _token_breaks(self, token_starts: list[int], char_positions: Iterable[int]) -> list[int]:
-        """Token indices (strictly inside the section) of the first token at or after
-        each character position."""
-        breaks: list[int] = []
-        for position in char_positions:
-            index = bisect_left(token_starts, position)
-            if 0 < index < self._n and (not breaks or breaks[-1] != index):
-                breaks.append(index)
-        return breaks
+    # -- the token window ----------------------------------------------------------
+    def _held(self) -> int:
+        """One past the last token read so far."""
+        return self._offset + len(self._spans)
 
-    def ranges(self) -> list[tuple[int, int]]:
-        """Token ranges of the chunks, each at most ``max_tokens`` long; every one ends
-        after the previous one, so the loop always advances."""
-        out: list[tuple[int, int]] = []
+    def _span(self, index: int) -> tuple[int, int]:
+        return self._spans[index - self._offset]
+
+    def _ensure(self, index: int) -> None:
+        """Read windows until token ``index`` is held or the section is exhausted."""
+        while not self._done and self._held() <= index:
+            self._read_window()
+
+    def _read_window(self) -> None:
+        begin = self._read_to
+        end = _window_end(self._text, begin, self._window)
+        spans = self._tokenizer.token_spans(self._text[begin:end])
+        if begin:
+            spans = [(start + begin, stop + begin) for start, stop in spans]
+        self._spans += spans
+        self._starts += [start for start, _ in spans]
+        self._read_to = end
+        self._done = end >= len(self._text)
+        self._map_breaks()
+
+    def _map_breaks(self) -> None:
+        """Turn the break positions the tokens now reach into token indices: the first
+        token at or after each position, once that token is known (or known not to
+        exist), kept only strictly inside the section."""
+        if not self._spans:
+            return
+        reach = len(self._text) if self._done else self._starts[-1]
+        paragraphs = self._token_breaks(self._paragraph_positions, reach, self._paragraphs)
+        sentences = self._token_breaks(self._sentence_positions, reach, self._sentences)
+        self._paragraphs += paragraphs
+        self._sentences += sorted(set(paragraphs).union(sentences))
+
+    def _token_breaks(self, positions: _Peekable, reach: int, known: list[int]) -> list[int]:
+        found: list[int] = []
+        last = known[-1] if known else 0
+        total = self._held()
+        while (position := positions.peek()) is not None and position <= reach:
+            next(positions)
+            index = self._offset + bisect_left(self._starts, position)
+            if max(0, last) < index < total:
+                found.append(index)
+                last = index
+        return found
+
+    def _forget_before(self, index: int) -> None:
+        """Drop the tokens and breaks before token ``index`` (kept in batches, so a
+        section costs linear time)."""
+        drop = index - self._offset
+        if drop < 4096:
+            return
+        del self._spans[:drop]
+        del self._starts[:drop]
+        self._offset = index
+        for breaks in (self._paragraphs, self._sentences):
+            del breaks[: bisect_left(breaks, index)]
+
+    # -- packing -------------------------------------------------------------------
+    def chunks(self) -> Iterator[tuple[int, int, int]]:
+        """``(char_start, char_end, token_count)`` of each chunk, each at most
+        ``max_tokens`` long; every one ends after the previous one, so the loop always
+        advances."""
+        self._ensure(0)
+        if not self._spans:
+            return
         start = 0
         previous_end = 0
         while True:
             end, quality = self._chunk_end(start, previous_end)
-            out.append((start, end))
-            if end >= self._n:
-                return out
+            yield self._span(start)[0], self._span(end - 1)[1], end - start
+            if quality == _SECTION_END:
+                return
             start = self._next_start(start, end, quality)
             previous_end = end
+            self._forget_before(start - 1)
 
     def _chunk_end(self, start: int, previous_end: int) -> tuple[int, int]:
         """End of the chunk starting at token ``start`` and its cut quality; it must end
         after ``previous_end``. Since ``previous_end - start <= overlap < max_tokens``,
         the window ``[previous_end + 1, start + max_tokens]`` is never empty."""
         limit = start + self._max
-        if limit >= self._n:
-            return self._n, _SECTION_END
+        self._ensure(limit)
+        if limit >= self._held():
+            return self._held(), _SECTION_END
         return self._cut(start, previous_end + 1, limit)
 
     def _cut(self, start: int, lowest: int, limit: int) -> tuple[int, int]:
@@ -240,19 +332,59 @@ class _SectionChunker:
         return cut
 
     def _has_whitespace_before(self, index: int) -> bool:
-        gap = self._text[self._spans[index - 1][1] : self._spans[index][0]]
+        gap = self._text[self._span(index - 1)[1] : self._span(index)[0]]
         return any(ch.isspace() for ch in gap)
 
     def _touches_punctuation(self, index: int) -> bool:
         """A cut here keeps both sides' tokens intact for BERT-style pre-tokenisers, which
         split punctuation into tokens of its own."""
-        before_end = self._spans[index - 1][1]
-        after_start = self._spans[index][0]
+        before_end = self._span(index - 1)[1]
+        after_start = self._span(index)[0]
         if after_start > before_end:
             return True
         before = self._text[before_end - 1] if before_end > 0 else " "
         after = self._text[after_start] if after_start < len(self._text) else " "
         return not before.isalnum() or not after.isalnum()
+
+
+class _Peekable:
+    """An iterator of positions with a look at the next one."""
+
+    def __init__(self, items: Iterable[int]) -> None:
+        self._items = iter(items)
+        self._next: int | None = next(self._items, None)
+
+    def peek(self) -> int | None:
+        return self._next
+
+    def __iter__(self) -> _Peekable:
+        return self
+
+    def __next__(self) -> int:
+        if self._next is None:
+            raise StopIteration
+        value = self._next
+        self._next = next(self._items, None)
+        return value
+
+
+def _window_end(text: str, begin: int, size: int) -> int:
+    """Where the window of text starting at ``begin`` ends: within ``size`` characters, at
+    the start of the last run of whitespace in its second half, so that no token (and no
+    whitespace run, which some tokenizers read as one token) straddles two windows. Text
+    with no whitespace in that half is cut at ``size``: only a run of more than
+    ``size / 2`` characters without a space can be tokenised differently than in one piece.
+    """
+    limit = begin + size
+    if limit >= len(text):
+        return len(text)
+    lowest = begin + size // 2
+    cut = max(text.rfind(space, lowest, limit) for space in _WINDOW_SPACES)
+    if cut < lowest:
+        return limit
+    while cut > lowest and text[cut - 1].isspace():
+        cut -= 1
+    return cut
 
 
 def _last_in(sorted_values: list[int], lowest: int, highest: int) -> int | None:

@@ -92,6 +92,9 @@ class Services:
         close_index = getattr(self.index, "close", None)
         if close_index is not None:  # Qdrant: its client (local mode locks its directory)
             close_index()
+        close_parsing = getattr(self.parsing, "close", None)
+        if close_parsing is not None:  # the parse sandbox: its child processes
+            close_parsing()
         self.store.close()
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from ragd.adapters import providers
 from ragd.config import Settings
 from ragd.errors import ConfigError
-from ragd.ports import LLM, Cache, Embedder, Index
+from ragd.ports import LLM, Cache, Embedder, Index, Parsing
 from ragd.ports.index_sync import IndexSync
 from ragd.ports.limiter import Limiter
 from ragd.ports.reranker import Reranker
@@ -37,6 +37,7 @@ __all__ = [  # Services lives in services.assembly; callers keep importing it fr
     "build_index",
     "build_limiter",
     "build_llm",
+    "build_parsing",
     "build_provider",
     "build_reindex",
     "build_reranker",
@@ -104,6 +105,41 @@ def build_limiter(settings: Settings) -> Limiter:
     from ragd.adapters.limiter.memory import MemoryLimiter
 
     return MemoryLimiter()
+
+
+def build_parsing(settings: Settings) -> Parsing:
+    """The parsers, each document parsed in a child process under a memory and a time
+    limit (``RAGD_PARSE_*``): a hostile file fails alone instead of taking the worker, or
+    the server it runs in, down. One child per worker thread."""
+    from ragd.adapters.parsers.archives import ArchiveLimits
+    from ragd.adapters.parsers.limits import ParseLimits
+    from ragd.adapters.parsers.parsing import ParserRegistry
+
+    ingest = settings.ingest
+    registry = ParserRegistry(
+        ParseLimits(
+            archive=ArchiveLimits(
+                max_members=ingest.archive_max_members,
+                max_inflated_bytes=ingest.archive_max_inflated_bytes,
+                max_member_bytes=ingest.archive_max_member_bytes,
+                max_ratio=ingest.archive_max_ratio,
+            ),
+            pdf_max_pages=ingest.pdf_max_pages,
+            pdf_max_stream_bytes=ingest.pdf_max_stream_bytes,
+        )
+    )
+    if not ingest.parse_sandbox:
+        return registry
+    from ragd.adapters.parsers.sandbox import SandboxedParsing
+
+    # The registry, limits included, is pickled to each child: the archive and PDF caps
+    # apply inside the sandbox as well.
+    return SandboxedParsing(
+        registry,
+        memory_mb=ingest.parse_memory_mb,
+        timeout_seconds=ingest.parse_timeout_seconds,
+        processes=ingest.worker_concurrency,
+    )
 
 
 def build_index(
@@ -176,9 +212,6 @@ def build_services(settings: Settings, *, check_index: bool = True) -> Services:
     ``check_index=False`` skips the embedding-model check, for ``ragd reindex``, which is
     the command that repairs a mismatch.
     """
-    from ragd.adapters.parsers.archives import ArchiveLimits
-    from ragd.adapters.parsers.limits import ParseLimits
-    from ragd.adapters.parsers.parsing import ParserRegistry
     from ragd.adapters.sql.accounts import SqlAccounts
     from ragd.adapters.sql.audit import SqlAudit
     from ragd.adapters.sql.queue import SqlQueue
@@ -194,18 +227,7 @@ def build_services(settings: Settings, *, check_index: bool = True) -> Services:
         queue=SqlQueue(db, max_attempts=settings.ingest.job_max_attempts),
         index=index,
         embedder=embedder,
-        parsing=ParserRegistry(
-            ParseLimits(
-                archive=ArchiveLimits(
-                    max_members=settings.ingest.archive_max_members,
-                    max_inflated_bytes=settings.ingest.archive_max_inflated_bytes,
-                    max_member_bytes=settings.ingest.archive_max_member_bytes,
-                    max_ratio=settings.ingest.archive_max_ratio,
-                ),
-                pdf_max_pages=settings.ingest.pdf_max_pages,
-                pdf_max_stream_bytes=settings.ingest.pdf_max_stream_bytes,
-            )
-        ),
+        parsing=build_parsing(settings),
         llm=build_llm(settings),
         cache=build_cache(settings),
         reranker=build_reranker(settings),

@@ -1,0 +1,99 @@
+"""A parser that runs out of memory, time or luck fails its document, not the worker.
+
+Real hostile inputs, generated here: Markdown made of a few hundred thousand emphasis
+markers costs markdown-it ~400 bytes of memory per byte, and a line of opening brackets
+takes it seconds per hundred kilobytes. Through the services the embedded worker uses, each
+document must end ``failed`` after one attempt, with a sentence that names the limit, and
+the same worker must go on indexing the next document.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from ragd.adapters.parsers.parsing import ParserRegistry
+from ragd.domain.models import DocumentStatus, ParsedDocument, TenantId
+from ragd.errors import DocumentRejected
+from ragd.services.container import Services, build_services, migrate_database
+from ragd.worker import build_worker
+from tests.conftest import make_settings
+
+TENANT = TenantId("default")
+EMPHASIS_BOMB = b"a**" * 400_000  # 1.2 MB; in-process it peaks above 500 MB of RSS
+BRACKETS = b"[" * 400_000 + b"a"  # 400 KB; in-process it takes about 9 s
+
+
+def _services(tmp_path: Path, **limits: object) -> Services:
+    settings = make_settings(tmp_path / "data", **limits)
+    migrate_database(settings)
+    return build_services(settings)
+
+
+def _ingest(services: Services, name: str, data: bytes) -> str:
+    return services.ingest.submit_bytes(TENANT, data, source=name).document.id
+
+
+def _drain(services: Services) -> None:
+    build_worker(services).run(until_idle=True)
+
+
+def test_memory_and_time_bombs_fail_once_with_the_reason(tmp_path: Path) -> None:
+    services = _services(tmp_path, parse_memory_mb=300, parse_timeout_seconds=3)
+    try:
+        bomb = _ingest(services, "bomb.md", EMPHASIS_BOMB)
+        slow = _ingest(services, "brackets.md", BRACKETS)
+        fine = _ingest(services, "fine.md", b"# Bees\n\nForagers dance to show the way.")
+        _drain(services)
+        docs = {d: services.store.get_document(TENANT, d) for d in (bomb, slow, fine)}
+        assert docs[bomb].status == DocumentStatus.FAILED
+        assert docs[bomb].error == (
+            "parsing needed more than 300 MB of memory (RAGD_PARSE_MEMORY_MB); "
+            "the document was not retried"
+        )
+        assert docs[slow].status == DocumentStatus.FAILED
+        assert docs[slow].error == (
+            "parsing took longer than 3 seconds (RAGD_PARSE_TIMEOUT_SECONDS); "
+            "the document was not retried"
+        )
+        assert docs[fine].status == DocumentStatus.INDEXED
+        # Afterwards the same services still parse and index.
+        later = _ingest(services, "later.txt", b"Tides follow the moon.")
+        _drain(services)
+        assert services.store.get_document(TENANT, later).status == DocumentStatus.INDEXED
+    finally:
+        services.close()
+
+
+class CrashingParsing(ParserRegistry):
+    """A parser library that dies of a signal (as a C extension's segfault would) on a
+    file whose name says so; test-only, pickled into the sandbox's child."""
+
+    def parse(self, data: bytes, media_type: str, *, source: str) -> ParsedDocument:
+        if source.startswith("crash"):
+            os.kill(os.getpid(), signal.SIGSEGV)
+        if source.startswith("hog"):
+            hoard = [bytearray(1 << 20) for _ in range(100_000)]  # 100 GB, never reached
+            del hoard
+        return super().parse(data, media_type, source=source)
+
+
+def test_a_crashing_parser_is_contained_and_replaced() -> None:
+    from ragd.adapters.parsers.sandbox import SandboxedParsing
+
+    sandbox = SandboxedParsing(CrashingParsing(), memory_mb=256, timeout_seconds=20)
+    try:
+        with pytest.raises(DocumentRejected, match="killed by SIGSEGV; the document was not"):
+            sandbox.parse(b"boom", "text/plain", source="crash.txt")
+        with pytest.raises(DocumentRejected, match="more than 256 MB of memory"):
+            sandbox.parse(b"greedy", "text/plain", source="hog.txt")
+        parsed = sandbox.parse(b"Still parsing.", "text/plain", source="ok.txt")
+        assert parsed.sections[0].text == "Still parsing."
+        # An ordinary rejection keeps its own message and the child.
+        with pytest.raises(DocumentRejected, match="document is empty"):
+            sandbox.parse(b"  \n ", "text/plain", source="blank.txt")
+    finally:
+        sandbox.close()
