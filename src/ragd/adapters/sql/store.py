@@ -14,22 +14,26 @@ policies are the net, not the filter.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, Select, and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.sql import Executable
 
 from ragd.adapters.sql.database import Database
 from ragd.adapters.sql.rls import SYSTEM, scoped
 from ragd.adapters.sql.schema import chunks, document_blobs, documents, tenants
+from ragd.domain.metadata import shown_metadata, shown_title
 from ragd.domain.models import Chunk, Document, DocumentStatus, NewDocument, TenantId, utcnow
 from ragd.errors import BackendUnavailable, InvalidRequest, NotFound
 from ragd.ports.store import Transaction
+
+log = logging.getLogger("ragd.store")
 
 
 def _aware(ts: datetime) -> datetime:
@@ -39,15 +43,16 @@ def _aware(ts: datetime) -> datetime:
 
 def _document(row: Row[Any]) -> Document:
     m = row._mapping
+    metadata, title = _readable(m["id"], m["metadata"], m["title"])
     return Document(
         id=m["id"],
         tenant_id=TenantId(m["tenant_id"]),
         source=m["source"],
-        title=m["title"],
+        title=title,
         media_type=m["media_type"],
         content_hash=m["content_hash"],
         size_bytes=m["size_bytes"],
-        metadata=dict(m["metadata"] or {}),
+        metadata=metadata,
         status=DocumentStatus(m["status"]),
         error=m["error"],
         version=m["version"],
@@ -55,6 +60,21 @@ def _document(row: Row[Any]) -> Document:
         created_at=_aware(m["created_at"]),
         updated_at=_aware(m["updated_at"]),
     )
+
+
+def _readable(document_id: str, metadata: Any, title: str) -> tuple[dict[str, Any], str]:
+    """A row's metadata and title as every reader may use them. Uploads are checked before
+    they are stored; a row stored before those checks (NaN, nesting deeper than encoders
+    recurse) would otherwise fail every listing, search and answer that reads it."""
+    shown, problem = shown_metadata({} if metadata is None else metadata)
+    if problem:
+        log.warning(
+            "document %s: stored metadata is unusable and read as {}: %s", document_id, problem
+        )
+    shown_as, title_problem = shown_title(title)
+    if title_problem:
+        log.warning("document %s: stored title shortened on read: %s", document_id, title_problem)
+    return shown, shown_as
 
 
 def _chunk(row: Row[Any]) -> Chunk:
@@ -232,21 +252,19 @@ class SqlStore:
         limit: int = 50,
         offset: int = 0,
     ) -> list[Document]:
-        q = select(documents).where(documents.c.tenant_id == tenant)
-        if status is not None:
-            q = q.where(documents.c.status == status.value)
-        if name_contains:
-            q = q.where(
-                documents.c.source.contains(name_contains, autoescape=True)
-                | documents.c.title.contains(name_contains, autoescape=True)
-            )
-        q = q.order_by(documents.c.created_at, documents.c.id).limit(limit).offset(offset)
+        q = _listed(select(documents), tenant, status, name_contains)
+        q = q.order_by(documents.c.created_at.desc(), documents.c.id.desc())
+        q = q.limit(limit).offset(offset)
         return [_document(r) for r in self.db.run_read(lambda conn: conn.execute(q).all(), tenant)]
 
-    def count_documents(self, tenant: TenantId, *, status: DocumentStatus | None = None) -> int:
-        q = select(func.count()).select_from(documents).where(documents.c.tenant_id == tenant)
-        if status is not None:
-            q = q.where(documents.c.status == status.value)
+    def count_documents(
+        self,
+        tenant: TenantId,
+        *,
+        status: DocumentStatus | None = None,
+        name_contains: str | None = None,
+    ) -> int:
+        q = _listed(select(func.count()).select_from(documents), tenant, status, name_contains)
         return int(self.db.run_read(lambda conn: conn.execute(q).scalar_one(), tenant))
 
     def set_status(
@@ -447,6 +465,21 @@ class SqlStore:
 
     def close(self) -> None:
         self.db.dispose()
+
+
+def _listed(
+    q: Select[Any], tenant: TenantId, status: DocumentStatus | None, name_contains: str | None
+) -> Select[Any]:
+    """The conditions a listing and its count share, so that ``total`` counts the list."""
+    q = q.where(documents.c.tenant_id == tenant)
+    if status is not None:
+        q = q.where(documents.c.status == status.value)
+    if name_contains:
+        q = q.where(
+            documents.c.source.contains(name_contains, autoescape=True)
+            | documents.c.title.contains(name_contains, autoescape=True)
+        )
+    return q
 
 
 def _doc_of(mapping: Any) -> Document:
