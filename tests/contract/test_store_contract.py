@@ -204,3 +204,24 @@ def test_iter_indexed_chunks_covers_every_chunk_once(store: SqlStore, tenant: Te
     seen = [c.id for batch in store.iter_indexed_chunks(batch_size=2) for c, _ in batch]
     assert len(seen) == len(set(seen)) and set(seen) >= expected
     assert not any(cid.startswith(store.find_document(tenant, source="s2").id) for cid in seen)  # type: ignore[union-attr]
+
+
+def test_a_row_stored_before_the_upload_rules_reads_back_usable(
+    store: SqlStore, tenant: TenantId
+) -> None:
+    """Metadata nested past what encoders recurse through, or a title past the limit (as
+    an older version could store them), must not fail whoever reads the row."""
+    deep: dict[str, object] = {"v": 1}
+    for _ in range(500):
+        deep = {"a": deep}
+    doc_id = _create(
+        store, tenant, NewDocument("old.txt", "T" * 20_000, "text/plain", "h", 1, deep)
+    )
+    with store.transaction() as tx:
+        store.replace_chunks(tx, tenant, doc_id, _chunks(tenant, doc_id, ["a"]))
+    for doc in (
+        store.get_document(tenant, doc_id),
+        store.list_documents(tenant)[0],
+        *(d for _c, d in store.get_chunks(tenant, [f"{doc_id}:1:0"]).values()),
+    ):
+        assert doc.metadata == {} and len(doc.title) <= 500

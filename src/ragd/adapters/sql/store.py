@@ -67,13 +67,10 @@ def _readable(document_id: str, metadata: Any, title: str) -> tuple[dict[str, An
     they are stored; a row stored before those checks (NaN, nesting deeper than encoders
     recurse) would otherwise fail every listing, search and answer that reads it."""
     shown, problem = shown_metadata({} if metadata is None else metadata)
-    if problem:
-        log.warning(
-            "document %s: stored metadata is unusable and read as {}: %s", document_id, problem
-        )
     shown_as, title_problem = shown_title(title)
-    if title_problem:
-        log.warning("document %s: stored title shortened on read: %s", document_id, title_problem)
+    for what, why in (("metadata read as {}", problem), ("title shortened", title_problem)):
+        if why:
+            log.warning("document %s: stored %s: %s", document_id, what, why)
     return shown, shown_as
 
 
@@ -391,6 +388,7 @@ class SqlStore:
 
         def read(conn: Connection) -> dict[str, tuple[Chunk, Document]]:
             out: dict[str, tuple[Chunk, Document]] = {}
+            docs: dict[str, Document] = {}  # each document mapped (and checked) once
             for start in range(0, len(chunk_ids), 500):
                 part = list(chunk_ids[start : start + 500])
                 # The tenant is checked on the document's row, not the chunk's: with
@@ -406,7 +404,7 @@ class SqlStore:
                     m = r._mapping
                     if m["tenant_id"] != tenant:  # a chunk always shares its document's tenant
                         continue
-                    doc = _doc_of(m)
+                    doc = docs.get(m["d_id"]) or docs.setdefault(m["d_id"], _doc_of(m))
                     out[m["id"]] = (_chunk(r), doc)
             return out
 
@@ -429,9 +427,10 @@ class SqlStore:
                 return
             last_pk = rows[-1]._mapping["pk"]
             batch = []
+            docs: dict[str, Document] = {}  # each document mapped (and checked) once
             for r in rows:
                 m = r._mapping
-                doc = _doc_of(m)
+                doc = docs.get(m["d_id"]) or docs.setdefault(m["d_id"], _doc_of(m))
                 batch.append((_chunk(r), doc))
             yield batch
 
