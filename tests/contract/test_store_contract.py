@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -152,17 +153,40 @@ def test_blobs_and_delete_cascade(store: SqlStore, tenant: TenantId) -> None:
 
 
 def test_list_filters_and_pagination(store: SqlStore, tenant: TenantId) -> None:
-    ids = [
-        _create(store, tenant, _new(source=f"doc-{i}.txt", content_hash=f"h{i}")) for i in range(7)
-    ]
+    ids = []
+    for i in range(7):
+        ids.append(_create(store, tenant, _new(source=f"doc-{i}.txt", content_hash=f"h{i}")))
+        time.sleep(0.002)  # distinct creation times, so "newest first" has one answer
+    newest_first = ids[::-1]
     store.set_status(None, tenant, ids[3], DocumentStatus.INDEXED, chunk_count=4)
-    assert [d.id for d in store.list_documents(tenant, limit=3, offset=3)] == ids[3:6]
+    assert [d.id for d in store.list_documents(tenant)] == newest_first
+    assert [d.id for d in store.list_documents(tenant, limit=3, offset=3)] == newest_first[3:6]
     assert [d.id for d in store.list_documents(tenant, status=DocumentStatus.INDEXED)] == [ids[3]]
     assert store.count_documents(tenant) == 7
     assert store.count_documents(tenant, status=DocumentStatus.QUEUED) == 6
     assert [d.source for d in store.list_documents(tenant, name_contains="doc-5")] == ["doc-5.txt"]
     assert store.list_documents(tenant, name_contains="%") == []  # LIKE wildcards are escaped
     assert store.get_document(tenant, ids[3]).chunk_count == 4
+
+
+def test_count_documents_counts_what_the_list_pages_over(store: SqlStore, tenant: TenantId) -> None:
+    for i, name in enumerate(["alpha-1.txt", "beta.txt", "alpha-2.txt", "50%.txt"]):
+        _create(store, tenant, _new(source=name, content_hash=f"h{i}"))
+    store.ensure_tenant(TenantId(f"{tenant}-other"))
+    _create(store, TenantId(f"{tenant}-other"), _new(source="alpha-x.txt"))
+    for name, status in [
+        ("alpha", None),
+        ("alpha-2", None),
+        ("%", None),  # literal, not a wildcard
+        ("_", None),
+        ("nothing", None),
+        ("alpha", DocumentStatus.QUEUED),
+        ("alpha", DocumentStatus.INDEXED),
+    ]:
+        listed = store.list_documents(tenant, status=status, name_contains=name, limit=100)
+        assert store.count_documents(tenant, status=status, name_contains=name) == len(listed)
+    assert store.count_documents(tenant, name_contains="alpha") == 2
+    assert store.count_documents(tenant, name_contains="%") == 1
 
 
 def test_iter_indexed_chunks_covers_every_chunk_once(store: SqlStore, tenant: TenantId) -> None:
@@ -180,3 +204,24 @@ def test_iter_indexed_chunks_covers_every_chunk_once(store: SqlStore, tenant: Te
     seen = [c.id for batch in store.iter_indexed_chunks(batch_size=2) for c, _ in batch]
     assert len(seen) == len(set(seen)) and set(seen) >= expected
     assert not any(cid.startswith(store.find_document(tenant, source="s2").id) for cid in seen)  # type: ignore[union-attr]
+
+
+def test_a_row_stored_before_the_upload_rules_reads_back_usable(
+    store: SqlStore, tenant: TenantId
+) -> None:
+    """Metadata nested past what encoders recurse through, or a title past the limit (as
+    an older version could store them), must not fail whoever reads the row."""
+    deep: dict[str, object] = {"v": 1}
+    for _ in range(500):
+        deep = {"a": deep}
+    doc_id = _create(
+        store, tenant, NewDocument("old.txt", "T" * 20_000, "text/plain", "h", 1, deep)
+    )
+    with store.transaction() as tx:
+        store.replace_chunks(tx, tenant, doc_id, _chunks(tenant, doc_id, ["a"]))
+    for doc in (
+        store.get_document(tenant, doc_id),
+        store.list_documents(tenant)[0],
+        *(d for _c, d in store.get_chunks(tenant, [f"{doc_id}:1:0"]).values()),
+    ):
+        assert doc.metadata == {} and len(doc.title) <= 500

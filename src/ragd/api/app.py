@@ -19,10 +19,11 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from ragd import __version__
-from ragd.api import problems, ui
+from ragd.api import api_docs, problems, ui
 from ragd.api.deps import document_roles
 from ragd.api.middleware import RequestContext
 from ragd.api.routes import admin, documents, health, me, openai, retrieval, usage
+from ragd.api.security_headers import SecurityHeaders
 from ragd.config import Settings, get_settings
 from ragd.observability.error_reporting import close_sentry, init_sentry
 from ragd.observability.logging import configure_logging
@@ -104,6 +105,8 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # api_docs serves both pages without a CDN
+        redoc_url=None,
     )
     if services is not None:
         app.state.services = services  # usable without running the lifespan (ASGI tools)
@@ -122,6 +125,7 @@ def create_app(
     for router in routers:
         app.include_router(document_roles(router))
     ui.install(app)  # the web UI at / (public pages, not in the OpenAPI schema)
+    api_docs.install(app)  # /docs and /redoc, offline
     if not obs.metrics_enabled:
         app.router.routes = [r for r in app.router.routes if getattr(r, "path", "") != "/metrics"]
 
@@ -132,6 +136,8 @@ def create_app(
             return upload_limit
         return api.max_request_bytes
 
+    # Innermost: a 500 answered here keeps the connection, and passes CORS and metrics.
+    app.add_middleware(problems.UnexpectedErrors)
     origins = api.cors_origin_list
     if origins:
         app.add_middleware(
@@ -144,6 +150,7 @@ def create_app(
     app.add_middleware(
         RequestContext, limit_for=limit_for, max_concurrent=api.max_concurrent_requests
     )
+    app.add_middleware(SecurityHeaders)  # on every response, the 413s and 503s included
     if tracing is not None:
         tracing.instrument_app(app)  # last: its middleware wraps all of the above
     return app

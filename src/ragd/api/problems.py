@@ -3,6 +3,11 @@
 No stack trace ever reaches a client: unexpected exceptions are logged with the request
 id and answered with a generic 500. Under the OpenAI-compatible paths (``/v1/``) the
 body also carries OpenAI's ``error`` object, so OpenAI SDKs show the message.
+
+Unexpected exceptions are answered by ``UnexpectedErrors``, a middleware inside the app,
+rather than by Starlette's outermost error middleware: that one re-raises after answering,
+and the server then drops the keep-alive connection (a client with a pool sees its next
+request fail on a dead socket).
 """
 
 from __future__ import annotations
@@ -16,7 +21,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ragd.errors import (
     BackendUnavailable,
@@ -32,6 +40,7 @@ from ragd.errors import (
     Unauthenticated,
     UnsupportedMediaType,
 )
+from ragd.observability.error_reporting import report_exception
 
 log = logging.getLogger("ragd.api")
 
@@ -153,3 +162,45 @@ def install(app: FastAPI) -> None:
     async def _unexpected(request: Request, _exc: Exception) -> JSONResponse:
         log.exception("unhandled error (request_id=%s)", getattr(request.state, "request_id", "-"))
         return problem(request, 500, "internal", "internal server error")
+
+
+class UnexpectedErrors:
+    """Answers an exception that no handler took with a 500 problem and keeps the
+    connection: logged with its traceback, sent to Sentry when that is on, recorded on the
+    request's span, and counted by ``RequestContext`` (which sits outside this).
+
+    An exception after the response has started is re-raised: the client must not take
+    half a body for a whole one, so the connection has to close."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracked)
+        except BodyTooLarge:
+            raise  # RequestContext answers it (413)
+        except Exception as exc:
+            if started:
+                raise
+            request = Request(scope)
+            log.exception(
+                "unhandled error (request_id=%s)", getattr(request.state, "request_id", "-")
+            )
+            report_exception(exc)
+            span = trace.get_current_span()
+            span.record_exception(exc)
+            span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+            response = problem(request, 500, "internal", "internal server error")
+            await response(scope, receive, send)

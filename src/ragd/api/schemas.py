@@ -4,17 +4,22 @@ fields may be added.
 Request models forbid unknown fields, so a typo ("topk") is a 422 rather than a silently
 ignored parameter. The OpenAI-compatible models allow them, because OpenAI clients send
 many optional fields ragd has no use for.
+
+A document's title, source and metadata follow ``ragd.domain.metadata``, the same rules as
+the multipart upload's (``routes/documents.py``).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from ragd.domain import metadata as rules
 from ragd.domain.answer import Answer, Citation
 from ragd.domain.models import Document, DocumentStatus, Hit
+from ragd.errors import InvalidRequest
 from ragd.services.search import MAX_QUERY_CHARS
 
 Mode = Literal["hybrid", "dense", "sparse"]
@@ -33,13 +38,38 @@ class Filters(Strict):
     metadata: dict[str, MetadataValue] | None = None
 
 
+def _rule(check: Any) -> Any:
+    """A domain check as a pydantic validator: its ``InvalidRequest`` becomes a 422 entry."""
+
+    def validate(value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            return check(value)
+        except InvalidRequest as exc:
+            raise ValueError(str(exc)) from None
+
+    return AfterValidator(validate)
+
+
 class TextDocumentIn(Strict):
     text: str = Field(min_length=1, description="The document's text (UTF-8).")
-    title: str | None = Field(None, max_length=500)
-    source: str | None = Field(
-        None, max_length=1000, description="Stable name; re-posting the same source replaces it."
+    title: Annotated[str | None, _rule(rules.check_title)] = Field(
+        None, max_length=rules.MAX_TITLE_CHARS
     )
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    source: Annotated[str | None, _rule(rules.check_source)] = Field(
+        None,
+        max_length=rules.MAX_SOURCE_CHARS,
+        description="Stable name; re-posting the same source replaces it.",
+    )
+    metadata: Annotated[dict[str, Any], _rule(rules.check_metadata)] = Field(
+        default_factory=dict,
+        description=(
+            f"JSON object: at most {rules.MAX_METADATA_DEPTH} levels deep, "
+            f"{rules.MAX_METADATA_KEYS} keys and {rules.MAX_METADATA_BYTES} bytes; "
+            "finite numbers only"
+        ),
+    )
 
 
 class DocumentOut(BaseModel):

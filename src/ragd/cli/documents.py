@@ -162,7 +162,7 @@ def docs_list(
     docs = svc.store.list_documents(
         TenantId(tenant), status=st, name_contains=name, limit=limit, offset=offset
     )
-    total = svc.store.count_documents(TenantId(tenant), status=st)
+    total = svc.store.count_documents(TenantId(tenant), status=st, name_contains=name)
     if as_json:
         print_json({"total": total, "documents": [doc_json(d) for d in docs]})
         return

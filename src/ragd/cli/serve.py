@@ -26,6 +26,7 @@ def serve(
     """Run the HTTP API (and, in embedded mode, the ingestion worker) with uvicorn."""
     import uvicorn
 
+    from ragd.api.http_server import MAX_REQUEST_HEADER_BYTES, RagdH11Protocol
     from ragd.observability.logging import configure_logging
 
     settings = get_settings()
@@ -42,6 +43,9 @@ def serve(
         access_log=False,  # ragd logs each request itself, with tenant and request id
         log_config=None,
         timeout_graceful_shutdown=30,
+        # Oversized request headers get a 431 (the protocol's module says why it is ours).
+        http=RagdH11Protocol,
+        h11_max_incomplete_event_size=MAX_REQUEST_HEADER_BYTES,
     )
 
 

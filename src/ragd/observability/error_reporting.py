@@ -9,6 +9,7 @@ of stack frames, headers, breadcrumbs).
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -82,6 +83,14 @@ def init_sentry(settings: Settings) -> bool:
         )
     log.info("error reporting to Sentry is on")
     return True
+
+
+def report_exception(exc: BaseException) -> None:
+    """Send an exception that was answered (so never reached Sentry's ASGI middleware) to
+    Sentry, when reporting is on; nothing otherwise."""
+    sentry_sdk = sys.modules.get("sentry_sdk")  # imported by init_sentry, if ever
+    if sentry_sdk is not None and sentry_sdk.get_client().is_active():
+        sentry_sdk.capture_exception(exc)
 
 
 def close_sentry(timeout: float = 2.0) -> None:

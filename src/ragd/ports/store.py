@@ -62,9 +62,20 @@ class Store(Protocol):
         name_contains: str | None = None,
         limit: int = 50,
         offset: int = 0,
-    ) -> list[Document]: ...
+    ) -> list[Document]:
+        """Newest first (creation time, then id); ``name_contains`` matches the source or
+        the title, literally (no wildcards)."""
+        ...
 
-    def count_documents(self, tenant: TenantId, *, status: DocumentStatus | None = None) -> int: ...
+    def count_documents(
+        self,
+        tenant: TenantId,
+        *,
+        status: DocumentStatus | None = None,
+        name_contains: str | None = None,
+    ) -> int:
+        """How many documents ``list_documents`` with the same conditions would page over."""
+        ...
 
     def set_status(
         self,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ragd.domain.metadata import MAX_TITLE_CHARS
 from ragd.domain.models import Document, DocumentStatus, NewDocument, SourceRecord, TenantId
 from ragd.errors import DocumentRejected, DocumentTooLarge, InvalidRequest, RagdError
 from ragd.ports import Index, Parsing, Queue, Store
@@ -335,7 +336,7 @@ def _all_documents(store: Store, tenant: TenantId, status: DocumentStatus) -> It
 def title_from_source(source: str) -> str:
     name = source.rsplit("/", 1)[-1]
     stem = name.rsplit(".", 1)[0] if "." in name.lstrip(".") else name
-    return stem or source
+    return (stem or source)[:MAX_TITLE_CHARS]
 
 
 def _too_large(size: int, limit: int) -> str:

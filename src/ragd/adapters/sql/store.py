@@ -14,22 +14,26 @@ policies are the net, not the filter.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, Select, and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.sql import Executable
 
 from ragd.adapters.sql.database import Database
 from ragd.adapters.sql.rls import SYSTEM, scoped
 from ragd.adapters.sql.schema import chunks, document_blobs, documents, tenants
+from ragd.domain.metadata import shown_metadata, shown_title
 from ragd.domain.models import Chunk, Document, DocumentStatus, NewDocument, TenantId, utcnow
 from ragd.errors import BackendUnavailable, InvalidRequest, NotFound
 from ragd.ports.store import Transaction
+
+log = logging.getLogger("ragd.store")
 
 
 def _aware(ts: datetime) -> datetime:
@@ -39,15 +43,16 @@ def _aware(ts: datetime) -> datetime:
 
 def _document(row: Row[Any]) -> Document:
     m = row._mapping
+    metadata, title = _readable(m["id"], m["metadata"], m["title"])
     return Document(
         id=m["id"],
         tenant_id=TenantId(m["tenant_id"]),
         source=m["source"],
-        title=m["title"],
+        title=title,
         media_type=m["media_type"],
         content_hash=m["content_hash"],
         size_bytes=m["size_bytes"],
-        metadata=dict(m["metadata"] or {}),
+        metadata=metadata,
         status=DocumentStatus(m["status"]),
         error=m["error"],
         version=m["version"],
@@ -55,6 +60,18 @@ def _document(row: Row[Any]) -> Document:
         created_at=_aware(m["created_at"]),
         updated_at=_aware(m["updated_at"]),
     )
+
+
+def _readable(document_id: str, metadata: Any, title: str) -> tuple[dict[str, Any], str]:
+    """A row's metadata and title as every reader may use them. Uploads are checked before
+    they are stored; a row stored before those checks (NaN, nesting deeper than encoders
+    recurse) would otherwise fail every listing, search and answer that reads it."""
+    shown, problem = shown_metadata({} if metadata is None else metadata)
+    shown_as, title_problem = shown_title(title)
+    for what, why in (("metadata read as {}", problem), ("title shortened", title_problem)):
+        if why:
+            log.warning("document %s: stored %s: %s", document_id, what, why)
+    return shown, shown_as
 
 
 def _chunk(row: Row[Any]) -> Chunk:
@@ -232,21 +249,19 @@ class SqlStore:
         limit: int = 50,
         offset: int = 0,
     ) -> list[Document]:
-        q = select(documents).where(documents.c.tenant_id == tenant)
-        if status is not None:
-            q = q.where(documents.c.status == status.value)
-        if name_contains:
-            q = q.where(
-                documents.c.source.contains(name_contains, autoescape=True)
-                | documents.c.title.contains(name_contains, autoescape=True)
-            )
-        q = q.order_by(documents.c.created_at, documents.c.id).limit(limit).offset(offset)
+        q = _listed(select(documents), tenant, status, name_contains)
+        q = q.order_by(documents.c.created_at.desc(), documents.c.id.desc())
+        q = q.limit(limit).offset(offset)
         return [_document(r) for r in self.db.run_read(lambda conn: conn.execute(q).all(), tenant)]
 
-    def count_documents(self, tenant: TenantId, *, status: DocumentStatus | None = None) -> int:
-        q = select(func.count()).select_from(documents).where(documents.c.tenant_id == tenant)
-        if status is not None:
-            q = q.where(documents.c.status == status.value)
+    def count_documents(
+        self,
+        tenant: TenantId,
+        *,
+        status: DocumentStatus | None = None,
+        name_contains: str | None = None,
+    ) -> int:
+        q = _listed(select(func.count()).select_from(documents), tenant, status, name_contains)
         return int(self.db.run_read(lambda conn: conn.execute(q).scalar_one(), tenant))
 
     def set_status(
@@ -373,6 +388,7 @@ class SqlStore:
 
         def read(conn: Connection) -> dict[str, tuple[Chunk, Document]]:
             out: dict[str, tuple[Chunk, Document]] = {}
+            docs: dict[str, Document] = {}  # each document mapped (and checked) once
             for start in range(0, len(chunk_ids), 500):
                 part = list(chunk_ids[start : start + 500])
                 # The tenant is checked on the document's row, not the chunk's: with
@@ -388,7 +404,7 @@ class SqlStore:
                     m = r._mapping
                     if m["tenant_id"] != tenant:  # a chunk always shares its document's tenant
                         continue
-                    doc = _doc_of(m)
+                    doc = docs.get(m["d_id"]) or docs.setdefault(m["d_id"], _doc_of(m))
                     out[m["id"]] = (_chunk(r), doc)
             return out
 
@@ -411,9 +427,10 @@ class SqlStore:
                 return
             last_pk = rows[-1]._mapping["pk"]
             batch = []
+            docs: dict[str, Document] = {}  # each document mapped (and checked) once
             for r in rows:
                 m = r._mapping
-                doc = _doc_of(m)
+                doc = docs.get(m["d_id"]) or docs.setdefault(m["d_id"], _doc_of(m))
                 batch.append((_chunk(r), doc))
             yield batch
 
@@ -447,6 +464,21 @@ class SqlStore:
 
     def close(self) -> None:
         self.db.dispose()
+
+
+def _listed(
+    q: Select[Any], tenant: TenantId, status: DocumentStatus | None, name_contains: str | None
+) -> Select[Any]:
+    """The conditions a listing and its count share, so that ``total`` counts the list."""
+    q = q.where(documents.c.tenant_id == tenant)
+    if status is not None:
+        q = q.where(documents.c.status == status.value)
+    if name_contains:
+        q = q.where(
+            documents.c.source.contains(name_contains, autoescape=True)
+            | documents.c.title.contains(name_contains, autoescape=True)
+        )
+    return q
 
 
 def _doc_of(mapping: Any) -> Document:

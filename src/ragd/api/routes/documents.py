@@ -7,7 +7,7 @@ upload with its own problem (413 too large, 415 wrong content type, 422 bad meta
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -20,8 +20,9 @@ from ragd.api.deps import Editor, Reader, ServicesDep, audit
 from ragd.api.problems import ProblemError, status_for
 from ragd.api.schemas import DocumentListOut, DocumentOut, SubmittedOut, TextDocumentIn
 from ragd.api.tenancy import guard_cross_tenant
+from ragd.domain import metadata as rules
 from ragd.domain.models import DocumentStatus, TenantId
-from ragd.errors import DocumentRejected
+from ragd.errors import DocumentRejected, InvalidRequest
 from ragd.services.ingest import Submission
 
 router = APIRouter(prefix="/api/v1/documents", tags=["documents"])
@@ -99,7 +100,16 @@ async def _submit_json(request: Request, services: ServicesDep, tenant: TenantId
     try:
         payload = TextDocumentIn.model_validate_json(raw)
     except ValidationError as exc:
-        raise RequestValidationError(exc.errors(include_input=False)) from None
+        errors = exc.errors(include_input=False)
+        if any("recursion limit" in str(e.get("msg", "")) for e in errors):
+            # The JSON parser's own bound, far above the metadata's: say what the rule is.
+            raise ProblemError(
+                422,
+                "validation_error",
+                f"the JSON body nests too deeply: metadata nests at most "
+                f"{rules.MAX_METADATA_DEPTH} levels",
+            ) from None
+        raise RequestValidationError(errors) from None
     return await run_in_threadpool(
         services.submissions.submit_text,
         tenant,
@@ -124,14 +134,15 @@ async def _submit_multipart(
         if not isinstance(upload_file, UploadFile):
             raise ProblemError(422, "validation_error", "multipart field 'file' is required")
         metadata = _metadata(form.get("metadata"))
-        title = form.get("title")
+        title = _form_text(form.get("title"), "title", rules.check_title)
+        source = _form_text(upload_file.filename, "file name", _file_name)
         data = await upload_file.read()
         return await run_in_threadpool(
             services.submissions.submit_bytes,
             tenant,
             data,
-            source=upload_file.filename or "upload",
-            title=title if isinstance(title, str) and title.strip() else None,
+            source=source or "upload",
+            title=title if title and title.strip() else None,
             metadata=metadata,
         )
     finally:
@@ -139,19 +150,30 @@ async def _submit_multipart(
 
 
 def _metadata(raw: object) -> dict[str, Any]:
+    """The ``metadata`` form field, under the same rules as the JSON route's."""
     if raw is None or raw == "":
         return {}
     if not isinstance(raw, str):
         raise ProblemError(422, "validation_error", "'metadata' must be a JSON object string")
     try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ProblemError(
-            422, "validation_error", f"'metadata' is not valid JSON: {exc}"
-        ) from None
-    if not isinstance(value, dict):
-        raise ProblemError(422, "validation_error", "'metadata' must be a JSON object")
-    return value
+        return rules.parse_metadata(raw)
+    except InvalidRequest as exc:
+        raise ProblemError(422, "validation_error", str(exc)) from None
+
+
+def _file_name(name: str) -> str:
+    return rules.check_source(name, "file name")
+
+
+def _form_text(raw: object, what: str, check: Callable[[str], str]) -> str | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
+        raise ProblemError(422, "validation_error", f"'{what}' must be text")
+    try:
+        return check(raw)
+    except InvalidRequest as exc:
+        raise ProblemError(422, "validation_error", str(exc)) from None
 
 
 @router.get("", response_model=DocumentListOut, summary="List documents, newest first")
@@ -167,7 +189,7 @@ def list_documents(
     docs = services.store.list_documents(
         tenant, status=status, name_contains=q or None, limit=limit, offset=offset
     )
-    total = services.store.count_documents(tenant, status=status)
+    total = services.store.count_documents(tenant, status=status, name_contains=q or None)
     return DocumentListOut(
         documents=[DocumentOut.of(d) for d in docs], total=total, limit=limit, offset=offset
     )
