@@ -71,6 +71,7 @@ ENV = {
     "RAGD_WORKER_POLL_SECONDS": "0.1",
     "RAGD_WORKER_CONCURRENCY": "4",
     "RAGD_EMBEDDED_WORKER": "false",
+    "RAGD_INGEST_DOCUMENT_TIMEOUT_SECONDS": "120",
     "LLM_PROVIDER": "anthropic",
     "LLM_MODEL": "claude-x",
     "LLM_MODEL_PATH": "/models/m.gguf",

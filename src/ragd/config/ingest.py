@@ -20,6 +20,7 @@ class IngestSettings(Section):
     worker_poll_seconds: float
     worker_concurrency: int
     embedded_worker: bool | None
+    document_timeout_seconds: float
 
 
 class IngestFields(BaseModel):
@@ -40,6 +41,10 @@ class IngestFields(BaseModel):
     worker_concurrency: int = Field(1, ge=1, le=64, validation_alias=env("RAGD_WORKER_CONCURRENCY"))
     embedded_worker: bool | None = Field(None, validation_alias=env("RAGD_EMBEDDED_WORKER"))
     """Run the ingestion worker inside ``ragd serve``; default: yes on SQLite."""
+    document_timeout_seconds: float = Field(
+        1800.0, ge=0, validation_alias=env("RAGD_INGEST_DOCUMENT_TIMEOUT_SECONDS")
+    )
+    """Model time one document may take to embed before it fails for good; 0: no limit."""
 
     @field_validator("chunk_overlap")
     @classmethod
