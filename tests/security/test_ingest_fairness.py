@@ -204,7 +204,8 @@ def test_cancel_needs_the_editor_role(tenants: Tenants) -> None:
 def test_a_pool_of_workers_serves_another_tenant_while_both_hold_big_documents(
     tmp_path: Path,
 ) -> None:
-    settings = make_settings(tmp_path / "data", **MODEL)
+    # One document per worker: each worker's hands are full with one of A's documents.
+    settings = make_settings(tmp_path / "data", worker_batch_size=1, **MODEL)
     migrate_database(settings)
     svc = build_services(settings)
     a, b = TenantId("tenant-a"), TenantId("tenant-b")
