@@ -1,8 +1,15 @@
 """The ingestion worker loop: the same code runs in-process (embedded mode, ``ragd
 ingest``) and as its own process (``ragd worker``, one Deployment on Kubernetes).
 
-SIGTERM/SIGINT ask it to stop: the current embedding batch is abandoned between model
-calls and its jobs are released untouched (no attempt spent), so a rolling restart never
+A worker holds up to ``RAGD_WORKER_BATCH_SIZE`` documents and embeds them a model call at
+a time, fairly across tenants (``services.scheduling``). It looks at the queue again about
+every second while it works: a tenant's first document is claimed then even when the
+worker is full (``exclude_tenants``: up to twice the batch size), so one tenant's huge
+document or backlog never stalls another tenant, and a document deleted or cancelled
+meanwhile is dropped.
+
+SIGTERM/SIGINT ask it to stop: the documents in hand are abandoned between model calls
+and their jobs are released untouched (no attempt spent), so a rolling restart never
 costs a retry and never loses a job.
 
 A database outage (Postgres restarting, a failover) must not kill the process: the loop
@@ -32,9 +39,11 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from ragd.domain.models import IngestJob
 from ragd.errors import BackendUnavailable
 from ragd.ports import Queue
-from ragd.services.indexing import BatchResult, IndexingService
+from ragd.services.indexing import STEP_SECONDS, IndexingService
+from ragd.services.scheduling import BatchResult
 
 if TYPE_CHECKING:
     from ragd.services.container import Services
@@ -96,6 +105,7 @@ class Worker:
         self.worker_id = worker_id or new_worker_id()
         self.stats = WorkerStats()
         self._stop = threading.Event()
+        self._work = indexing.workload(self.worker_id)
 
     def stop(self) -> None:
         self._stop.set()
@@ -105,18 +115,33 @@ class Worker:
         return self._stop.is_set()
 
     def run_once(self) -> BatchResult | None:
-        """Claim and process one batch; None when there was nothing to do."""
+        """Take newly due jobs and embed for about a second; None when there was nothing
+        to do (no job in hand and none claimed)."""
         self.indexing.reap()
         self.indexing.sync_index()  # an external index's outbox (Qdrant); no-op otherwise
         self.indexing.maintain_index()  # pgvector: per-tenant graphs; no-op otherwise
-        jobs = self.queue.claim(
-            self.worker_id, limit=self.batch_size, lease_seconds=self.lease_seconds
-        )
-        if not jobs:
+        jobs = self._claim()
+        if not jobs and not self._work.active:
             return None
-        result = self.indexing.process(jobs, self.worker_id, should_stop=self._stop.is_set)
+        result = self._work.add(jobs)
+        result.add(self._work.step(self._stop.is_set, max_seconds=STEP_SECONDS))
         self.stats.add(result)
         return result
+
+    def _claim(self) -> list[IngestJob]:
+        held = len(self._work)
+        if held < self.batch_size:
+            return self.queue.claim(
+                self.worker_id, limit=self.batch_size - held, lease_seconds=self.lease_seconds
+            )
+        if held < 2 * self.batch_size:  # full: still take a tenant it is not serving
+            return self.queue.claim(
+                self.worker_id,
+                limit=1,
+                lease_seconds=self.lease_seconds,
+                exclude_tenants=self._work.tenants,
+            )
+        return []
 
     def run(
         self, *, until_idle: bool = False, on_batch: Callable[[BatchResult], None] | None = None
@@ -149,6 +174,7 @@ class Worker:
             if idle:
                 break
             self._stop.wait(self.poll_seconds)
+        self._work.release_all()  # stopped between two steps: give the jobs in hand back
         log.info("worker %s stopped: %s", self.worker_id, self.stats)
         return self.stats
 

@@ -160,3 +160,106 @@ def test_concurrent_claims_never_share_a_job(
         t.join()
     every = [job for jobs in claimed.values() for job in jobs]
     assert len(every) == len(set(every)) == 40
+
+
+# -- fairness: one tenant's backlog never holds another tenant's first document ---------------
+
+
+def _tenants(tenant: TenantId, n: int) -> list[TenantId]:
+    return [TenantId(f"{tenant}-{i}") for i in range(n)]
+
+
+def test_claim_takes_every_tenants_oldest_job_before_anyones_second(
+    parts: tuple[SqlStore, SqlQueue], tenant: TenantId
+) -> None:
+    store, queue = parts
+    a, b, c = _tenants(tenant, 3)
+    a_docs = [_doc_with_job(store, queue, a, f"a{i}") for i in range(6)]  # a's backlog first
+    b_doc = _doc_with_job(store, queue, b, "b0")
+    c_doc = _doc_with_job(store, queue, c, "c0")
+    first = queue.claim("W", limit=3, lease_seconds=30)
+    assert {(j.tenant_id, j.document_id) for j in first} == {(a, a_docs[0]), (b, b_doc), (c, c_doc)}
+    # With only a waiting, a claim fills up with a's jobs, oldest first.
+    rest = queue.claim("W", limit=10, lease_seconds=30)
+    assert [j.document_id for j in rest] == a_docs[1:]
+
+
+def test_a_tenant_being_served_waits_behind_one_that_is_not(
+    parts: tuple[SqlStore, SqlQueue], tenant: TenantId
+) -> None:
+    store, queue = parts
+    a, b = _tenants(tenant, 2)
+    _doc_with_job(store, queue, a, "a-big")
+    [running] = queue.claim("W1", limit=1, lease_seconds=30)
+    assert running.tenant_id == a
+    _doc_with_job(store, queue, a, "a-next")  # older than b's job, but a is being served
+    b_doc = _doc_with_job(store, queue, b, "b-small")
+    [nxt] = queue.claim("W2", limit=1, lease_seconds=30)
+    assert (nxt.tenant_id, nxt.document_id) == (b, b_doc)
+
+
+def test_claim_can_leave_out_the_tenants_a_worker_already_serves(
+    parts: tuple[SqlStore, SqlQueue], tenant: TenantId
+) -> None:
+    store, queue = parts
+    a, b = _tenants(tenant, 2)
+    for i in range(3):
+        _doc_with_job(store, queue, a, f"a{i}")
+    assert queue.claim("W", limit=5, lease_seconds=30, exclude_tenants=[a]) == []
+    b_doc = _doc_with_job(store, queue, b, "b0")
+    [job] = queue.claim("W", limit=5, lease_seconds=30, exclude_tenants=[a])
+    assert job.document_id == b_doc
+
+
+def test_cancelling_a_document_ends_its_running_job_and_fences_the_worker(
+    parts: tuple[SqlStore, SqlQueue], tenant: TenantId
+) -> None:
+    store, queue = parts
+    doc_id = _doc_with_job(store, queue, tenant, "d")
+    other = _doc_with_job(store, queue, tenant, "e")
+    jobs = queue.claim("W", limit=2, lease_seconds=30)
+    assert queue.held("W", [j.id for j in jobs]) == {j.id for j in jobs}
+    with store.transaction() as tx:
+        assert queue.cancel_for_document(tx, tenant, doc_id, reason="cancelled by ann") == 1
+    [mine] = [j for j in jobs if j.document_id == doc_id]
+    [kept] = [j for j in jobs if j.document_id == other]
+    assert queue.held("W", [j.id for j in jobs]) == {kept.id}
+    assert queue.held("someone-else", [kept.id]) == set()
+    with pytest.raises(LeaseLost):
+        queue.extend(mine.id, "W", lease_seconds=30)
+    with pytest.raises(LeaseLost), store.transaction() as tx:
+        queue.complete(tx, mine.id, "W")
+    with pytest.raises(LeaseLost), store.transaction() as tx:
+        queue.fail(mine.id, "W", "too late", retry_at=None, tx=tx)
+    got = queue.get(mine.id)
+    assert got is not None and got.state == JobState.DONE and got.last_error == "cancelled by ann"
+    with store.transaction() as tx:  # extend inside a transaction: the fence of a status change
+        queue.extend(kept.id, "W", lease_seconds=30, tx=tx)
+
+
+def test_fair_concurrent_claims_still_never_share_a_job(
+    parts: tuple[SqlStore, SqlQueue], tenant: TenantId
+) -> None:
+    import threading
+
+    store, queue = parts
+    tenants = _tenants(tenant, 4)
+    for i in range(32):
+        _doc_with_job(store, queue, tenants[i % 4], f"f{i}")
+    claimed: list[list[str]] = []
+    barrier = threading.Barrier(4)
+
+    def worker(name: str) -> None:
+        barrier.wait()
+        mine: list[str] = []
+        while batch := queue.claim(name, limit=3, lease_seconds=30):
+            mine.extend(j.id for j in batch)
+        claimed.append(mine)
+
+    threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    every = [job for jobs in claimed for job in jobs]
+    assert len(every) == len(set(every)) == 32

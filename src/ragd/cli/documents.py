@@ -1,5 +1,5 @@
-"""``ragd ingest`` and ``ragd docs``: adding documents, and listing, showing, deleting and
-retrying them.
+"""``ragd ingest`` and ``ragd docs``: adding documents, and listing, showing, deleting,
+cancelling and retrying them.
 
 ``ingest`` and ``docs retry`` index in this process by default (``--wait``): they run a
 worker until the queue is empty, with a progress bar on stderr.
@@ -7,6 +7,7 @@ worker until the queue is empty, with a progress bar on stderr.
 
 from __future__ import annotations
 
+import getpass
 import glob
 import time
 from collections.abc import Iterator
@@ -227,6 +228,26 @@ def docs_delete(document_id: str, tenant: TenantOpt = DEFAULT_TENANT) -> None:
     svc = services()
     svc.ingest.delete(TenantId(tenant), document_id)
     out.print(f"deleted {document_id}")
+
+
+def docs_cancel(
+    document_id: str, tenant: TenantOpt = DEFAULT_TENANT, as_json: JsonOpt = False
+) -> None:
+    """Stop indexing a queued or in-flight document; it ends failed ("cancelled by <you>")
+    and `ragd docs retry` can queue it again. A worker drops it within seconds."""
+    svc = services()
+    doc = svc.ingest.cancel(TenantId(tenant), document_id, by=_user())
+    if as_json:
+        print_json(doc_json(doc))
+        return
+    out.print(f"cancelled {document_id}")
+
+
+def _user() -> str | None:
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in this environment (a bare container)
+        return None
 
 
 def docs_retry(

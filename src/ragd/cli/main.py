@@ -25,7 +25,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-docs_app = typer.Typer(help="List, inspect, delete and retry documents.", no_args_is_help=True)
+docs_app = typer.Typer(
+    help="List, inspect, delete, cancel and retry documents.", no_args_is_help=True
+)
 app.add_typer(docs_app, name="docs")
 admin_app = typer.Typer(help="Tenants, users and API keys.", no_args_is_help=True)
 app.add_typer(admin_app, name="admin")
@@ -37,6 +39,7 @@ app.command()(serve.serve)
 docs_app.command("list")(documents.docs_list)
 docs_app.command("show")(documents.docs_show)
 docs_app.command("delete")(documents.docs_delete)
+docs_app.command("cancel")(documents.docs_cancel)
 docs_app.command("retry")(documents.docs_retry)
 app.command()(serve.worker)
 app.command()(maintenance.jobs)

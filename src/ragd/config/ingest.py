@@ -30,6 +30,7 @@ class IngestSettings(Section):
     parse_sandbox: bool
     parse_memory_mb: int
     parse_timeout_seconds: float
+    document_timeout_seconds: float
 
 
 class IngestFields(BaseModel):
@@ -71,6 +72,10 @@ class IngestFields(BaseModel):
     parse_timeout_seconds: float = Field(
         120.0, gt=0, validation_alias=env("RAGD_PARSE_TIMEOUT_SECONDS")
     )
+    document_timeout_seconds: float = Field(
+        1800.0, ge=0, validation_alias=env("RAGD_INGEST_DOCUMENT_TIMEOUT_SECONDS")
+    )
+    """Model time one document may take to embed before it fails for good; 0: no limit."""
 
     @field_validator("chunk_overlap")
     @classmethod

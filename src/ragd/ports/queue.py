@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Protocol
 
@@ -20,9 +21,36 @@ class Queue(Protocol):
 
     def enqueue(self, tx: Transaction, tenant: TenantId, document_id: str) -> IngestJob: ...
 
-    def claim(self, worker_id: str, *, limit: int, lease_seconds: float) -> list[IngestJob]: ...
+    def claim(
+        self,
+        worker_id: str,
+        *,
+        limit: int,
+        lease_seconds: float,
+        exclude_tenants: Collection[TenantId] = (),
+    ) -> list[IngestJob]:
+        """Lease up to ``limit`` due jobs, fairly across tenants.
 
-    def extend(self, job_id: str, worker_id: str, *, lease_seconds: float) -> None: ...
+        Every tenant with a job waiting gets its oldest one before any tenant gets a second,
+        and a tenant that already has jobs running counts them as turns taken: one tenant's
+        thousand documents (or one huge one) never keep another tenant's first document
+        waiting for a later claim. Within a tenant, oldest first. ``exclude_tenants`` leaves
+        out the tenants a worker is already serving (a full worker still takes a newcomer).
+        """
+        ...
+
+    def extend(
+        self, job_id: str, worker_id: str, *, lease_seconds: float, tx: Transaction | None = None
+    ) -> None:
+        """Renew the lease (fenced: ``LeaseLost`` when it is no longer this worker's); with
+        ``tx``, inside the caller's transaction, so a status change can be fenced by it."""
+        ...
+
+    def held(self, worker_id: str, job_ids: Collection[str]) -> set[str]:
+        """Which of ``job_ids`` are still running under this worker's lease: a cheap read a
+        worker makes between embedding slices, so that a job whose document was deleted or
+        cancelled (or whose lease another worker took over) is abandoned within seconds."""
+        ...
 
     def complete(self, tx: Transaction, job_id: str, worker_id: str) -> None: ...
 
@@ -31,9 +59,16 @@ class Queue(Protocol):
         ...
 
     def fail(
-        self, job_id: str, worker_id: str, error: str, *, retry_at: datetime | None
+        self,
+        job_id: str,
+        worker_id: str,
+        error: str,
+        *,
+        retry_at: datetime | None,
+        tx: Transaction | None = None,
     ) -> JobState:
-        """Record a failed attempt; requeue at ``retry_at`` or dead-letter when None."""
+        """Record a failed attempt; requeue at ``retry_at`` or dead-letter when None. Fenced
+        by the lease like ``complete``; with ``tx``, inside the caller's transaction."""
         ...
 
     def reap_exhausted(self) -> list[IngestJob]:
@@ -56,4 +91,10 @@ class Queue(Protocol):
 
     def retry_dead(self, tenant: TenantId | None = None) -> int: ...
 
-    def cancel_for_document(self, tx: Transaction, tenant: TenantId, document_id: str) -> None: ...
+    def cancel_for_document(
+        self, tx: Transaction, tenant: TenantId, document_id: str, *, reason: str = "superseded"
+    ) -> int:
+        """End the document's live job (queued or running) with ``reason``; returns how many
+        were ended. A worker holding it loses its lease: its next ``held``/``extend`` tells it
+        to stop, and its fenced commit can no longer write the document back."""
+        ...

@@ -121,6 +121,7 @@ def assemble(settings: Settings, p: Ports) -> Services:
         embed_batch_size=settings.embedding.batch_size,
         index_sync=p.index_sync if settings.index.outbox_sync_in_worker else None,
         maintain_every_s=settings.index.maintain_seconds,
+        document_timeout_s=ingest.document_timeout_seconds or None,
     )
     search = SearchService(
         p.store,

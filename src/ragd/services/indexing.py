@@ -1,10 +1,15 @@
 """Turning queued documents into searchable chunks: parse → chunk → embed → index.
 
-A worker claims a batch of jobs and embeds all their chunks together (the model is far
-faster per passage in batches), then commits each document in its own transaction that
-also completes its job. That commit is fenced by the job's lease: a worker presumed dead
-whose job was taken over cannot commit a second copy, so every document ends indexed
-exactly once however often workers crash.
+A worker holds a set of claimed jobs (its ``Workload``) and embeds their chunks one model
+call at a time, fairly across tenants and shortest document first (``services.scheduling``),
+committing each document in its own transaction that also completes its job as soon as
+its last chunk is embedded. Between model calls it takes newly claimed jobs, renews its
+leases and drops the jobs whose documents were deleted or cancelled, so one tenant's huge
+document neither holds another tenant's small one nor outlives its own deletion.
+
+The commit is fenced by the job's lease: a worker presumed dead whose job was taken over
+(or whose document was deleted or cancelled) cannot write it, so every document ends
+indexed exactly once however often workers crash, and a deleted one never comes back.
 
 An index outside the Store (Qdrant) takes part through the same ``Index.upsert_document``
 call: it writes an outbox row in that transaction instead of its own rows. The worker then
@@ -18,7 +23,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
@@ -33,15 +37,14 @@ from ragd.domain.models import (
     IndexEntry,
     IngestJob,
     JobState,
-    TenantId,
     utcnow,
 )
 from ragd.errors import DocumentRejected, LeaseLost, NotFound, RagdError
-from ragd.observability import metrics
 from ragd.ports import Embedder, Index, Parsing, Queue, Store
 from ragd.ports.index import IndexMaintenance
 from ragd.ports.index_sync import IndexSync
 from ragd.services.ingest import title_from_source
+from ragd.services.scheduling import ActiveJob, BatchResult, Workload
 
 log = logging.getLogger("ragd.indexing")
 
@@ -52,6 +55,10 @@ MAINTAIN_EVERY_S = 60.0
 SYNC_BACKOFF_MIN_S = 1.0
 SYNC_BACKOFF_MAX_S = 30.0
 MIN_CHUNK_TOKENS = 64
+CHECK_EVERY_S = 1.0
+"""How often a busy worker reads whether its jobs were deleted or cancelled meanwhile."""
+STEP_SECONDS = 1.0
+"""How long a worker embeds before it looks at the queue again (``Worker.run_once``)."""
 
 
 @dataclass(frozen=True)
@@ -68,22 +75,6 @@ class RetryPolicy:
 
     def retry_delay(self, attempts: int) -> float:
         return self.backoff_seconds * (2.0 ** max(attempts - 1, 0))
-
-
-@dataclass
-class _Prepared:
-    job: IngestJob
-    document: Document
-    drafts: list[ChunkDraft]
-
-
-@dataclass
-class BatchResult:
-    indexed: int = 0
-    failed: int = 0
-    retried: int = 0
-    skipped: int = 0
-    chunks: int = 0
 
 
 def embedding_text(document: Document, draft: ChunkDraft | Chunk) -> str:
@@ -114,6 +105,8 @@ class IndexingService:
         index_sync: IndexSync | None = None,
         sync_budget_seconds: float = 5.0,
         maintain_every_s: float = MAINTAIN_EVERY_S,
+        document_timeout_s: float | None = None,
+        check_every_s: float = CHECK_EVERY_S,
     ) -> None:
         self.store = store
         self.queue = queue
@@ -129,6 +122,9 @@ class IndexingService:
         self._sync_backoff = SYNC_BACKOFF_MIN_S
         self._maintain_at = 0.0
         self.maintain_every_s = maintain_every_s
+        self.document_timeout_s = document_timeout_s
+        """Model time one document may take (``RAGD_INGEST_DOCUMENT_TIMEOUT_SECONDS``)."""
+        self.check_every_s = check_every_s
 
     def maintain_index(self) -> str | None:
         """The index's background upkeep (``IndexMaintenance``), at most once every
@@ -159,42 +155,25 @@ class IndexingService:
         self._sync_backoff = SYNC_BACKOFF_MIN_S
         return applied
 
+    def workload(self, worker_id: str) -> Workload:
+        """The documents one worker holds, embedded slice by slice (see ``Workload``)."""
+        return Workload(self, worker_id)
+
     def process(
         self,
         jobs: Sequence[IngestJob],
         worker_id: str,
         should_stop: Callable[[], bool] = lambda: False,
     ) -> BatchResult:
-        result = BatchResult()
-        prepared: list[_Prepared] = []
-        self._mark([(j.tenant_id, j.document_id) for j in jobs], DocumentStatus.PARSING)
-        for job in jobs:
-            p = self._prepare(job, worker_id, result)
-            if p is not None:
-                prepared.append(p)
-        if not prepared:
-            return result
-        self._mark([(p.job.tenant_id, p.document.id) for p in prepared], DocumentStatus.EMBEDDING)
-        try:
-            vectors = self._embed(prepared, worker_id, should_stop)
-        except _Stopped:
-            for p in prepared:
-                self.queue.release(p.job.id, worker_id)
-            result.skipped += len(prepared)
-            return result
-        except Exception as exc:
-            for p in prepared:
-                self._fail(p.job, p.document, worker_id, exc, result)
-            return result
-        offset = 0
-        for p in prepared:
-            n = len(p.drafts)
-            self._commit(p, vectors[offset : offset + n], worker_id, result)
-            offset += n
+        """Index these claimed jobs to the end (or until ``should_stop``), taking no others."""
+        work = self.workload(worker_id)
+        result = work.add(jobs)
+        while work.active:
+            result.add(work.step(should_stop))
         return result
 
     # -- stages ----------------------------------------------------------------
-    def _prepare(self, job: IngestJob, worker_id: str, result: BatchResult) -> _Prepared | None:
+    def prepare(self, job: IngestJob, worker_id: str, result: BatchResult) -> ActiveJob | None:
         try:
             doc = self.store.get_document(job.tenant_id, job.document_id)
         except NotFound:
@@ -216,10 +195,15 @@ class IndexingService:
             if parsed.title and doc.title == title_from_source(doc.source):
                 # The title was only guessed from the file name; the document knows better.
                 doc = replace(doc, title=parsed.title.strip()[:500])
+            texts = [embedding_text(doc, d) for d in drafts]
+            # Counted in the model's own tokens: character length is a poor proxy for
+            # tokens in scientific text, and slices go shortest first to save padding.
+            tokens = [self.embedder.tokenizer.count(t) for t in texts]
         except Exception as exc:
-            self._fail(job, doc, worker_id, exc, result)
+            self.fail(job, doc, worker_id, exc, result)
             return None
-        return _Prepared(job, doc, drafts)
+        vectors = np.zeros((len(texts), self.embedder.spec.dimension), np.float32)
+        return ActiveJob(job, doc, drafts, texts, tokens, vectors)
 
     def _chunk_budget(self, title: str) -> int:
         """Tokens a chunk may have so that title, headings and chunk fit the model.
@@ -231,39 +215,8 @@ class IndexingService:
         room = self.embedder.max_tokens - 2 - self.embedder.tokenizer.count(title) - HEADING_RESERVE
         return min(self.chunking.max_tokens, max(MIN_CHUNK_TOKENS, room))
 
-    def _embed(
-        self, prepared: list[_Prepared], worker_id: str, should_stop: Callable[[], bool]
-    ) -> np.ndarray:
-        texts = [embedding_text(p.document, d) for p in prepared for d in p.drafts]
-        out = np.zeros((len(texts), self.embedder.spec.dimension), np.float32)
-        # Model calls go shortest-first across the whole batch, in the model's own tokens, so
-        # each call pads its texts to similar lengths: padding is pure wasted compute on a
-        # CPU, and character length is a poor proxy for tokens in scientific text.
-        count = self.embedder.tokenizer.count
-        lengths = [count(t) for t in texts]
-        order = sorted(range(len(texts)), key=lengths.__getitem__)
-        lease_renewed = time.monotonic()
-        for start in range(0, len(order), self.embed_batch_size):
-            if should_stop():
-                raise _Stopped
-            idx = order[start : start + self.embed_batch_size]
-            out[idx] = self.embedder.embed_documents([texts[i] for i in idx])
-            if time.monotonic() - lease_renewed > self.retry.lease_seconds / 3:
-                for p in prepared:
-                    with suppress(LeaseLost):  # detected again, and handled, at commit
-                        self.queue.extend(
-                            p.job.id, worker_id, lease_seconds=self.retry.lease_seconds
-                        )
-                lease_renewed = time.monotonic()
-        metrics.EMBEDDING_TOKENS.labels(self.embedder.spec.model, "document").inc(
-            sum(d.token_count for p in prepared for d in p.drafts)
-        )
-        return out
-
-    def _commit(
-        self, p: _Prepared, vectors: np.ndarray, worker_id: str, result: BatchResult
-    ) -> None:
-        doc, tenant = p.document, p.job.tenant_id
+    def commit(self, p: ActiveJob, worker_id: str, result: BatchResult) -> None:
+        doc, tenant, vectors = p.document, p.job.tenant_id, p.vectors
         chunks = [
             Chunk(
                 id=f"{doc.id}:{doc.version}:{d.ordinal}",
@@ -310,13 +263,13 @@ class IndexingService:
             result.skipped += 1
             return
         except Exception as exc:
-            self._fail(p.job, doc, worker_id, exc, result)
+            self.fail(p.job, doc, worker_id, exc, result)
             return
         result.indexed += 1
         result.chunks += len(chunks)
 
     # -- failure handling ---------------------------------------------------------
-    def _fail(
+    def fail(
         self, job: IngestJob, doc: Document, worker_id: str, exc: BaseException, result: BatchResult
     ) -> None:
         permanent = isinstance(exc, DocumentRejected) or (
@@ -326,19 +279,25 @@ class IndexingService:
         retry_at = None
         if not permanent and job.attempts < self.retry.max_attempts:
             retry_at = utcnow() + timedelta(seconds=self.retry.retry_delay(job.attempts))
+        exhausted = f"{message} (after {job.attempts} attempts)" if not permanent else message
         try:
-            state = self.queue.fail(job.id, worker_id, message, retry_at=retry_at)
+            # The job's outcome and the document's status in one transaction fenced by the
+            # lease: when it was lost, a delete or cancel has already decided both.
+            with self.store.transaction() as tx:
+                state = self.queue.fail(job.id, worker_id, message, retry_at=retry_at, tx=tx)
+                if state == JobState.FAILED:
+                    message = exhausted
+                status = (
+                    DocumentStatus.FAILED if state == JobState.FAILED else DocumentStatus.QUEUED
+                )
+                self.store.set_status(tx, job.tenant_id, doc.id, status, error=message)
         except LeaseLost:
             result.skipped += 1
             return
         if state == JobState.FAILED:
-            if not permanent:
-                message = f"{message} (after {job.attempts} attempts)"
-            self.store.set_status(None, job.tenant_id, doc.id, DocumentStatus.FAILED, error=message)
             result.failed += 1
             log.warning("document %s (%s) failed: %s", doc.id, doc.source, message)
         else:
-            self.store.set_status(None, job.tenant_id, doc.id, DocumentStatus.QUEUED, error=message)
             result.retried += 1
             log.info("document %s will be retried at %s: %s", doc.id, retry_at, message)
 
@@ -349,11 +308,22 @@ class IndexingService:
         except LeaseLost:
             pass
 
-    def _mark(self, docs: list[tuple[TenantId, str]], status: DocumentStatus) -> None:
-        """One transaction for a whole batch's status change, not one per document."""
+    def mark(self, jobs: Sequence[IngestJob], worker_id: str, status: DocumentStatus) -> set[str]:
+        """One transaction for a whole batch's status change, not one per document, fenced
+        by each job's lease (renewed on the way): a document deleted or cancelled meanwhile
+        keeps the status its canceller gave it. Returns the ids of the jobs still held."""
+        held: set[str] = set()
         with self.store.transaction() as tx:
-            for tenant, document_id in docs:
-                self.store.set_status(tx, tenant, document_id, status)
+            for job in jobs:
+                try:
+                    self.queue.extend(
+                        job.id, worker_id, lease_seconds=self.retry.lease_seconds, tx=tx
+                    )
+                except LeaseLost:
+                    continue
+                self.store.set_status(tx, job.tenant_id, job.document_id, status)
+                held.add(job.id)
+        return held
 
     def reap(self) -> int:
         """Fail the documents of jobs that exhausted their attempts by crashing workers."""
@@ -367,7 +337,3 @@ class IndexingService:
                 error=job.last_error or "worker stopped during every attempt",
             )
         return len(reaped)
-
-
-class _Stopped(Exception):
-    """The worker was asked to stop mid-batch; its jobs are released untouched."""

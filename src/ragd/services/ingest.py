@@ -283,14 +283,35 @@ class IngestService:
             self.store.set_status(tx, tenant, doc.id, DocumentStatus.FAILED, error=str(error))
         return Submission(self.store.get_document(tenant, doc.id), "failed", error)
 
-    # -- deleting and retrying ---------------------------------------------------
+    # -- deleting, cancelling and retrying ---------------------------------------------------
     def delete(self, tenant: TenantId, document_id: str) -> None:
-        """Remove a document, its chunks, its index entries and its jobs in one transaction."""
+        """Remove a document, its chunks, its index entries and its jobs in one transaction.
+        A worker indexing it notices within seconds and drops it (as for ``cancel``)."""
         self.store.get_document(tenant, document_id)  # NotFound for unknown / other tenant
         with self.store.transaction() as tx:
             self.queue.cancel_for_document(tx, tenant, document_id)
             self.index.delete_document(tx, tenant, document_id)
             self.store.delete_document(tx, tenant, document_id)
+
+    def cancel(self, tenant: TenantId, document_id: str, *, by: str | None = None) -> Document:
+        """Stop indexing a queued or in-flight document: it ends ``failed`` with the reason
+        "cancelled by <by>", keeps its bytes (so ``retry`` can queue it again) and loses any
+        chunks and index entries, all in one transaction. A worker holding its job notices
+        within seconds (``Queue.held``) and drops it; its fenced commit cannot undo this."""
+        doc = self.store.get_document(tenant, document_id)  # NotFound for unknown / other tenant
+        if doc.status in (DocumentStatus.INDEXED, DocumentStatus.FAILED):
+            raise DocumentNotCancellable(_not_cancellable(doc))
+        reason = f"cancelled by {by}" if by else "cancelled"
+        with self.store.transaction() as tx:
+            if not self.queue.cancel_for_document(tx, tenant, document_id, reason=reason):
+                # Its job ended between the read above and now: nothing left to stop.
+                raise DocumentNotCancellable(_not_cancellable(doc, finished=True))
+            self.index.delete_document(tx, tenant, document_id)
+            self.store.replace_chunks(tx, tenant, document_id, [])
+            self.store.set_status(
+                tx, tenant, document_id, DocumentStatus.FAILED, error=reason, chunk_count=0
+            )
+        return self.store.get_document(tenant, document_id)
 
     def retry_document(self, tenant: TenantId, document_id: str) -> Document:
         """Queue one failed document again (its stored bytes are parsed afresh)."""
@@ -321,6 +342,17 @@ class IngestService:
                 self.queue.enqueue(tx, tenant, doc.id)
             n += 1
         return n
+
+
+class DocumentNotCancellable(InvalidRequest):
+    """Only a queued or indexing document can be cancelled (HTTP 409)."""
+
+    code = "not_cancellable"
+
+
+def _not_cancellable(doc: Document, *, finished: bool = False) -> str:
+    state = "has just finished indexing" if finished else f"is already {doc.status}"
+    return f"document {doc.id} {state}: only a queued or indexing document can be cancelled"
 
 
 def _all_documents(store: Store, tenant: TenantId, status: DocumentStatus) -> Iterator[Document]:

@@ -1,4 +1,5 @@
-"""The document use case of the HTTP API: quota, submit or delete, then forget cached answers.
+"""The document use case of the HTTP API: quota, submit, delete or cancel, then forget cached
+answers.
 
 ``IngestService`` does the work (dedupe, store, queue); this adds what a tenant-facing
 caller owes around it: the tenant's document and storage quota, and dropping the tenant's
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ragd.domain.models import TenantId
+from ragd.domain.models import Document, TenantId
 from ragd.ports.cache import Cache
 from ragd.services.ingest import IngestService, Submission
 from ragd.services.quotas import QuotaService
@@ -63,6 +64,12 @@ class SubmitService:
         """Delete a document with its chunks and index entries. Raises ``NotFound``."""
         self.ingest.delete(tenant, document_id)
         self.cache.invalidate_tenant(tenant)
+
+    def cancel(self, tenant: TenantId, document_id: str, *, by: str | None = None) -> Document:
+        """Stop indexing a document; see ``IngestService.cancel``."""
+        doc = self.ingest.cancel(tenant, document_id, by=by)
+        self.cache.invalidate_tenant(tenant)  # a replaced document's old chunks went with it
+        return doc
 
     def _submitted(self, tenant: TenantId, submission: Submission) -> Submission:
         if submission.outcome != "failed":

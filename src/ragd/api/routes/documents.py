@@ -1,4 +1,5 @@
-"""``/api/v1/documents``: upload (multipart file or JSON text), list, get, delete, retry.
+"""``/api/v1/documents``: upload (multipart file or JSON text), list, get, delete, cancel,
+retry.
 
 The upload route reads the body itself instead of declaring ``File``/``Form`` parameters:
 FastAPI turns any body-parsing failure into a bare 400, and ragd answers each kind of bad
@@ -23,7 +24,7 @@ from ragd.api.tenancy import guard_cross_tenant
 from ragd.domain import metadata as rules
 from ragd.domain.models import DocumentStatus, TenantId
 from ragd.errors import DocumentRejected, InvalidRequest
-from ragd.services.ingest import Submission
+from ragd.services.ingest import DocumentNotCancellable, Submission
 
 router = APIRouter(prefix="/api/v1/documents", tags=["documents"])
 
@@ -215,6 +216,26 @@ def delete_document(
         services.submissions.delete(principal.tenant_id, document_id)
     audit(request, services, principal, "document.delete", document_id)
     return Response(status_code=204)
+
+
+@router.post(
+    "/{document_id}/cancel",
+    response_model=DocumentOut,
+    summary="Stop indexing a queued or in-flight document (it ends failed: 'cancelled by …')",
+    responses={409: {"description": "The document is already indexed or failed"}},
+)
+def cancel_document(
+    document_id: str, request: Request, services: ServicesDep, principal: Editor
+) -> DocumentOut:
+    with guard_cross_tenant(request, services, principal, document_id):
+        try:
+            doc = services.submissions.cancel(
+                principal.tenant_id, document_id, by=principal.user_id
+            )
+        except DocumentNotCancellable as exc:
+            raise ProblemError(409, exc.code, str(exc)) from None
+    audit(request, services, principal, "document.cancel", document_id)
+    return DocumentOut.of(doc)
 
 
 @router.post(
