@@ -4,7 +4,7 @@ A hostile file must not be able to take the test run down with it, and "memory s
 bounded" must be measured, not assumed: the child sets ``RLIMIT_AS`` (address space)
 once its imports are done, parses what it is sent, and reports for each file the
 outcome, the seconds it took and its peak RSS so far above the level after imports
-(``ru_maxrss`` is a high-water mark, so a fresh child per file measures that file alone).
+(``VmHWM`` is a high-water mark, so a fresh child per file measures that file alone).
 A child that overruns the time limit is killed and replaced; one that dies is replaced.
 
 Used by ``tests/security/test_archives.py``, ``tests/security/test_parser_fuzz.py`` and
@@ -127,7 +127,13 @@ def _serve(conn: Connection, memory_bytes: int) -> None:  # pragma: no cover - i
     registry = ParserRegistry()
 
     def peak_mb() -> float:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+        # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a child of a big
+        # test runner would start at the runner's peak and hide its own growth.
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+        raise RuntimeError("no VmHWM in /proc/self/status")
 
     with open("/proc/self/statm") as f:
         address_space = int(f.read().split()[0]) * resource.getpagesize()

@@ -330,3 +330,14 @@ def test_tiny_windows_keep_the_invariants_on_any_text(
         assert chunk.text.strip()
     for previous, current in itertools.pairwise(chunks):
         assert current.char_end > previous.char_end
+
+
+def test_a_character_of_several_tokens_is_never_chunked_twice() -> None:
+    """MiniLM's WordPiece splits a Hangul syllable into three tokens with one span; with
+    chunks of one or two tokens the chunker used to emit the same character 2–3 times
+    (found by the property test above)."""
+    for max_tokens in (1, 2, 3):
+        chunks = chunk_sections([Section("델 델델")], _MINILM, max_tokens=max_tokens, overlap=0)
+        spans = [(c.char_start, c.char_end) for c in chunks]
+        assert all(b[1] > a[1] for a, b in itertools.pairwise(spans)), spans
+        assert spans[-1][1] == len("델 델델")  # the whole text is still covered

@@ -104,10 +104,16 @@ def chunk_sections(
         text = section.text
         if text and not text.isspace():
             chunker = _SectionChunker(text, tokenizer, max_tokens, overlap, window_chars)
+            last_end = 0
             for start, end, count in chunker.chunks():
                 piece = text[start:end]
-                if not piece.strip():
+                # A character the tokenizer splits into several tokens (a Hangul syllable
+                # in MiniLM's WordPiece: three tokens with one span) can be cut between its
+                # tokens when chunks are only a few tokens long; a chunk that ends where the
+                # previous one did repeats text it adds nothing to, so it is left out.
+                if not piece.strip() or end <= last_end:
                     continue
+                last_end = end
                 chunks.append(
                     ChunkDraft(
                         ordinal=len(chunks),
