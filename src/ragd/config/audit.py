@@ -56,6 +56,8 @@ class Variable(NamedTuple):
 class Report:
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    accepted: list[str] = field(default_factory=list)
+    """Guide settings that are no ragd field but already mean what ragd does."""
 
     def raise_on_errors(self) -> None:
         if self.errors:
@@ -122,6 +124,8 @@ def _names(raw: dict[str, Variable], report: Report) -> None:
         if known.is_guide_name(name):
             if (why := known.refusal(name, var.value)) is not None:
                 report.errors.append(f"{name}: {why}")
+            else:
+                report.accepted.append(f"{name}={var.value}: what ragd does already")
         elif (warning := known.looks_like_ragd(name, names)) is not None:
             report.warnings.append(warning)
 
@@ -198,11 +202,16 @@ def _backends(s: Settings, raw: dict[str, Variable], report: Report) -> None:
             f"QDRANT_URL is set but VECTOR_STORE_TYPE={s.vector_store_type}: Qdrant is only "
             "used by `ragd reindex --target qdrant`"
         )
+    if "QDRANT_API_KEY" in raw and s.vector_store_type != "qdrant":
+        report.warnings.append(
+            f"QDRANT_API_KEY is set but VECTOR_STORE_TYPE={s.vector_store_type}: set QDRANT_URL "
+            "(it selects qdrant) to use it"
+        )
     if s.llm_provider == "ollama" and not (s.ollama_model or s.llm_model):
-        why = "" if "LLM_PROVIDER" in raw else " (selected by OLLAMA_URL)"
+        who = "LLM_PROVIDER=ollama" if "LLM_PROVIDER" in raw else "OLLAMA_URL selects "
+        who += "" if "LLM_PROVIDER" in raw else "LLM_PROVIDER=ollama, which"
         report.errors.append(
-            f"LLM_PROVIDER=ollama{why} needs OLLAMA_MODEL (e.g. llama3.2); or set "
-            "LLM_PROVIDER=extractive"
+            f"{who} needs OLLAMA_MODEL (e.g. llama3.2); or set LLM_PROVIDER=extractive"
         )
 
 
@@ -263,7 +272,7 @@ def _secrets(s: Settings, raw: dict[str, Variable], report: Report) -> None:
     for f, name in (("database_url", "DATABASE_URL"), ("redis_url", "REDIS_URL")):
         password = _url_password(getattr(s, f))
         if password is not None and is_placeholder(password):
-            problems.append(f"the password in {name} is a placeholder ({where})")
+            problems.append(f"{name}: its password is a placeholder ({where})")
     (report.warnings if development else report.errors).extend(problems)
 
 

@@ -57,7 +57,7 @@ class EmbeddingFields(BaseModel):
 
     @field_validator("embedding_model")
     @classmethod
-    def _jina_prefix(cls, v: str) -> str:
+    def _jina_embedder_prefix(cls, v: str) -> str:
         return normalise_model_name(v, "embeddings")
 
     @property
@@ -77,7 +77,7 @@ class RerankFields(BaseModel):
 
     @field_validator("reranker_model")
     @classmethod
-    def _jina_prefix(cls, v: str) -> str:
+    def _jina_reranker_prefix(cls, v: str) -> str:
         return normalise_model_name(v, "reranker")
 
     @property
