@@ -284,8 +284,9 @@ def test_rcs_secret_block_and_its_filled_in_twin(tmp_path: Path) -> None:
     rc, report = check(env, tmp_path)
     assert rc == 3
     for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "SECRET_KEY", "SENTRY_DSN"):
-        assert f"{name} is a placeholder, not a secret (refused in ENVIRONMENT=production)" in (
-            report["errors"]
+        assert (
+            f"{name} is a placeholder, not a secret (refused in ENVIRONMENT=production)"
+            in (report["errors"])
         )
     filled = {
         **env,

@@ -108,7 +108,7 @@ def audit(settings: Settings, raw: dict[str, Variable] | None = None) -> Report:
     raw = read_environment() if raw is None else raw
     report = Report()
     _names(raw, report)
-    _aliases(settings, raw, report)
+    _aliases(raw, report)
     _pieces(settings, raw, report)
     _backends(settings, raw, report)
     _keys(settings, raw, report)
@@ -130,7 +130,7 @@ def _names(raw: dict[str, Variable], report: Report) -> None:
             report.warnings.append(warning)
 
 
-def _aliases(s: Settings, raw: dict[str, Variable], report: Report) -> None:
+def _aliases(raw: dict[str, Variable], report: Report) -> None:
     for f in Settings.model_fields:
         given = [n for n in env_names(f) if n in raw]
         if len({raw[n].value for n in given}) > 1:
@@ -178,15 +178,11 @@ def _pieces(s: Settings, raw: dict[str, Variable], report: Report) -> None:
         )
     level = set_name("log_level", raw)
     if s.debug and level and s.log_level != "DEBUG":
-        report.errors.append(
-            f"DEBUG=true and {level}={raw[level].value} disagree: set one of them"
-        )
+        report.errors.append(f"DEBUG=true and {level}={raw[level].value} disagree: set one of them")
     if s.debug and s.environment.lower() not in DEVELOPMENT:
         report.warnings.append(f"DEBUG=true in ENVIRONMENT={s.environment}: debug logs")
     if "TOP_K_RERANK" in raw and not s.reranker_model:
-        report.warnings.append(
-            "TOP_K_RERANK is set but RERANKER_MODEL is not: nothing is reranked"
-        )
+        report.warnings.append("TOP_K_RERANK is set but RERANKER_MODEL is not: nothing is reranked")
 
 
 def _backends(s: Settings, raw: dict[str, Variable], report: Report) -> None:
@@ -236,8 +232,7 @@ def _keys(s: Settings, raw: dict[str, Variable], report: Report) -> None:
             )
         elif _secret(getattr(s, vendor)) != _secret(s.llm_api_key):
             report.errors.append(
-                f"LLM_API_KEY and {vendor.upper()} differ (LLM_PROVIDER={s.llm_provider}): "
-                "keep one"
+                f"LLM_API_KEY and {vendor.upper()} differ (LLM_PROVIDER={s.llm_provider}): keep one"
             )
     llm_chain = [s.llm_provider, *(p.strip() for p in s.llm_fallback.split(","))]
     embedder = s.embedding_model.partition(":")[0] if ":" in s.embedding_model else ""

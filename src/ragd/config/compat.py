@@ -92,7 +92,7 @@ def normalise_log_level(value: str) -> str:
 def normalise_model_name(value: str, kind: str) -> str:
     """A bare Jina model name (``jina-embeddings-v3``, ``jina-reranker-v2-...``) is the
     Jina API's model: ``jina:<name>``. ``kind`` is ``embeddings`` or ``reranker``."""
-    if value.startswith(f"jina-{kind}") or value.startswith(f"jina-clip"):
+    if value.startswith(f"jina-{kind}") or value.startswith("jina-clip"):
         return f"jina:{value}"
     return value
 
@@ -146,10 +146,14 @@ def apply(s: Settings) -> list[tuple[str, str]]:
     def secret(v: SecretStr | None) -> str | None:
         return v.get_secret_value() if v is not None else None
 
-    if s.redis_url and (pw := secret(s.redis_password)) is not None:
-        if (merged := with_password(s.redis_url, pw)) is not None and merged != s.redis_url:
-            s.redis_url = merged
-            notes.append(("redis_url", "password from REDIS_PASSWORD"))
+    if (
+        s.redis_url
+        and (pw := secret(s.redis_password)) is not None
+        and (merged := with_password(s.redis_url, pw)) is not None
+        and merged != s.redis_url
+    ):
+        s.redis_url = merged
+        notes.append(("redis_url", "password from REDIS_PASSWORD"))
     if s.redis_url and (s.redis_max_connections or s.redis_socket_keepalive is not None):
         params: dict[str, str] = {}
         if s.redis_max_connections:
@@ -182,10 +186,10 @@ def apply(s: Settings) -> list[tuple[str, str]]:
         s.llm_provider = "ollama"
         by = "OLLAMA_MODEL" if s.ollama_model else "OLLAMA_URL"
         notes.append(("llm_provider", f"selected by {by}"))
-    if (key := s.llm_api_key) is not None and (field := _vendor_key_field(s.llm_provider)):
-        if getattr(s, field) is None:
-            setattr(s, field, key)
-            notes.append((field, f"LLM_API_KEY (LLM_PROVIDER={s.llm_provider})"))
+    field = _vendor_key_field(s.llm_provider)
+    if s.llm_api_key is not None and field is not None and getattr(s, field) is None:
+        setattr(s, field, s.llm_api_key)
+        notes.append((field, f"LLM_API_KEY (LLM_PROVIDER={s.llm_provider})"))
     return notes
 
 

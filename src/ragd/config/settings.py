@@ -25,7 +25,6 @@ from pydantic import PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ragd.config import compat
-
 from ragd.config.index import IndexFields, IndexSettings
 from ragd.config.ingest import IngestFields, IngestSettings
 from ragd.config.llm import AnswerFields, AnswerSettings, LLMFields, LLMSettings
