@@ -162,3 +162,35 @@ def test_ask_and_search_are_accounted_like_http_queries(tmp_path: Path, corpus: 
 
     r = ragd(["ask", "Why?"], data, RAGD_MAX_LLM_TOKENS_PER_MONTH="1")
     assert r.returncode == 1 and "monthly LLM token quota reached" in r.stderr
+
+
+def test_health_in_process_and_over_http(tmp_path: Path) -> None:
+    """``ragd health`` runs /ready's checks in-process, ``--detailed`` /health/detailed's;
+    ``--url`` asks a server, and one that cannot be reached is unhealthy (exit 1)."""
+    data = tmp_path / "data"
+    assert ragd(["migrate"], data).returncode == 0
+    r = ragd(["health"], data)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["status"] == "ready"
+    r = ragd(["health", "--detailed"], data)
+    assert r.returncode == 0, r.stderr
+    body = json.loads(r.stdout)
+    assert body["status"] == "ok" and body["checks"]["database"]["status"] == "ok"
+    assert body["checks"]["index"]["backend"] == "sqlite"
+    r = ragd(["health", "--url", "http://127.0.0.1:9", "--timeout", "2"], data)
+    assert r.returncode == 1
+    assert json.loads(r.stdout)["status"] == "down"
+
+
+def test_config_check_reports_and_refuses(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    r = ragd(["config", "check"], data, API_WORKERS="3", RAGD_CHUNK_TOKEN="9")
+    assert r.returncode == 0, r.stderr
+    assert "workers = 3  # API_WORKERS (environment)" in r.stdout
+    assert "warning: RAGD_CHUNK_TOKEN is not a ragd setting" in r.stderr
+    r = ragd(["config", "check"], data, ENVIRONMENT="production", JWT_SECRET="CHANGE_ME")
+    assert r.returncode == 3
+    assert "error: JWT_SECRET is a placeholder" in r.stderr and "CHANGE_ME" not in r.stdout
+    r = ragd(["config", "check", "--json"], data, API_PORT="not-a-port")
+    assert r.returncode == 3
+    assert json.loads(r.stdout)["errors"][0].startswith("API_PORT: ")

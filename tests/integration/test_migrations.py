@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.script import ScriptDirectory
@@ -148,3 +149,45 @@ def test_ragd_migrate_command(
         assert migrate.current(db) == _revisions()[-1]
     finally:
         db.dispose()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ragd_migrate_current_and_to(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--current`` changes nothing; ``--to`` goes up or down; a downgrade outside
+    development needs ``--yes``."""
+    from typer.testing import CliRunner
+
+    from ragd.cli import app
+    from ragd.config import get_settings
+    from ragd.errors import InvalidRequest
+
+    url = database_url_for(backend, request, tmp_path)
+    monkeypatch.setenv("DATABASE_URL", url)
+    head, previous = _revisions()[-1], _revisions()[-2]
+
+    def run(*args: str, environment: str = "development") -> Any:
+        monkeypatch.setenv("ENVIRONMENT", environment)
+        get_settings.cache_clear()
+        try:
+            return CliRunner().invoke(app, list(args))
+        finally:
+            get_settings.cache_clear()
+
+    assert run("migrate", "--current").output.strip() == "base"  # a fresh database
+    assert run("migrate").exit_code == 0
+    assert run("migrate", "--current").output.strip() == head
+    refused = run("migrate", "--to", previous, environment="production")
+    assert isinstance(refused.exception, InvalidRequest)
+    assert "downgrade" in str(refused.exception) and "--yes" in str(refused.exception)
+    assert run("migrate", "--current").output.strip() == head  # nothing changed
+    done = run("migrate", "--to", previous, "--yes", environment="production")
+    assert done.exit_code == 0 and f"revision {previous}" in done.output
+    assert run("migrate", "--current").output.strip() == previous
+    assert f"revision {head}" in run("migrate", "--to", "head", environment="production").output
+    assert f"revision {previous}" in run("migrate", "--to", "-1").output  # development
+    assert f"revision {head}" in run("migrate", "--to", "+1").output
+    unknown = run("migrate", "--to", "0123abcd")
+    assert isinstance(unknown.exception, InvalidRequest)
+    assert "unknown revision" in str(unknown.exception)

@@ -17,6 +17,10 @@ ENV = {
     "CONNECTION_POOL_SIZE": "7",
     "RAGD_STATEMENT_TIMEOUT_MS": "1234",
     "REDIS_URL": "redis://cache:6379/2",
+    "REDIS_PASSWORD": "redis-pass",
+    "DB_PASSWORD": "p",  # the same as DATABASE_URL's: merged, no conflict
+    "REDIS_MAX_CONNECTIONS": "40",
+    "REDIS_SOCKET_KEEPALIVE": "true",
     "VECTOR_STORE_TYPE": "qdrant",
     "RAGD_HNSW_M": "24",
     "RAGD_HNSW_EF_CONSTRUCTION": "80",
@@ -90,6 +94,7 @@ ENV = {
     "ANTHROPIC_BASE_URL": "http://anthropic:8000",
     "ANTHROPIC_MODEL": "claude-y",
     "OLLAMA_URL": "http://ollama:11434",
+    "LLM_API_KEY": "anthropic-key",  # LLM_PROVIDER=anthropic: ANTHROPIC_API_KEY's meaning
     "OLLAMA_MODEL": "llama3",
     "LLM_CONTEXT_WINDOW": "8192",
     "LLM_MAX_TOKENS": "256",
@@ -124,6 +129,7 @@ ENV = {
     "API_HOST": "0.0.0.0",
     "API_PORT": "9000",
     "UVICORN_WORKERS": "4",
+    "API_TIMEOUT": "120",
     "MAX_CONCURRENT_REQUESTS": "32",
     "RAGD_MAX_REQUEST_BYTES": "4096",
     "CORS_ORIGINS": "https://a.example, https://b.example",
@@ -135,6 +141,8 @@ ENV = {
     "OTEL_SERVICE_NAME": "ragd-test",
     "TRACING_ENABLED": "false",
     "SENTRY_DSN": "https://key@sentry.example/1",
+    "JAEGER_ENDPOINT": "http://jaeger:14268",  # OTEL_EXPORTER_OTLP_ENDPOINT wins
+    "DEBUG": "true",  # with LOG_LEVEL=DEBUG: they agree
 }
 
 
@@ -183,7 +191,11 @@ def test_sections_round_trip_the_environment(isolated: pytest.MonkeyPatch) -> No
             assert getattr(section, name) == getattr(settings, source), f"{attr}.{name}"
     # a few by hand, through the sections' own names
     assert settings.index.backend == "qdrant" and settings.index.qdrant_collection == "chunks_env"
-    assert settings.storage.pool_size == 7 and settings.storage.redis_url == ENV["REDIS_URL"]
+    assert settings.storage.pool_size == 7
+    assert settings.storage.redis_url == (  # REDIS_PASSWORD and the REDIS_* tuning merged in
+        "redis://:redis-pass@cache:6379/2?max_connections=40&socket_keepalive=true"
+    )
+    assert settings.api.timeout_seconds == 120
     assert settings.embedding.api_key == SecretStr("embed-key")
     assert settings.llm.chain == ["anthropic", "ollama", "extractive"]
     assert settings.retrieval.default_mode == "dense" and settings.retrieval.top_k == 12

@@ -4,8 +4,8 @@ Errors from ragd become one readable line on stderr and an exit code (2: bad inp
 3: configuration, 4: not found, 1: anything else), never a traceback.
 
 The commands live in modules by group (``documents``, ``query``, ``serve``,
-``maintenance``, ``evaluate``, ``admin``); this module is the table of contents that
-registers them, in the order ``ragd --help`` lists them.
+``maintenance``, ``health``, ``evaluate``, ``admin``, ``config``); this module is the table
+of contents that registers them, in the order ``ragd --help`` lists them.
 """
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ import sys
 
 import typer
 from pydantic import ValidationError
+from rich.markup import escape
 
-from ragd.cli import admin, documents, evaluate, maintenance, query, serve
+from ragd.cli import admin, config, documents, evaluate, health, maintenance, query, serve
 from ragd.cli.common import err
+from ragd.config.audit import ConfigRefused
 from ragd.errors import ConfigError, InvalidRequest, NotFound, RagdError
 
 app = typer.Typer(
@@ -31,6 +33,8 @@ docs_app = typer.Typer(
 app.add_typer(docs_app, name="docs")
 admin_app = typer.Typer(help="Tenants, users and API keys.", no_args_is_help=True)
 app.add_typer(admin_app, name="admin")
+config_app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
 
 app.command()(documents.ingest)
 app.command()(query.search)
@@ -44,6 +48,8 @@ docs_app.command("retry")(documents.docs_retry)
 app.command()(serve.worker)
 app.command()(maintenance.jobs)
 app.command()(maintenance.migrate)
+app.command()(health.health)
+config_app.command("check")(config.check)
 app.command()(maintenance.reindex)
 app.command("sync")(serve.sync_)
 app.command()(maintenance.maintain)
@@ -67,14 +73,16 @@ def main() -> None:
     try:
         rc = app(standalone_mode=False)  # click returns the code of typer.Exit here
         sys.exit(rc if isinstance(rc, int) else 0)
+    except ConfigRefused as exc:
+        for problem in exc.problems:  # one line each, naming the variable
+            err.print(f"[red]error:[/] {escape(problem)}", highlight=False, soft_wrap=True)
+        sys.exit(3)
     except RagdError as exc:
         code = next((c for t, c in _EXIT_CODES if isinstance(exc, t)), 1)
         err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(code)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
-        )
+        problems = "; ".join(config.validation_problems(exc))
         err.print(f"[red]configuration error:[/] {problems}", highlight=False, soft_wrap=True)
         sys.exit(3)
     except typer.Exit as exc:

@@ -24,11 +24,42 @@ def jobs(as_json: JsonOpt = False) -> None:
         out.print("  ".join(f"{k}: {v}" for k, v in counts.items()))
 
 
-def migrate() -> None:
-    """Create or upgrade the Store's schema (Alembic)."""
-    from ragd.services.container import migrate_database
+def migrate(
+    current: Annotated[
+        bool, typer.Option("--current", help="Print the Store's revision; change nothing.")
+    ] = False,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            metavar="REV",
+            help="Upgrade or downgrade to REV (a revision id, head, base, -1, +1).",
+        ),
+    ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Allow a downgrade outside development.")
+    ] = False,
+) -> None:
+    """Create or upgrade the Store's schema (Alembic), print its revision (--current), or
+    move it to a revision (--to; a downgrade outside development needs --yes)."""
+    from ragd.config.audit import DEVELOPMENT
+    from ragd.services.container import (
+        database_revision,
+        migrate_database,
+        migrate_database_to,
+    )
 
-    revision = migrate_database(get_settings(), check_backend=False)
+    settings = get_settings()
+    if current and to is not None:
+        raise InvalidRequest("--current and --to exclude each other")
+    if current:
+        out.print(database_revision(settings), highlight=False)
+        return
+    if to is not None:
+        allow = yes or settings.environment.lower() in DEVELOPMENT
+        revision = migrate_database_to(settings, to, allow_downgrade=allow)
+    else:
+        revision = migrate_database(settings, check_backend=False)
     out.print(f"database at revision {revision}")
 
 

@@ -20,17 +20,27 @@ def serve(
     host: Annotated[str | None, typer.Option("--host", help="Default API_HOST.")] = None,
     port: Annotated[int | None, typer.Option("--port", help="Default API_PORT.")] = None,
     workers: Annotated[
-        int | None, typer.Option("--workers", help="Default UVICORN_WORKERS.")
+        int | None, typer.Option("--workers", help="Default UVICORN_WORKERS (API_WORKERS).")
+    ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--timeout",
+            help="Default API_TIMEOUT: seconds in-flight requests get to finish on stop, "
+            "and the longest a worker process may hang before it is replaced.",
+        ),
     ] = None,
 ) -> None:
     """Run the HTTP API (and, in embedded mode, the ingestion worker) with uvicorn."""
     import uvicorn
 
     from ragd.api.http_server import MAX_REQUEST_HEADER_BYTES, RagdH11Protocol
+    from ragd.config import Settings
     from ragd.observability.logging import configure_logging
 
-    settings = get_settings()
-    configure_logging(settings.log_level, settings.log_format)
+    early = Settings()  # the log format first, so the audit's warnings are logged in it
+    configure_logging(early.log_level, early.log_format)
+    settings = get_settings()  # refuses what the audit calls an error (exit 3)
     services(settings).close()  # migrate, and fail fast (exit code 3) on bad configuration
     os.environ["RAGD_CONFIGURE_LOGGING"] = "1"  # uvicorn worker processes do the same
     uvicorn.run(
@@ -42,7 +52,8 @@ def serve(
         log_level=settings.log_level.lower(),
         access_log=False,  # ragd logs each request itself, with tenant and request id
         log_config=None,
-        timeout_graceful_shutdown=30,
+        timeout_graceful_shutdown=round(timeout or settings.api.timeout_seconds),
+        timeout_worker_healthcheck=round(timeout or settings.api.timeout_seconds),
         # Oversized request headers get a 431 (the protocol's module says why it is ours).
         http=RagdH11Protocol,
         h11_max_incomplete_event_size=MAX_REQUEST_HEADER_BYTES,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 
+from ragd.config.compat import normalise_model_name
 from ragd.config.section import Section, env
 
 
@@ -54,6 +55,11 @@ class EmbeddingFields(BaseModel):
         30.0, gt=0, validation_alias=env("RAGD_EMBEDDING_TIMEOUT_SECONDS")
     )
 
+    @field_validator("embedding_model")
+    @classmethod
+    def _jina_embedder_prefix(cls, v: str) -> str:
+        return normalise_model_name(v, "embeddings")
+
     @property
     def embedding(self) -> EmbeddingSettings:
         return EmbeddingSettings.of(self)
@@ -68,6 +74,11 @@ class RerankFields(BaseModel):
     reranker_timeout_seconds: float = Field(
         10.0, gt=0, validation_alias=env("RAGD_RERANKER_TIMEOUT_SECONDS")
     )
+
+    @field_validator("reranker_model")
+    @classmethod
+    def _jina_reranker_prefix(cls, v: str) -> str:
+        return normalise_model_name(v, "reranker")
 
     @property
     def rerank(self) -> RerankSettings:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 
+from ragd.config.compat import normalise_log_level
 from ragd.config.section import Section, env
 
 
@@ -21,6 +22,8 @@ class ObservabilitySettings(Section):
     service_name: str = Field(validation_alias="otel_service_name")
     tracing_enabled: bool
     sentry_dsn: SecretStr | None
+    jaeger_endpoint: str | None
+    debug: bool
 
     @property
     def exports_traces(self) -> bool:
@@ -32,7 +35,8 @@ class ObservabilityFields(BaseModel):
     """The environment variables of ``ObservabilitySettings``."""
 
     environment: str = Field("development", validation_alias=env("ENVIRONMENT"))
-    log_level: str = Field("INFO", validation_alias=env("LOG_LEVEL"))
+    log_level: str = Field("INFO", validation_alias=env("LOG_LEVEL", "RUST_LOG"))
+    """A level name, any case (``RUST_LOG``'s ``info``, ``warn``, ``trace`` too)."""
     log_format: Literal["json", "console"] = Field("console", validation_alias=env("LOG_FORMAT"))
     prometheus_metrics_enabled: bool = Field(
         True, validation_alias=env("PROMETHEUS_METRICS_ENABLED")
@@ -46,6 +50,16 @@ class ObservabilityFields(BaseModel):
     """``false`` turns tracing off even with an endpoint set."""
     sentry_dsn: SecretStr | None = Field(None, validation_alias=env("SENTRY_DSN"))
     """Errors go to Sentry when set (no personal data, secrets scrubbed)."""
+    jaeger_endpoint: str | None = Field(None, validation_alias=env("JAEGER_ENDPOINT"))
+    """A Jaeger collector: traces go to its OTLP/HTTP port (4318) when
+    ``OTEL_EXPORTER_OTLP_ENDPOINT`` is not set (``ragd.config.compat``)."""
+    debug: bool = Field(False, validation_alias=env("DEBUG"))
+    """``true``: ``LOG_LEVEL=DEBUG`` (ragd never puts tracebacks in responses)."""
+
+    @field_validator("log_level")
+    @classmethod
+    def _level_name(cls, v: str) -> str:
+        return normalise_log_level(v)
 
     @property
     def observability(self) -> ObservabilitySettings:

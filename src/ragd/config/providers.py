@@ -30,6 +30,7 @@ class ProviderSettings(Section):
     jina_api_key: SecretStr | None
     cohere_api_key: SecretStr | None
     ollama_url: str
+    llm_api_key: SecretStr | None
 
 
 class ProviderFields(BaseModel):
@@ -42,6 +43,9 @@ class ProviderFields(BaseModel):
         None, validation_alias=env("COHERE_API_KEY", "CO_API_KEY")
     )
     ollama_url: str = Field("http://127.0.0.1:11434", validation_alias=env("OLLAMA_URL"))
+    llm_api_key: SecretStr | None = Field(None, validation_alias=env("LLM_API_KEY"))
+    """A guide's one key for "the LLM provider": read as the key of ``LLM_PROVIDER``'s
+    vendor (``OPENAI_API_KEY`` or ``ANTHROPIC_API_KEY``) by ``ragd.config.compat``."""
 
     @property
     def providers(self) -> ProviderSettings:

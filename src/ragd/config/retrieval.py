@@ -42,8 +42,9 @@ class RetrievalFields(BaseModel):
     rrf_dense_weight: float = Field(1.0, ge=0, validation_alias=env("RAGD_RRF_DENSE_WEIGHT"))
     rrf_sparse_weight: float = Field(1.25, ge=0, validation_alias=env("RAGD_RRF_SPARSE_WEIGHT"))
     fusion_candidates: int = Field(
-        100, ge=1, le=2000, validation_alias=env("RAGD_FUSION_CANDIDATES")
+        100, ge=1, le=2000, validation_alias=env("RAGD_FUSION_CANDIDATES", "VECTOR_SEARCH_LIMIT")
     )
+    """Hits each side asks of the index (a guide's ``VECTOR_SEARCH_LIMIT``)."""
 
     @property
     def retrieval(self) -> RetrievalSettings:

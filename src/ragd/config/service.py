@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 
+from ragd.config.compat import normalise_cors_origins
 from ragd.config.section import Section, env
 
 AuthMode = Literal["required", "disabled"]
@@ -18,6 +19,7 @@ class ApiSettings(Section):
     host: str = Field(validation_alias="api_host")
     port: int = Field(validation_alias="api_port")
     workers: int = Field(validation_alias="uvicorn_workers")
+    timeout_seconds: float = Field(validation_alias="api_timeout")
     max_concurrent_requests: int
     max_request_bytes: int
     cors_origins: str
@@ -68,15 +70,28 @@ class ApiFields(BaseModel):
 
     api_host: str = Field("127.0.0.1", validation_alias=env("API_HOST"))
     api_port: int = Field(8000, ge=1, le=65535, validation_alias=env("API_PORT"))
-    uvicorn_workers: int = Field(1, ge=1, le=64, validation_alias=env("UVICORN_WORKERS"))
+    uvicorn_workers: int = Field(
+        1, ge=1, le=64, validation_alias=env("UVICORN_WORKERS", "API_WORKERS")
+    )
+    api_timeout: float = Field(30.0, gt=0, le=3600, validation_alias=env("API_TIMEOUT"))
+    """Seconds a request in flight gets to finish when the server stops, and the longest
+    a worker process may stay unresponsive before uvicorn replaces it (gunicorn's
+    ``--timeout``)."""
     max_concurrent_requests: int = Field(64, ge=0, validation_alias=env("MAX_CONCURRENT_REQUESTS"))
     """Requests in flight per process before new ones get 503 + Retry-After (0: no bound)."""
     max_request_bytes: int = Field(
         1024 * 1024, ge=1024, validation_alias=env("RAGD_MAX_REQUEST_BYTES")
     )
     cors_origins: str = Field(
-        "", validation_alias=env("CORS_ORIGINS"), description="Comma-separated; '*' for any."
+        "",
+        validation_alias=env("CORS_ORIGINS"),
+        description="Comma-separated or a JSON list; '*' for any.",
     )
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _json_list(cls, v: str) -> str:
+        return normalise_cors_origins(v)
 
     @property
     def api(self) -> ApiSettings:
@@ -92,7 +107,9 @@ class AuthFields(BaseModel):
     jwt_jwks_url: str | None = Field(None, validation_alias=env("RAGD_JWT_JWKS_URL"))
     jwt_audience: str | None = Field(None, validation_alias=env("RAGD_JWT_AUDIENCE"))
     jwt_issuer: str | None = Field(None, validation_alias=env("RAGD_JWT_ISSUER"))
-    secret_key: SecretStr | None = Field(None, validation_alias=env("JWT_SECRET", "SECRET_KEY"))
+    secret_key: SecretStr | None = Field(
+        None, validation_alias=env("JWT_SECRET", "SECRET_KEY", "JWT_SECRET_KEY")
+    )
     jwt_platform_admin_issuers: str = Field(
         "", validation_alias=env("RAGD_JWT_PLATFORM_ADMIN_ISSUERS")
     )
@@ -122,7 +139,9 @@ class AuthFields(BaseModel):
 class CacheFields(BaseModel):
     """The environment variables of ``CacheSettings``."""
 
-    cache_ttl_seconds: float = Field(300.0, ge=0, validation_alias=env("CACHE_TTL_SECONDS"))
+    cache_ttl_seconds: float = Field(
+        300.0, ge=0, validation_alias=env("CACHE_TTL_SECONDS", "REDIS_TTL_SECONDS")
+    )
     cache_max_size: int = Field(1024, ge=0, validation_alias=env("CACHE_MAX_SIZE"))
 
     @property

@@ -17,10 +17,14 @@ than nested ``BaseSettings``: a nested ``BaseSettings`` is not filled from the p
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
+from typing import Self
 
+from pydantic import PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ragd.config import compat
 from ragd.config.index import IndexFields, IndexSettings
 from ragd.config.ingest import IngestFields, IngestSettings
 from ragd.config.llm import AnswerFields, AnswerSettings, LLMFields, LLMSettings
@@ -83,6 +87,19 @@ class Settings(  # pydantic lists the fields of the last base first: storage, in
         env_file=".env", extra="ignore", case_sensitive=False, populate_by_name=True
     )
 
+    _notes: list[tuple[str, str]] = PrivateAttr(default_factory=list)
+
+    @model_validator(mode="after")
+    def _guide_meanings(self) -> Self:
+        """The guides' names read with their meaning (``ragd.config.compat``)."""
+        self._notes = compat.apply(self)
+        return self
+
+    @property
+    def derivations(self) -> list[tuple[str, str]]:
+        """``(field, how)`` for each value filled from a guide's name, not its own."""
+        return list(self._notes)
+
     def sections(self) -> dict[str, Section]:
         """Every section, by its attribute name, for what must see all of them (the error
         reporter scrubs every configured secret, whichever subsystem it belongs to)."""
@@ -118,7 +135,23 @@ class Settings(  # pydantic lists the fields of the last base first: storage, in
         return self.storage.sqlalchemy_url
 
 
+log = logging.getLogger("ragd.config")
+
+
 @lru_cache
 def get_settings() -> Settings:
-    """The process-wide settings, read from the environment on first use."""
-    return Settings()
+    """The process-wide settings, read from the environment on first use, and audited:
+    a refused setting raises (``ConfigRefused``, one line per problem), each warning is
+    logged once per process.
+
+    Raises:
+        ConfigRefused: what ``ragd config check`` reports as errors.
+    """
+    from ragd.config.audit import audit
+
+    settings = Settings()
+    report = audit(settings)
+    report.raise_on_errors()
+    for warning in report.warnings:
+        log.warning("configuration: %s", warning)
+    return settings

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr, field_validator
 
+from ragd.config.compat import normalise_database_url
 from ragd.config.section import Section, env
 
 
@@ -18,6 +19,10 @@ class StorageSettings(Section):
     pool_size: int = Field(validation_alias="connection_pool_size")
     statement_timeout_ms: int
     redis_url: str | None
+    redis_password: SecretStr | None
+    db_password: SecretStr | None
+    redis_max_connections: int | None
+    redis_socket_keepalive: bool | None
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -39,6 +44,22 @@ class StorageFields(BaseModel):
     """Postgres ``statement_timeout`` of ragd's connections (0 = none)."""
     # Shared state for several API replicas: cache and rate limits (unset: in-process)
     redis_url: str | None = Field(None, validation_alias=env("REDIS_URL"))
+    # The guides' separate pieces of those URLs, merged into them (ragd.config.compat)
+    redis_password: SecretStr | None = Field(None, validation_alias=env("REDIS_PASSWORD"))
+    db_password: SecretStr | None = Field(None, validation_alias=env("DB_PASSWORD"))
+    redis_max_connections: int | None = Field(
+        None, ge=1, validation_alias=env("REDIS_MAX_CONNECTIONS", "REDIS_CONNECTION_POOL_SIZE")
+    )
+    redis_socket_keepalive: bool | None = Field(
+        None, validation_alias=env("REDIS_SOCKET_KEEPALIVE")
+    )
+    """Written into ``REDIS_URL``'s query (``max_connections``, ``socket_keepalive``),
+    which redis-py reads."""
+
+    @field_validator("database_url")
+    @classmethod
+    def _sync_driver(cls, v: str | None) -> str | None:
+        return normalise_database_url(v) if v else v
 
     @property
     def storage(self) -> StorageSettings:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from ragd.adapters import providers
 from ragd.config import Settings
-from ragd.errors import ConfigError
+from ragd.errors import ConfigError, InvalidRequest
 from ragd.ports import LLM, Cache, Embedder, Index, Parsing
 from ragd.ports.index_sync import IndexSync
 from ragd.ports.limiter import Limiter
@@ -198,6 +198,42 @@ def migrate_database(settings: Settings, *, check_backend: bool = True) -> str:
     db = open_database(settings) if check_backend else database.build(settings.storage)
     try:
         migrate.upgrade(db)
+        return migrate.current(db) or "base"
+    finally:
+        db.dispose()
+
+
+def database_revision(settings: Settings) -> str:
+    """The Store's Alembic revision (``base`` when it has none), changing nothing."""
+    from ragd.adapters.sql import database, migrate
+
+    db = database.build(settings.storage)
+    try:
+        return migrate.current(db) or "base"
+    finally:
+        db.dispose()
+
+
+def migrate_database_to(settings: Settings, revision: str, *, allow_downgrade: bool) -> str:
+    """Upgrade or downgrade the Store's schema to ``revision`` (``ragd migrate --to``) and
+    return the revision it is at.
+
+    Raises:
+        InvalidRequest: an unknown revision, or a downgrade without ``allow_downgrade``.
+    """
+    from ragd.adapters.sql import database, migrate
+
+    db = database.build(settings.storage)
+    try:
+        if migrate.is_downgrade(db, revision):
+            if not allow_downgrade:
+                raise InvalidRequest(
+                    f"going to {revision} is a downgrade (it drops columns or tables): "
+                    "refused outside development without --yes"
+                )
+            migrate.downgrade(db, revision)
+        else:
+            migrate.upgrade(db, revision)
         return migrate.current(db) or "base"
     finally:
         db.dispose()

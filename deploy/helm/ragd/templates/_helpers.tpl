@@ -52,7 +52,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 
 {{- define "ragd.redisUrl" -}}
-{{- if .Values.redis.enabled -}}
+{{- if .Values.redisSentinel.enabled -}}
+{{- printf "redis+sentinel://:%s@%s-redis-sentinel:26379/%s/0" (required "redisSentinel.password is required when the chart makes the Secret" .Values.redisSentinel.password) (include "ragd.fullname" .) .Values.redisSentinel.masterName -}}
+{{- else if .Values.redis.enabled -}}
 {{- printf "redis://%s-redis:6379/0" (include "ragd.fullname" .) -}}
 {{- else -}}
 {{- .Values.secrets.redisUrl -}}
@@ -81,4 +83,70 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
   mountPath: /tmp
 - name: data
   mountPath: /var/lib/ragd
+{{- end -}}
+
+{{/* The release's track: canary when canary.enabled. */}}
+{{- define "ragd.track" -}}
+{{- if .Values.canary.enabled -}}canary{{- else -}}{{ .Values.track }}{{- end -}}
+{{- end -}}
+
+{{/* ragd's own pods (api, worker, migrations), not the datastores the chart may run. */}}
+{{- define "ragd.appPodSelector" -}}
+matchLabels:
+  app.kubernetes.io/name: {{ include "ragd.name" . }}
+  app.kubernetes.io/instance: {{ .Release.Name }}
+matchExpressions:
+  - key: app.kubernetes.io/component
+    operator: In
+    values: ["api", "worker", "migrate"]
+{{- end -}}
+
+{{/* Labels of a datastore/component the chart runs. */}}
+{{- define "ragd.componentLabels" -}}
+{{ include "ragd.selectorLabels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/* A restricted-profile container securityContext for the components' containers. */}}
+{{- define "ragd.restrictedContainer" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+capabilities:
+  drop: ["ALL"]
+{{- end -}}
+
+{{/* The release that runs the datastores: this one, or for a canary the stable release. */}}
+{{- define "ragd.dataInstance" -}}
+{{- if .Values.canary.enabled -}}
+{{- required "canary.stableRelease (the stable release's name) is required when canary.enabled" .Values.canary.stableRelease -}}
+{{- else -}}
+{{- .Release.Name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The name prefix of the datastores' objects (the stable release's for a canary). */}}
+{{- define "ragd.dataFullname" -}}
+{{- if .Values.canary.enabled -}}
+{{- $r := include "ragd.dataInstance" . -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else if contains (include "ragd.name" .) $r -}}
+{{- $r | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" $r (include "ragd.name" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- else -}}
+{{- include "ragd.fullname" . -}}
+{{- end -}}
+{{- end -}}
+
+{{/* ragd's app pods of any release in the namespace (a canary's too), as a peer. */}}
+{{- define "ragd.anyAppPodSelector" -}}
+matchLabels:
+  app.kubernetes.io/name: {{ include "ragd.name" . }}
+matchExpressions:
+  - key: app.kubernetes.io/component
+    operator: In
+    values: ["api", "worker", "migrate"]
 {{- end -}}

@@ -20,6 +20,7 @@ from sqlalchemy import Connection
 
 from ragd.adapters.sql.database import Database
 from ragd.adapters.sql.rls import SYSTEM
+from ragd.errors import InvalidRequest
 
 _SCRIPTS = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -52,6 +53,30 @@ def downgrade(db: Database, revision: str) -> None:
         cfg = _config()
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, revision)
+
+
+def is_downgrade(db: Database, revision: str) -> bool:
+    """Whether going to ``revision`` (an id, ``head``, ``base``, ``-1``, ``+1``) goes back.
+
+    Raises:
+        InvalidRequest: no such revision.
+    """
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    if revision.startswith("+") or revision in ("head", "heads"):
+        return False
+    now = current(db)
+    if revision.startswith("-") or revision == "base":
+        return now is not None
+    script = ScriptDirectory.from_config(_config())
+    try:
+        target = script.get_revision(revision)
+    except CommandError as exc:
+        raise InvalidRequest(f"unknown revision {revision!r}: {exc}") from None
+    if target is None or now is None or target.revision == now:
+        return False
+    return target.revision in {r.revision for r in script.iterate_revisions(now, "base")}
 
 
 def current(db: Database) -> str | None:
