@@ -120,6 +120,17 @@ ENV = {
     "OTEL_SERVICE_NAME": "ragd-test",
     "TRACING_ENABLED": "false",
     "SENTRY_DSN": "https://key@sentry.example/1",
+    "RAGD_BACKUP_BUCKET": "backups",
+    "RAGD_BACKUP_PREFIX": "prod/ragd/",
+    "AWS_ENDPOINT_URL_S3": "http://minio:9000",
+    "AWS_REGION": "eu-west-1",
+    "AWS_ACCESS_KEY_ID": "backup-key-id",
+    "AWS_SECRET_ACCESS_KEY": "backup-secret",
+    "RAGD_BACKUP_S3_ADDRESSING_STYLE": "path",
+    "RAGD_BACKUP_KEEP_DAILY": "14",
+    "RAGD_BACKUP_KEEP_WEEKLY": "8",
+    "RAGD_BACKUP_WORK_DIR": "/backup-work",
+    "RAGD_PG_BIN_DIR": "/usr/lib/postgresql/17/bin",
 }
 
 
@@ -222,3 +233,13 @@ def test_the_error_reporter_sees_every_secret_of_every_section() -> None:
     settings = Settings(**values)  # type: ignore[arg-type]
     assert set(settings.sections()) == set(SECTIONS)
     assert set(configured_secrets(settings)) == set(values.values())
+
+
+def test_backup_settings_read_the_aws_sdks_names(isolated: pytest.MonkeyPatch) -> None:
+    isolated.setenv("AWS_ENDPOINT_URL", "http://minio:9000")  # the SDK's all-services name
+    isolated.setenv("AWS_DEFAULT_REGION", "eu-central-1")
+    isolated.setenv("PG_BIN_DIR", "/opt/pg/bin")  # scripts/backup.sh's name
+    backup = Settings().backup  # type: ignore[call-arg]
+    assert backup.endpoint_url == "http://minio:9000" and backup.region == "eu-central-1"
+    assert str(backup.pg_bin_dir) == "/opt/pg/bin"
+    assert (backup.keep_daily, backup.keep_weekly, backup.bucket) == (7, 4, None)

@@ -4,7 +4,7 @@ Errors from ragd become one readable line on stderr and an exit code (2: bad inp
 3: configuration, 4: not found, 1: anything else), never a traceback.
 
 The commands live in modules by group (``documents``, ``query``, ``serve``,
-``maintenance``, ``evaluate``, ``admin``); this module is the table of contents that
+``maintenance``, ``evaluate``, ``backup``, ``admin``); this module is the table of contents that
 registers them, in the order ``ragd --help`` lists them.
 """
 
@@ -15,7 +15,7 @@ import sys
 import typer
 from pydantic import ValidationError
 
-from ragd.cli import admin, documents, evaluate, maintenance, query, serve
+from ragd.cli import admin, backup, documents, evaluate, maintenance, query, serve
 from ragd.cli.common import err
 from ragd.errors import ConfigError, InvalidRequest, NotFound, RagdError
 
@@ -46,6 +46,8 @@ app.command("sync")(serve.sync_)
 app.command()(maintenance.maintain)
 app.command()(maintenance.reconcile)
 app.command("eval")(evaluate.eval_)
+app.command()(backup.backup)
+app.command()(backup.restore)
 admin_app.command("create-platform-admin")(admin.admin_create_platform_admin)
 admin_app.command("create-tenant")(admin.admin_create_tenant)
 admin_app.command("tenants")(admin.admin_tenants)
