@@ -7,7 +7,13 @@ pgvector and full-text indexes, the row-level-security policies, sequences and t
 version. The image ships PostgreSQL 17's client, which dumps servers from 9.2 to 17 (a
 newer server needs a newer client: ``RAGD_PG_BIN_DIR``).
 
-The password goes to the tools in ``PGPASSWORD``, never on their command line.
+The password goes to the tools in ``PGPASSWORD``, never on their command line. Row-level
+security is forced on ragd's tables, also for their owner: both tools run with the
+system scope ragd's own cross-tenant operations use (``ragd.system=on``, see
+``ragd.adapters.sql.rls``), so ragd's own role (not a superuser) sees and writes every
+tenant's rows. Extensions (pgvector, btree_gin) are left out of the restore: dropping or
+creating them needs their owner, and the database's set-up (the chart's init script, or
+ragd's first migration as a role that may) already made them.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ class PostgresDump:
             "--format=custom",
             "--no-owner",
             "--no-privileges",
+            "--enable-row-security",
             f"--file={dest / DUMP_FILE}",
             f"--dbname={self._dsn}",
         )
@@ -54,8 +61,14 @@ class PostgresDump:
                 "the database already holds ragd's tables; stop ragd (API and workers) and "
                 "pass --force to replace them"
             )
+        contents = self._run("pg_restore", "--list", str(source / DUMP_FILE))
+        wanted = source / "restore.list"
+        wanted.write_text(
+            "\n".join(line for line in contents.splitlines() if " EXTENSION " not in line) + "\n"
+        )
         self._run(
             "pg_restore",
+            f"--use-list={wanted}",
             "--clean",
             "--if-exists",
             "--no-owner",
@@ -93,6 +106,7 @@ class PostgresDump:
 
     def _run(self, tool: str, *args: str) -> str:
         env = dict(os.environ)
+        env["PGOPTIONS"] = f"{env.get('PGOPTIONS', '')} -c ragd.system=on".strip()
         if self._password is not None:
             env["PGPASSWORD"] = self._password
         try:
@@ -108,7 +122,8 @@ class PostgresDump:
             raise BackendUnavailable(f"{tool} ran past {self.timeout:.0f} s") from exc
         if proc.returncode != 0:
             detail = (proc.stderr or proc.stdout).strip().splitlines()
-            message = detail[-1] if detail else f"exit status {proc.returncode}"
+            errors = [line for line in detail if "error:" in line]
+            message = (errors or detail or [f"exit status {proc.returncode}"])[0]
             if self._password:
                 message = message.replace(self._password, "***")
             raise BackendUnavailable(f"{tool} failed: {message}")
