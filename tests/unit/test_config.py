@@ -112,6 +112,7 @@ ENV = {
     "MAX_CONCURRENT_REQUESTS": "32",
     "RAGD_MAX_REQUEST_BYTES": "4096",
     "CORS_ORIGINS": "https://a.example, https://b.example",
+    "FORWARDED_ALLOW_IPS": "10.0.0.0/8",
     "ENVIRONMENT": "production",
     "LOG_LEVEL": "DEBUG",
     "LOG_FORMAT": "json",

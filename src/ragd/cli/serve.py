@@ -42,6 +42,8 @@ def serve(
         access_log=False,  # ragd logs each request itself, with tenant and request id
         log_config=None,
         timeout_graceful_shutdown=30,
+        proxy_headers=True,  # the client's IP from X-Forwarded-For, from trusted peers only
+        forwarded_allow_ips=settings.api.forwarded_allow_ips,
     )
 
 
