@@ -137,7 +137,7 @@ class BackupService:
             }
             (content / MANIFEST).write_text(json.dumps(manifest, indent=2))
             archive = scratch / name
-            with tarfile.open(archive, "w:gz") as tar:
+            with tarfile.open(archive, "w:gz", compresslevel=1) as tar:  # vectors barely compress
                 for path in sorted(content.iterdir()):
                     tar.add(path, arcname=path.name)
             key = self.policy.prefix + name

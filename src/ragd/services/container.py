@@ -255,8 +255,8 @@ def build_backup(settings: Settings) -> BackupService:
 
     import ragd
     from ragd.adapters.backup import s3
-    from ragd.adapters.backup.postgres import PostgresDump
-    from ragd.adapters.backup.sqlite import SqliteDump
+    from ragd.adapters.backup.postgres_dump import PostgresDump
+    from ragd.adapters.backup.sqlite_dump import SqliteDump
     from ragd.adapters.sql.database import normalise_url
     from ragd.ports.backup import StoreDump
 

@@ -45,7 +45,7 @@ class SqliteDump:
         finally:
             dst.close()
             src.close()
-        with tarfile.open(dest / FILES, "w:gz") as tar:
+        with tarfile.open(dest / FILES, "w:gz", compresslevel=1) as tar:
             if self.data_dir.is_dir():
                 for path in sorted(self.data_dir.iterdir()):
                     if not self._is_database(path):
