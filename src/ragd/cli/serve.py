@@ -57,6 +57,8 @@ def serve(
         # Oversized request headers get a 431 (the protocol's module says why it is ours).
         http=RagdH11Protocol,
         h11_max_incomplete_event_size=MAX_REQUEST_HEADER_BYTES,
+        proxy_headers=True,  # the client's IP from X-Forwarded-For, from trusted peers only
+        forwarded_allow_ips=settings.api.forwarded_allow_ips,
     )
 
 

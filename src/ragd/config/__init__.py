@@ -1,5 +1,6 @@
 """ragd's configuration: the flat, environment-reading ``Settings`` and its sections."""
 
+from ragd.config.backup import BackupSettings
 from ragd.config.index import IndexSettings
 from ragd.config.ingest import IngestSettings
 from ragd.config.llm import AnswerSettings, LLMSettings
@@ -17,6 +18,7 @@ __all__ = [
     "AnswerSettings",
     "ApiSettings",
     "AuthSettings",
+    "BackupSettings",
     "CacheSettings",
     "EmbeddingSettings",
     "IndexSettings",

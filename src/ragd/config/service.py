@@ -23,6 +23,7 @@ class ApiSettings(Section):
     max_concurrent_requests: int
     max_request_bytes: int
     cors_origins: str
+    forwarded_allow_ips: str
 
     @property
     def cors_origin_list(self) -> list[str]:
@@ -87,6 +88,10 @@ class ApiFields(BaseModel):
         validation_alias=env("CORS_ORIGINS"),
         description="Comma-separated or a JSON list; '*' for any.",
     )
+    forwarded_allow_ips: str = Field("127.0.0.1,::1", validation_alias=env("FORWARDED_ALLOW_IPS"))
+    """Peers whose ``X-Forwarded-For``/``-Proto`` ``ragd serve`` trusts (uvicorn's proxy
+    headers): the ingress controller's addresses or CIDRs, ``*`` behind a NetworkPolicy
+    that admits only the ingress. The client's real IP then reaches logs and audit."""
 
     @field_validator("cors_origins")
     @classmethod

@@ -8,7 +8,7 @@ Python package.
 ``Settings`` is the one class that reads the environment (and ``.env``): its fields are
 flat, one per variable, declared beside their section in this package's modules
 (``storage``, ``index``, ``retrieval``, ``models``, ``ingest``, ``llm``, ``providers``,
-``service``, ``observability``). Each section (``settings.index``, ...) is a frozen,
+``service``, ``observability``, ``backup``). Each section (``settings.index``, ...) is a frozen,
 typed view built from those fields on access, a few microseconds, so a ``model_copy`` or
 an assignment is never served a stale section. Sections are ``BaseModel`` views rather
 than nested ``BaseSettings``: a nested ``BaseSettings`` is not filled from the parent's
@@ -25,6 +25,7 @@ from pydantic import PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ragd.config import compat
+from ragd.config.backup import BackupFields, BackupSettings
 from ragd.config.index import IndexFields, IndexSettings
 from ragd.config.ingest import IngestFields, IngestSettings
 from ragd.config.llm import AnswerFields, AnswerSettings, LLMFields, LLMSettings
@@ -60,11 +61,13 @@ SECTIONS: dict[str, type[Section]] = {
     "authentication": AuthSettings,
     "observability": ObservabilitySettings,
     "api": ApiSettings,
+    "backup": BackupSettings,
 }
 """Every section, by the ``Settings`` attribute that builds it."""
 
 
 class Settings(  # pydantic lists the fields of the last base first: storage, index, ...
+    BackupFields,
     ObservabilityFields,
     ApiFields,
     AuthFields,

@@ -23,6 +23,24 @@ REQUEST_DURATION = Histogram(
     ["endpoint"],
     buckets=LATENCY_BUCKETS,
 )
+# The conventional names, with the request's method: what operators' dashboards and
+# runbooks query (``rate(http_requests_total{status=~"5.."}[5m])``, a P95 over
+# ``http_request_duration_seconds_bucket``, legends by ``{{method}} {{status}}``). Served
+# here rather than as recording rules because a rule cannot add the ``method`` label the
+# rag_* series lack, and a served series works with any Prometheus set-up, rule files or
+# not. Counted beside rag_requests_total / rag_request_duration_seconds, which ragd's own
+# rules, alerts and dashboards keep using.
+HTTP_REQUESTS = Counter(
+    "http_requests_total",
+    "HTTP requests by method, route template and status code.",
+    ["method", "endpoint", "status"],
+)
+HTTP_REQUEST_DURATION = Histogram(
+    "http_request_duration_seconds",
+    "HTTP request duration by method and route template.",
+    ["method", "endpoint"],
+    buckets=LATENCY_BUCKETS,
+)
 QUERIES = Counter(
     "genai_queries_total",
     "Answered queries by outcome: success, no_answer, cached, error.",

@@ -20,6 +20,7 @@ from ragd.ports.limiter import Limiter
 from ragd.ports.reranker import Reranker
 from ragd.services.accounts import AccountService
 from ragd.services.answer import AnswerPolicy, AnswerService
+from ragd.services.audit_log import LoggedAudit
 from ragd.services.auth import Authenticator, JwtSettings, KeyHasher
 from ragd.services.auth_audit import FailureAudit
 from ragd.services.auth_guard import AuthGuard, GuardLimits
@@ -108,6 +109,7 @@ def answer_passages(settings: Settings) -> int:
 def assemble(settings: Settings, p: Ports) -> Services:
     """Every use case over ``p``, configured by its section of ``settings``."""
     ingest, retrieval, auth = settings.ingest, settings.retrieval, settings.authentication
+    audit = LoggedAudit(p.audit)  # every audit entry also on the JSON log
     indexing = IndexingService(
         p.store,
         p.queue,
@@ -178,7 +180,7 @@ def assemble(settings: Settings, p: Ports) -> Services:
     limits = settings.limits
     quotas = QuotaService(
         p.accounts,
-        p.audit,
+        audit,
         p.store,
         QuotaDefaults(
             max_documents=limits.max_documents_per_tenant,
@@ -204,15 +206,15 @@ def assemble(settings: Settings, p: Ports) -> Services:
         cache=p.cache,
         answers=answers,
         accounts=p.accounts,
-        audit=p.audit,
+        audit=audit,
         limiter=p.limiter,
         authenticator=Authenticator(
             p.accounts, hasher, jwt, guard=guard, failures=FailureAudit(p.audit)
         ),
         account_admin=AccountService(p.accounts, hasher),
-        gdpr=GdprService(p.accounts, p.audit, p.store, uploads, p.cache),
+        gdpr=GdprService(p.accounts, audit, p.store, uploads, p.cache),
         prices=prices,
-        queries=QueryService(search, answers, p.audit, quotas, prices, default_k=retrieval.top_k),
+        queries=QueryService(search, answers, audit, quotas, prices, default_k=retrieval.top_k),
         submissions=SubmitService(uploads, quotas, p.cache),
         engine=p.engine,
         index_sync=p.index_sync,

@@ -11,6 +11,7 @@ app's lifespan, ``ragd serve``, ``ragd worker``, the other commands, test fixtur
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ragd.adapters import providers
@@ -21,6 +22,7 @@ from ragd.ports.index_sync import IndexSync
 from ragd.ports.limiter import Limiter
 from ragd.ports.reranker import Reranker
 from ragd.services.assembly import Ports, Services, assemble
+from ragd.services.backup import BackupPolicy, BackupService
 from ragd.services.reindex import ReindexService
 from ragd.services.resilience import CircuitBreaker, ResilientLLM
 from ragd.services.resilience import RetryPolicy as LlmRetryPolicy
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [  # Services lives in services.assembly; callers keep importing it from here
     "Services",
+    "build_backup",
     "build_cache",
     "build_embedder",
     "build_index",
@@ -313,3 +316,40 @@ def build_reindex(
         vectors=vectors,
     )
     return svc, job
+
+
+def build_backup(settings: Settings) -> BackupService:
+    """``ragd backup`` / ``ragd restore``: a dump of the Store's database (SQLite's online
+    backup, or ``pg_dump``) and the S3-compatible bucket of ``RAGD_BACKUP_BUCKET``. Opens
+    nothing and migrates nothing: a restore runs before the schema exists."""
+    from sqlalchemy.engine import make_url
+
+    import ragd
+    from ragd.adapters.backup import s3
+    from ragd.adapters.backup.postgres_dump import PostgresDump
+    from ragd.adapters.backup.sqlite_dump import SqliteDump
+    from ragd.adapters.sql.database import normalise_url
+    from ragd.ports.backup import StoreDump
+
+    storage, backup = settings.storage, settings.backup
+    url = normalise_url(storage.sqlalchemy_url)
+    dump: StoreDump
+    if url.startswith("sqlite"):
+        dump = SqliteDump(Path(make_url(url).database or ""), storage.data_dir)
+    elif url.startswith("postgresql"):
+        dump = PostgresDump(url, backup.pg_bin_dir)
+    else:
+        raise ConfigError(f"backups support SQLite and Postgres Stores, not {url.split(':')[0]}")
+    return BackupService(
+        dump,
+        s3.build(backup),
+        BackupPolicy(
+            prefix=backup.prefix, keep_daily=backup.keep_daily, keep_weekly=backup.keep_weekly
+        ),
+        index_backend=settings.index.backend,
+        meta={
+            "ragd_version": ragd.__version__,
+            "embedding_model": settings.embedding.model,
+        },
+        work_dir=backup.work_dir,
+    )

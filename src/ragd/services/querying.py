@@ -187,6 +187,8 @@ class QueryService:
                 prompt_tokens=usage.prompt_tokens,
                 completion_tokens=usage.completion_tokens,
                 cost_usd=round(cost, 8),
+                amount=round(cost, 8),  # the name operators' guides jq for
+                currency="USD",
             )
         for c in answer.citations:
             metrics.CITATIONS.labels(str(c.supported).lower()).inc()
