@@ -174,6 +174,20 @@ def test_redis_urls_ragd_cannot_read_are_refused_in_one_line(load, url: str, err
     assert len(report.errors) == 1 and report.errors[0].startswith(error)
 
 
+def test_metrics_port_is_read_and_checked_against_the_app_port(load) -> None:  # type: ignore[no-untyped-def]
+    s, report = load(METRICS_PORT="9090", API_PORT="8910")
+    assert s.observability.metrics_port == 9090 and report.errors == report.warnings == []
+    _, report = load(METRICS_PORT="8910", API_PORT="8910")
+    assert report.errors == [
+        "METRICS_PORT=8910 is the app's port (API_PORT): unset METRICS_PORT (/metrics is "
+        "served on the app port anyway) or pick another port"
+    ]
+    _, report = load(METRICS_PORT="9090", PROMETHEUS_METRICS_ENABLED="false")
+    assert report.warnings == [
+        "METRICS_PORT is set but PROMETHEUS_METRICS_ENABLED=false: no metrics are served"
+    ]
+
+
 def test_sentinel_hosts_default_their_port_and_take_ipv6() -> None:
     target = parse_sentinel_url("redis+sentinel://[::1]:26380,sentinel/m")
     assert target.sentinels == (("::1", 26380), ("sentinel", 26379)) and target.db == 0

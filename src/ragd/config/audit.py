@@ -178,6 +178,15 @@ def _pieces(s: Settings, raw: dict[str, Variable], report: Report) -> None:
             "TRACING_ENABLED is true but no OTEL_EXPORTER_OTLP_ENDPOINT (or JAEGER_ENDPOINT) "
             "is set: no traces leave the process"
         )
+    if s.metrics_port and s.metrics_port == s.api_port:
+        report.errors.append(
+            f"METRICS_PORT={s.metrics_port} is the app's port (API_PORT): unset METRICS_PORT "
+            "(/metrics is served on the app port anyway) or pick another port"
+        )
+    if s.metrics_port and not s.prometheus_metrics_enabled:
+        report.warnings.append(
+            "METRICS_PORT is set but PROMETHEUS_METRICS_ENABLED=false: no metrics are served"
+        )
     level = set_name("log_level", raw)
     if s.debug and level and s.log_level != "DEBUG":
         report.errors.append(f"DEBUG=true and {level}={raw[level].value} disagree: set one of them")
