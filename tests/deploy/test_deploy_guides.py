@@ -297,7 +297,9 @@ def test_chart_components_switch_on_and_egress_follows(tmp_path: Path) -> None:
     assert data["METRICS_PORT"] == "9090"
     secret = get(docs, "Secret", "ragd-secrets")
     # ragd merges REDIS_PASSWORD into the URL (tests/integration/test_redis_sentinel.py).
-    assert secret["stringData"]["REDIS_URL"] == "redis+sentinel://ragd-redis-sentinel:26379/mymaster/0"
+    assert (
+        secret["stringData"]["REDIS_URL"] == "redis+sentinel://ragd-redis-sentinel:26379/mymaster/0"
+    )
     assert secret["stringData"]["REDIS_PASSWORD"] == "test-redis-only"
     ollama = get(docs, "StatefulSet", "ragd-ollama")
     assert gpu_limit(ollama) == "1"

@@ -77,9 +77,10 @@ def api_environment(docs: list[dict[str, Any]]) -> dict[str, str]:
     for item in container.get("env", []):
         if "value" in item:
             env[item["name"]] = str(item["value"])
-        elif ref := (item.get("valueFrom") or {}).get("secretKeyRef"):
-            if (value := secret_data(ref["name"]).get(ref["key"])) is not None:
-                env[item["name"]] = value
+        elif (ref := (item.get("valueFrom") or {}).get("secretKeyRef")) and (
+            value := secret_data(ref["name"]).get(ref["key"])
+        ) is not None:
+            env[item["name"]] = value
     return env
 
 
