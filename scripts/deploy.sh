@@ -1,9 +1,19 @@
 #!/usr/bin/env bash
 # Deploy ragd to Kubernetes from deploy/k8s, with checks and automatic rollback.
 #
-#   scripts/deploy.sh rolling ENV --image REPO:TAG        ENV: dev, staging, production
-#   scripts/deploy.sh bluegreen COLOR --image REPO:TAG    COLOR: blue, green
-#   scripts/deploy.sh canary --image REPO:TAG [--mesh nginx|istio] [--steps "5 25 50 100"]
+#   scripts/deploy.sh rolling ENV --image REPO:TAG        ENV: dev, staging, production, or
+#                                                         any overlay without tracks (genai-platform)
+#   scripts/deploy.sh bluegreen COLOR --image REPO:TAG [--overlay GUIDE]   COLOR: blue, green
+#   scripts/deploy.sh canary --image REPO:TAG [--overlay GUIDE] [--mesh nginx|istio]
+#                            [--steps "5 25 50 100"]
+#
+# --overlay GUIDE: a guide's overlays (deploy/k8s/overlays/GUIDE: sentio-rag, aegis-rag,
+#   doc-rag-prod): blue is GUIDE (its live track) or GUIDE/blue, green GUIDE/green, the
+#   canary GUIDE/canary (GUIDE/canary-istio with --mesh istio), promoted by rolling the
+#   live track (blue or green) of GUIDE. Without it: overlays/blue, green, canary,
+#   canary-istio, promoted to overlays/production.
+# The namespace is the overlay's own (`namespace:` in its kustomization.yaml: sentio-rag,
+#   ragd-staging...) unless --namespace says otherwise.
 #
 # Options: --namespace NS, --context CTX, --prometheus URL, --step-seconds N (wait before
 #   judging each canary step / post-switch check, default 300), --checks N (post-switch
@@ -49,9 +59,11 @@ steps="5 25 50 100"
 step_seconds=${RAGD_STEP_SECONDS:-300}
 checks=${RAGD_CHECKS:-5}
 skip_checks=0
+family=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --image) image=$2; shift 2 ;;
+    --overlay) family=${2%/}; shift 2 ;;
     --namespace) NAMESPACE=$2; shift 2 ;;
     --context) CONTEXT=$2; shift 2 ;;
     --prometheus) PROMETHEUS_URL=$2; shift 2 ;;
@@ -68,9 +80,32 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$image" ] || die "--image REPO:TAG is required"
 case "$mesh" in nginx | istio) ;; *) die "--mesh is nginx or istio" ;; esac
+if [ -n "$family" ]; then
+  [ "$mode" != rolling ] || die "rolling takes the overlay as ENV (e.g. rolling genai-platform), not --overlay"
+  [ -f "$K8S/overlays/$family/kustomization.yaml" ] || die "no overlay $family under deploy/k8s/overlays"
+fi
 
 work=$(mktemp -d)
 trap 'close_service; rm -rf "$work"' EXIT
+
+# use_overlay OVERLAY: the namespace follows OVERLAY unless --namespace was given.
+use_overlay() {
+  [ -n "$NAMESPACE" ] || NAMESPACE=$(overlay_namespace "$1")
+}
+
+# track_overlay COLOR: the overlay that deploys COLOR's track (see --overlay).
+track_overlay() {
+  local color=$1
+  if [ -z "$family" ]; then
+    echo "$color"
+  elif [ -f "$K8S/overlays/$family/$color/kustomization.yaml" ]; then
+    echo "$family/$color"
+  elif [ "$color" = blue ] && grep -Eq '(^|/)blue/track$' "$K8S/overlays/$family/kustomization.yaml"; then
+    echo "$family"
+  else
+    die "overlay $family has no $color track (deploy/k8s/overlays/$family/$color)"
+  fi
+}
 
 pre_checks() {
   [ "$skip_checks" = 1 ] && return 0
@@ -82,9 +117,12 @@ pre_checks() {
 }
 
 deploy_rolling() {
-  local env=$1 manifest="$work/$1.yaml"
-  case "$env" in dev | staging | production) ;; *) die "rolling ENV is dev, staging or production" ;; esac
-  [ -n "$NAMESPACE" ] || NAMESPACE=$(namespace_for "$env")
+  local env=$1 manifest="$work/rolling.yaml"
+  [ -f "$K8S/overlays/$env/kustomization.yaml" ] || die "rolling ENV is an overlay under deploy/k8s/overlays (dev, staging, production, genai-platform...)"
+  if is_track_overlay "$env"; then
+    die "overlay $env deploys a blue/green or canary track: use bluegreen or canary (with --overlay)"
+  fi
+  use_overlay "$env"
   pre_checks "$env"
   render "$env" "$image" "$manifest"
   log "rolling $image out to $env (namespace $NAMESPACE)"
@@ -98,14 +136,15 @@ deploy_rolling() {
 }
 
 deploy_bluegreen() {
-  local color=$1 old manifest="$work/$1.yaml" i
+  local color=$1 old manifest="$work/$1.yaml" i overlay
   case "$color" in blue | green) ;; *) die "bluegreen COLOR is blue or green" ;; esac
-  [ -n "$NAMESPACE" ] || NAMESPACE=ragd
-  pre_checks production
+  overlay=$(track_overlay "$color")
+  use_overlay "$overlay"
+  pre_checks "$overlay"
   old=$(live_track)
   [ "$old" != "$color" ] || die "track $color is live already: deploy to the other color"
-  render "$color" "$image" "$manifest"
-  log "deploying $image as track $color (live: ${old:-none})"
+  render "$overlay" "$image" "$manifest"
+  log "deploying $image as track $color from overlays/$overlay in $NAMESPACE (live: ${old:-none})"
   apply_phased "$manifest" "ragd-migrate-$color" router
   if ! wait_rollout "ragd-api-$color" "ragd-worker-$color" || ! check_health "ragd-api-$color"; then
     die "track $color is not healthy; the live Service still points at ${old:-nothing}"
@@ -129,10 +168,15 @@ deploy_bluegreen() {
 deploy_canary() {
   local overlay=canary manifest="$work/canary.yaml" w
   [ "$mesh" = istio ] && overlay=canary-istio
-  [ -n "$NAMESPACE" ] || NAMESPACE=ragd
-  pre_checks production
+  if [ -n "$family" ]; then
+    overlay="$family/$overlay"
+    [ -f "$K8S/overlays/$overlay/kustomization.yaml" ] ||
+      die "overlay $family has no canary for --mesh $mesh (deploy/k8s/overlays/$overlay)"
+  fi
+  use_overlay "$overlay"
+  pre_checks "$overlay"
   render "$overlay" "$image" "$manifest"
-  log "deploying canary $image ($mesh)"
+  log "deploying canary $image ($mesh) from overlays/$overlay in $NAMESPACE"
   apply_phased "$manifest" ragd-migrate-canary canary-router
   if ! wait_rollout ragd-api-canary ragd-worker-canary || ! check_health ragd-api-canary; then
     rollback_canary "$mesh" "$manifest"
@@ -148,17 +192,36 @@ deploy_canary() {
     fi
     log "canary healthy at $w%"
   done
-  log "promoting $image to the stable track"
-  local stable="$work/production.yaml"
-  render production "$image" "$stable"
-  apply_phased "$stable" ragd-migrate
-  if ! wait_rollout ragd-api ragd-worker || ! check_health ragd; then
-    log "stable did not take $image; the canary keeps serving while you look"
-    die "promotion failed: scripts/rollback.sh rolling production, then scripts/rollback.sh canary"
-  fi
+  promote
   set_canary_weight "$mesh" 0
   kc_mut delete -f "$manifest" -l track=canary --ignore-not-found
   log "canary promoted: stable runs $image"
+}
+
+# promote: the stable track takes the canary's image: overlays/production, or with
+# --overlay the guide's live track (ragd-api-blue or -green, whichever the Service selects).
+promote() {
+  local stable="$work/stable.yaml" live suffix="" overlay=production
+  if [ -n "$family" ]; then
+    live=$(live_track)
+    case "$live" in
+      blue | green) ;;
+      *) die "promotion: the live Service ragd selects track '${live}', not blue or green; the canary keeps serving while you look" ;;
+    esac
+    overlay=$(track_overlay "$live")
+    suffix="-$live"
+  fi
+  log "promoting $image to the stable track (overlays/$overlay)"
+  render "$overlay" "$image" "$stable"
+  if [ -n "$family" ]; then
+    apply_phased "$stable" "ragd-migrate$suffix" router
+  else
+    apply_phased "$stable" ragd-migrate
+  fi
+  if ! wait_rollout "ragd-api$suffix" "ragd-worker$suffix" || ! check_health ragd; then
+    log "stable did not take $image; the canary keeps serving while you look"
+    die "promotion failed: roll ragd-api$suffix back (kubectl rollout undo), then scripts/rollback.sh canary"
+  fi
 }
 
 case "$mode" in

@@ -4,13 +4,16 @@
 #   scripts/pre-deploy-check.sh OVERLAY --image REPO:TAG [--namespace NS] [--context CTX]
 #       [--prometheus URL] [--backup-dir DIR] [--max-backup-age-hours 24] [--offline]
 #
-# OVERLAY: dev, staging, production, blue, green, canary, canary-istio.
+# OVERLAY: dev, staging, production, blue, green, canary, canary-istio, or any other under
+#   deploy/k8s/overlays (a guide's: sentio-rag, sentio-rag/green, doc-rag-prod/canary...).
 # Offline: the tools are here; the image has a real tag outside dev (no :latest); the
-#   overlay builds with it and every container runs it; nothing rendered holds a CHANGE_ME
+#   overlay builds with it and every ragd container runs it (datastores and other
+#   components keep their own images); nothing rendered holds a CHANGE_ME
 #   placeholder; the manifests match the Kubernetes schemas (kubernetes-validate, offline).
 # Cluster (not with --offline): the API answers; we may create Deployments and Jobs and
 #   patch Services there; the Secret ragd-secrets exists with DATABASE_URL and JWT_SECRET set
-#   and no placeholder (dev generates its own); the CRDs the overlay needs are installed.
+#   and no placeholder (dev generates its own); the CRDs of the custom resources the
+#   rendered overlay holds are installed.
 # Prometheus (with --prometheus or PROMETHEUS_URL): reachable, and no critical ragd alert is
 #   firing. Backups (with --backup-dir or RAGD_BACKUP_DIR): the newest is recent enough.
 set -euo pipefail
@@ -73,8 +76,13 @@ if (render "$overlay" "$image" "$manifest") 2>"$work/render.err"; then
   pass "overlay $overlay builds"
   if grep -q 'CHANGE_ME' "$manifest"; then fail "the rendered manifests hold a CHANGE_ME placeholder"; fi
   if [ -n "$image" ]; then
-    others=$(grep -E '^\s+image:' "$manifest" | sed -E 's/^\s+image:\s*//' | sort -u | grep -vxF "$image" || true)
-    if [ -n "$others" ]; then fail "containers not on $image: $others"; else pass "every container runs $image"; fi
+    # ragd's containers: those on the image's repository or the overlays' (IMAGE_NAME).
+    repo=${image%@*}
+    case "$repo" in *:*) [[ "${repo##*:}" == */* ]] || repo=${repo%:*} ;; esac
+    others=$(grep -E '^\s+image:' "$manifest" | sed -E 's/^\s+image:\s*//; s/^"//; s/"$//' | sort -u |
+      awk -v a="$repo" -v b="$IMAGE_NAME" '{ n = $0; sub(/@.*/, "", n); if (n ~ /:[^:\/]*$/) sub(/:[^:\/]*$/, "", n); if (n == a || n == b) print }' |
+      grep -vxF "$image" || true)
+    if [ -n "$others" ]; then fail "ragd containers not on $image: $others"; else pass "every ragd container runs $image"; fi
   fi
   validator="$REPO/.venv/bin/kubernetes-validate"
   if [ -x "$validator" ]; then
@@ -112,8 +120,22 @@ else
         fail "secret ragd-secrets is missing in $NAMESPACE (deploy/k8s/base/secret.template.yaml)"
       fi
     fi
-    crds="servicemonitors.monitoring.coreos.com prometheusrules.monitoring.coreos.com"
-    [ "$overlay" = canary-istio ] && crds="$crds virtualservices.networking.istio.io destinationrules.networking.istio.io gateways.networking.istio.io"
+    crds=""
+    if [ -f "$manifest" ]; then
+      while read -r kind; do
+        case "$kind" in
+          ServiceMonitor) crds="$crds servicemonitors.monitoring.coreos.com" ;;
+          PrometheusRule) crds="$crds prometheusrules.monitoring.coreos.com" ;;
+          AlertmanagerConfig) crds="$crds alertmanagerconfigs.monitoring.coreos.com" ;;
+          VirtualService) crds="$crds virtualservices.networking.istio.io" ;;
+          DestinationRule) crds="$crds destinationrules.networking.istio.io" ;;
+          Gateway) crds="$crds gateways.networking.istio.io" ;;
+          PeerAuthentication) crds="$crds peerauthentications.security.istio.io" ;;
+          ScaledObject) crds="$crds scaledobjects.keda.sh" ;;
+          VerticalPodAutoscaler) crds="$crds verticalpodautoscalers.autoscaling.k8s.io" ;;
+        esac
+      done < <(awk '/^kind: / { print $2 }' "$manifest" | sort -u)
+    fi
     for crd in $crds; do
       if kc get crd "$crd" >/dev/null 2>&1; then pass "CRD $crd installed"; else fail "CRD $crd is not installed"; fi
     done

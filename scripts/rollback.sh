@@ -6,9 +6,10 @@
 #   scripts/rollback.sh canary [--mesh nginx|istio]   weight 0, canary track removed
 #   scripts/rollback.sh helm RELEASE [REVISION]  helm rollback (default: previous revision)
 #
-# Options: --namespace NS, --context CTX, --dry-run. The database is not rolled back: ragd's
-# migrations add, they do not drop, so the previous release runs on the newer schema; to go
-# back in data as well, restore a backup (docs/runbooks/disaster-recovery.md).
+# Options: --namespace NS (default: the overlay's), --overlay GUIDE (a guide's overlays, e.g.
+# sentio-rag: its namespace), --context CTX, --dry-run. The database is not rolled back:
+# ragd's migrations add, they do not drop, so the previous release runs on the newer schema;
+# to go back in data as well, restore a backup (docs/runbooks/disaster-recovery.md).
 set -euo pipefail
 # shellcheck source=scripts/lib/deploy-common.sh
 . "$(dirname "$0")/lib/deploy-common.sh"
@@ -24,9 +25,15 @@ to=""
 mesh=nginx
 release=""
 revision=""
+family=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --namespace) NAMESPACE=$2; shift 2 ;;
+    --overlay)
+      [ -f "$K8S/overlays/${2%/}/kustomization.yaml" ] || die "no overlay $2 under deploy/k8s/overlays"
+      family=${2%/}
+      shift 2
+      ;;
     --context) CONTEXT=$2; shift 2 ;;
     --to) to=$2; shift 2 ;;
     --mesh) mesh=$2; shift 2 ;;
@@ -44,9 +51,11 @@ while [ $# -gt 0 ]; do
   esac
 done
 
+if [ -z "$NAMESPACE" ] && [ -n "$family" ]; then NAMESPACE=$(overlay_namespace "$family"); fi
+
 case "$mode" in
   rolling)
-    [ -n "$NAMESPACE" ] || NAMESPACE=$(namespace_for "$env")
+    [ -n "$NAMESPACE" ] || NAMESPACE=$(overlay_namespace "$env")
     rollback_rolling
     check_health ragd || die "rolled back, but ragd is still unhealthy"
     ;;

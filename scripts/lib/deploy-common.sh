@@ -50,6 +50,23 @@ namespace_for() {
   esac
 }
 
+# overlay_namespace OVERLAY: the `namespace:` the overlay sets (sentio-rag for
+# overlays/sentio-rag/green), else namespace_for's default.
+overlay_namespace() {
+  local ns=""
+  if [ -f "$K8S/overlays/$1/kustomization.yaml" ]; then
+    ns=$(awk '$1 == "namespace:" { print $2; exit }' "$K8S/overlays/$1/kustomization.yaml")
+  fi
+  if [ -n "$ns" ]; then echo "$ns"; else namespace_for "$1"; fi
+}
+
+# is_track_overlay OVERLAY: whether it deploys a blue/green/canary track (ragd-api-COLOR)
+# rather than the plain ragd-api/ragd-worker.
+is_track_overlay() {
+  grep -Eq '^[[:space:]]*-[[:space:]]*([^[:space:]]*/)?track$|^[[:space:]]*-[[:space:]]*(\.\./)+canary$' \
+    "$K8S/overlays/$1/kustomization.yaml"
+}
+
 # kubectl in the chosen context and namespace.
 kc() {
   local ctx=()

@@ -139,3 +139,16 @@ def database_url_for(backend: str, request: pytest.FixtureRequest, tmp_path: Pat
     if backend == "postgres":
         return str(request.getfixturevalue("pg_url"))
     raise ValueError(f"unknown backend {backend!r}")
+
+
+@pytest.fixture(scope="session")
+def sentinel_redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``redis+sentinel://`` URL of a master with a password behind one Sentinel, private
+    to this session (tests/private_sentinel.py)."""
+    from tests.private_sentinel import PrivateSentinel
+    from tests.services import redis_server_binary
+
+    sentinel = PrivateSentinel(redis_server_binary(), tmp_path_factory.mktemp("sentinel"))
+    sentinel.start()
+    yield sentinel.url
+    sentinel.stop()

@@ -1,6 +1,7 @@
-"""Cache contract, run against every adapter: in-process (reference) and Redis (real server
-from ``REDIS_URL``; see ``tests/services.py``). A fresh tenant per test keeps runs on a
-shared Redis apart, so nothing is flushed."""
+"""Cache contract, run against every adapter: in-process (reference), Redis (real server
+from ``REDIS_URL``; see ``tests/services.py``) and Redis behind a Sentinel of the test
+session (``redis+sentinel://``, tests/private_sentinel.py). A fresh tenant per test keeps
+runs on a shared Redis apart, so nothing is flushed."""
 
 from __future__ import annotations
 
@@ -16,6 +17,12 @@ from ragd.domain.models import TenantId
 from ragd.ports.cache import Cache
 from tests.services import redis_url
 
+
+def sentinel_url(request: pytest.FixtureRequest) -> str:
+    """The session's private Sentinel (started on first use: tests/private_sentinel.py)."""
+    return str(request.getfixturevalue("sentinel_redis_url"))
+
+
 MakeCache = Callable[..., Cache]
 
 
@@ -23,6 +30,7 @@ MakeCache = Callable[..., Cache]
     params=[
         pytest.param("memory", id="memory"),
         pytest.param("redis", id="redis", marks=pytest.mark.integration),
+        pytest.param("sentinel", id="redis-sentinel", marks=pytest.mark.integration),
     ]
 )
 def make_cache(request: pytest.FixtureRequest) -> Iterator[MakeCache]:
@@ -32,7 +40,8 @@ def make_cache(request: pytest.FixtureRequest) -> Iterator[MakeCache]:
     def make(ttl_seconds: float = 60.0) -> Cache:
         if request.param == "memory":
             return MemoryCache(ttl_seconds=ttl_seconds, max_size=1000)
-        cache = RedisCache.from_url(redis_url(), ttl_seconds=ttl_seconds)
+        url = redis_url() if request.param == "redis" else sentinel_url(request)
+        cache = RedisCache.from_url(url, ttl_seconds=ttl_seconds)
         closers.append(cache.close)
         return cache
 

@@ -1,5 +1,6 @@
-"""Limiter contract, run against every adapter: in-process (reference) and Redis (real
-server from ``REDIS_URL``; see ``tests/services.py``).
+"""Limiter contract, run against every adapter: in-process (reference), Redis (real
+server from ``REDIS_URL``; see ``tests/services.py``) and Redis behind a Sentinel of the
+test session (``redis+sentinel://``, tests/private_sentinel.py).
 
 Timing: assertions that a call is *refused* use long windows (a refill takes seconds), and
 assertions that a call is *allowed* after a wait only get easier as time passes, so a slow
@@ -23,10 +24,16 @@ from ragd.ports.limiter import Decision, Limiter
 from tests.services import redis_url
 
 
+def sentinel_url(request: pytest.FixtureRequest) -> str:
+    """The session's private Sentinel (started on first use: tests/private_sentinel.py)."""
+    return str(request.getfixturevalue("sentinel_redis_url"))
+
+
 @pytest.fixture(
     params=[
         pytest.param("memory", id="memory"),
         pytest.param("redis", id="redis", marks=pytest.mark.integration),
+        pytest.param("sentinel", id="redis-sentinel", marks=pytest.mark.integration),
     ]
 )
 def make_limiter(request: pytest.FixtureRequest) -> Iterator[Callable[[], Limiter]]:
@@ -39,7 +46,8 @@ def make_limiter(request: pytest.FixtureRequest) -> Iterator[Callable[[], Limite
             if not shared:
                 shared.append(MemoryLimiter())
             return shared[0]
-        limiter = RedisLimiter.from_url(redis_url())
+        url = redis_url() if request.param == "redis" else sentinel_url(request)
+        limiter = RedisLimiter.from_url(url)
         closers.append(limiter.close)
         return limiter
 

@@ -296,8 +296,11 @@ def test_chart_components_switch_on_and_egress_follows(tmp_path: Path) -> None:
     assert data["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://ragd-otel-collector:4318"
     assert data["METRICS_PORT"] == "9090"
     secret = get(docs, "Secret", "ragd-secrets")
-    assert secret["stringData"]["REDIS_URL"].startswith("redis+sentinel://")
-    assert "@ragd-redis-sentinel:26379/mymaster/0" in secret["stringData"]["REDIS_URL"]
+    # ragd merges REDIS_PASSWORD into the URL (tests/integration/test_redis_sentinel.py).
+    assert (
+        secret["stringData"]["REDIS_URL"] == "redis+sentinel://ragd-redis-sentinel:26379/mymaster/0"
+    )
+    assert secret["stringData"]["REDIS_PASSWORD"] == "test-redis-only"
     ollama = get(docs, "StatefulSet", "ragd-ollama")
     assert gpu_limit(ollama) == "1"
     assert not [d for d in docs if d["kind"] == "HorizontalPodAutoscaler"], "KEDA replaces the HPAs"

@@ -105,7 +105,7 @@ def world() -> Iterator[tuple[World, str]]:
 
 def deploy(tmp_path: Path, base: str, *args: str, live: str = "") -> tuple[int, list[str], str]:
     fake_dir = tmp_path / "fake"
-    fake_dir.mkdir(exist_ok=True)
+    fake_dir.mkdir(parents=True, exist_ok=True)
     kubectl = fake_dir / "kubectl"
     kubectl.write_text(FAKE_KUBECTL)
     kubectl.chmod(0o755)
@@ -246,3 +246,126 @@ def test_rolling_deploy_undoes_itself_when_unhealthy(
     migrate = calls.index("wait --for=condition=complete job/ragd-migrate --timeout=600s")
     workloads = next(i for i, c in enumerate(calls) if c.startswith("apply -f") and " -l " not in c)
     assert migrate < workloads, "migrations finish before the workloads are applied"
+
+
+# The guides' overlays (deploy/k8s/overlays/<guide>): namespaces as the guides name them.
+# Guide 000 (000_25c16473dff3e6c4.txt, "Strategy 2: Blue-Green Deployment"):
+#   kubectl logs -f deployment/sentio-rag-green -n sentio-rag
+# Guide 003 (003_02fe4766b660fea4.txt, "Phase 2: Green Environment Deployment"):
+#   kubectl rollout status deployment/api-deployment-green -n doc-rag-prod
+# Guide 002 (Aegis) runs in namespace aegis-rag (deploy/k8s/overlays/aegis-rag) and has a
+# blue/green script but no canary.
+
+
+def namespaces(tmp_path: Path) -> set[str]:
+    """The namespaces every kubectl call (but kustomize) was made in."""
+    lines = (tmp_path / "fake" / "calls.log").read_text().splitlines()
+    return {m.group(1) for c in lines if (m := re.match(r"--namespace (\S+) ", c))}
+
+
+def applied(tmp_path: Path) -> list[dict[str, Any]]:
+    import yaml
+
+    docs: list[dict[str, Any]] = []
+    for path in sorted((tmp_path / "fake").glob("applied-*.yaml")):
+        docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
+    return docs
+
+
+def test_blue_green_on_a_guides_overlay_in_its_namespace(
+    world: tuple[World, str], tmp_path: Path
+) -> None:
+    _state, base = world
+    rc, calls, err = deploy(
+        tmp_path, base, "bluegreen", "green", "--overlay", "sentio-rag", live="blue"
+    )
+    assert rc == 0, err
+    assert namespaces(tmp_path) == {"sentio-rag"}
+    assert "rollout status deployment/ragd-api-green --timeout=600s" in calls
+    docs = applied(tmp_path)
+    assert {d["metadata"].get("namespace") for d in docs} <= {"sentio-rag", None}
+    green = [
+        d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "ragd-api-green"
+    ]
+    assert green and green[0]["spec"]["template"]["spec"]["containers"][0]["image"] == IMAGE
+    # The guide's stack came with it: Sentinel-kept Redis, Qdrant.
+    assert any(d["kind"] == "StatefulSet" and d["metadata"]["name"] == "redis" for d in docs)
+    router = calls.index(next(c for c in calls if c.endswith("-l ragd.dev/role=router")))
+    assert router > calls.index("rollout status deployment/ragd-api-green --timeout=600s")
+
+
+def test_blue_is_the_guides_root_overlay(world: tuple[World, str], tmp_path: Path) -> None:
+    _state, base = world
+    rc, calls, err = deploy(
+        tmp_path, base, "bluegreen", "blue", "--overlay", "doc-rag-prod", live="green"
+    )
+    assert rc == 0, err
+    assert namespaces(tmp_path) == {"doc-rag-prod"}
+    assert "rollout status deployment/ragd-api-blue --timeout=600s" in calls
+    service = next(
+        d for d in applied(tmp_path) if d["kind"] == "Service" and d["metadata"]["name"] == "ragd"
+    )
+    assert service["spec"]["selector"]["track"] == "blue"
+
+
+def test_canary_on_a_guides_overlay_promotes_its_live_track(
+    world: tuple[World, str], tmp_path: Path
+) -> None:
+    _state, base = world
+    rc, calls, err = deploy(tmp_path, base, "canary", "--overlay", "sentio-rag", live="blue")
+    assert rc == 0, err
+    assert namespaces(tmp_path) == {"sentio-rag"}
+    assert weights(calls) == [5, 25, 50, 100, 0]
+    promote = calls.index("rollout status deployment/ragd-api-blue --timeout=600s")
+    assert promote > calls.index(next(c for c in calls if "canary-weight=100" in c))
+    assert "rollout status deployment/ragd-api --timeout=600s" not in calls  # no plain track
+    blue = [
+        d
+        for d in applied(tmp_path)
+        if d["kind"] == "Deployment" and d["metadata"]["name"] == "ragd-api-blue"
+    ]
+    assert blue and blue[-1]["spec"]["template"]["spec"]["containers"][0]["image"] == IMAGE
+
+
+def test_canary_promotion_refuses_a_live_track_it_cannot_name(
+    world: tuple[World, str], tmp_path: Path
+) -> None:
+    _state, base = world
+    rc, calls, err = deploy(tmp_path, base, "canary", "--overlay", "doc-rag-prod", live="")
+    assert rc == 1 and "selects track ''" in err
+    assert not any("rollout status deployment/ragd-api-" in c and "canary" not in c for c in calls)
+
+
+def test_guides_overlays_without_the_asked_track_are_refused(
+    world: tuple[World, str], tmp_path: Path
+) -> None:
+    _state, base = world
+    rc, _calls, err = deploy(tmp_path, base, "canary", "--overlay", "aegis-rag")
+    assert rc == 1 and "overlay aegis-rag has no canary" in err
+    rc, _calls, err = deploy(tmp_path, base, "canary", "--overlay", "sentio-rag", "--mesh", "istio")
+    assert rc == 1 and "no canary for --mesh istio" in err
+    rc, _calls, err = deploy(tmp_path, base, "bluegreen", "green", "--overlay", "nowhere")
+    assert rc == 1 and "no overlay nowhere" in err
+
+
+def test_rolling_takes_any_plain_overlay_and_refuses_tracks(
+    world: tuple[World, str], tmp_path: Path
+) -> None:
+    _state, base = world
+    rc, calls, err = deploy(tmp_path, base, "rolling", "genai-platform")
+    assert rc == 0, err
+    assert namespaces(tmp_path) == {"genai-platform"}
+    assert "rollout status deployment/ragd-api --timeout=600s" in calls
+    rc, _calls, err = deploy(tmp_path / "2", base, "rolling", "sentio-rag")
+    assert rc == 1 and "use bluegreen or canary" in err
+
+
+def test_namespace_flag_wins_over_the_overlays(world: tuple[World, str], tmp_path: Path) -> None:
+    _state, base = world
+    rc, _calls, err = deploy(
+        tmp_path, base, "bluegreen", "green", "--overlay", "aegis-rag", "--namespace", "aegis-2",
+        live="blue",
+    )  # fmt: skip
+    assert rc == 0, err
+    assert namespaces(tmp_path) == {"aegis-2"}
+    assert {d["metadata"].get("namespace") for d in applied(tmp_path)} <= {"aegis-2", None}

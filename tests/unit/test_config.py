@@ -138,6 +138,7 @@ ENV = {
     "LOG_LEVEL": "DEBUG",
     "LOG_FORMAT": "json",
     "PROMETHEUS_METRICS_ENABLED": "false",
+    "METRICS_PORT": "9090",
     "OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel:4318",
     "OTEL_SERVICE_NAME": "ragd-test",
     "TRACING_ENABLED": "false",
@@ -215,6 +216,7 @@ def test_sections_round_trip_the_environment(isolated: pytest.MonkeyPatch) -> No
     assert settings.authentication.mode == "required"
     assert settings.authentication.platform_admin_issuers == {"http://idp", "http://other"}
     assert settings.observability.otlp_endpoint == "http://otel:4318"
+    assert settings.observability.metrics_port == 9090
     assert not settings.observability.exports_traces  # TRACING_ENABLED=false wins
 
 

@@ -19,6 +19,7 @@ from ragd.config.audit import (
     known_names,
 )
 from ragd.config.compat import is_placeholder, otlp_from_jaeger
+from ragd.config.redis_urls import parse_sentinel_url
 
 
 @pytest.fixture
@@ -132,6 +133,64 @@ def test_redis_password_and_tuning_merge_into_the_url(load) -> None:  # type: ig
     pool = redis.ConnectionPool.from_url(s.storage.redis_url)  # what redis-py makes of it
     assert pool.connection_kwargs["password"] == "p@ss/word"
     assert pool.max_connections == 100 and pool.connection_kwargs["socket_keepalive"] is True
+
+
+def test_a_sentinel_url_takes_the_password_and_tuning_too(load) -> None:  # type: ignore[no-untyped-def]
+    s, report = load(
+        REDIS_URL="redis+sentinel://redis-sentinel:26379,redis-b:26380/mymaster/2",
+        REDIS_PASSWORD="p@ss/word",
+        REDIS_MAX_CONNECTIONS="100",
+        ENVIRONMENT="production",
+    )
+    assert report.errors == []
+    assert s.storage.redis_url == (
+        "redis+sentinel://:p%40ss%2Fword@redis-sentinel:26379,redis-b:26380/mymaster/2"
+        "?max_connections=100"
+    )
+    shown = describe(s, {"REDIS_URL": Variable(s.storage.redis_url or "", "environment")})
+    assert "p%40ss" not in str(shown) and ":****@redis-sentinel" in str(shown)
+    target = parse_sentinel_url(s.storage.redis_url or "")
+    assert target.sentinels == (("redis-sentinel", 26379), ("redis-b", 26380))
+    assert (target.master, target.db, target.password) == ("mymaster", 2, "p@ss/word")
+    _, report = load(REDIS_URL="redis+sentinel://:one@s:26379/m", REDIS_PASSWORD="two")
+    assert report.errors == [
+        "REDIS_PASSWORD and the password in REDIS_URL differ: keep one of them"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("url", "error"),
+    [
+        ("redis+sentinel://s:26379/", "REDIS_URL must name the Sentinel master"),
+        ("redis+sentinel:///mymaster", "REDIS_URL names no Sentinel host"),
+        ("redis+sentinel://s:port/m", "REDIS_URL's Sentinel port 'port' is not a port"),
+        ("redis+sentinel://s/m/zero", "REDIS_URL's database 'zero' is not a number"),
+        ("sentinel://s:26379/m", "REDIS_URL's scheme 'sentinel' is not one ragd reads"),
+        ("http://redis:6379", "REDIS_URL's scheme 'http' is not one ragd reads"),
+    ],
+)
+def test_redis_urls_ragd_cannot_read_are_refused_in_one_line(load, url: str, error: str) -> None:  # type: ignore[no-untyped-def]
+    _, report = load(REDIS_URL=url)
+    assert len(report.errors) == 1 and report.errors[0].startswith(error)
+
+
+def test_metrics_port_is_read_and_checked_against_the_app_port(load) -> None:  # type: ignore[no-untyped-def]
+    s, report = load(METRICS_PORT="9090", API_PORT="8910")
+    assert s.observability.metrics_port == 9090 and report.errors == report.warnings == []
+    _, report = load(METRICS_PORT="8910", API_PORT="8910")
+    assert report.errors == [
+        "METRICS_PORT=8910 is the app's port (API_PORT): unset METRICS_PORT (/metrics is "
+        "served on the app port anyway) or pick another port"
+    ]
+    _, report = load(METRICS_PORT="9090", PROMETHEUS_METRICS_ENABLED="false")
+    assert report.warnings == [
+        "METRICS_PORT is set but PROMETHEUS_METRICS_ENABLED=false: no metrics are served"
+    ]
+
+
+def test_sentinel_hosts_default_their_port_and_take_ipv6() -> None:
+    target = parse_sentinel_url("redis+sentinel://[::1]:26380,sentinel/m")
+    assert target.sentinels == (("::1", 26380), ("sentinel", 26379)) and target.db == 0
 
 
 def test_pieces_without_their_url_or_disagreeing_with_it_are_refused(load) -> None:  # type: ignore[no-untyped-def]

@@ -6,7 +6,10 @@ Both adapters sit on the request path and must degrade, not fail, when Redis doe
   immediate retry (redis-py's default is 3 retries with a backoff of up to seconds, which
   would stall every request while Redis is down). The one retry makes a server restart
   invisible: the first command on a pooled connection to the old server fails, the retry
-  opens a new one.
+  opens a new one. A ``redis+sentinel://`` URL (``ragd.config.redis_urls``) gives a client
+  of the master the Sentinels name: each new connection asks them where the master is, so
+  after a failover the retry lands on the new master (a connection to the old one, now a
+  replica, fails with "the previous master is now a slave" and is dropped).
 * ``Outage`` is a small circuit breaker: after a failure the adapter skips Redis for
   ``retry_interval`` seconds (a dead or hung server then costs nothing per call), then lets
   one call try again (the others keep skipping until it is answered), so it recovers by
@@ -28,8 +31,11 @@ from urllib.parse import quote
 
 import redis
 from redis.backoff import NoBackoff
+from redis.connection import parse_url
 from redis.retry import Retry
+from redis.sentinel import Sentinel
 
+from ragd.config.redis_urls import is_sentinel, parse_sentinel_url
 from ragd.domain.models import TenantId
 
 DEFAULT_SOCKET_TIMEOUT = 0.25
@@ -42,10 +48,17 @@ REDIS_ERRORS: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
 
 
 def connect(url: str, *, socket_timeout: float = DEFAULT_SOCKET_TIMEOUT) -> redis.Redis:
-    """A client for ``url`` (``redis://``, ``rediss://``, ``unix://``) that fails fast.
+    """A client for ``url`` (``redis://``, ``rediss://``, ``unix://``, ``redis+sentinel://``)
+    that fails fast.
 
-    No I/O happens here; the first command connects.
+    No I/O happens here; the first command connects (through the Sentinels, for a
+    Sentinel URL).
+
+    Raises:
+        ValueError: a malformed ``redis+sentinel://`` URL (the audit refuses it at start).
     """
+    if is_sentinel(url):
+        return _sentinel_master(url, socket_timeout)
     return redis.Redis.from_url(
         url,
         socket_timeout=socket_timeout,
@@ -53,6 +66,40 @@ def connect(url: str, *, socket_timeout: float = DEFAULT_SOCKET_TIMEOUT) -> redi
         retry=Retry(NoBackoff(), 1),
         decode_responses=False,
     )
+
+
+class SentinelRedis(redis.Redis):
+    """The master's client; closing it also closes the connections to the Sentinels."""
+
+    def close(self) -> None:
+        super().close()
+        manager = getattr(self.connection_pool, "sentinel_manager", None)
+        for sentinel in getattr(manager, "sentinels", ()):
+            sentinel.close()
+
+
+def _sentinel_master(url: str, socket_timeout: float) -> redis.Redis:
+    target = parse_sentinel_url(url)
+    # redis-py's own parser reads the query options (max_connections, socket_keepalive...)
+    options = parse_url(f"redis://localhost/{target.db}?{target.query}")  # type: ignore[no-untyped-call]
+    for key in ("host", "port", "username", "password"):
+        options.pop(key, None)
+    timeouts = {"socket_timeout": socket_timeout, "socket_connect_timeout": socket_timeout}
+    sentinels = Sentinel(  # type: ignore[no-untyped-call]
+        list(target.sentinels),
+        # A Sentinel that does not answer is skipped at once for the next one.
+        sentinel_kwargs={**timeouts, "retry": Retry(NoBackoff(), 0)},
+    )
+    client: redis.Redis = sentinels.master_for(  # type: ignore[no-untyped-call]
+        target.master,
+        redis_class=SentinelRedis,
+        username=target.username,
+        password=target.password,
+        retry=Retry(NoBackoff(), 1),
+        decode_responses=False,
+        **{**timeouts, **options},
+    )
+    return client
 
 
 def tenant_segment(tenant: TenantId) -> str:

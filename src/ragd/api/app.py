@@ -2,7 +2,8 @@
 
 The lifespan migrates the database and builds every adapter from Settings
 (``services.container``), and in embedded mode also runs the ingestion worker on a
-thread, so one process is the whole service. On shutdown the worker releases its jobs
+thread, so one process is the whole service. With ``METRICS_PORT`` it also serves
+``/metrics`` on that port (``api.metrics_port``). On shutdown the worker releases its jobs
 (nothing is lost) and the database closes.
 """
 
@@ -21,10 +22,12 @@ from fastapi.middleware.cors import CORSMiddleware
 from ragd import __version__
 from ragd.api import api_docs, problems, ui
 from ragd.api.deps import document_roles
+from ragd.api.metrics_port import MetricsServer
 from ragd.api.middleware import RequestContext
 from ragd.api.routes import admin, documents, health, me, openai, retrieval, usage
 from ragd.api.security_headers import SecurityHeaders
 from ragd.config import Settings, get_settings
+from ragd.observability import metrics
 from ragd.observability.error_reporting import close_sentry, init_sentry
 from ragd.observability.logging import configure_logging
 from ragd.observability.tracing import AppTracing, instrument_engine
@@ -78,6 +81,24 @@ def create_app(
                 api.host,
                 "default",
             )
+        metrics_server = None
+        if obs.metrics_enabled and obs.metrics_port:
+
+            def scrape() -> bytes:
+                health.refresh_shared_gauges(svc)
+                return metrics.exposition()
+
+            try:
+                metrics_server = MetricsServer(
+                    api.host,
+                    obs.metrics_port,
+                    scrape,
+                    shared=metrics.multiprocess_dir() is not None,
+                )
+            except OSError:
+                if own:
+                    svc.close()
+                raise
         worker_thread = None
         worker = None
         if own and settings.runs_embedded_worker:
@@ -93,6 +114,9 @@ def create_app(
             if worker is not None and worker_thread is not None:
                 worker.stop()
                 worker_thread.join(timeout=settings.ingest.job_lease_seconds)
+            if metrics_server is not None:
+                metrics_server.close()
+            metrics.worker_stopped()
             if own:
                 svc.close()
             if tracing is not None:

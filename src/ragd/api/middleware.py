@@ -34,7 +34,10 @@ class RequestContext:
     one) and echoes it; refuses bodies over ``limit_for(path, method)`` bytes with 413
     before reading them (Content-Length) or as soon as a streamed body passes the limit;
     counts every request in ``rag_requests_total`` and ``rag_request_duration_seconds``
-    under its route template, so ids in paths do not explode label cardinality.
+    under its route template, so ids in paths do not explode label cardinality, and
+    every request but probes and scrapes in ``ragd_http_requests_in_flight`` while it is
+    served (one series per process: the route is known only once the request has been
+    routed, and autoscaling wants the total anyway).
 
     **Request slots** (``max_concurrent``, 0: unbounded) belong to authenticated callers.
     A slot is not taken when a request arrives but when it has proven who it is: the
@@ -101,8 +104,10 @@ class RequestContext:
 
         length = headers.get(b"content-length")
         claimed = {"slot": False}
-        if scope["path"] not in UNBOUNDED_PATHS:
+        counted = scope["path"] not in UNBOUNDED_PATHS
+        if counted:
             scope["state"]["claim_slot"] = lambda: self._claim(claimed)
+            metrics.REQUESTS_IN_FLIGHT.inc()
         try:
             if length is not None and length.isdigit() and int(length) > limit:
                 await _too_large(send_wrapper, scope, request_id, limit)
@@ -124,6 +129,8 @@ class RequestContext:
                 await _too_large(send_wrapper, scope, request_id, limit)
         finally:
             self._release(claimed)
+            if counted:
+                metrics.REQUESTS_IN_FLIGHT.dec()
             route = scope.get("route")
             endpoint = getattr(route, "path", None) or "unmatched"
             elapsed = time.perf_counter() - started

@@ -6,6 +6,11 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -43,23 +48,56 @@ def serve(
     settings = get_settings()  # refuses what the audit calls an error (exit 3)
     services(settings).close()  # migrate, and fail fast (exit code 3) on bad configuration
     os.environ["RAGD_CONFIGURE_LOGGING"] = "1"  # uvicorn worker processes do the same
-    uvicorn.run(
-        "ragd.api.app:create_app",
-        factory=True,
-        host=host or settings.api_host,
-        port=port or settings.api_port,
-        workers=workers or settings.uvicorn_workers,
-        log_level=settings.log_level.lower(),
-        access_log=False,  # ragd logs each request itself, with tenant and request id
-        log_config=None,
-        timeout_graceful_shutdown=round(timeout or settings.api.timeout_seconds),
-        timeout_worker_healthcheck=round(timeout or settings.api.timeout_seconds),
-        # Oversized request headers get a 431 (the protocol's module says why it is ours).
-        http=RagdH11Protocol,
-        h11_max_incomplete_event_size=MAX_REQUEST_HEADER_BYTES,
-        proxy_headers=True,  # the client's IP from X-Forwarded-For, from trusted peers only
-        forwarded_allow_ips=settings.api.forwarded_allow_ips,
-    )
+    processes = workers or settings.uvicorn_workers
+    with metrics_shared_by(processes if settings.observability.metrics_enabled else 1):
+        uvicorn.run(
+            "ragd.api.app:create_app",
+            factory=True,
+            host=host or settings.api_host,
+            port=port or settings.api_port,
+            workers=processes,
+            log_level=settings.log_level.lower(),
+            access_log=False,  # ragd logs each request itself, with tenant and request id
+            log_config=None,
+            timeout_graceful_shutdown=round(timeout or settings.api.timeout_seconds),
+            timeout_worker_healthcheck=round(timeout or settings.api.timeout_seconds),
+            # Oversized request headers get a 431 (the protocol's module says why it is ours).
+            http=RagdH11Protocol,
+            h11_max_incomplete_event_size=MAX_REQUEST_HEADER_BYTES,
+            proxy_headers=True,  # the client's IP from X-Forwarded-For, from trusted peers only
+            forwarded_allow_ips=settings.api.forwarded_allow_ips,
+        )
+
+
+@contextmanager
+def metrics_shared_by(processes: int) -> Iterator[None]:
+    """Several uvicorn workers: prometheus_client's multiprocess mode, so that a scrape
+    answered by any worker counts them all (``ragd.observability.metrics``).
+
+    The directory is ``PROMETHEUS_MULTIPROC_DIR`` when the deployment sets it (emptied of
+    the last run's samples first, as prometheus_client requires), else a new one under the
+    temporary directory (``/tmp``, an emptyDir in the manifests), removed on exit. The
+    worker processes inherit the variable: uvicorn spawns them after this is set.
+    """
+    from ragd.observability.metrics import MULTIPROC_ENV, multiprocess_dir
+
+    if processes <= 1:
+        yield
+        return
+    given = multiprocess_dir()
+    if given is not None:
+        given.mkdir(parents=True, exist_ok=True)
+        for stale in given.glob("*.db"):
+            stale.unlink()
+        yield
+        return
+    directory = Path(tempfile.mkdtemp(prefix="ragd-metrics-"))
+    os.environ[MULTIPROC_ENV] = str(directory)
+    try:
+        yield
+    finally:
+        os.environ.pop(MULTIPROC_ENV, None)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def worker(

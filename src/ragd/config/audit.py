@@ -28,7 +28,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from dotenv import dotenv_values
 from pydantic import AliasChoices, SecretStr
 
-from ragd.config import known
+from ragd.config import known, redis_urls
 from ragd.config.compat import is_placeholder
 from ragd.config.settings import SECTIONS, Settings
 from ragd.errors import ConfigError
@@ -141,11 +141,13 @@ def _aliases(raw: dict[str, Variable], report: Report) -> None:
 
 def _pieces(s: Settings, raw: dict[str, Variable], report: Report) -> None:
     """Variables that complete another one, which must be there and agree."""
+    if s.redis_url and (why := redis_urls.problem(s.redis_url)) is not None:
+        report.errors.append(why)
     if "REDIS_PASSWORD" in raw:
         if not s.redis_url:
             report.errors.append(
                 "REDIS_PASSWORD is set but REDIS_URL is not: set REDIS_URL=redis://<host>:6379 "
-                "(the password is merged into it)"
+                "or redis+sentinel://<sentinel>:26379/<master> (the password is merged into it)"
             )
         elif _url_password(s.redis_url) != _secret(s.redis_password):
             report.errors.append(
@@ -175,6 +177,15 @@ def _pieces(s: Settings, raw: dict[str, Variable], report: Report) -> None:
         report.warnings.append(
             "TRACING_ENABLED is true but no OTEL_EXPORTER_OTLP_ENDPOINT (or JAEGER_ENDPOINT) "
             "is set: no traces leave the process"
+        )
+    if s.metrics_port and s.metrics_port == s.api_port:
+        report.errors.append(
+            f"METRICS_PORT={s.metrics_port} is the app's port (API_PORT): unset METRICS_PORT "
+            "(/metrics is served on the app port anyway) or pick another port"
+        )
+    if s.metrics_port and not s.prometheus_metrics_enabled:
+        report.warnings.append(
+            "METRICS_PORT is set but PROMETHEUS_METRICS_ENABLED=false: no metrics are served"
         )
     level = set_name("log_level", raw)
     if s.debug and level and s.log_level != "DEBUG":

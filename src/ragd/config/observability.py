@@ -18,6 +18,7 @@ class ObservabilitySettings(Section):
     log_level: str
     log_format: Literal["json", "console"]
     metrics_enabled: bool = Field(validation_alias="prometheus_metrics_enabled")
+    metrics_port: int
     otlp_endpoint: str | None = Field(validation_alias="otel_exporter_otlp_endpoint")
     service_name: str = Field(validation_alias="otel_service_name")
     tracing_enabled: bool
@@ -41,6 +42,8 @@ class ObservabilityFields(BaseModel):
     prometheus_metrics_enabled: bool = Field(
         True, validation_alias=env("PROMETHEUS_METRICS_ENABLED")
     )
+    metrics_port: int = Field(0, ge=0, le=65535, validation_alias=env("METRICS_PORT"))
+    """``/metrics`` also on this port of its own (on ``API_HOST``); 0: the app port only."""
     otel_exporter_otlp_endpoint: str | None = Field(
         None, validation_alias=env("OTEL_EXPORTER_OTLP_ENDPOINT")
     )

@@ -6,11 +6,36 @@ the process shares them, which is what a scrape of one process should see. The g
 shared state (jobs per state, queue lag, chunks per tenant) are read from the Queue and
 the Index when ``/metrics`` is scraped (``api.routes.health``), so every replica reports
 them, whichever process did the work.
+
+Several uvicorn workers (``UVICORN_WORKERS`` > 1) are one server: ``ragd serve`` then sets
+``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's multiprocess mode: each worker writes its
+samples to files there) and ``exposition`` merges every worker's, so a scrape answered by
+any worker counts the requests of all (without it each scrape would see one worker's
+counters, and ``rate()`` would read the jumps between them as resets). Each gauge says how
+its workers' values merge (``multiprocess_mode``; ignored with one process): the gauges of
+shared state take the most recent value, in-flight requests the sum over live workers,
+cost the sum, breaker states one series per live worker (label ``pid``). ``process_*``
+(memory, CPU, file descriptors) are then those of the worker that answered the scrape.
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import os
+import re
+from pathlib import Path
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+    multiprocess,
+)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+"""prometheus_client's switch to multiprocess mode; read when it is imported."""
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
@@ -60,18 +85,30 @@ EMBEDDING_TOKENS = Counter(
 CITATIONS = Counter(
     "ragd_citations_total", "Citations in answers, by verification outcome.", ["supported"]
 )
-INGEST_JOBS = Gauge("ragd_ingest_jobs", "Ingestion jobs by state.", ["state"])
+REQUESTS_IN_FLIGHT = Gauge(
+    "ragd_http_requests_in_flight",
+    "HTTP requests being served (until the last byte of a stream), probes and scrapes "
+    "excepted: what the API autoscales on.",
+    multiprocess_mode="livesum",
+)
+INGEST_JOBS = Gauge(
+    "ragd_ingest_jobs", "Ingestion jobs by state.", ["state"], multiprocess_mode="mostrecent"
+)
 """Set at scrape time from the Queue (see ``api.routes.health``), as are the next two."""
 INGEST_QUEUE_LAG = Gauge(
     "ragd_ingest_queue_lag_seconds",
     "How long the oldest job ready to run has waited for a worker, in seconds (0: none).",
+    multiprocess_mode="mostrecent",
 )
-INDEX_CHUNKS = Gauge("ragd_index_chunks", "Searchable chunks per tenant.", ["tenant"])
+INDEX_CHUNKS = Gauge(
+    "ragd_index_chunks", "Searchable chunks per tenant.", ["tenant"], multiprocess_mode="mostrecent"
+)
 INDEX_DRIFT = Gauge(
     "ragd_index_drift_chunks",
     "Chunks the last `ragd reconcile` found apart between Store and an external index: "
     "missing (in the Store, not the index) or orphan (in the index, not the Store).",
     ["kind"],
+    multiprocess_mode="mostrecent",
 )
 CACHE_ERRORS = Counter(
     "ragd_cache_errors_total",
@@ -89,6 +126,7 @@ CIRCUIT_BREAKER_STATE = Gauge(
     "genai_circuit_breaker_state",
     "Circuit breaker state per dependency: 0 closed, 1 open, 2 half-open.",
     ["dependency"],
+    multiprocess_mode="liveall",
 )
 CROSS_TENANT_LEAKAGE_ATTEMPTS = Counter(
     "genai_cross_tenant_leakage_attempts_total",
@@ -99,9 +137,55 @@ COST_DOLLARS = Gauge(
     "Cumulative provider cost in US dollars per tenant (only ever increased; a Gauge so "
     "the name stays exactly this, a Counter would append _total).",
     ["tenant"],
+    multiprocess_mode="sum",
 )
 FALLBACKS = Counter(
     "ragd_llm_fallbacks_total",
     "Times a provider gave up and the next one in the fallback chain was asked.",
     ["dependency"],
 )
+
+
+def multiprocess_dir() -> Path | None:
+    """Where the workers of one ``ragd serve`` write their samples, if they do."""
+    directory = os.environ.get(MULTIPROC_ENV, "").strip()
+    return Path(directory) if directory else None
+
+
+def exposition() -> bytes:
+    """A scrape's body: this process's metrics, or, in multiprocess mode, every worker's
+    merged (plus the answering worker's ``process_*``)."""
+    directory = multiprocess_dir()
+    if directory is None:
+        return generate_latest()
+    forget_dead_workers(directory)
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=str(directory))  # type: ignore[no-untyped-call]
+    ProcessCollector(registry=registry)
+    return generate_latest(registry)
+
+
+_LIVE_FILE = re.compile(r"^gauge_live\w+_(\d+)\.db$")
+
+
+def forget_dead_workers(directory: Path) -> None:
+    """Drop the live gauges (in-flight requests, breaker states) of workers that are gone
+    without saying so (killed, or replaced by uvicorn after a hang); a worker that stops
+    cleanly calls ``worker_stopped`` itself."""
+    for path in directory.glob("gauge_live*.db"):
+        match = _LIVE_FILE.match(path.name)
+        if match is None:
+            continue
+        pid = int(match.group(1))
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            multiprocess.mark_process_dead(pid, str(directory))  # type: ignore[no-untyped-call]
+        except PermissionError:  # alive, another user's
+            continue
+
+
+def worker_stopped() -> None:
+    """This worker is stopping: its live gauges leave the merged scrape."""
+    if (directory := multiprocess_dir()) is not None:
+        multiprocess.mark_process_dead(os.getpid(), str(directory))  # type: ignore[no-untyped-call]

@@ -53,7 +53,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 
 {{- define "ragd.redisUrl" -}}
 {{- if .Values.redisSentinel.enabled -}}
-{{- printf "redis+sentinel://:%s@%s-redis-sentinel:26379/%s/0" (required "redisSentinel.password is required when the chart makes the Secret" .Values.redisSentinel.password) (include "ragd.fullname" .) .Values.redisSentinel.masterName -}}
+{{- printf "redis+sentinel://%s-redis-sentinel:26379/%s/0" (include "ragd.fullname" .) .Values.redisSentinel.masterName -}}
 {{- else if .Values.redis.enabled -}}
 {{- printf "redis://%s-redis:6379/0" (include "ragd.fullname" .) -}}
 {{- else -}}

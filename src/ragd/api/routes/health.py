@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from ragd import __version__
 from ragd.api.deps import ServicesDep
@@ -121,7 +121,7 @@ def _llm_check(services: Services) -> dict[str, Any]:
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
 def prometheus(services: ServicesDep) -> Response:
     refresh_shared_gauges(services)
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
 def refresh_shared_gauges(services: Services) -> None:
