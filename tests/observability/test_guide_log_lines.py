@@ -83,9 +83,11 @@ def test_audit_cross_tenant_and_cost_lines_with_the_clients_ip(tmp_path: Path) -
     costs = grep(log, "cost_event")
     assert len(costs) == 1 and costs[0]["amount"] > 0 and costs[0]["currency"] == "USD"
     assert costs[0]["amount"] == costs[0]["cost_usd"]
+    # One probe, audited in both tenants (the prober's, and the owner's so its admins see it).
     probes = grep(log, "cross_tenant")
-    assert [p["client_ip"] for p in probes] == ["203.0.113.9"]
-    assert probes[0]["outcome"] == "denied" and probes[0]["resource"] == doc
+    assert [p["client_ip"] for p in probes] == ["203.0.113.9"] * 2
+    assert all(p["outcome"] == "denied" and p["resource"] == doc for p in probes)
+    assert len({p["tenant_id"] for p in probes}) == 2
     audits = grep(log, "audit")
     actions = {e["action"]: e for e in audits if e.get("event") == "audit"}
     assert {"document.cross_tenant_attempt", "auth.failure"} <= set(actions)

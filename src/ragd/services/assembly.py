@@ -209,7 +209,7 @@ def assemble(settings: Settings, p: Ports) -> Services:
         audit=audit,
         limiter=p.limiter,
         authenticator=Authenticator(
-            p.accounts, hasher, jwt, guard=guard, failures=FailureAudit(p.audit)
+            p.accounts, hasher, jwt, guard=guard, failures=FailureAudit(audit)
         ),
         account_admin=AccountService(p.accounts, hasher),
         gdpr=GdprService(p.accounts, audit, p.store, uploads, p.cache),
