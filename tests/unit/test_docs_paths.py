@@ -8,12 +8,23 @@ their layout blocks (``src/ragd/services/   querying.py, ...``) and at each othe
 map of ``docs/architecture.md`` must list exactly the modules of ``src/ragd``; every
 ``architecture.md#anchor`` cited anywhere in the repository must be a heading of it; and
 no reference to the design document that lives outside the repository may come back.
+
+The per-guide pages ``docs/guides/*.md`` are held to the same rules (paths exist, links
+resolve), more strictly (a path under ``deploy/``, ``docs/``, ``scripts/`` or ``bench/`` of
+three parts or more is checked even without a file suffix: ``deploy/k8s/overlays/sentio-rag``;
+two parts are left alone, since ``deploy/ragd-api`` is kubectl's name of a Deployment), and
+every ``ragd``
+command they show, with its options, must be one ``ragd --help`` lists. What a page quotes
+from its guide is exempt: lines starting with ``>``, and the first column of a table whose
+header names it ``guide`` (the guide's own paths and commands, which do not exist here).
 """
 
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +32,10 @@ ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src" / "ragd"
 ARCHITECTURE = ROOT / "docs" / "architecture.md"
 DOCUMENTS = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", ARCHITECTURE]
+GUIDES = ROOT / "docs" / "guides"
+GUIDE_PAGES = sorted(GUIDES.glob("*.md"))
+"""The index (``README.md``) and one page per deployment guide."""
+CHECKED = DOCUMENTS + GUIDE_PAGES
 
 PATH = re.compile(
     r"(?<![\w./-])(?P<path>(?:src/ragd|ragd|tests|scripts|docs|deploy|bench)/[\w./-]*)"
@@ -48,6 +63,14 @@ ANCHOR_REF = re.compile(r"architecture\.md#(?P<anchor>[\w-]+)")
 DESIGN_REF = re.compile(r"\bDESIGN\b(?![_A-Z])")
 """The old design document, cited as "DESIGN §n"; constant names (DESIGN_*) may stay."""
 MAP_ENTRY = re.compile(r"^(?P<indent>(?:│   |    )*)(?:├── |└── )(?P<name>\S+)")
+QUOTE = re.compile(r"^\s*>")
+"""A guide page's quotation of its guide."""
+TABLE_ROW = re.compile(r"^\s*\|")
+TABLE_RULE = re.compile(r"^\s*\|[\s:|-]+\|\s*$")
+INLINE_CODE = re.compile(r"`([^`\n]+)`")
+SHELL_SEPARATOR = re.compile(r"&&|\|\||[|;(]|\$\(|\s--\s")
+"""Where one shell command ends and the next begins (``kubectl exec … -- ragd …`` too)."""
+GUIDE_PAGE_NAME = re.compile(r"^\d{3}_[0-9a-f]{16}\.md$")
 
 
 def _split_fences(path: Path) -> tuple[list[str], list[list[str]]]:
@@ -67,6 +90,35 @@ def _split_fences(path: Path) -> tuple[list[str], list[list[str]]]:
         else:
             block.append(line)
     return prose, blocks
+
+
+def is_guide_page(path: Path) -> bool:
+    return path.parent == GUIDES
+
+
+def own_text(document: Path) -> str:
+    """The document's text; for a guide page, without what it quotes from its guide
+    (``>`` lines, and the first cell of each row of a table headed ``| guide | ...``)."""
+    text = document.read_text(encoding="utf-8")
+    if not is_guide_page(document):
+        return text
+    kept: list[str] = []
+    lines = text.splitlines()
+    guide_table = False
+    for n, line in enumerate(lines):
+        if QUOTE.match(line):
+            continue
+        if not TABLE_ROW.match(line):
+            guide_table = False
+        elif TABLE_RULE.match(line):
+            pass
+        elif n + 1 < len(lines) and TABLE_RULE.match(lines[n + 1]):  # a header row
+            guide_table = line.split("|")[1].strip().lower() == "guide"
+        elif guide_table:
+            cells = line.split("|")
+            line = "|".join([*cells[:1], "", *cells[2:]])
+        kept.append(line)
+    return "\n".join(kept) + "\n"
 
 
 def slug(heading: str) -> str:
@@ -101,13 +153,18 @@ def defines(source: Path, name: str) -> bool:
 def named_paths(document: Path) -> list[tuple[str, str | None]]:
     """Every repository path the document names (code blocks included), with the name
     after ``::``, if any."""
-    out = []
-    for match in PATH.finditer(document.read_text(encoding="utf-8")):
+    out: list[tuple[str, str | None]] = []
+    strict = is_guide_page(document)
+    for match in PATH.finditer(own_text(document)):
         after = match.group("next")
         if after and after[0] in "<{*":
             continue
         path = match.group("path").rstrip(".,")
-        if path.split("/")[0] in LOOSE and not (path.endswith("/") or "." in path):
+        if (
+            path.split("/")[0] in LOOSE
+            and not (path.endswith("/") or "." in path)
+            and not (strict and path.count("/") >= 2)
+        ):
             continue
         out.append((path, after[2:] if after else None))
     return out
@@ -116,7 +173,7 @@ def named_paths(document: Path) -> list[tuple[str, str | None]]:
 def layout_names(document: Path) -> list[tuple[str, str]]:
     """``(directory, name)`` for every file or directory a layout entry names in its
     text, e.g. ``("src/ragd/services/", "querying.py")``."""
-    out = []
+    out: list[tuple[str, str]] = []
     for block in _split_fences(document)[1]:
         entry = None
         for line in block:
@@ -145,7 +202,7 @@ def inside(directory: str, name: str) -> bool:
     )
 
 
-@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: p.name)
+@pytest.mark.parametrize("document", CHECKED, ids=lambda p: p.name)
 def test_every_path_named_exists(document: Path) -> None:
     named = named_paths(document)
     assert named, f"no path found in {document.name}: the extraction is broken"
@@ -153,7 +210,7 @@ def test_every_path_named_exists(document: Path) -> None:
     assert not missing, f"{document.name} names paths that do not exist: {missing}"
 
 
-@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: p.name)
+@pytest.mark.parametrize("document", CHECKED, ids=lambda p: p.name)
 def test_every_test_or_definition_named_exists(document: Path) -> None:
     undefined = [
         f"{path}::{name}"
@@ -172,7 +229,7 @@ def test_every_module_a_layout_entry_names_exists(document: Path) -> None:
     assert not missing, f"{document.name}'s layout names what is not there: {missing}"
 
 
-@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: p.name)
+@pytest.mark.parametrize("document", CHECKED, ids=lambda p: p.name)
 def test_every_relative_link_resolves(document: Path) -> None:
     broken = []
     for line in _split_fences(document)[0]:
@@ -186,6 +243,88 @@ def test_every_relative_link_resolves(document: Path) -> None:
             if not linked.exists() or (unknown_anchor and anchor not in anchors(linked)):
                 broken.append(target)
     assert not broken, f"{document.name} has links that lead nowhere: {broken}"
+
+
+def code_segments(document: Path) -> list[str]:
+    """The document's own code: each line of its fenced blocks and each inline span."""
+    prose, blocks = [], []
+    block: list[str] | None = None
+    for line in own_text(document).splitlines():
+        if FENCE.match(line):
+            if block is None:
+                block = []
+            else:
+                blocks.append(block)
+                block = None
+        elif block is None:
+            prose.append(line)
+        else:
+            block.append(line)
+    segments = [line for b in blocks for line in b]
+    segments += [m.group(1) for line in prose for m in INLINE_CODE.finditer(line)]
+    return segments
+
+
+def ragd_invocations(segment: str) -> list[list[str]]:
+    """The arguments of each ``ragd`` command in a line of shell: ``ragd`` (or a path
+    ending in ``/ragd``) as a command's first word, after any ``NAME=value``."""
+    found = []
+    for command in SHELL_SEPARATOR.split(segment.split(" #", 1)[0]):
+        words = [w.strip("'\"[]()") for w in command.split()]
+        while words and re.fullmatch(r"[A-Z_][A-Z0-9_]*=\S*", words[0]):
+            words.pop(0)
+        if len(words) > 1 and re.fullmatch(r"(?:[\w.-]*/)*ragd", words[0]):
+            found.append([w for w in words[1:] if w])
+    return found
+
+
+def _cli() -> Any:
+    import typer
+
+    from ragd.cli.main import app
+
+    return typer.main.get_command(app)
+
+
+def unknown_ragd_usage(args: list[str], cli: Any) -> str | None:
+    """Why ``ragd <args>`` is not a command ``ragd --help`` lists, or None if it is.
+    ``cli`` is the CLI's click command tree (Typer's own click: a group has ``commands``)."""
+    command = cli
+    words = [a for a in args if not a.startswith("-")]
+    path: list[str] = []
+    while hasattr(command, "commands"):
+        if not words:
+            return None  # the group alone (``ragd config``): its help
+        name = words.pop(0)
+        path.append(name)
+        if name not in command.commands:
+            return f"ragd {' '.join(path)}: no such command"
+        command = command.commands[name]
+    known = {"--help"} | {opt for p in command.params for opt in (*p.opts, *p.secondary_opts)}
+    wrong = [a.split("=", 1)[0] for a in args if a.startswith("--")]
+    wrong = [a for a in wrong if a not in known]
+    return f"ragd {' '.join(path)}: no option {', '.join(wrong)}" if wrong else None
+
+
+@pytest.mark.parametrize("document", GUIDE_PAGES, ids=lambda p: p.name)
+def test_every_ragd_command_a_guide_page_names_exists(document: Path) -> None:
+    cli = _cli()
+    invocations = [args for seg in code_segments(document) for args in ragd_invocations(seg)]
+    if document.name != "README.md":
+        assert invocations, f"no ragd command found in {document.name}: the extraction is broken"
+    wrong = sorted({why for args in invocations if (why := unknown_ragd_usage(args, cli))})
+    assert not wrong, f"{document.name} shows ragd commands that do not exist: {wrong}"
+
+
+def test_every_guide_has_its_page_in_the_index_and_the_index_is_linked() -> None:
+    pages = [p for p in GUIDE_PAGES if p.name != "README.md"]
+    assert pages and all(GUIDE_PAGE_NAME.match(p.name) for p in pages), [p.name for p in pages]
+    index = (GUIDES / "README.md").read_text(encoding="utf-8")
+    unlisted = [p.name for p in pages if f"]({p.name})" not in index]
+    assert not unlisted, f"docs/guides/README.md does not link {unlisted}"
+    for linking in (ROOT / "README.md", ROOT / "docs" / "deploy.md"):
+        text = linking.read_text(encoding="utf-8")
+        assert "guides/README.md" in text, f"{linking.name} does not link docs/guides/README.md"
 
 
 def _map_lines() -> list[str]:
@@ -302,3 +441,32 @@ def test_the_checks_can_fail(tmp_path: Path) -> None:
     assert slug("Walk 1: a question") == "walk-1-a-question"
     assert DESIGN_REF.search("as DESIGN §6 says")
     assert not DESIGN_REF.search("DESIGN_METRICS")
+
+
+def test_the_guide_page_checks_can_fail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A guide page's own paths and ragd commands are checked, its quotes are not."""
+    monkeypatch.setattr(sys.modules[__name__], "GUIDES", tmp_path)
+    page = tmp_path / "000_0123456789abcdef.md"
+    page.write_text(
+        "> `kubectl apply -k deploy/kubernetes/` and `ragd frobnicate`\n\n"
+        "| guide | ragd |\n|---|---|\n| `deploy/kubernetes/hpa.yaml` | `deploy/k8s/nowhere` |\n\n"
+        "Run `kubectl exec deploy/ragd-api -n ragd -- ragd health --detailed --nope`.\n\n"
+        "```bash\nRAGD_X=1 ragd config check && ragd migrate --current\n"
+        "helm upgrade --install ragd deploy/helm/ragd\nragd docs nosuch\n```\n",
+        encoding="utf-8",
+    )
+    paths = [p for p, _ in named_paths(page)]
+    assert "deploy/k8s/nowhere" in paths and "deploy/helm/ragd" in paths
+    assert not any("kubernetes" in p for p in paths), "quotes and guide cells are exempt"
+    invocations = [a for seg in code_segments(page) for a in ragd_invocations(seg)]
+    assert ["health", "--detailed", "--nope"] in invocations
+    assert ["config", "check"] in invocations and ["migrate", "--current"] in invocations
+    assert not any(a[0] in ("frobnicate", "deploy") for a in invocations)
+    cli = _cli()
+    assert (
+        unknown_ragd_usage(["health", "--detailed", "--nope"], cli)
+        == "ragd health: no option --nope"
+    )
+    assert unknown_ragd_usage(["docs", "nosuch"], cli) == "ragd docs nosuch: no such command"
+    assert unknown_ragd_usage(["config", "check"], cli) is None
+    assert unknown_ragd_usage(["migrate", "--to", "-1", "--yes"], cli) is None
