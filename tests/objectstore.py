@@ -3,7 +3,8 @@
 ``moto[server]`` (pinned in the ``test`` extra) answers the S3 REST API over HTTP, so the
 backup adapter is exercised through boto3 exactly as against AWS or MinIO: signing,
 multipart uploads, pagination, batch deletes. Each test gets a server of its own on a free
-port and a fresh bucket.
+port and a fresh bucket: moto keeps its buckets in process-global state, shared by every
+server started in the test process, so the bucket's name is unique per server.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-BUCKET = "ragd-backups"
+BUCKET_PREFIX = "ragd-backups"
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,12 @@ class S3Server:
 
 
 @contextmanager
-def s3_server(bucket: str = BUCKET) -> Iterator[S3Server]:
+def s3_server(bucket: str | None = None) -> Iterator[S3Server]:
+    import uuid
+
     from moto.server import ThreadedMotoServer
+
+    bucket = bucket or f"{BUCKET_PREFIX}-{uuid.uuid4().hex[:12]}"
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
