@@ -147,3 +147,7 @@ def test_values_are_copies(cache: Cache, tenant: TenantId) -> None:
     assert got is not None
     got["citations"].append({"n": 2})
     assert cache.get(tenant, "q") == {"answer": "x", "citations": [{"n": 1}]}
+
+
+def test_health_names_the_backend(cache: Cache) -> None:
+    assert cache.health()["backend"] in ("memory", "redis")

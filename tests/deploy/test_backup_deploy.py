@@ -19,6 +19,7 @@ import yaml
 from pydantic import AliasChoices
 
 from ragd.config import Settings
+from tests.deploy.manifest_checks import Endpoint, Traffic, outside, pods
 from tests.deploy.tools import ROOT, check, run, tool
 
 pytestmark = pytest.mark.deploy
@@ -81,21 +82,36 @@ def check_cronjob(docs: list[dict[str, Any]], *, secrets: set[str]) -> dict[str,
     mounts = {m["mountPath"] for m in container["volumeMounts"]}
     assert {"/tmp", "/backup-work"} <= mounts  # read-only root: writable scratch only
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
-    # The release's NetworkPolicies select the backup pods: DNS, Postgres and HTTPS open.
-    labels = spec_labels = cron["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
-    policies = [d for d in docs if d["kind"] == "NetworkPolicy"]
-    selecting = [
-        p for p in policies
-        if all(labels.get(k) == v for k, v in p["spec"]["podSelector"].get("matchLabels", {}).items())
-    ]  # fmt: skip
-    ports = {
-        port["port"]
-        for p in selecting
-        for rule in p["spec"].get("egress", [])
-        for port in rule.get("ports", [])
-    }
-    assert {53, 5432, 443} <= ports, (spec_labels, ports)
+    check_backup_traffic(docs, cron)
     return container
+
+
+def check_backup_traffic(docs: list[dict[str, Any]], cron: dict[str, Any]) -> None:
+    """The backup pods (and a restore Job made from the CronJob) reach what they need under
+    the rendered NetworkPolicies, evaluated as the cluster would (matchExpressions too):
+    DNS, Postgres (the rendered one, or one outside the cluster) and HTTPS to the object
+    store; and nothing they do not need (the cache, the index)."""
+    namespace = cron["metadata"].get("namespace", "ragd")
+    backup = Endpoint(
+        namespace, cron["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+    )
+    traffic = Traffic(docs, namespace)
+    out = Endpoint(ip="203.0.113.10")  # a public address: S3, a managed Postgres
+    assert traffic.allowed(backup, outside("kube-system", {"k8s-app": "kube-dns"}), 53), "DNS"
+    assert traffic.allowed(backup, out, 443), "HTTPS to the object store"
+    rendered = {
+        p.labels.get("app.kubernetes.io/component") or p.labels.get("app.kubernetes.io/name"): p
+        for p in pods(docs, namespace)
+    }
+    if postgres := rendered.get("postgresql") or rendered.get("postgres"):
+        db = Endpoint(postgres.namespace, postgres.labels, postgres.ports)
+        assert traffic.allowed(backup, db, 5432), "the rendered Postgres"
+    else:
+        assert traffic.allowed(backup, out, 5432), "Postgres outside the cluster"
+    for name, port in (("redis", 6379), ("qdrant", 6333)):
+        if store := rendered.get(name):
+            peer = Endpoint(store.namespace, store.labels, store.ports)
+            assert not traffic.allowed(backup, peer, port), f"backup pods reach {name}"
 
 
 def test_helm_backup_cronjob_renders_and_resolves() -> None:
@@ -117,7 +133,33 @@ def test_helm_backup_cronjob_renders_and_resolves() -> None:
     assert env["AWS_ENDPOINT_URL"] == "http://minio.storage:9000"
     assert (env["RAGD_BACKUP_KEEP_DAILY"], env["RAGD_BACKUP_KEEP_WEEKLY"]) == ("7", "4")
     egress = [d for d in docs if d["metadata"]["name"] == "ragd-backup-egress"]
-    assert egress and egress[0]["spec"]["egress"][0]["ports"] == [{"protocol": "TCP", "port": 9000}]
+    assert egress and {"protocol": "TCP", "port": 9000} in [
+        port for rule in egress[0]["spec"]["egress"] for port in rule.get("ports", [])
+    ]
+    backup = Endpoint("ragd", pod_labels_of(docs))
+    minio = outside("storage", {"app": "minio"})
+    assert Traffic(docs, "ragd").allowed(backup, minio, 9000), "in-cluster object storage"
+
+
+def test_helm_backup_reaches_the_charts_postgres() -> None:
+    """With the datastores in the chart: the in-chart Postgres admits the backup pods, and
+    the cache and index do not."""
+    docs = helm(
+        "secrets.existingSecret=ragd-secrets",
+        "backup.enabled=true",
+        "backup.bucket=ragd-backups",
+        "postgresql.enabled=true",
+        "postgresql.auth.adminPassword=admin-secret",
+        "postgresql.auth.password=ragd-secret",
+        "redis.enabled=true",
+        "qdrant.enabled=true",
+    )
+    check_cronjob(docs, secrets={"ragd-secrets"})
+
+
+def pod_labels_of(docs: list[dict[str, Any]]) -> dict[str, str]:
+    (cron,) = [d for d in docs if d["kind"] == "CronJob"]
+    return cron["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]  # type: ignore[no-any-return]
 
 
 def test_helm_refuses_a_backup_without_a_bucket() -> None:

@@ -20,3 +20,9 @@ class Cache(Protocol):
     def set(self, tenant: TenantId, key: str, value: dict[str, Any]) -> None: ...
 
     def invalidate_tenant(self, tenant: TenantId) -> None: ...
+
+    def health(self) -> dict[str, Any]:
+        """What ``/health/detailed`` shows of the cache (``backend``...). Unlike the other
+        methods it raises when the backend does not answer (within the adapter's short
+        timeout), so that the endpoint can report the outage the requests never see."""
+        ...

@@ -42,6 +42,9 @@ class MemoryCache:
         with self._lock:
             self._generations[tenant] = self._generations.get(tenant, 0) + 1
 
+    def health(self) -> dict[str, Any]:
+        return {"backend": "memory"}
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._entries)

@@ -127,6 +127,11 @@ class RedisCache:
             return
         self._outage.succeeded()
 
+    def health(self) -> dict[str, Any]:
+        """A PING on the client's own short socket timeout; raises ``redis.RedisError``."""
+        self._redis.ping()
+        return {"backend": "redis"}
+
     def close(self) -> None:
         self._redis.close()
 

@@ -89,7 +89,7 @@ def health_detailed(services: ServicesDep) -> JSONResponse:
         ),
         "embedder": {"status": "ok", "model": services.embedder.spec.model},
         "llm": _llm_check(services),
-        "cache": {"status": "ok", "backend": "memory"},
+        "cache": _cache_check(services),
     }
     down = [name for name, c in checks.items() if c["status"] != "ok"]
     body = {
@@ -99,6 +99,17 @@ def health_detailed(services: ServicesDep) -> JSONResponse:
         "checks": checks,
     }
     return JSONResponse(body, status_code=503 if "database" in down else 200)
+
+
+def _cache_check(services: Services) -> dict[str, Any]:
+    """Degraded, never down, when Redis does not answer: a cache outage fails no request
+    (every call is then a miss), but the operator should see it."""
+    out = _check(services.cache.health)
+    if out["status"] != "ok":
+        out.update(
+            status="degraded", backend="redis" if services.settings.storage.redis_url else "memory"
+        )
+    return out
 
 
 def _llm_check(services: Services) -> dict[str, Any]:
