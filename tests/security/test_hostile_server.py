@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -293,6 +294,11 @@ def test_one_server_survives_every_hostile_input(
             lambda: a.post(DOCS, files={"file": ("big.txt", _paragraph(BIG_BYTES), "text/plain")}),
         )
         big_id = r.json()["id"]
+        # A tiny document of B's right behind it, while A's is parsed and chunked: how
+        # long it waits is recorded (the worker prepares the documents it claimed in turn).
+        early = b.post(DOCS, json={"text": "Early note: the numbat eats termites."})
+        assert early.status_code == 202, early.text
+        early_id = early.json()["id"]
 
         # 2. While it is parsed and chunked: bombs, metadata, headers.
         watch.phase = "bombs"
@@ -348,6 +354,7 @@ def test_one_server_survives_every_hostile_input(
         watch.phase = "waiting for A's document to be indexed"
         big_doc = _wait(a, big_id, {"indexed", "failed"}, 180)
         figures["big_done_s"] = round(time.monotonic() - started, 1)
+        early_doc = _wait(b, early_id, {"indexed", "failed"}, 60)
         bomb_docs = {name: _wait(b, i, {"indexed", "failed"}, 60) for name, i in bomb_ids.items()}
         watch.phase = "final queries"
         finals = [
@@ -364,6 +371,7 @@ def test_one_server_survives_every_hostile_input(
     figures.update(
         {
             "wall_s": round(time.monotonic() - started, 1),
+            "small_wait_during_parse_s": _waited(early_doc),
             "big_status": big_doc["status"],
             "big_chunks": big_doc["chunks"],
             "server_peak_rss_mb (VmHWM)": round(peak_server),
@@ -394,6 +402,7 @@ def test_one_server_survives_every_hostile_input(
     for name, doc in bomb_docs.items():
         assert doc["status"] == "failed" and is_sentence(doc["error"]), (name, doc)
     assert small_doc["status"] == "indexed", small_doc
+    assert early_doc["status"] == "indexed", early_doc
     assert figures["small_wait_s"] < SMALL_WAIT_S, figures
     flood = figures["flood"]
     assert sum(flood["strangers"].values()) > STRANGERS, flood  # the flood really ran
@@ -401,6 +410,12 @@ def test_one_server_survives_every_hostile_input(
     assert flood["legit_p95_s"] < 2.0, flood
     assert [f.status_code for f in finals] == [200, 200], [f.text[:300] for f in finals]
     assert hits.status_code == 200 and hits.json()["hits"], hits.text[:300]
+
+
+def _waited(doc: dict[str, Any]) -> float:
+    """Seconds from a document's upload to its last status change (indexed)."""
+    created = datetime.fromisoformat(doc["created_at"])
+    return round((datetime.fromisoformat(doc["updated_at"]) - created).total_seconds(), 1)
 
 
 def _vm_hwm_mb(pid: int) -> float:
