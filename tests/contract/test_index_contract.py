@@ -743,6 +743,30 @@ def test_upsert_replaces_the_documents_entries(harness: IndexHarness, tenant: Te
     assert_matches_oracle(dense(index, tenant, v2[0].vector, k=3), oracle(v2, v2[0].vector, 3))
 
 
+def test_a_document_larger_than_any_write_batch_is_written_and_replaced_whole(
+    harness: IndexHarness, tenant: TenantId
+) -> None:
+    """Adapters write a big document's entries in batches (bounded memory); the document
+    still appears, and is replaced, as one: every entry of every batch is searchable."""
+    rng = np.random.default_rng(45)
+    v1 = [
+        entry(f"big-{i:05d}", "doc", v, text=f"walrus tusk{i}")
+        for i, v in enumerate(unit(rng, 1300))
+    ]
+    put(harness, tenant, v1)
+    index = harness.index
+    assert index.count(tenant) == 1300
+    for e in (v1[0], v1[700], v1[-1]):
+        assert ids(dense(index, tenant, e.vector, k=1)) == [e.chunk_id]
+    assert ids(sparse(index, tenant, "tusk1299")) == ["big-01299"]
+    assert len(sparse(index, tenant, "walrus", k=2000)) == 1300
+    v2 = _doc("v2", unit(rng, 600))
+    put(harness, tenant, v2)
+    assert index.count(tenant) == 600
+    assert sparse(index, tenant, "walrus") == [] and sparse(index, tenant, "tusk5") == []
+    assert_matches_oracle(dense(index, tenant, v2[-1].vector, k=3), oracle(v2, v2[-1].vector, 3))
+
+
 def test_failed_transaction_leaves_previous_version_searchable(
     harness: IndexHarness, tenant: TenantId
 ) -> None:

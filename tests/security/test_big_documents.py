@@ -5,23 +5,19 @@ process's own peak RSS (``VmHWM``: ``ru_maxrss`` would carry the test runner's p
 across exec), so nothing else the test runner holds counts. The
 child caps its address space too, so a regression fails with a MemoryError instead of
 taking the machine's memory.
+
+The same 45 MB paragraph through a live server (upload, parse, chunk, embed, store, with
+``/health`` and the server's RSS watched) is part of ``test_hostile_server.py``.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import random
 import subprocess
 import sys
 import textwrap
-import time
-from pathlib import Path
 
-import httpx
 import pytest
-
-from tests.live import Server
 
 _CHILD = textwrap.dedent(
     """
@@ -75,6 +71,7 @@ def _chunk_in_child(size: int, timeout: float = 300) -> dict[str, float]:
 MB = 1_000_000
 
 
+@pytest.mark.slow
 def test_chunking_memory_does_not_grow_with_the_paragraph() -> None:
     """2 MB and 8 MB of one paragraph: the peak differs by little more than the text and
     its chunks (which the caller keeps), not by the ~170 bytes per byte that tokenising a
@@ -92,70 +89,3 @@ def test_45_mb_paragraph_chunks_under_600_mb() -> None:
     """The issue's file: 45 MB of one paragraph, under the 50 MiB upload limit."""
     result = _chunk_in_child(45 * MB)
     assert result["peak_mb"] < 600, result
-
-
-def _paragraph(size: int) -> bytes:
-    words = "the of and to in a is that for it as was with be by on not this are or".split()
-    rng = random.Random(5)
-    sentences = [
-        " ".join(rng.choice(words) for _ in range(rng.randint(5, 25))).capitalize() + "."
-        for _ in range(400)
-    ]
-    block = (" ".join(sentences) + " ").encode()
-    return (block * (size // len(block) + 1))[:size]
-
-
-def _rss_mb(pid: int, field: str) -> float:
-    """``VmRSS`` (now) or ``VmHWM`` (peak) of a process, in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError(f"no {field} for {pid}")
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
-def test_live_server_indexes_a_big_paragraph_and_keeps_answering(tmp_path: Path) -> None:
-    """Upload one 12 MB paragraph to ``ragd serve`` (embedded worker): ``/health`` keeps
-    answering within a second while it is parsed, chunked and embedded, the document ends
-    indexed, and the server's peak RSS grows by a bounded amount."""
-    env = {
-        **os.environ,
-        "RAGD_DATA_DIR": str(tmp_path / "data"),
-        "EMBEDDING_MODEL": "hashing-64",
-        "RAGD_WORKER_POLL_SECONDS": "0.05",
-    }
-    server = Server(env, tmp_path / "serve.log")
-    try:
-        pid = server.proc.pid
-        with httpx.Client(base_url=server.base, timeout=30) as http:
-            http.get("/health").raise_for_status()
-            before = _rss_mb(pid, "VmRSS")
-            data = _paragraph(12 * MB)
-            response = http.post(
-                "/api/v1/documents", files={"file": ("big.txt", data, "text/plain")}
-            )
-            del data
-            assert response.status_code == 202, response.text
-            document_id = response.json()["id"]
-            slowest = 0.0
-            slow: list[str] = []  # when /health was slow, and what the document was doing
-            deadline = time.monotonic() + 240
-            status = "queued"
-            while status not in ("indexed", "failed") and time.monotonic() < deadline:
-                started = time.monotonic()
-                assert http.get("/health", timeout=5).status_code == 200
-                took = time.monotonic() - started
-                slowest = max(slowest, took)
-                if took > 0.25:
-                    slow.append(f"{took:.2f}s while {status}")
-                status = http.get(f"/api/v1/documents/{document_id}").json()["status"]
-                time.sleep(0.2)
-            document = http.get(f"/api/v1/documents/{document_id}").json()
-        peak = _rss_mb(pid, "VmHWM")
-    finally:
-        server.stop()
-    assert document["status"] == "indexed", document
-    assert slowest < 1.0, f"/health took {slowest:.2f} s: {slow}"
-    # The upload's bytes are held a few times over (request body, blob, text, chunks).
-    assert peak - before < 400, f"RSS {before:.0f} MB before, {peak:.0f} MB at peak"

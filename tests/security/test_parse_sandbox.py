@@ -41,6 +41,7 @@ def _drain(services: Services) -> None:
     build_worker(services).run(until_idle=True)
 
 
+@pytest.mark.slow
 def test_memory_and_time_bombs_fail_once_with_the_reason(tmp_path: Path) -> None:
     services = _services(tmp_path, parse_memory_mb=300, parse_timeout_seconds=3)
     try:
@@ -81,6 +82,7 @@ class CrashingParsing(ParserRegistry):
         return super().parse(data, media_type, source=source)
 
 
+@pytest.mark.slow
 def test_a_crashing_parser_is_contained_and_replaced() -> None:
     from ragd.adapters.parsers.sandbox import SandboxedParsing
 

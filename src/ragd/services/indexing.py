@@ -217,6 +217,9 @@ class IndexingService:
 
     def commit(self, p: ActiveJob, worker_id: str, result: BatchResult) -> None:
         doc, tenant, vectors = p.document, p.job.tenant_id, p.vectors
+        # What the model read (a copy of every chunk's text) is done with: release it
+        # before the write, so a huge document is not held twice while it is stored.
+        p.texts, p.tokens = [], []
         chunks = [
             Chunk(
                 id=f"{doc.id}:{doc.version}:{d.ordinal}",

@@ -35,6 +35,9 @@ from ragd.ports.store import Transaction
 
 log = logging.getLogger("ragd.store")
 
+CHUNK_WRITE_BATCH = 500
+"""Chunk rows inserted per statement by ``replace_chunks``."""
+
 
 def _aware(ts: datetime) -> datetime:
     # SQLite hands timestamps back naive; they were written in UTC.
@@ -349,24 +352,27 @@ class SqlStore:
         for c in new_chunks:
             if c.tenant_id != tenant or c.document_id != document_id:
                 raise InvalidRequest("chunk does not belong to this tenant/document")
-        conn.execute(
-            insert(chunks),
-            [
-                {
-                    "id": c.id,
-                    "document_id": c.document_id,
-                    "tenant_id": c.tenant_id,
-                    "ordinal": c.ordinal,
-                    "text": c.text,
-                    "page": c.page,
-                    "char_start": c.char_start,
-                    "char_end": c.char_end,
-                    "heading_path": list(c.heading_path),
-                    "token_count": c.token_count,
-                }
-                for c in new_chunks
-            ],
-        )
+        # A batch of rows at a time: one parameter dict per chunk of a huge document at
+        # once was a second copy of the document's chunks in Python objects.
+        for start in range(0, len(new_chunks), CHUNK_WRITE_BATCH):
+            conn.execute(
+                insert(chunks),
+                [
+                    {
+                        "id": c.id,
+                        "document_id": c.document_id,
+                        "tenant_id": c.tenant_id,
+                        "ordinal": c.ordinal,
+                        "text": c.text,
+                        "page": c.page,
+                        "char_start": c.char_start,
+                        "char_end": c.char_end,
+                        "heading_path": list(c.heading_path),
+                        "token_count": c.token_count,
+                    }
+                    for c in new_chunks[start : start + CHUNK_WRITE_BATCH]
+                ],
+            )
 
     def list_chunks(self, tenant: TenantId, document_id: str) -> list[Chunk]:
         rows = self.db.run_read(
