@@ -45,7 +45,10 @@ def _check(fn: Callable[[], Any]) -> dict[str, Any]:
 
 @router.get("/health", summary="Alive")
 @router.get("/api/v1/health", include_in_schema=False)
-def health() -> dict[str, str]:
+async def health() -> dict[str, str]:
+    """Liveness: answered on the event loop itself, not by a thread of the pool, so that
+    requests queued behind a long write (a huge document's commit holds SQLite's write
+    lock for seconds) cannot make a live server look dead to its probes."""
     return {"status": "ok", "version": __version__}
 
 
