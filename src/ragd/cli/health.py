@@ -68,7 +68,7 @@ def _in_process(detailed: bool) -> tuple[int, Any]:
             return response.status_code, json.loads(bytes(response.body))
         ready = routes.ready(services)
         if isinstance(ready, dict):
-            return 200, {**routes.health(), **ready}
+            return 200, {**routes.alive(), **ready}
         return ready.status_code, json.loads(bytes(ready.body))
     finally:
         services.close()
