@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -36,6 +37,8 @@ from ragd.worker import build_worker
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
+
+EMBEDDED_SWITCH_INTERVAL_S = 0.001
 
 log = logging.getLogger("ragd.api")
 
@@ -102,6 +105,12 @@ def create_app(
         worker_thread = None
         worker = None
         if own and settings.runs_embedded_worker:
+            # The embedded worker is CPU-bound Python beside the event loop in one process:
+            # every I/O step of a request waits for the GIL, by default up to 5 ms each time
+            # the worker holds it, and a request takes dozens of such steps. A 1 ms switch
+            # interval keeps /health and small requests fast while a big document is
+            # embedded (measured in tests/security/test_hostile_server.py).
+            sys.setswitchinterval(EMBEDDED_SWITCH_INTERVAL_S)
             worker = build_worker(svc)
             worker_thread = threading.Thread(
                 target=worker.run, name="ragd-embedded-worker", daemon=True
