@@ -29,8 +29,8 @@ from sqlalchemy import ColumnElement, FromClause, Row, and_, func, insert, or_, 
 
 from ragd.adapters.sql.database import Database
 from ragd.adapters.sql.rls import SYSTEM, Scope, scoped, system_scope
+from ragd.adapters.sql.rows import RowLike, aware
 from ragd.adapters.sql.schema import ingest_jobs
-from ragd.adapters.sql.store import _aware, _RowLike
 from ragd.domain.models import IngestJob, JobState, TenantId, utcnow
 from ragd.errors import LeaseLost
 from ragd.ports.store import Transaction
@@ -46,9 +46,9 @@ def _job(row: Row[Any]) -> IngestJob:
         attempts=m["attempts"],
         last_error=m["last_error"],
         lease_owner=m["lease_owner"],
-        lease_expires_at=_aware(m["lease_expires_at"]) if m["lease_expires_at"] else None,
-        run_after=_aware(m["run_after"]),
-        created_at=_aware(m["created_at"]),
+        lease_expires_at=aware(m["lease_expires_at"]) if m["lease_expires_at"] else None,
+        run_after=aware(m["run_after"]),
+        created_at=aware(m["created_at"]),
     )
 
 
@@ -77,7 +77,7 @@ class SqlQueue:
             "updated_at": now,
         }
         scoped(tx, tenant).execute(insert(ingest_jobs).values(**values))
-        return _job(_RowLike(values))  # type: ignore[arg-type]
+        return _job(RowLike(values))  # type: ignore[arg-type]
 
     def claim(
         self,
@@ -331,7 +331,7 @@ class SqlQueue:
             ).scalar(),
             SYSTEM,  # an operator view across tenants, like counts
         )
-        return max(0.0, (now - _aware(oldest)).total_seconds()) if oldest is not None else 0.0
+        return max(0.0, (now - aware(oldest)).total_seconds()) if oldest is not None else 0.0
 
     def pending(self, tenant: TenantId | None = None) -> int:
         q = (
