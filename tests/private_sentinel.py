@@ -62,8 +62,10 @@ class PrivateSentinel:
             log = (self.workdir / "sentinel.log").read_text(errors="replace")[-2000:]
             self.stop()
             raise RuntimeError(f"the private Sentinel did not name its master:\n{log}")
-        if replicas := len(self.redis_ports) - 1:
-            self.wait(lambda: self._known_replicas() >= replicas, 15)
+        replicas = len(self.redis_ports) - 1
+        if replicas and not self.wait(lambda: self._known_replicas() >= replicas, 20):
+            self.stop()
+            raise RuntimeError("the private Sentinel never saw its replicas in sync")
 
     def _spawn(self, argv: list[str]) -> None:
         self.procs.append(
@@ -92,13 +94,29 @@ class PrivateSentinel:
                 replicas = s.sentinel_slaves(MASTER)
         except redis.RedisError:
             return 0
-        return sum(1 for r in replicas if not r.get("is_sdown") and not r.get("is_odown"))
+        # A replica can be promoted only once the Sentinel is connected to it and the
+        # replica's own link to the master is up; counting merely *known* replicas let a
+        # failover on a loaded machine answer NOGOODSLAVE.
+        return sum(
+            1
+            for r in replicas
+            if not (r.get("is_sdown") or r.get("is_odown") or r.get("is_disconnected"))
+            and r.get("master-link-status") == "ok"
+        )
 
     def failover(self) -> int:
         """Makes a replica the master (``SENTINEL FAILOVER``); returns its port."""
         before = self.master_port()
-        with self.sentinel() as s:
-            s.sentinel_failover(MASTER)
+        deadline = time.monotonic() + 20
+        while True:  # NOGOODSLAVE until the Sentinel's next INFO round marks the replica fit
+            try:
+                with self.sentinel() as s:
+                    s.sentinel_failover(MASTER)
+                break
+            except redis.ResponseError as exc:
+                if "NOGOODSLAVE" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
         if not self.wait(lambda: self.master_port() not in (None, before), 20):
             raise RuntimeError("the Sentinel did not fail over")
         port = self.master_port()
