@@ -12,6 +12,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -181,3 +182,19 @@ def test_sse_stream_read_by_a_real_sse_client(server: str, uploaded: dict[str, s
     text = "".join(d["text"] for k, d in events if k == "token")
     assert "1987" in text and text == events[-1][1]["answer"]
     assert events[-2][1]["citations"][0]["document_id"] == uploaded["island"]
+
+
+def test_each_request_is_logged_once(tmp_path: Path) -> None:
+    """ragd logs every request itself (with tenant and request id); uvicorn's own access
+    line used to come back through the root logger and double every request."""
+    env = {**os.environ, "RAGD_DATA_DIR": str(tmp_path), "LOG_LEVEL": "info"}
+    server = Server(env, tmp_path / "serve.log")
+    try:
+        marker = "/api/v1/documents?limit=3&offset=0"
+        with httpx.Client(base_url=server.base, timeout=30) as c:
+            assert c.get(marker).status_code == 200
+        time.sleep(0.5)
+    finally:
+        server.stop()
+    lines = [ln for ln in server.stderr().splitlines() if "/api/v1/documents" in ln]
+    assert len(lines) == 1, lines

@@ -256,6 +256,22 @@ def test_retry_failed_requeues_stored_documents(services: Services, tenant: Tena
     assert services.store.get_document(tenant, sub.document.id).status == DocumentStatus.FAILED
 
 
+def test_retry_failed_requeues_every_page_of_failed_documents(
+    services: Services, tenant: TenantId, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pages of 2 over 5 failed documents: paging by offset while moving them used to skip.
+    monkeypatch.setattr("ragd.services.ingest.LIST_PAGE", 2)
+    ids = [
+        services.ingest.submit_bytes(
+            tenant, b"\x00\x01binary%d" % i * 50, source=f"x{i}.txt", media_type="text/plain"
+        ).document.id
+        for i in range(5)
+    ]
+    drain(services)
+    assert services.ingest.retry_failed(tenant) == 5
+    assert {services.store.get_document(tenant, i).status for i in ids} == {DocumentStatus.QUEUED}
+
+
 def test_records_are_submitted_in_batches_and_deduplicated(
     services: Services, tenant: TenantId, tmp_path: Path
 ) -> None:

@@ -14,7 +14,8 @@ from typing import Any
 
 import structlog
 
-_SECRET_KEYS = re.compile(r"(authorization|api[_-]?key|token|secret|password|cookie)", re.I)
+# "token" but not "tokens": prompt_tokens / completion_tokens are counts an operator needs.
+_SECRET_KEYS = re.compile(r"(authorization|api[_-]?key|token(?!s)|secret|password|cookie)", re.I)
 _KEY_PATTERN = re.compile(r"ragd_[0-9a-f]{6,}_[A-Za-z0-9_\-]{8,}")
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-~+/=]{8,}")
 _JWT = re.compile(r"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+")
@@ -95,9 +96,15 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level.upper())
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
+    # ragd logs each request itself (with tenant and request id). uvicorn writes its access
+    # line whenever "uvicorn.access" has a handler, its ancestors' included, so propagating
+    # it to ours would log every request twice.
+    access = logging.getLogger("uvicorn.access")
+    access.handlers = []
+    access.propagate = False
 
 
 class _StderrHandler(logging.StreamHandler[Any]):

@@ -332,7 +332,9 @@ class IngestService:
     def retry_failed(self, tenant: TenantId) -> int:
         """Queue every failed document whose bytes are still stored again."""
         n = 0
-        for doc in _all_documents(self.store, tenant, DocumentStatus.FAILED):
+        # Listed in full before any is moved: requeueing while paging by offset through
+        # the shrinking set of failed documents skipped every other page.
+        for doc in list(_all_documents(self.store, tenant, DocumentStatus.FAILED)):
             try:
                 self.store.get_blob(tenant, doc.id)
             except RagdError:
@@ -355,14 +357,17 @@ def _not_cancellable(doc: Document, *, finished: bool = False) -> str:
     return f"document {doc.id} {state}: only a queued or indexing document can be cancelled"
 
 
+LIST_PAGE = 500
+
+
 def _all_documents(store: Store, tenant: TenantId, status: DocumentStatus) -> Iterator[Document]:
     offset = 0
     while True:
-        page = store.list_documents(tenant, status=status, limit=500, offset=offset)
+        page = store.list_documents(tenant, status=status, limit=LIST_PAGE, offset=offset)
         yield from page
-        if len(page) < 500:
+        if len(page) < LIST_PAGE:
             return
-        offset += 500
+        offset += LIST_PAGE
 
 
 def title_from_source(source: str) -> str:
