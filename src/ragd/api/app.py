@@ -111,7 +111,7 @@ def create_app(
             # interval keeps /health and small requests fast while a big document is
             # embedded (measured in tests/security/test_hostile_server.py).
             sys.setswitchinterval(EMBEDDED_SWITCH_INTERVAL_S)
-            worker = build_worker(svc)
+            worker = build_worker(svc, sources=True)
             worker_thread = threading.Thread(
                 target=worker.run, name="ragd-embedded-worker", daemon=True
             )
