@@ -25,7 +25,7 @@ from ragd.api import api_docs, problems, ui
 from ragd.api.deps import document_roles
 from ragd.api.metrics_port import MetricsServer
 from ragd.api.middleware import RequestContext
-from ragd.api.routes import admin, documents, health, me, openai, retrieval, usage
+from ragd.api.routes import admin, documents, health, me, openai, retrieval, sources, usage
 from ragd.api.security_headers import SecurityHeaders
 from ragd.config import Settings, get_settings
 from ragd.observability import metrics
@@ -154,6 +154,7 @@ def create_app(
         admin.router,
         health.router,
         me.router,
+        sources.router,
     )
     for router in routers:
         app.include_router(document_roles(router))
