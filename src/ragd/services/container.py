@@ -203,6 +203,13 @@ def build_secret_box(settings: Settings) -> SecretBox:
     )
 
 
+def new_sources_key() -> str:
+    """A fresh ``RAGD_SOURCES_SECRET_KEY`` (``ragd sources keygen``)."""
+    from ragd.adapters.sources.secrets import generate_key
+
+    return generate_key()
+
+
 def open_database(settings: Settings) -> Database:
     """The Store's database, refused when ``VECTOR_STORE_TYPE`` and ``DATABASE_URL`` name
     backends that do not go together. Opens no connection yet."""
