@@ -130,7 +130,11 @@ def test_secrets_are_accepted_and_never_returned(client: TestClient) -> None:
         ({"name": "x", "kind": "s3", "config": {}}, "bucket"),
         ({"name": "x", "kind": "web", "config": {"start_urls": ["file:///etc/passwd"]}}, "http"),
         (
-            {"name": "x", "kind": "web", "config": {"start_urls": ["http://a.example/"], "max_pages": 0}},
+            {
+                "name": "x",
+                "kind": "web",
+                "config": {"start_urls": ["http://a.example/"], "max_pages": 0},
+            },
             "max_pages",
         ),
         ({"name": "bad name!", "kind": "s3", "config": {"bucket": "b"}}, "name"),

@@ -60,7 +60,9 @@ class Memory:
         )
 
 
-def scan(h: Harness, reader: SourceReader, memory: Memory) -> tuple[dict[str, ReadItem], ScanReport]:
+def scan(
+    h: Harness, reader: SourceReader, memory: Memory
+) -> tuple[dict[str, ReadItem], ScanReport]:
     access = SourceAccess("src-1", TenantId("t"), h.kind, reader.check(h.config()), h.secret())  # type: ignore[arg-type]
     report = ScanReport()
     items: dict[str, ReadItem] = {}

@@ -111,7 +111,10 @@ def test_the_index_equals_the_source_after_every_run(
             1,
         ), third
         assert_index_equals(
-            svc, source, h, {"alpha": "Alpha now explains the albatross flight.", "gamma": TEXTS["gamma"]}
+            svc,
+            source,
+            h,
+            {"alpha": "Alpha now explains the albatross flight.", "gamma": TEXTS["gamma"]},
         )
         assert svc.search.search(tenant, "aardvark", mode="sparse").hits == []
 
@@ -182,9 +185,7 @@ def test_the_web_crawl_keeps_to_its_rules(svc: Services, tenant: TenantId) -> No
         assert not [u for u in source_docs(svc, source) if "/calendar" in u]
 
 
-def test_a_slow_page_fails_alone_and_keeps_its_document(
-    svc: Services, tenant: TenantId
-) -> None:
+def test_a_slow_page_fails_alone_and_keeps_its_document(svc: Services, tenant: TenantId) -> None:
     assert svc.sources is not None
     with web_site() as site:
         standard_site(site)
@@ -245,7 +246,9 @@ def test_an_unreadable_bucket_fails_the_run_with_its_reason(
         assert h.uri("alpha") in source_docs(svc, source)  # a failed run deletes nothing
 
 
-def test_settings_are_refused_with_a_reason(svc: Services, tenant: TenantId, tmp_path: Path) -> None:
+def test_settings_are_refused_with_a_reason(
+    svc: Services, tenant: TenantId, tmp_path: Path
+) -> None:
     assert svc.sources is not None
     with pytest.raises(InvalidRequest, match="outside the allowed roots"):
         svc.sources.create(tenant, name="etc", kind="folder", config={"path": "/etc"})
@@ -256,9 +259,7 @@ def test_settings_are_refused_with_a_reason(svc: Services, tenant: TenantId, tmp
             tenant, name="x", kind="s3", config={"bucket": "b"}, secret={"password": "p"}
         )
     with pytest.raises(InvalidRequest, match="interval_seconds"):
-        svc.sources.create(
-            tenant, name="x", kind="s3", config={"bucket": "b"}, interval_seconds=0
-        )
+        svc.sources.create(tenant, name="x", kind="s3", config={"bucket": "b"}, interval_seconds=0)
     svc.sources.create(tenant, name="dup", kind="s3", config={"bucket": "b"})
     with pytest.raises(InvalidRequest, match="already exists"):
         svc.sources.create(tenant, name="dup", kind="s3", config={"bucket": "b"})

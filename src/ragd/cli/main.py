@@ -4,8 +4,8 @@ Errors from ragd become one readable line on stderr and an exit code (2: bad inp
 3: configuration, 4: not found, 1: anything else), never a traceback.
 
 The commands live in modules by group (``documents``, ``query``, ``serve``,
-``maintenance``, ``health``, ``evaluate``, ``backup``, ``admin``, ``config``, ``sources``); this module is
-the table of contents that registers them, in the order ``ragd --help`` lists them.
+``maintenance``, ``health``, ``evaluate``, ``backup``, ``admin``, ``config``, ``sources``);
+this module is the table of contents that registers them, in the order ``ragd --help`` lists them.
 """
 
 from __future__ import annotations

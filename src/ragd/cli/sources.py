@@ -113,7 +113,9 @@ def sources_add(
     interval: Annotated[
         int | None, typer.Option("--interval", help="Seconds between runs.")
     ] = None,
-    disabled: Annotated[bool, typer.Option("--disabled", help="Add it without running it.")] = False,
+    disabled: Annotated[
+        bool, typer.Option("--disabled", help="Add it without running it.")
+    ] = False,
     tenant: TenantOpt = DEFAULT_TENANT,
     as_json: JsonOpt = False,
 ) -> None:
@@ -188,9 +190,7 @@ def sources_run(
     if wait and (c.added or c.changed):
         drain(svc, c.added + c.changed, quiet=as_json)
     if as_json:
-        print_json(
-            {"outcome": result.outcome, "error": result.error, "counts": c.as_dict()}
-        )
+        print_json({"outcome": result.outcome, "error": result.error, "counts": c.as_dict()})
     else:
         out.print(
             f"{source.name}: {result.outcome}; seen {c.seen}, added {c.added}, changed "

@@ -8,7 +8,7 @@ Python package.
 ``Settings`` is the one class that reads the environment (and ``.env``): its fields are
 flat, one per variable, declared beside their section in this package's modules
 (``storage``, ``index``, ``retrieval``, ``models``, ``ingest``, ``llm``, ``providers``,
-``service``, ``observability``, ``backup``, ``sources``). Each section (``settings.index``, ...) is a frozen,
+``service``, ``observability``, ``backup``). Each section (``settings.index``, ...) is a frozen,
 typed view built from those fields on access, a few microseconds, so a ``model_copy`` or
 an assignment is never served a stale section. Sections are ``BaseModel`` views rather
 than nested ``BaseSettings``: a nested ``BaseSettings`` is not filled from the parent's

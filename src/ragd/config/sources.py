@@ -44,7 +44,9 @@ class SourcesFields(BaseModel):
     """Comma-separated directories a folder source may read below; empty: no folder sources."""
     sources_in_worker: bool = Field(True, validation_alias=env("RAGD_SOURCES_IN_WORKER"))
     """The worker (embedded and ``ragd worker``) runs sources that are due."""
-    sources_concurrency: int = Field(2, ge=1, le=32, validation_alias=env("RAGD_SOURCES_CONCURRENCY"))
+    sources_concurrency: int = Field(
+        2, ge=1, le=32, validation_alias=env("RAGD_SOURCES_CONCURRENCY")
+    )
     """Sources one worker process syncs at once (a tenant gets a second slot only when no
     other tenant's source is waiting)."""
     sources_lease_seconds: float = Field(

@@ -34,7 +34,7 @@ class SourceStore(Protocol):
 
     def find(self, tenant: TenantId, name: str) -> Source | None: ...
 
-    def list(self, tenant: TenantId) -> list[Source]: ...
+    def list_sources(self, tenant: TenantId) -> list[Source]: ...
 
     def update(
         self,
@@ -95,17 +95,17 @@ class SourceStore(Protocol):
         ...
 
     # -- items -------------------------------------------------------------------
-    def items(self, tenant: TenantId, source_id: str, keys: Sequence[str]) -> dict[str, SourceItem]:
-        ...
+    def items(
+        self, tenant: TenantId, source_id: str, keys: Sequence[str]
+    ) -> dict[str, SourceItem]: ...
 
-    def put_item(
-        self, tenant: TenantId, source_id: str, record: ItemRecord, *, run: int
-    ) -> None:
+    def put_item(self, tenant: TenantId, source_id: str, record: ItemRecord, *, run: int) -> None:
         """Insert or replace the item's row, stamped as seen by ``run``."""
         ...
 
-    def mark_seen(self, tenant: TenantId, source_id: str, keys: Sequence[str], *, run: int) -> None:
-        ...
+    def mark_seen(
+        self, tenant: TenantId, source_id: str, keys: Sequence[str], *, run: int
+    ) -> None: ...
 
     def unseen_items(
         self, tenant: TenantId, source_id: str, *, run: int, limit: int
@@ -117,9 +117,7 @@ class SourceStore(Protocol):
 
     def delete_item(self, tenant: TenantId, source_id: str, key: str) -> None: ...
 
-    def document_shared(
-        self, tenant: TenantId, source_id: str, document_id: str
-    ) -> bool:
+    def document_shared(self, tenant: TenantId, source_id: str, document_id: str) -> bool:
         """Whether an item of another source of the tenant points at this document too."""
         ...
 

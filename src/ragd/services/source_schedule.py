@@ -26,9 +26,7 @@ log = logging.getLogger("ragd.sources")
 DUE_LOOKAHEAD = 50
 
 
-def fair_order(
-    due: list[tuple[TenantId, str]], busy: set[TenantId]
-) -> list[tuple[TenantId, str]]:
+def fair_order(due: list[tuple[TenantId, str]], busy: set[TenantId]) -> list[tuple[TenantId, str]]:
     """Due sources, each idle tenant's oldest first, then the rest in due order."""
     first: list[tuple[TenantId, str]] = []
     rest: list[tuple[TenantId, str]] = []

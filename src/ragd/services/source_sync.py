@@ -103,10 +103,7 @@ class SourceSync:
         error: str | None = None
         try:
             complete = run.execute()
-            if complete and run.tally.failed == 0:
-                outcome = "success"
-            else:
-                outcome = "partial"
+            outcome = "success" if complete and run.tally.failed == 0 else "partial"
         except LeaseLost:
             log.warning("source %s: run %d was taken over", source_id, source.run_number)
             raise
@@ -203,8 +200,7 @@ class _Run:
         self._renew()
         rows = s.sources.items(self.tenant, self.source.id, [i.key for i in batch])
         docs = {
-            d.id: d
-            for d in s.store.find_documents(self.tenant, sources=[i.uri for i in batch])
+            d.id: d for d in s.store.find_documents(self.tenant, sources=[i.uri for i in batch])
         }
         unchanged: list[str] = []
         for item in batch:
@@ -216,11 +212,17 @@ class _Run:
                 self._gone(item, row)
             elif item.error is not None:
                 self._failed(item, row, item.error)
-            elif has_doc and row is not None and (
-                item.not_modified or (item.change_key is not None and item.change_key == row.change_key)
+            elif (
+                has_doc
+                and row is not None
+                and (
+                    item.not_modified
+                    or (item.change_key is not None and item.change_key == row.change_key)
+                )
             ):
                 self._count("unchanged")
-                if item.links != row.links or item.validators and item.validators != row.validators:
+                fresher = item.validators and item.validators != row.validators
+                if item.links != row.links or fresher:
                     self._record(item, row.document_id, row.change_key)
                 else:
                     unchanged.append(item.key)
@@ -275,7 +277,11 @@ class _Run:
             return
         if row.document_id:
             delete_document(
-                self.sync.sources, self.sync.submissions, self.tenant, self.source.id, row.document_id
+                self.sync.sources,
+                self.sync.submissions,
+                self.tenant,
+                self.source.id,
+                row.document_id,
             )
         self.sync.sources.delete_item(self.tenant, self.source.id, item.key)
         self._count("deleted")
@@ -321,9 +327,7 @@ class _Run:
         s = self.sync
         while True:
             self._renew()
-            gone = s.sources.unseen_items(
-                self.tenant, self.source.id, run=self.number, limit=BATCH
-            )
+            gone = s.sources.unseen_items(self.tenant, self.source.id, run=self.number, limit=BATCH)
             if not gone:
                 return
             for row in gone:

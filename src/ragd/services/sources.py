@@ -92,7 +92,7 @@ class SourceService:
         )
 
     def list(self, tenant: TenantId) -> list[Source]:
-        return self.sources.list(tenant)
+        return self.sources.list_sources(tenant)
 
     def get(self, tenant: TenantId, source_id: str) -> Source:
         return self.sources.get(tenant, source_id)

@@ -15,14 +15,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ragd.domain.sources import ReadItem, ScanReport, SourceAccess, SourceItem
+from ragd.domain.sources import ReadItem, ScanReport, SourceAccess, SourceItem, SourceKind
 from ragd.errors import BackendUnavailable, InvalidRequest
 
 DEFAULT_MAX_ITEMS = 100_000
 
 
 class FolderReader:
-    kind = "folder"
+    kind: SourceKind = "folder"
 
     def __init__(self, roots: list[str], *, max_bytes: int) -> None:
         self.roots = [Path(r).resolve() for r in roots]
@@ -42,16 +42,14 @@ class FolderReader:
             )
         path = Path(raw).expanduser().resolve()
         if not any(path == r or path.is_relative_to(r) for r in self.roots):
-            raise InvalidRequest(
-                f"{raw} is outside the allowed roots (RAGD_SOURCES_FOLDER_ROOTS)"
-            )
+            raise InvalidRequest(f"{raw} is outside the allowed roots (RAGD_SOURCES_FOLDER_ROOTS)")
         max_items = _positive(config.get("max_items", DEFAULT_MAX_ITEMS), "max_items")
         return {"path": str(path), "max_items": max_items}
 
     def scan(
         self,
         access: SourceAccess,
-        known: Callable[[str], SourceItem | None],
+        known: Callable[[str], SourceItem | None],  # noqa: ARG002 - listing carries the change key
         report: ScanReport,
         *,
         deadline: float,

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ragd.adapters.sources.network import check_host
-from ragd.domain.sources import ReadItem, ScanReport, SourceAccess, SourceItem
+from ragd.domain.sources import ReadItem, ScanReport, SourceAccess, SourceItem, SourceKind
 from ragd.errors import BackendUnavailable, ConfigError, InvalidRequest, NotFound, RagdError
 
 SECRET_FIELDS = frozenset({"access_key_id", "secret_access_key", "session_token"})
@@ -32,7 +32,7 @@ DEFAULT_MAX_ITEMS = 100_000
 
 
 class S3Reader:
-    kind = "s3"
+    kind: SourceKind = "s3"
 
     def __init__(self, *, max_bytes: int, timeout_seconds: float, allow_private: bool) -> None:
         self.max_bytes = max_bytes
@@ -69,7 +69,7 @@ class S3Reader:
     def scan(
         self,
         access: SourceAccess,
-        known: Callable[[str], SourceItem | None],
+        known: Callable[[str], SourceItem | None],  # noqa: ARG002 - listing carries the change key
         report: ScanReport,
         *,
         deadline: float,
@@ -162,9 +162,9 @@ class _errors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, tp: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, tp: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
         if exc is None or isinstance(exc, RagdError) or not isinstance(exc, Exception):
-            return False
+            return
         from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
         if isinstance(exc, NoCredentialsError):
@@ -180,4 +180,3 @@ class _errors:
             raise BackendUnavailable(f"object storage failed on {self.where}: {text}") from exc
         if isinstance(exc, BotoCoreError):
             raise BackendUnavailable(f"object storage unreachable ({self.where}): {exc}") from exc
-        return False

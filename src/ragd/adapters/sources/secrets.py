@@ -72,10 +72,10 @@ class FernetBox:
 class NoKeyBox:
     """No key configured outside development: every seal and open is refused."""
 
-    def seal(self, secret: dict[str, str]) -> bytes:
+    def seal(self, secret: dict[str, str]) -> bytes:  # noqa: ARG002
         raise ConfigError(NO_KEY)
 
-    def open(self, sealed: bytes) -> dict[str, str]:
+    def open(self, sealed: bytes) -> dict[str, str]:  # noqa: ARG002
         raise ConfigError(NO_KEY)
 
 

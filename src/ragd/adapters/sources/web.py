@@ -39,7 +39,7 @@ import httpx
 import ragd
 from ragd.adapters.sources.network import check_host
 from ragd.adapters.sources.web_urls import canonical_url, page_links, site_of, sitemap_locations
-from ragd.domain.sources import ReadItem, ScanReport, SourceAccess, SourceItem
+from ragd.domain.sources import ReadItem, ScanReport, SourceAccess, SourceItem, SourceKind
 from ragd.errors import InvalidRequest, RagdError
 
 USER_AGENT = f"ragd-sync/{ragd.__version__} (+https://ragd.dev/sources)"
@@ -60,7 +60,7 @@ _SETTINGS = {"start_urls", "sitemap_url", "max_pages", "max_depth", "same_site"}
 
 
 class WebReader:
-    kind = "web"
+    kind: SourceKind = "web"
 
     def __init__(self, *, max_bytes: int, timeout_seconds: float, allow_private: bool) -> None:
         self.max_bytes = max_bytes
@@ -94,7 +94,9 @@ class WebReader:
         return {
             "start_urls": starts,
             "sitemap_url": sitemap,
-            "max_pages": _bounded(config.get("max_pages", DEFAULT_MAX_PAGES), "max_pages", MAX_PAGES),
+            "max_pages": _bounded(
+                config.get("max_pages", DEFAULT_MAX_PAGES), "max_pages", MAX_PAGES
+            ),
             "max_depth": _bounded(
                 config.get("max_depth", DEFAULT_MAX_DEPTH), "max_depth", MAX_DEPTH, low=0
             ),
@@ -308,7 +310,8 @@ class _Crawl:
                         body.extend(chunk)
                         if len(body) > limit:
                             return self._failed(
-                                url, f"page is over the {limit}-byte limit (RAGD_MAX_DOCUMENT_BYTES)"
+                                url,
+                                f"page is over the {limit}-byte limit (RAGD_MAX_DOCUMENT_BYTES)",
                             )
                         if time.monotonic() > page_deadline:
                             return self._failed(url, "timed out reading the page")

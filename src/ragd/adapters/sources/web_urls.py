@@ -95,7 +95,7 @@ def page_links(html: str) -> PageLinks:
     try:
         parser.feed(html)
         parser.close()
-    except Exception:  # noqa: BLE001 - a broken page yields the links found so far
+    except Exception:
         pass
     return parser
 

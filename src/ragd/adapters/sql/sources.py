@@ -146,7 +146,7 @@ class SqlSourceStore:
         source_id = self.db.run_read(read, tenant)
         return None if source_id is None else self.get(tenant, source_id)
 
-    def list(self, tenant: TenantId) -> list[Source]:
+    def list_sources(self, tenant: TenantId) -> list[Source]:
         def read(conn: Any) -> list[Source]:
             counts = dict(
                 conn.execute(
@@ -156,9 +156,7 @@ class SqlSourceStore:
                 ).all()
             )
             rows = conn.execute(
-                select(*_PUBLIC)
-                .where(sources.c.tenant_id == tenant)
-                .order_by(sources.c.name)
+                select(*_PUBLIC).where(sources.c.tenant_id == tenant).order_by(sources.c.name)
             ).all()
             return [_source(r, int(counts.get(r._mapping["id"], 0))) for r in rows]
 
@@ -345,9 +343,7 @@ class SqlSourceStore:
             raise LeaseLost(f"source {source_id}: the run's lease was taken over")
 
     # -- items -------------------------------------------------------------------
-    def items(
-        self, tenant: TenantId, source_id: str, keys: Sequence[str]
-    ) -> dict[str, SourceItem]:
+    def items(self, tenant: TenantId, source_id: str, keys: Sequence[str]) -> dict[str, SourceItem]:
         found: dict[str, SourceItem] = {}
         for start in range(0, len(keys), _KEY_CHUNK):
             chunk = list(keys[start : start + _KEY_CHUNK])
@@ -395,9 +391,7 @@ class SqlSourceStore:
                     )
                 )
 
-    def mark_seen(
-        self, tenant: TenantId, source_id: str, keys: Sequence[str], *, run: int
-    ) -> None:
+    def mark_seen(self, tenant: TenantId, source_id: str, keys: Sequence[str], *, run: int) -> None:
         if not keys:
             return
         with self.db.write(tenant) as conn:

@@ -54,9 +54,7 @@ sources = Table(
 source_items = Table(
     "source_items",
     metadata,
-    Column(
-        "source_id", String(36), ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True
-    ),
+    Column("source_id", String(36), ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True),
     Column("key", Text, primary_key=True),
     Column("tenant_id", String(64), nullable=False),
     Column("document_id", String(36)),

@@ -131,7 +131,5 @@ def delete_source(
     deleted = _sources(services).remove(
         principal.tenant_id, source_id, keep_documents=keep_documents
     )
-    audit(
-        request, services, principal, "source.delete", source_id, detail={"documents": deleted}
-    )
+    audit(request, services, principal, "source.delete", source_id, detail={"documents": deleted})
     return Response(status_code=204)
