@@ -14,9 +14,7 @@ pytestmark = [pytest.mark.ui, pytest.mark.slow]
 expect = playwright_expect()
 
 
-def test_sources_page(
-    page: Any, start_server: Any, tmp_path: Path, screenshots: Path
-) -> None:
+def test_sources_page(page: Any, start_server: Any, tmp_path: Path, screenshots: Path) -> None:
     share = tmp_path / "share"
     share.mkdir()
     (share / "owls.md").write_text("# Owls\nOwls hunt at night.")

@@ -24,14 +24,17 @@ class PrivateAddress(InvalidRequest):
     """The host resolves to an address a source may not reach."""
 
 
-def check_host(host: str, *, allow_private: bool) -> None:
+def check_host(host: str, *, allow_private: bool, unresolvable_ok: bool = False) -> None:
     """Raise ``PrivateAddress`` for a host on the server's own networks,
-    ``BackendUnavailable`` when it does not resolve."""
+    ``BackendUnavailable`` when it does not resolve (unless ``unresolvable_ok``: a source's
+    settings are saved while its site is down; its runs check again)."""
     if allow_private:
         return
     try:
         infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError) as exc:
+        if unresolvable_ok:
+            return
         raise BackendUnavailable(f"cannot resolve {host}: {exc}") from exc
     for info in infos:
         addr = ipaddress.ip_address(str(info[4][0]).split("%")[0])

@@ -52,7 +52,7 @@ class S3Reader:
             parts = urlsplit(str(endpoint))
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise InvalidRequest("'endpoint_url' must be an http(s) URL")
-            check_host(parts.hostname, allow_private=self.allow_private)
+            check_host(parts.hostname, allow_private=self.allow_private, unresolvable_ok=True)
             out["endpoint_url"] = str(endpoint).rstrip("/")
         if config.get("region"):
             out["region"] = str(config["region"])

@@ -90,7 +90,9 @@ class WebReader:
         if not starts and not sitemap:
             raise InvalidRequest("a web source needs 'start_urls' or 'sitemap_url'")
         for u in [*starts, *([sitemap] if sitemap else [])]:
-            check_host(urlsplit(u).hostname or "", allow_private=self.allow_private)
+            check_host(
+                urlsplit(u).hostname or "", allow_private=self.allow_private, unresolvable_ok=True
+            )
         return {
             "start_urls": starts,
             "sitemap_url": sitemap,
