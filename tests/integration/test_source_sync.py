@@ -19,6 +19,7 @@ from ragd.services.container import Services, build_services, migrate_database
 from ragd.services.source_sync import RunResult
 from ragd.worker import build_worker
 from tests.conftest import make_settings
+from tests.contract.conftest import pg_session_database, pg_url  # noqa: F401 - fixtures
 from tests.fakes.web_site import Site, html, standard_site, web_site
 from tests.sources_harness import KINDS, Harness, harness
 
@@ -339,3 +340,36 @@ def test_one_site_per_source_tenants_apart(svc: Services, tmp_path: Path) -> Non
         assert [s.id for s in svc.sources.list(a)] == [sa.id]
         with pytest.raises(Exception, match="not found"):
             svc.sources.get(a, sb.id)
+
+
+def test_sync_on_postgres_with_pgvector(
+    pg_url: str,  # noqa: F811
+    tmp_path: Path,
+    tenant: TenantId,
+) -> None:
+    """The same guarantees on the scaled-out backend: Postgres Store (RLS) and pgvector."""
+    settings = make_settings(
+        tmp_path / "data",
+        database_url=pg_url,
+        vector_store_type="pgvector",
+        sources_folder_roots=str(tmp_path / "share"),
+        sources_secret_key=Fernet.generate_key().decode(),
+    )
+    migrate_database(settings)
+    services = build_services(settings)
+    try:
+        assert services.sources is not None
+        with harness("folder", tmp_path) as h:
+            h.put("alpha", TEXTS["alpha"])
+            h.put("beta", TEXTS["beta"])
+            source = services.sources.create(tenant, name="pg", kind="folder", config=h.config())
+            assert run(services, source).outcome == "success"
+            assert_index_equals(svc=services, source=source, h=h, texts={
+                "alpha": TEXTS["alpha"], "beta": TEXTS["beta"]})  # fmt: skip
+            h.delete("beta")
+            h.rename("alpha", "gamma")
+            result = run(services, source)
+            assert (result.counts.added, result.counts.deleted) == (1, 2), result
+            assert set(source_docs(services, source)) == {h.uri("gamma")}
+    finally:
+        services.close()
