@@ -23,6 +23,10 @@ cost one model's RAM instead of N.
 
 ``build_worker``/``build_worker_pool`` make them from a process's ``Services``, paced by
 the ingest section of its settings (``RAGD_WORKER_*``, ``RAGD_JOB_LEASE_SECONDS``).
+
+With ``sources`` (the embedded worker and ``ragd worker``, unless
+``RAGD_SOURCES_IN_WORKER=false``) a worker also runs synced sources that are due, on threads
+of their own (``services.source_schedule``), so a long crawl never holds up ingestion.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from ragd.errors import BackendUnavailable
 from ragd.ports import Queue
 from ragd.services.indexing import STEP_SECONDS, IndexingService
 from ragd.services.scheduling import BatchResult
+from ragd.services.source_schedule import SourceScheduler
 
 if TYPE_CHECKING:
     from ragd.services.container import Services
@@ -96,7 +101,9 @@ class Worker:
         lease_seconds: float,
         poll_seconds: float,
         worker_id: str | None = None,
+        sources: SourceScheduler | None = None,
     ) -> None:
+        self.sources = sources
         self.queue = queue
         self.indexing = indexing
         self.batch_size = batch_size
@@ -148,6 +155,7 @@ class Worker:
     ) -> WorkerStats:
         """Work until stopped (or, with ``until_idle``, until nothing is queued or running)."""
         log.info("worker %s started", self.worker_id)
+        source_thread = self._start_sources()
         backoff = self.poll_seconds
         while not self._stop.is_set():
             try:
@@ -175,8 +183,24 @@ class Worker:
                 break
             self._stop.wait(self.poll_seconds)
         self._work.release_all()  # stopped between two steps: give the jobs in hand back
+        if source_thread is not None:
+            self._stop.set()  # until_idle ends the loop without it: stop the source runs too
+            source_thread.join()
         log.info("worker %s stopped: %s", self.worker_id, self.stats)
         return self.stats
+
+    def _start_sources(self) -> threading.Thread | None:
+        if self.sources is None:
+            return None
+        thread = threading.Thread(
+            target=self.sources.run,
+            args=(self._stop,),
+            kwargs={"poll_seconds": max(self.poll_seconds, 1.0)},
+            name="ragd-sources",
+            daemon=True,
+        )
+        thread.start()
+        return thread
 
     def install_signal_handlers(self) -> None:
         install_stop_signals(self.stop)
@@ -230,10 +254,22 @@ class WorkerPool:
         return total
 
 
-def build_worker(services: Services, worker_id: str | None = None) -> Worker:
+def build_worker(
+    services: Services, worker_id: str | None = None, *, sources: bool = False
+) -> Worker:
     """A worker on these services' queue and indexing (``RAGD_WORKER_BATCH_SIZE``,
-    ``RAGD_WORKER_POLL_SECONDS``, ``RAGD_JOB_LEASE_SECONDS``)."""
+    ``RAGD_WORKER_POLL_SECONDS``, ``RAGD_JOB_LEASE_SECONDS``); with ``sources`` it also
+    runs due synced sources, unless ``RAGD_SOURCES_IN_WORKER=false``."""
     ingest = services.settings.ingest
+    worker_id = worker_id or new_worker_id()
+    scheduler = None
+    if sources and services.settings.sources.in_worker and services.source_sync is not None:
+        scheduler = SourceScheduler(
+            services.source_sync,
+            services.source_sync.sources,
+            concurrency=services.settings.sources.concurrency,
+            owner=worker_id,
+        )
     return Worker(
         services.queue,
         services.indexing,
@@ -241,13 +277,20 @@ def build_worker(services: Services, worker_id: str | None = None) -> Worker:
         lease_seconds=ingest.job_lease_seconds,
         poll_seconds=ingest.worker_poll_seconds,
         worker_id=worker_id,
+        sources=scheduler,
     )
 
 
-def build_worker_pool(services: Services, concurrency: int | None = None) -> WorkerPool:
+def build_worker_pool(
+    services: Services, concurrency: int | None = None, *, sources: bool = False
+) -> WorkerPool:
     """``concurrency`` (default ``RAGD_WORKER_CONCURRENCY``) workers sharing these
-    services, and so one embedding model."""
-    return WorkerPool(
-        lambda: build_worker(services),
-        concurrency or services.settings.ingest.worker_concurrency,
-    )
+    services, and so one embedding model; with ``sources``, the first also runs due synced
+    sources (``RAGD_SOURCES_CONCURRENCY`` at a time for the whole process)."""
+    made: list[Worker] = []
+
+    def make() -> Worker:
+        made.append(build_worker(services, sources=sources and not made))
+        return made[-1]
+
+    return WorkerPool(make, concurrency or services.settings.ingest.worker_concurrency)

@@ -17,7 +17,10 @@ import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-from ragd.adapters.sql import migrate
+from ragd.adapters.sql import (
+    migrate,
+    sources_schema,  # noqa: F401 - its tables in the metadata
+)
 from ragd.adapters.sql.database import Database
 from ragd.adapters.sql.schema import metadata
 from ragd.adapters.sql.store import SqlStore

@@ -35,6 +35,7 @@ from ragd.adapters.sql.database import Database
 from ragd.adapters.sql.queue import SqlQueue
 from ragd.adapters.sql.rls import SYSTEM, scoped, system_scope
 from ragd.adapters.sql.schema import documents
+from ragd.adapters.sql.sources import SqlSourceStore
 from ragd.adapters.sql.store import SqlStore
 from ragd.domain.accounts import Role, TenantLimits
 from ragd.domain.models import (
@@ -44,7 +45,9 @@ from ragd.domain.models import (
     IndexEntry,
     NewDocument,
     TenantId,
+    utcnow,
 )
+from ragd.domain.sources import ItemRecord, NewSource
 from ragd.ports.index import IndexQuery
 from tests.contract.conftest import (  # noqa: F401 - fixtures
     PgTestDatabase,
@@ -71,6 +74,8 @@ TENANT_TABLES = {
     "index_tenants": "tenant_id",
     "index_chunks": "tenant_id",
     "index_terms": "tenant_id",
+    "sources": "tenant_id",
+    "source_items": "tenant_id",
 }
 """Tables this test fills for both tenants (tables added later are checked too, when they
 hold rows)."""
@@ -151,6 +156,14 @@ def _fill(app: Database) -> None:
                 [IndexEntry(chunk.id, doc.id, doc.source, "T", chunk.text, _vec(1), {})],
             )
             store.set_status(tx, job.tenant_id, doc.id, DocumentStatus.INDEXED, chunk_count=1)
+    sources = SqlSourceStore(app)
+    for t in (A, B):  # a synced source holding the first document
+        src = sources.create(
+            t,
+            NewSource("share", "folder", {"path": "/srv"}, 3600, sealed_secret=b"sealed"),
+            next_run_at=utcnow(),
+        )
+        sources.put_item(t, src.id, ItemRecord("a.txt", docs[t].id, "1:5"), run=1)
     for t in (A, B):  # a second document, queued with its bytes, so every table has rows
         with store.transaction() as tx:
             doc = store.create_document(

@@ -25,7 +25,7 @@ from ragd.api import api_docs, problems, ui
 from ragd.api.deps import document_roles
 from ragd.api.metrics_port import MetricsServer
 from ragd.api.middleware import RequestContext
-from ragd.api.routes import admin, documents, health, me, openai, retrieval, usage
+from ragd.api.routes import admin, documents, health, me, openai, retrieval, sources, usage
 from ragd.api.security_headers import SecurityHeaders
 from ragd.config import Settings, get_settings
 from ragd.observability import metrics
@@ -111,7 +111,7 @@ def create_app(
             # interval keeps /health and small requests fast while a big document is
             # embedded (measured in tests/security/test_hostile_server.py).
             sys.setswitchinterval(EMBEDDED_SWITCH_INTERVAL_S)
-            worker = build_worker(svc)
+            worker = build_worker(svc, sources=True)
             worker_thread = threading.Thread(
                 target=worker.run, name="ragd-embedded-worker", daemon=True
             )
@@ -154,6 +154,7 @@ def create_app(
         admin.router,
         health.router,
         me.router,
+        sources.router,
     )
     for router in routers:
         app.include_router(document_roles(router))

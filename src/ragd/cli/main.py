@@ -4,8 +4,8 @@ Errors from ragd become one readable line on stderr and an exit code (2: bad inp
 3: configuration, 4: not found, 1: anything else), never a traceback.
 
 The commands live in modules by group (``documents``, ``query``, ``serve``,
-``maintenance``, ``health``, ``evaluate``, ``backup``, ``admin``, ``config``); this module is
-the table of contents that registers them, in the order ``ragd --help`` lists them.
+``maintenance``, ``health``, ``evaluate``, ``backup``, ``admin``, ``config``, ``sources``);
+this module is the table of contents that registers them, in the order ``ragd --help`` lists them.
 """
 
 from __future__ import annotations
@@ -16,7 +16,18 @@ import typer
 from pydantic import ValidationError
 from rich.markup import escape
 
-from ragd.cli import admin, backup, config, documents, evaluate, health, maintenance, query, serve
+from ragd.cli import (
+    admin,
+    backup,
+    config,
+    documents,
+    evaluate,
+    health,
+    maintenance,
+    query,
+    serve,
+    sources,
+)
 from ragd.cli.common import err
 from ragd.config.audit import ConfigRefused
 from ragd.errors import ConfigError, InvalidRequest, NotFound, RagdError
@@ -35,6 +46,11 @@ admin_app = typer.Typer(help="Tenants, users and API keys.", no_args_is_help=Tru
 app.add_typer(admin_app, name="admin")
 config_app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+sources_app = typer.Typer(
+    help="Synced sources: S3 buckets, web sites and folders kept equal to the index.",
+    no_args_is_help=True,
+)
+app.add_typer(sources_app, name="sources")
 
 app.command()(documents.ingest)
 app.command()(query.search)
@@ -62,6 +78,11 @@ admin_app.command("create-tenant")(admin.admin_create_tenant)
 admin_app.command("tenants")(admin.admin_tenants)
 admin_app.command("create-user")(admin.admin_create_user)
 admin_app.command("revoke-key")(admin.admin_revoke_key)
+sources_app.command("add")(sources.sources_add)
+sources_app.command("list")(sources.sources_list)
+sources_app.command("run")(sources.sources_run)
+sources_app.command("remove")(sources.sources_remove)
+sources_app.command("keygen")(sources.sources_keygen)
 
 _EXIT_CODES: list[tuple[type[RagdError], int]] = [
     (NotFound, 4),

@@ -120,7 +120,7 @@ def worker(
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     svc = services()
-    pool = build_worker_pool(svc, concurrency)
+    pool = build_worker_pool(svc, concurrency, sources=True)
     pool.install_signal_handlers()
     stats = pool.run(until_idle=until_idle)
     ids = ", ".join(w.worker_id for w in pool.workers)

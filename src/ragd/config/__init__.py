@@ -11,6 +11,7 @@ from ragd.config.retrieval import RetrievalMode, RetrievalSettings
 from ragd.config.section import Section
 from ragd.config.service import ApiSettings, AuthSettings, CacheSettings, LimitsSettings
 from ragd.config.settings import SECTIONS, Settings, get_settings
+from ragd.config.sources import SourcesSettings
 from ragd.config.storage import StorageSettings
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "RetrievalSettings",
     "Section",
     "Settings",
+    "SourcesSettings",
     "StorageSettings",
     "get_settings",
 ]

@@ -44,6 +44,7 @@ from ragd.config.service import (
     LimitsFields,
     LimitsSettings,
 )
+from ragd.config.sources import SourcesFields, SourcesSettings
 from ragd.config.storage import StorageFields, StorageSettings
 
 SECTIONS: dict[str, type[Section]] = {
@@ -62,11 +63,13 @@ SECTIONS: dict[str, type[Section]] = {
     "observability": ObservabilitySettings,
     "api": ApiSettings,
     "backup": BackupSettings,
+    "sources": SourcesSettings,
 }
 """Every section, by the ``Settings`` attribute that builds it."""
 
 
 class Settings(  # pydantic lists the fields of the last base first: storage, index, ...
+    SourcesFields,
     BackupFields,
     ObservabilityFields,
     ApiFields,

@@ -144,6 +144,24 @@ FALLBACKS = Counter(
     "Times a provider gave up and the next one in the fallback chain was asked.",
     ["dependency"],
 )
+SOURCE_SYNC_RUNS = Counter(
+    "ragd_source_sync_runs_total",
+    "Runs of synced sources by kind (s3, web, folder) and outcome "
+    "(success, partial, failed, interrupted).",
+    ["kind", "outcome"],
+)
+SOURCE_ITEMS = Counter(
+    "ragd_source_items_total",
+    "Items of synced sources by kind and what a run did with them "
+    "(added, changed, unchanged, deleted, failed).",
+    ["kind", "action"],
+)
+SOURCE_SYNC_DURATION = Histogram(
+    "ragd_source_sync_duration_seconds",
+    "Wall-clock time of one run of a synced source, by kind.",
+    ["kind"],
+    buckets=(0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0),
+)
 
 
 def multiprocess_dir() -> Path | None:

@@ -7,6 +7,7 @@ can be read here without any backend in view.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ from ragd.ports.audit import Audit
 from ragd.ports.index_sync import IndexSync
 from ragd.ports.limiter import Limiter
 from ragd.ports.reranker import Reranker
+from ragd.ports.sources import SecretBox, SourceReader, SourceStore
 from ragd.services.accounts import AccountService
 from ragd.services.answer import AnswerPolicy, AnswerService
 from ragd.services.audit_log import LoggedAudit
@@ -32,6 +34,8 @@ from ragd.services.querying import QueryService
 from ragd.services.quotas import QuotaDefaults, QuotaService
 from ragd.services.reindex import ReindexService
 from ragd.services.search import FusionPolicy, SearchService
+from ragd.services.source_sync import SourceSync
+from ragd.services.sources import SourcePolicy, SourceService
 from ragd.services.submitting import SubmitService
 
 if TYPE_CHECKING:
@@ -55,6 +59,9 @@ class Ports:
     reranker: Reranker | None = None
     index_sync: IndexSync | None = None
     engine: Engine | None = None
+    sources: SourceStore | None = None
+    source_readers: Mapping[str, SourceReader] | None = None
+    secret_box: SecretBox | None = None
 
 
 @dataclass
@@ -87,6 +94,10 @@ class Services:
     """The Store's SQLAlchemy engine, for the app to instrument when it traces."""
     index_sync: IndexSync | None = None
     """Applies the outbox of an index outside the Store (Qdrant); None for the others."""
+    sources: SourceService | None = None
+    """Synced sources (S3, web, folder): settings, secrets, removal."""
+    source_sync: SourceSync | None = None
+    """Runs of synced sources (the worker's scheduler and ``ragd sources run``)."""
 
     def close(self) -> None:
         self.authenticator.close()
@@ -189,6 +200,8 @@ def assemble(settings: Settings, p: Ports) -> Services:
         ),
     )
     prices = PriceTable.parse(settings.llm.prices)
+    submissions = SubmitService(uploads, quotas, p.cache)
+    sources, source_sync = _sources(settings, p, submissions)
     return Services(
         settings=settings,
         store=p.store,
@@ -215,7 +228,36 @@ def assemble(settings: Settings, p: Ports) -> Services:
         gdpr=GdprService(p.accounts, audit, p.store, uploads, p.cache),
         prices=prices,
         queries=QueryService(search, answers, audit, quotas, prices, default_k=retrieval.top_k),
-        submissions=SubmitService(uploads, quotas, p.cache),
+        submissions=submissions,
         engine=p.engine,
         index_sync=p.index_sync,
+        sources=sources,
+        source_sync=source_sync,
     )
+
+
+def _sources(
+    settings: Settings, p: Ports, submissions: SubmitService
+) -> tuple[SourceService | None, SourceSync | None]:
+    """Synced sources, when the container built their ports."""
+    if p.sources is None or p.source_readers is None or p.secret_box is None:
+        return None, None
+    src = settings.sources
+    service = SourceService(
+        p.sources,
+        p.source_readers,
+        p.secret_box,
+        p.store,
+        submissions,
+        SourcePolicy(src.default_interval_seconds, src.min_interval_seconds),
+    )
+    sync = SourceSync(
+        p.sources,
+        p.source_readers,
+        p.secret_box,
+        p.store,
+        submissions,
+        lease_seconds=src.lease_seconds,
+        max_run_seconds=src.max_run_seconds,
+    )
+    return service, sync

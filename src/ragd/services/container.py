@@ -21,6 +21,7 @@ from ragd.ports import LLM, Cache, Embedder, Index, Parsing
 from ragd.ports.index_sync import IndexSync
 from ragd.ports.limiter import Limiter
 from ragd.ports.reranker import Reranker
+from ragd.ports.sources import SecretBox, SourceReader
 from ragd.services.assembly import Ports, Services, assemble
 from ragd.services.backup import BackupPolicy, BackupService
 from ragd.services.reindex import ReindexService
@@ -168,6 +169,47 @@ def build_index(
     return SqliteIndex(db, spec), None
 
 
+def build_source_readers(settings: Settings) -> dict[str, SourceReader]:
+    """The readers of synced sources: S3-compatible buckets, web sites, server folders
+    (below ``RAGD_SOURCES_FOLDER_ROOTS`` only)."""
+    from ragd.adapters.sources.folder import FolderReader
+    from ragd.adapters.sources.s3 import S3Reader
+    from ragd.adapters.sources.web import WebReader
+
+    src, max_bytes = settings.sources, settings.ingest.max_document_bytes
+    remote = {
+        "max_bytes": max_bytes,
+        "timeout_seconds": src.http_timeout_seconds,
+        "allow_private": src.allow_private_networks,
+    }
+    return {
+        "s3": S3Reader(**remote),  # type: ignore[arg-type]
+        "web": WebReader(**remote),  # type: ignore[arg-type]
+        "folder": FolderReader(src.folder_root_list, max_bytes=max_bytes),
+    }
+
+
+def build_secret_box(settings: Settings) -> SecretBox:
+    """Fernet with ``RAGD_SOURCES_SECRET_KEY``; in development without one, a key file
+    under the data directory; elsewhere without one, a box that refuses."""
+    from ragd.adapters.sources import secrets
+    from ragd.config.audit import DEVELOPMENT
+
+    key = settings.sources.secret_key
+    return secrets.build(
+        key.get_secret_value() if key else None,
+        development=settings.observability.environment.lower() in DEVELOPMENT,
+        data_dir=settings.storage.data_dir,
+    )
+
+
+def new_sources_key() -> str:
+    """A fresh ``RAGD_SOURCES_SECRET_KEY`` (``ragd sources keygen``)."""
+    from ragd.adapters.sources.secrets import generate_key
+
+    return generate_key()
+
+
 def open_database(settings: Settings) -> Database:
     """The Store's database, refused when ``VECTOR_STORE_TYPE`` and ``DATABASE_URL`` name
     backends that do not go together. Opens no connection yet."""
@@ -254,6 +296,7 @@ def build_services(settings: Settings, *, check_index: bool = True) -> Services:
     from ragd.adapters.sql.accounts import SqlAccounts
     from ragd.adapters.sql.audit import SqlAudit
     from ragd.adapters.sql.queue import SqlQueue
+    from ragd.adapters.sql.sources import SqlSourceStore
     from ragd.adapters.sql.store import SqlStore
 
     db = open_database(settings)
@@ -275,6 +318,9 @@ def build_services(settings: Settings, *, check_index: bool = True) -> Services:
         limiter=build_limiter(settings),
         index_sync=index_sync,
         engine=db.engine,
+        sources=SqlSourceStore(db),
+        source_readers=build_source_readers(settings),
+        secret_box=build_secret_box(settings),
     )
     return assemble(settings, ports)
 

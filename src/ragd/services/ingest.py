@@ -65,9 +65,14 @@ class IngestService:
         media_type: str | None = None,
         title: str | None = None,
         metadata: dict[str, Any] | None = None,
+        exact_source: bool = False,
     ) -> Submission:
         """Queue one document. Bad input becomes a failed document with its error, so a
-        batch goes on and the person sees what happened to every file."""
+        batch goes on and the person sees what happened to every file.
+
+        ``exact_source``: only a document of this very source counts as already held (a
+        synced source's items each keep a document of their own, even when two hold the
+        same bytes), instead of any document with the same content."""
         if not source:
             raise InvalidRequest("a document needs a source name")
         if len(data) > self.max_document_bytes:
@@ -91,7 +96,7 @@ class IngestService:
             size_bytes=len(data),
             metadata=dict(metadata or {}),
         )
-        return self._submit(tenant, new, data)
+        return self._submit_many(tenant, [(new, data)], exact_source=exact_source)[0]
 
     def submit_text(
         self,
@@ -200,11 +205,12 @@ class IngestService:
                     on_submit(sub)
         return report
 
-    def _submit(self, tenant: TenantId, new: NewDocument, data: bytes) -> Submission:
-        return self._submit_many(tenant, [(new, data)])[0]
-
     def _submit_many(
-        self, tenant: TenantId, items: list[tuple[NewDocument, bytes]]
+        self,
+        tenant: TenantId,
+        items: list[tuple[NewDocument, bytes]],
+        *,
+        exact_source: bool = False,
     ) -> list[Submission]:
         """Submit documents with one lookup and one transaction for the whole batch.
 
@@ -216,7 +222,7 @@ class IngestService:
         known = self.store.find_documents(
             tenant,
             sources=[n.source for n, _ in items],
-            content_hashes=[n.content_hash for n, _ in items],
+            content_hashes=[] if exact_source else [n.content_hash for n, _ in items],
         )
         by_source = {d.source: d for d in known}
         by_hash: dict[str, Document] = {}

@@ -53,10 +53,12 @@ class SubmitService:
         source: str,
         title: str | None = None,
         metadata: dict[str, Any] | None = None,
+        exact_source: bool = False,
     ) -> Submission:
-        """Queue an uploaded file; see ``IngestService.submit_bytes``."""
+        """Queue an uploaded file (or a synced source's item, ``exact_source``); see
+        ``IngestService.submit_bytes``."""
         submission = self.ingest.submit_bytes(
-            tenant, data, source=source, title=title, metadata=metadata
+            tenant, data, source=source, title=title, metadata=metadata, exact_source=exact_source
         )
         return self._submitted(tenant, submission)
 

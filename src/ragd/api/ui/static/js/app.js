@@ -3,6 +3,7 @@ import { api, credential, setUnauthorizedHandler } from "./api.js";
 import { add, alertBox, announce, field, h } from "./dom.js";
 import * as chat from "./chat.js";
 import * as library from "./library.js";
+import * as sources from "./sources.js";
 import * as admin from "./admin.js";
 
 const ROLES = ["reader", "editor", "tenant_admin", "platform_admin"];
@@ -13,6 +14,7 @@ const ROLE_NAMES = {
 const ROUTES = {
   "/chat": { title: "Chat", role: "reader", view: chat.view },
   "/library": { title: "Documents", role: "reader", view: library.view },
+  "/sources": { title: "Sources", role: "editor", view: sources.view },
   "/admin/tenants": { title: "Tenants", role: "platform_admin", view: admin.tenants },
   "/admin/keys": { title: "API keys", role: "tenant_admin", view: admin.keys },
   "/admin/usage": { title: "Usage", role: "tenant_admin", view: admin.usage },
