@@ -7,7 +7,7 @@ questions by two rules:
 1. **Pronouns name the last entity.** The first pronoun of the follow-up ("it", "its",
    "they", "this virus"...) is replaced by the most recent named entity of the earlier
    questions (a run of capitalised words, an acronym, or a token such as "COVID-19" or
-   "SARS-CoV-2"), unless the follow-up names an entity of its own.
+   "SARS-CoV-2") that the follow-up does not already name.
 2. **Salient terms carry over, weighted by recency.** The content words of the previous
    question that the follow-up lacks are appended, entities first and longer (rarer)
    words before shorter ones, up to ``CARRY_LAST`` terms; the question before it adds its
@@ -109,11 +109,11 @@ def standalone_question(question: str, previous: Sequence[str]) -> str:
     earlier = [" ".join(p.split()) for p in previous if p.strip()]
     if not earlier or not question:
         return question
-    own_entities = entities(question)
-    named = [e for p in reversed(earlier) for e in reversed(entities(p))]
+    own = question.lower()
+    named = [e for p in reversed(earlier) for e in reversed(entities(p)) if e.lower() not in own]
     rewritten = question
     used: set[str] = set()
-    if named and not own_entities:
+    if named:
         rewritten, replaced = _resolve_pronoun(question, named[0])
         if replaced:
             used.add(named[0].lower())
