@@ -289,7 +289,9 @@ def test_chat_completions_return_the_searched_question_and_take_feedback(
         json={"query": "What causes tides?", "stream": True, "conversation_id": conv["id"]},
         headers=t.alice,
     ) as events:
-        done = [json.loads(e.data) for e in events.iter_sse() if e.event == "done"][0]
+        dones = [json.loads(e.data) for e in events.iter_sse() if e.event == "done"]
+    assert len(dones) == 1
+    done = dones[0]
     assert done["answer_id"] and done["conversation_id"] == conv["id"]
     detail = client.get(f"/api/v1/conversations/{conv['id']}", headers=t.alice).json()
     assert [m["answer_id"] for m in detail["messages"]] == [done["answer_id"]]
