@@ -27,6 +27,9 @@ from ragd.domain.text import STOPWORDS, stem
 
 CARRY_LAST = 6
 CARRY_EARLIER = 2
+MAX_ENTITY_WORDS = 4
+"""A longer run of capitalised words ("C-C Motif Chemokine Ligand 3 Like 1") is cut into
+names of at most this many words, so one title-cased question cannot flood the query."""
 
 PRONOUNS = frozenset(
     "it its they them their theirs this that these those he she him his her hers".split()
@@ -64,6 +67,9 @@ def entities(question: str) -> list[str]:
         token = m.group(0)
         if _is_entity_token(token, first=i == 0):
             run.append(token)
+            if len(run) == MAX_ENTITY_WORDS:
+                found.append(" ".join(run))
+                run = []
             continue
         if run:
             found.append(" ".join(run))
