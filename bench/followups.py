@@ -10,7 +10,9 @@ search service (default hybrid retrieval, k = 5) on an index of the 49 articles:
 - ``original``: the question as written (the ceiling);
 - ``no history``: the follow-up searched on its own words (what ragd did before);
 - ``with history``: the follow-up searched with the stand-alone question that
-  ``FollowUpRewriter`` makes from the first turn without a model (the extractive default).
+  ``FollowUpRewriter`` makes from the first turn without a model (the extractive default);
+- ``original with history``: the original question rewritten the same way, as if it had
+  been asked second: the rewrite must not hurt a question that already stands alone.
 
 Answer recall@5: a gold answer string occurs in the top-5 passages (lowercased, non
 ``[a-z0-9 ]`` characters to spaces, spaces collapsed: the dataset README's rule).
@@ -142,16 +144,17 @@ def main() -> None:
     svc = build_services(settings)
     rewriter = FollowUpRewriter(None)
     t0 = time.perf_counter()
-    scores = {"original": 0, "no_history": 0, "with_history": 0}
+    scores = {"original": 0, "no_history": 0, "with_history": 0, "original_with_history": 0}
     examples = []
     for p in pairs:
-        standalone = rewriter.rewrite(
-            DEFAULT_TENANT, p.followup, [ChatMessage("user", p.first)]
-        ).query
+        history = [ChatMessage("user", p.first)]
+        standalone = rewriter.rewrite(DEFAULT_TENANT, p.followup, history).query
+        original_rewritten = rewriter.rewrite(DEFAULT_TENANT, p.original, history).query
         got = {
             "original": recall(svc, p.original, p.answers),
             "no_history": recall(svc, p.followup, p.answers),
             "with_history": recall(svc, standalone, p.answers),
+            "original_with_history": recall(svc, original_rewritten, p.answers),
         }
         for name, ok in got.items():
             scores[name] += ok

@@ -73,3 +73,12 @@ def test_any_input_gives_a_bounded_question_quickly(question: str, previous: lis
     out = standalone_question(question, previous)
     assert time.perf_counter() - started < 1.0
     assert len(out) <= len(" ".join(question.split())) + 2 * 300 + 200
+
+
+def test_a_question_that_names_something_new_stands_alone() -> None:
+    previous = ["When did Mount Halvard last erupt?"]
+    assert standalone_question("Where was Vessby rebuilt?", previous) == "Where was Vessby rebuilt?"
+    # ...but not when it also points back with a pronoun.
+    assert standalone_question("Was Vessby near it?", previous).startswith(
+        "Was Vessby near Mount Halvard?"
+    )

@@ -14,8 +14,9 @@ questions by two rules:
    entities only, up to ``CARRY_EARLIER``. The follow-up's own words always come first,
    so they keep the most weight in the embedding and every BM25 term they had.
 
-Only user turns are read: the answers' text would drag in whatever the last answer
-happened to quote.
+A follow-up with no pronoun that names something the earlier questions did not ("Where
+was Vessby rebuilt?") already stands alone and is left as it is. Only user turns are
+read: the answers' text would drag in whatever the last answer happened to quote.
 """
 
 from __future__ import annotations
@@ -116,6 +117,10 @@ def standalone_question(question: str, previous: Sequence[str]) -> str:
     if not earlier or not question:
         return question
     own = question.lower()
+    before = " ".join(earlier).lower()
+    has_pronoun = any(t.lower() in PRONOUNS for t in _TOKEN.findall(question))
+    if not has_pronoun and any(e.lower() not in before for e in entities(question)):
+        return question
     named = [e for p in reversed(earlier) for e in reversed(entities(p)) if e.lower() not in own]
     rewritten = question
     used: set[str] = set()
