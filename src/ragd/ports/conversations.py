@@ -81,6 +81,12 @@ class ConversationStore(Protocol):
 
     def analytics(self, tenant: TenantId, since: datetime, *, top: int = 10) -> Analytics: ...
 
+    def anonymize_turns(self, tenant: TenantId, *, user_id: str | None = None) -> int:
+        """Scrub the question texts (and the user link) of answered questions kept outside
+        a conversation, like the query log's; returns rows changed. Conversations are their
+        owners' to keep or delete."""
+        ...
+
     def erase_user(self, tenant: TenantId, user_id: str) -> dict[str, int]:
         """Delete the user's conversations, turns and feedback (and the feedback others gave
         on their turns); returns counts by kind."""

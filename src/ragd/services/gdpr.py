@@ -1,14 +1,15 @@
 """Personal data: export everything held about a user, anonymise query logs, erase a user
 or a whole tenant, and say exactly what was removed.
 
-Erasing a user removes the user, their keys, their questions, their stored conversations
-and answers and the feedback they gave (or that others gave on their answers), and
-pseudonymises their
-audit entries and usage rows (the facts stay for accounting, the person goes). Documents
-belong to the tenant, not to the user who uploaded them, so they stay. Erasing a tenant
-removes everything: documents with their chunks, index entries and jobs (each through
-the same transactional delete as a single document), cache entries, audit and query
-logs, usage, conversations, answers and feedback, users, keys and the tenant itself.
+Anonymising scrubs the question texts of the query log and of answered questions kept
+outside a conversation. Erasing a user removes the user, their keys, their questions,
+their stored conversations and answers and the feedback they gave (or that others gave
+on their answers), and pseudonymises their audit entries and usage rows (the facts stay
+for accounting, the person goes). Documents belong to the tenant, not to the user who
+uploaded them, so they stay. Erasing a tenant removes everything: documents with their
+chunks, index entries and jobs (each through the same transactional delete as a single
+document), cache entries, audit and query logs, usage, conversations, answers and
+feedback, users, keys and the tenant itself.
 """
 
 from __future__ import annotations
@@ -90,7 +91,10 @@ class GdprService:
         }
 
     def anonymize(self, tenant: TenantId, user_id: str | None = None) -> dict[str, int]:
-        return {"queries_anonymized": self.audit.anonymize_queries(tenant, user_id=user_id)}
+        return {
+            "queries_anonymized": self.audit.anonymize_queries(tenant, user_id=user_id),
+            "answers_anonymized": self.conversations.anonymize_turns(tenant, user_id=user_id),
+        }
 
     def erase_user(self, tenant: TenantId, user_id: str) -> dict[str, Any]:
         self.accounts.get_user(tenant, user_id)  # NotFound first, nothing half-done

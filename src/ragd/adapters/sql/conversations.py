@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, case, delete, func, insert, or_, select, update
 
+from ragd.adapters.sql.audit import ANONYMIZED
 from ragd.adapters.sql.conversations_schema import answer_feedback, answer_turns, conversations
 from ragd.adapters.sql.database import Database
 from ragd.domain.answer import answer_from_dict, answer_to_dict
@@ -361,6 +362,17 @@ class SqlConversations:
         )
 
     # ------------------------------------------------------------------ erasure
+
+    def anonymize_turns(self, tenant: TenantId, *, user_id: str | None = None) -> int:
+        t = answer_turns
+        q = update(t).where(t.c.tenant_id == tenant, t.c.conversation_id.is_(None))
+        if user_id is not None:
+            q = q.where(t.c.user_id == user_id)
+        with self.db.write(tenant) as conn:
+            n = conn.execute(
+                q.values(question=ANONYMIZED, search_query=ANONYMIZED, user_id=None)
+            ).rowcount
+        return int(n)
 
     def erase_user(self, tenant: TenantId, user_id: str) -> dict[str, int]:
         t, f, c = answer_turns, answer_feedback, conversations
