@@ -295,6 +295,29 @@ def test_chat_completions_return_the_searched_question_and_take_feedback(
     assert done["answer_id"] and done["conversation_id"] == conv["id"]
     detail = client.get(f"/api/v1/conversations/{conv['id']}", headers=t.alice).json()
     assert [m["answer_id"] for m in detail["messages"]] == [done["answer_id"]]
+    # The chat endpoint asks in a stored conversation too: its turns are the history.
+    r = client.post(
+        "/v1/chat/completions",
+        json={
+            "model": "ragd",
+            "messages": [{"role": "user", "content": "And what about the Sun?"}],
+            "conversation_id": conv["id"],
+        },
+        headers=t.alice,
+    )
+    assert r.status_code == 200, r.text
+    assert "tides" in r.json()["search_query"]
+    detail = client.get(f"/api/v1/conversations/{conv['id']}", headers=t.alice).json()
+    assert [m["question"] for m in detail["messages"]] == [
+        "What causes tides?",
+        "And what about the Sun?",
+    ]
+    bob = client.post(
+        "/v1/chat/completions",
+        json={"model": "ragd", "messages": messages[:1], "conversation_id": conv["id"]},
+        headers=t.bob,
+    )
+    assert bob.status_code == 404
 
 
 def test_gdpr_export_and_erase_cover_conversations_and_feedback(client: TestClient) -> None:

@@ -78,7 +78,8 @@ def test_any_input_gives_a_bounded_question_quickly(question: str, previous: lis
 def test_a_question_that_names_something_new_stands_alone() -> None:
     previous = ["When did Mount Halvard last erupt?"]
     assert standalone_question("Where was Vessby rebuilt?", previous) == "Where was Vessby rebuilt?"
-    # ...but not when it also points back with a pronoun.
+    # ...but not when it opens like a continuation, or points back with a pronoun.
+    assert "Halvard" in standalone_question("And what about Vessby?", previous)
     assert standalone_question("Was Vessby near it?", previous).startswith(
         "Was Vessby near Mount Halvard?"
     )

@@ -15,7 +15,8 @@ questions by two rules:
    so they keep the most weight in the embedding and every BM25 term they had.
 
 A follow-up with no pronoun that names something the earlier questions did not ("Where
-was Vessby rebuilt?") already stands alone and is left as it is. Only user turns are
+was Vessby rebuilt?") already stands alone and is left as it is, unless it opens like a
+continuation ("And what about the Sun?", "How about ...", "Also ..."). Only user turns are
 read: the answers' text would drag in whatever the last answer happened to quote.
 """
 
@@ -40,6 +41,7 @@ _QUESTION_WORDS = frozenset(
     "what which who whom whose when where why how is are was were do does did can could "
     "should would will and but or so also please tell list name describe explain".split()
 )
+_CONTINUATIONS = ("and ", "what about ", "how about ", "also ", "but ", "then ", "so ")
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-]*[A-Za-z0-9]|[A-Za-z0-9]")
 
 
@@ -119,7 +121,12 @@ def standalone_question(question: str, previous: Sequence[str]) -> str:
     own = question.lower()
     before = " ".join(earlier).lower()
     has_pronoun = any(t.lower() in PRONOUNS for t in _TOKEN.findall(question))
-    if not has_pronoun and any(e.lower() not in before for e in entities(question)):
+    continues = own.startswith(_CONTINUATIONS)
+    if (
+        not has_pronoun
+        and not continues
+        and any(e.lower() not in before for e in entities(question))
+    ):
         return question
     named = [e for p in reversed(earlier) for e in reversed(entities(p)) if e.lower() not in own]
     rewritten = question
