@@ -376,7 +376,7 @@ def test_export_anonymize_and_erase_user(env: Env) -> None:
     svc = env.svc
     env.upload("acme", BEES)
     reader = env.h("acme", Role.READER)
-    env.client.post(
+    asked = env.client.post(
         "/api/v1/query", json={"query": "my secret question about bees"}, headers=reader
     )
     admin = env.h("acme", Role.TENANT_ADMIN)
@@ -389,9 +389,12 @@ def test_export_anonymize_and_erase_user(env: Env) -> None:
     assert export["user"]["id"] == user_id and export["api_keys"]
     assert any("secret question" in q["text"] for q in export["queries"])
     assert env.client.post("/admin/anonymize", json={"user_id": user_id}, headers=admin).json() == {
-        "queries_anonymized": 1
+        "queries_anonymized": 1,
+        "answers_anonymized": 1,
     }
     assert all("secret" not in q.text for q in svc.audit.queries("acme"))
+    turn = svc.conversations.store.get_turn("acme", asked.json()["answer_id"])
+    assert "secret" not in turn.question + turn.search_query and turn.user_id is None
     report = env.client.delete(f"/admin/users/{user_id}", headers=admin).json()
     assert report["api_keys_deleted"] == 1
     assert env.client.get("/api/v1/documents", headers=reader).status_code == 401

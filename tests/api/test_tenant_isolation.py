@@ -2,8 +2,9 @@
 another tenant's data.
 
 A Hypothesis state machine drives one live app (auth required, embedded worker) with
-ingest, search, query, chat, list, get, delete, cross-tenant probes, key rotation and
-tenant erasure over three tenants per run, once on SQLite and once on Postgres + pgvector,
+ingest, search, query, chat, list, get, delete, stored conversations (start, ask in,
+share, list, read), feedback on answers, analytics, cross-tenant probes of conversations
+and answers, key rotation and tenant erasure over three tenants per run, once on SQLite and once on Postgres + pgvector,
 where ragd connects as a role that row-level security applies to (neither superuser nor
 BYPASSRLS; see tests/contract/conftest.py). Every document's text carries a marker word
 unique to its tenant, so any leak is visible in any response body.
@@ -31,6 +32,8 @@ from hypothesis.stateful import (
 )
 
 from ragd.domain.accounts import Role
+from ragd.domain.models import TenantId
+from ragd.errors import NotFound
 from tests.api.conftest import make_client
 from tests.contract.conftest import (  # noqa: F401 - fixtures
     PgTestDatabase,
@@ -61,6 +64,9 @@ class World:
         self.tenants: dict[str, dict[str, str]] = {}  # tenant -> role -> key
         self.marker: dict[str, str] = {}
         self.owned: dict[str, str] = {}  # document id -> tenant
+        self.conversations: dict[str, str] = {}  # conversation id -> tenant
+        self.answers: dict[str, str] = {}  # answer id -> tenant
+        self.typed: dict[str, set[str]] = {}  # tenant -> markers its users typed in questions
 
 
 def isolation_machine(client: TestClient) -> type[RuleBasedStateMachine]:
@@ -70,12 +76,17 @@ def isolation_machine(client: TestClient) -> type[RuleBasedStateMachine]:
 
     class TenantIsolation(RuleBasedStateMachine):
         docs = Bundle("docs")
+        conversations = Bundle("conversations")
+        answers = Bundle("answers")
 
         @initialize()
         def tenants_exist(self) -> None:
             self.tenants = world.tenants
             self.marker = world.marker
             self.owned = world.owned
+            self.conversations = world.conversations
+            self.answers = world.answers
+            self.typed = world.typed
             while len(self.tenants) < 3:
                 self._create_tenant("t" + uuid.uuid4().hex[:10])
 
@@ -92,9 +103,11 @@ def isolation_machine(client: TestClient) -> type[RuleBasedStateMachine]:
             return {"X-API-Key": self.tenants[tenant][role]}
 
         def check(self, tenant: str, body: str) -> None:
-            """Every marker in a response is the caller's own."""
+            """Every marker in a response is the caller's own, or one its users typed
+            into a question (the query rule probes with other tenants' markers)."""
+            allowed = {self.marker[tenant], *self.typed.get(tenant, ())}
             for found in MARKER.findall(body):
-                assert found == self.marker[tenant], f"{tenant} saw another tenant's marker {found}"
+                assert found in allowed, f"{tenant} saw another tenant's marker {found}"
 
         def step(self) -> None:
             Counter.steps += 1
@@ -149,6 +162,7 @@ def isolation_machine(client: TestClient) -> type[RuleBasedStateMachine]:
             tenants = sorted(self.tenants)
             tenant = tenants[t]
             question = f"what about {word} {self.marker[tenants[probe]]}?"
+            self.typed.setdefault(tenant, set()).add(self.marker[tenants[probe]])
             if chat:
                 r = client.post(
                     "/v1/chat/completions",
@@ -164,6 +178,119 @@ def isolation_machine(client: TestClient) -> type[RuleBasedStateMachine]:
             self.check(tenant, body)
             for c in r.json()["citations"]:
                 assert self.owned.get(c["document_id"], tenant) == tenant
+            answer_id = r.json()["id"] if chat else r.json()["answer_id"]
+            self.answers[answer_id.removeprefix("chatcmpl-")] = tenant
+
+        @rule(target=conversations, t=st.integers(0, 2))
+        def start_conversation(self, t: int) -> str:
+            self.step()
+            tenant = sorted(self.tenants)[t]
+            r = client.post("/api/v1/conversations", json={}, headers=self.h(tenant))
+            assert r.status_code == 201, r.text
+            self.conversations[r.json()["id"]] = tenant
+            return r.json()["id"]
+
+        @rule(target=answers, conv=conversations, word=st.sampled_from(VOCAB), stream=st.booleans())
+        def ask_in_conversation(self, conv: str, word: str, stream: bool) -> str:
+            self.step()
+            tenant = self.conversations.get(conv)
+            if tenant is None or tenant not in self.tenants:
+                return ""
+            body = {"query": f"{word} {self.marker[tenant]}?", "conversation_id": conv}
+            r = client.post("/api/v1/query", json=body, headers=self.h(tenant))
+            if r.status_code == 404:  # deleted meanwhile
+                return ""
+            assert r.status_code == 200, r.text
+            self.check(tenant, r.text)
+            for c in r.json()["citations"]:
+                assert self.owned.get(c["document_id"], tenant) == tenant
+            self.answers[r.json()["answer_id"]] = tenant
+            return str(r.json()["answer_id"])
+
+        @rule(conv=conversations, share=st.booleans())
+        def share_conversation(self, conv: str, share: bool) -> None:
+            self.step()
+            tenant = self.conversations.get(conv)
+            if tenant is None or tenant not in self.tenants:
+                return
+            r = client.patch(
+                f"/api/v1/conversations/{conv}", json={"shared": share}, headers=self.h(tenant)
+            )
+            assert r.status_code in (200, 404), r.text
+            self.check(tenant, r.text)
+
+        @rule(
+            conv=conversations,
+            t=st.integers(0, 2),
+            method=st.sampled_from(["GET", "PATCH", "DELETE", "ASK"]),
+        )
+        def probe_conversation(self, conv: str, t: int, method: str) -> None:
+            """Reading another tenant's conversation, shared or not, is a 404; so is
+            changing it or asking in it. The owner tenant reads its own."""
+            self.step()
+            tenant = sorted(self.tenants)[t]
+            owner = self.conversations.get(conv)
+            url = f"/api/v1/conversations/{conv}"
+            if owner == tenant:
+                r = client.get(url, headers=self.h(tenant))
+                assert r.status_code in (200, 404)
+                self.check(tenant, r.text)
+                for m in r.json().get("messages", []):
+                    for p in m["result"]["passages"]:
+                        assert self.owned.get(p["document_id"], tenant) == tenant
+                return
+            if method == "ASK":
+                r = client.post(
+                    "/api/v1/query",
+                    json={"query": "and then?", "conversation_id": conv},
+                    headers=self.h(tenant, "admin"),
+                )
+            elif method == "PATCH":
+                r = client.patch(url, json={"title": "x"}, headers=self.h(tenant, "admin"))
+            else:
+                r = client.request(method, url, headers=self.h(tenant, "admin"))
+            assert r.status_code == 404, (method, r.status_code, r.text)
+            if owner in self.marker:
+                assert self.marker[owner] not in r.text
+
+        @rule(t=st.integers(0, 2), shared=st.booleans())
+        def list_conversations(self, t: int, shared: bool) -> None:
+            self.step()
+            tenant = sorted(self.tenants)[t]
+            r = client.get(
+                "/api/v1/conversations",
+                params={"shared": shared, "limit": 200},
+                headers=self.h(tenant),
+            )
+            assert r.status_code == 200
+            self.check(tenant, r.text)
+            for c in r.json()["conversations"]:
+                assert self.conversations.get(c["id"], tenant) == tenant
+
+        @rule(answer=answers, t=st.integers(0, 2), up=st.booleans())
+        def feedback(self, answer: str, t: int, up: bool) -> None:
+            self.step()
+            tenant = sorted(self.tenants)[t]
+            owner = self.answers.get(answer)
+            if not answer or owner is None:
+                return
+            body = {"rating": "up"} if up else {"rating": "down", "reason": "wrong"}
+            r = client.post(f"/api/v1/answers/{answer}/feedback", json=body, headers=self.h(tenant))
+            if owner == tenant:
+                assert r.status_code in (201, 404), r.text  # 404: its conversation was deleted
+            else:
+                assert r.status_code == 404, r.text
+            self.check(tenant, r.text)
+
+        @rule(t=st.integers(0, 2))
+        def analytics(self, t: int) -> None:
+            self.step()
+            tenant = sorted(self.tenants)[t]
+            r = client.get(
+                "/api/v1/analytics", params={"top": 100}, headers=self.h(tenant, "admin")
+            )
+            assert r.status_code == 200, r.text
+            self.check(tenant, r.text)
 
         @rule(t=st.integers(0, 2))
         def list_documents(self, t: int) -> None:
@@ -221,6 +348,14 @@ def isolation_machine(client: TestClient) -> type[RuleBasedStateMachine]:
             self.marker.pop(tenant)
             for d in [d for d, o in self.owned.items() if o == tenant]:
                 del self.owned[d]
+            store = svc.conversations.store
+            for conv in [c for c, o in self.conversations.items() if o == tenant]:
+                with pytest.raises(NotFound):
+                    store.get_conversation(TenantId(tenant), conv)
+            for answer in [a for a, o in self.answers.items() if o == tenant]:
+                with pytest.raises(NotFound):
+                    store.get_turn(TenantId(tenant), answer)
+            self.typed.pop(tenant, None)
             assert (
                 client.get(
                     "/api/v1/documents", headers={"X-API-Key": old_keys["reader"]}

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from ragd.adapters.index.pgvector import PgVectorIndex
 from ragd.adapters.sql import migrate, rls
 from ragd.adapters.sql.accounts import SqlAccounts
 from ragd.adapters.sql.audit import SqlAudit
+from ragd.adapters.sql.conversations import SqlConversations
 from ragd.adapters.sql.database import Database
 from ragd.adapters.sql.queue import SqlQueue
 from ragd.adapters.sql.rls import SYSTEM, scoped, system_scope
@@ -38,6 +40,8 @@ from ragd.adapters.sql.schema import documents
 from ragd.adapters.sql.sources import SqlSourceStore
 from ragd.adapters.sql.store import SqlStore
 from ragd.domain.accounts import Role, TenantLimits
+from ragd.domain.answer import Answer
+from ragd.domain.conversations import Feedback, Rating, Turn
 from ragd.domain.models import (
     Chunk,
     DocumentStatus,
@@ -48,6 +52,7 @@ from ragd.domain.models import (
     utcnow,
 )
 from ragd.domain.sources import ItemRecord, NewSource
+from ragd.errors import NotFound
 from ragd.ports.index import IndexQuery
 from tests.contract.conftest import (  # noqa: F401 - fixtures
     PgTestDatabase,
@@ -76,6 +81,9 @@ TENANT_TABLES = {
     "index_terms": "tenant_id",
     "sources": "tenant_id",
     "source_items": "tenant_id",
+    "conversations": "tenant_id",
+    "answer_turns": "tenant_id",
+    "answer_feedback": "tenant_id",
 }
 """Tables this test fills for both tenants (tables added later are checked too, when they
 hold rows)."""
@@ -100,7 +108,7 @@ def _vec(seed: int) -> np.ndarray:
 def _fill(app: Database) -> None:
     """Both tenants' data, written the way ragd writes it."""
     store, queue, index = SqlStore(app), SqlQueue(app), PgVectorIndex(app, SPEC)
-    accounts, audit = SqlAccounts(app), SqlAudit(app)
+    accounts, audit, convs = SqlAccounts(app), SqlAudit(app), SqlConversations(app)
     index.ensure_ready()  # everything exists: no DDL, which this role could not run
     docs = {}
     for t in (A, B):
@@ -129,6 +137,20 @@ def _fill(app: Database) -> None:
             completion_tokens=2,
             cost_usd=0.0,
         )
+        convs.create_conversation(t, f"conv-{t}", user_id=user.id, title="c")
+        turn = Turn(
+            f"turn-{t}",
+            t,
+            user.id,
+            f"conv-{t}",
+            "query",
+            "q?",
+            "q?",
+            Answer("a", [], [], "m", grounded=True),
+            utcnow(),
+        )
+        convs.add_turn(t, turn, keep_passages=True)
+        convs.put_feedback(t, Feedback(turn.id, t, user.id, Rating.UP, None, None, utcnow()))
         store.ensure_tenant(t)
         with store.transaction() as tx:
             doc = store.create_document(
@@ -321,6 +343,14 @@ def test_adapters_see_their_own_tenant(world: World) -> None:
         assert store.find_document(other, source=f"{t}.txt") is None
     assert set(store.tenants()) == {A, B}
     assert queue.pending() == 2 and queue.pending(A) == 1
+    convs = SqlConversations(world.app)
+    for t, other in ((A, B), (B, A)):
+        assert [c.id for c in convs.list_conversations(t, user_id=None, include_shared=True)] == []
+        assert convs.get_turn(t, f"turn-{t}").conversation_id == f"conv-{t}"
+        with pytest.raises(NotFound):
+            convs.get_turn(t, f"turn-{other}")
+        assert [f.answer_id for f in convs.feedback(t)] == [f"turn-{t}"]
+        assert convs.analytics(t, datetime(2000, 1, 1, tzinfo=UTC)).answers == 1
     # A read that names no tenant sees nothing, whatever its WHERE clause says.
     assert world.app.run_read(lambda c: c.execute(select(documents)).all()) == []
     assert len(world.app.run_read(lambda c: c.execute(select(documents)).all(), A)) == 2

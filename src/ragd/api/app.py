@@ -25,7 +25,18 @@ from ragd.api import api_docs, problems, ui
 from ragd.api.deps import document_roles
 from ragd.api.metrics_port import MetricsServer
 from ragd.api.middleware import RequestContext
-from ragd.api.routes import admin, documents, health, me, openai, retrieval, sources, usage
+from ragd.api.routes import (
+    admin,
+    conversations,
+    documents,
+    feedback,
+    health,
+    me,
+    openai,
+    retrieval,
+    sources,
+    usage,
+)
 from ragd.api.security_headers import SecurityHeaders
 from ragd.config import Settings, get_settings
 from ragd.observability import metrics
@@ -149,6 +160,8 @@ def create_app(
     routers = (
         documents.router,
         retrieval.router,
+        conversations.router,
+        feedback.router,
         openai.router,
         usage.router,
         admin.router,

@@ -34,6 +34,7 @@ def query_request(
     k: int | None = None,
     filters: Filters | None = None,
     history: tuple[ChatMessage, ...] = (),
+    conversation_id: str | None = None,
 ) -> QueryRequest:
     searched = filters_of(filters)
     if searched.document_ids:
@@ -48,4 +49,5 @@ def query_request(
         k=k,
         filters=searched,
         history=history,
+        conversation_id=conversation_id,
     )

@@ -170,6 +170,12 @@ class Turn(Strict):
 class QueryIn(SearchIn):
     stream: bool = False
     history: list[Turn] = Field(default_factory=list, max_length=50)
+    conversation_id: str | None = Field(
+        None,
+        max_length=64,
+        description="Ask in this stored conversation (yours): its turns are the history, "
+        "and the answer is appended to it.",
+    )
 
 
 class CitationOut(BaseModel):
@@ -205,10 +211,20 @@ class QueryOut(BaseModel):
     cached: bool
     timings: dict[str, float]
     usage: UsageOut
+    answer_id: str | None = Field(
+        None, description="Names the answer for feedback (POST /api/v1/answers/{id}/feedback)."
+    )
+    search_query: str | None = Field(
+        None, description="The stand-alone question retrieval used (differs for follow-ups)."
+    )
+    conversation_id: str | None = None
 
     @classmethod
     def of(cls, a: Answer) -> QueryOut:
         return cls(
+            answer_id=a.id,
+            search_query=a.search_query,
+            conversation_id=a.conversation_id,
             answer=a.text,
             grounded=a.grounded,
             citations=[CitationOut.of(c) for c in a.citations],

@@ -41,6 +41,12 @@ class Answer:
     usage: Usage = field(default_factory=Usage)
     timings: dict[str, float] = field(default_factory=dict)
     cached: bool = False
+    id: str | None = None
+    """The answer's id once it is kept (``services.conversations``): feedback names it."""
+    search_query: str | None = None
+    """The stand-alone question retrieval used, when it differs from the question's
+    own words or not (set by the query service)."""
+    conversation_id: str | None = None
 
 
 def answer_to_dict(answer: Answer) -> dict[str, Any]:

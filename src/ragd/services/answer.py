@@ -92,10 +92,16 @@ class AnswerService:
         k: int | None = None,
         filters: SearchFilters | None = None,
         history: Sequence[ChatMessage] = (),
+        search_query: str | None = None,
     ) -> Answer:
-        """The checked answer, generated in one LLM call (no token stream)."""
+        """The checked answer, generated in one LLM call (no token stream).
+
+        ``search_query`` (a follow-up's stand-alone question) is what retrieval and the
+        reranker use; the prompt keeps ``question`` and ``history``."""
         answer: Answer | None = None
-        for event in self._events(tenant, question, mode, k, filters, history, whole=True):
+        for event in self._events(
+            tenant, question, mode, k, filters, history, whole=True, search_query=search_query
+        ):
             if isinstance(event, Finished):
                 answer = event.answer
         assert answer is not None
@@ -110,12 +116,15 @@ class AnswerService:
         k: int | None = None,
         filters: SearchFilters | None = None,
         history: Sequence[ChatMessage] = (),
+        search_query: str | None = None,
     ) -> Generator[AnswerEvent, None, None]:
         """Tokens as they are generated, then one ``Finished`` with the checked answer.
 
         Nothing runs until the first ``next()``: a refused question (bad mode, ``k`` or
         filters) raises there, before the caller has sent anything."""
-        return self._events(tenant, question, mode, k, filters, history, whole=False)
+        return self._events(
+            tenant, question, mode, k, filters, history, whole=False, search_query=search_query
+        )
 
     def _events(
         self,
@@ -127,12 +136,16 @@ class AnswerService:
         history: Sequence[ChatMessage],
         *,
         whole: bool,
+        search_query: str | None = None,
     ) -> Generator[AnswerEvent, None, None]:
         """The answer's events; with ``whole`` the LLM is asked for the complete text at
         once and only ``Finished`` is produced."""
         t0 = time.perf_counter()
         k = k or self.policy.default_k
+        searched = search_query or question
         key = self._cache_key(tenant, question, mode, k, filters, history)
+        if searched != question:
+            key += ":" + hashlib.sha256(searched.encode()).hexdigest()[:16]
         cached = self._cached(tenant, key)
         if cached is not None:
             answer = answer_from_dict(cached)
@@ -143,12 +156,12 @@ class AnswerService:
             yield Finished(answer)
             return
 
-        result = self.search.search(tenant, question, mode=mode, k=k, filters=filters)
+        result = self.search.search(tenant, searched, mode=mode, k=k, filters=filters)
         timings = dict(result.timings)
         passages = self._relevant(result.hits)
         if passages and self.reranker is not None:
             t_rerank = time.perf_counter()
-            passages = self._rerank(tenant, question, passages)
+            passages = self._rerank(tenant, searched, passages)
             timings["rerank_ms"] = (time.perf_counter() - t_rerank) * 1e3
         if not passages:
             answer = Answer(NO_ANSWER, [], [], self.llm.model, grounded=False, timings=timings)

@@ -16,6 +16,7 @@ from ragd.domain.pricing import PriceTable
 from ragd.ports import LLM, Cache, Embedder, Index, Parsing, Queue, Store
 from ragd.ports.accounts import Accounts
 from ragd.ports.audit import Audit
+from ragd.ports.conversations import ConversationStore
 from ragd.ports.index_sync import IndexSync
 from ragd.ports.limiter import Limiter
 from ragd.ports.reranker import Reranker
@@ -26,6 +27,9 @@ from ragd.services.audit_log import LoggedAudit
 from ragd.services.auth import Authenticator, JwtSettings, KeyHasher
 from ragd.services.auth_audit import FailureAudit
 from ragd.services.auth_guard import AuthGuard, GuardLimits
+from ragd.services.conversations import ConversationService
+from ragd.services.feedback import FeedbackService
+from ragd.services.followups import FollowUpRewriter
 from ragd.services.gdpr import GdprService
 from ragd.services.indexing import ChunkingPolicy, IndexingService, RetryPolicy
 from ragd.services.ingest import IngestService
@@ -56,6 +60,7 @@ class Ports:
     limiter: Limiter
     accounts: Accounts
     audit: Audit
+    conversations: ConversationStore
     reranker: Reranker | None = None
     index_sync: IndexSync | None = None
     engine: Engine | None = None
@@ -90,6 +95,10 @@ class Services:
     """Every question (HTTP and CLI): quota, query log, answer, usage, cost, metrics."""
     submissions: SubmitService
     """Uploads and deletions over HTTP: quota, ingest, cache invalidation."""
+    conversations: ConversationService
+    """Answered questions and stored conversations (list, read, rename, share, delete)."""
+    feedback: FeedbackService
+    """Thumbs up/down on answers, and the tenant's answer analytics."""
     engine: Engine | None = None
     """The Store's SQLAlchemy engine, for the app to instrument when it traces."""
     index_sync: IndexSync | None = None
@@ -202,6 +211,10 @@ def assemble(settings: Settings, p: Ports) -> Services:
     prices = PriceTable.parse(settings.llm.prices)
     submissions = SubmitService(uploads, quotas, p.cache)
     sources, source_sync = _sources(settings, p, submissions)
+    conversations = ConversationService(p.conversations)
+    # With a model configured, a follow-up is condensed by it (one short call, cached);
+    # with the extractive default, rewritten without a model.
+    followups = FollowUpRewriter(None if settings.llm.provider == "extractive" else p.llm, p.cache)
     return Services(
         settings=settings,
         store=p.store,
@@ -225,10 +238,21 @@ def assemble(settings: Settings, p: Ports) -> Services:
             p.accounts, hasher, jwt, guard=guard, failures=FailureAudit(audit)
         ),
         account_admin=AccountService(p.accounts, hasher),
-        gdpr=GdprService(p.accounts, audit, p.store, uploads, p.cache),
+        gdpr=GdprService(p.accounts, audit, p.store, uploads, p.cache, p.conversations),
         prices=prices,
-        queries=QueryService(search, answers, audit, quotas, prices, default_k=retrieval.top_k),
+        queries=QueryService(
+            search,
+            answers,
+            audit,
+            quotas,
+            prices,
+            default_k=retrieval.top_k,
+            conversations=conversations,
+            followups=followups,
+        ),
         submissions=submissions,
+        conversations=conversations,
+        feedback=FeedbackService(p.conversations, conversations),
         engine=p.engine,
         index_sync=p.index_sync,
         sources=sources,

@@ -295,6 +295,7 @@ def build_services(settings: Settings, *, check_index: bool = True) -> Services:
     """
     from ragd.adapters.sql.accounts import SqlAccounts
     from ragd.adapters.sql.audit import SqlAudit
+    from ragd.adapters.sql.conversations import SqlConversations
     from ragd.adapters.sql.queue import SqlQueue
     from ragd.adapters.sql.sources import SqlSourceStore
     from ragd.adapters.sql.store import SqlStore
@@ -315,6 +316,7 @@ def build_services(settings: Settings, *, check_index: bool = True) -> Services:
         reranker=build_reranker(settings),
         accounts=SqlAccounts(db),
         audit=SqlAudit(db),
+        conversations=SqlConversations(db),
         limiter=build_limiter(settings),
         index_sync=index_sync,
         engine=db.engine,

@@ -246,7 +246,10 @@ def disable_user(
     return UserOut.of(user)
 
 
-@router.delete("/users/{user_id}", summary="Erase a user: account, keys, questions")
+@router.delete(
+    "/users/{user_id}",
+    summary="Erase a user: account, keys, questions, conversations, answers, feedback",
+)
 def erase_user(
     user_id: str,
     request: Request,

@@ -5,7 +5,11 @@ tenant's documents. The last user message is the question; earlier turns are con
 model name picks the retrieval mode (``ragd`` = the configured default, ``ragd-hybrid``,
 ``ragd-dense``, ``ragd-sparse``). Citations are in the text (``[n]`` markers plus a
 "Sources" list) and in an extra ``citations`` field, on the response (and on the last
-chunk when streaming), which OpenAI SDKs keep as an extra attribute.
+chunk when streaming), which OpenAI SDKs keep as an extra attribute; so is
+``search_query``, the stand-alone question a follow-up was searched with. The response
+``id`` (``chatcmpl-<answer id>``) names the answer for feedback
+(``POST /api/v1/answers/{id}/feedback``). An extra ``conversation_id`` asks in a stored
+conversation, as on ``/api/v1/query``.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from ragd.api.deps import Reader, ServicesDep
 from ragd.api.problems import ProblemError
 from ragd.api.schemas import CitationOut
 from ragd.domain.answer import Answer
+from ragd.domain.conversations import ANSWER_ID_PREFIX
 from ragd.ports.llm import ChatMessage
 from ragd.services.answer import AnswerEvent, Finished, Token
 from ragd.services.search import MAX_QUERY_CHARS
@@ -71,6 +76,7 @@ class ChatRequest(BaseModel):
     stream_options: StreamOptions | None = None
     max_tokens: int | None = Field(None, ge=1)
     temperature: float | None = Field(None, ge=0, le=2)
+    conversation_id: str | None = Field(None, max_length=64)
 
 
 @router.get("/models", summary="Models (retrieval modes) this ragd answers with")
@@ -94,15 +100,20 @@ async def chat_completions(
         )
     question, history = _split(body.messages)
     asked = query_request(
-        principal, request, "chat", question, mode=MODELS[body.model], history=tuple(history)
+        principal,
+        request,
+        "chat",
+        question,
+        mode=MODELS[body.model],
+        history=tuple(history),
+        conversation_id=body.conversation_id,
     )
-    completion_id = "chatcmpl-" + uuid.uuid4().hex
     created = int(time.time())
     if not body.stream:
         answer = await run_in_threadpool(services.queries.answer, asked)
         request.state.docs_retrieved = len(answer.passages)
         return {
-            "id": completion_id,
+            "id": _response_id(answer),
             "object": "chat.completion",
             "created": created,
             "model": body.model,
@@ -115,12 +126,16 @@ async def chat_completions(
             ],
             "usage": _usage(answer),
             "citations": _citations(answer),
+            "search_query": answer.search_query,
         }
     events = services.queries.stream(asked)
     # Quota, validation and retrieval run with the first event: they fail with a proper
     # status before the stream starts.
     first = await run_in_threadpool(next, events)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    # The answer's id is known when it is finished; the chunks before carry this one, and
+    # the last chunk ("finish_reason": "stop") carries "answer_id" for feedback.
+    completion_id = ANSWER_ID_PREFIX + uuid.uuid4().hex
     return EventSourceResponse(
         _chunks(request, first, events, completion_id, created, body.model, include_usage),
         ping=15,
@@ -188,7 +203,13 @@ async def _chunks(
                 sources = _sources(answer)
                 if sources:
                     yield chunk({"content": sources})
-                yield chunk({}, "stop", citations=_citations(answer))
+                yield chunk(
+                    {},
+                    "stop",
+                    citations=_citations(answer),
+                    search_query=answer.search_query,
+                    answer_id=_response_id(answer) if answer.id else None,
+                )
                 if include_usage:
                     usage = {
                         "id": completion_id,
@@ -202,6 +223,11 @@ async def _chunks(
         yield "[DONE]"
     finally:
         events.close()
+
+
+def _response_id(answer: Answer) -> str:
+    """``chatcmpl-`` and the answer id, which feedback accepts as it is."""
+    return ANSWER_ID_PREFIX + (answer.id or uuid.uuid4().hex)
 
 
 def _sources(answer: Answer) -> str:

@@ -62,6 +62,7 @@ async def query(body: QueryIn, request: Request, services: ServicesDep, principa
         k=body.top_k,
         filters=body.filters,
         history=tuple(ChatMessage(t.role, t.content) for t in body.history),
+        conversation_id=body.conversation_id,
     )
     if not body.stream:
         # One hop to the thread pool for the whole request, not one per step: each hop

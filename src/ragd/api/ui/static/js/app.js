@@ -5,6 +5,7 @@ import * as chat from "./chat.js";
 import * as library from "./library.js";
 import * as sources from "./sources.js";
 import * as admin from "./admin.js";
+import * as analytics from "./analytics.js";
 
 const ROLES = ["reader", "editor", "tenant_admin", "platform_admin"];
 const ROLE_NAMES = {
@@ -18,6 +19,7 @@ const ROUTES = {
   "/admin/tenants": { title: "Tenants", role: "platform_admin", view: admin.tenants },
   "/admin/keys": { title: "API keys", role: "tenant_admin", view: admin.keys },
   "/admin/usage": { title: "Usage", role: "tenant_admin", view: admin.usage },
+  "/admin/answers": { title: "Answers", role: "tenant_admin", view: analytics.view },
   "/admin/audit": { title: "Audit log", role: "tenant_admin", view: admin.audit },
 };
 

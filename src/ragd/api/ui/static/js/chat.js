@@ -1,13 +1,17 @@
 // Chat: a question goes to POST /api/v1/query with stream: true; tokens are shown as they
 // arrive, then the checked citations turn every [n] into a button that opens the passage
 // with the quoted span highlighted. Unsupported citations are marked in text and colour.
-import { streamEvents } from "./api.js";
+// Questions are asked in a stored conversation (created with the first one), so the
+// server keeps the history, searches follow-ups with a stand-alone question (shown under
+// the answer when it differs) and lists the conversation beside the chat.
+import { api, streamEvents } from "./api.js";
+import { conversationList } from "./conversations.js";
 import { add, alertBox, announce, field, h, parsePairs } from "./dom.js";
+import { feedbackBar } from "./feedback.js";
 
 const MARKER = /\[(\d{1,3})\]/g;
 const RESERVED = new Set(["source", "document_id"]);
-const HISTORY_TURNS = 10;
-const MAX_TURN_CHARS = 20000; // the API's limit per turn
+const GAP = 12; // px between the newest answer and the question form
 
 // "team=docs, year=2024" -> the API's filters ({ metadata: {...}, source, document_id }).
 export function parseFilters(text) {
@@ -22,7 +26,8 @@ export function parseFilters(text) {
 }
 
 export function view(main) {
-  const history = [];
+  let conversationId = null;
+  let readOnly = false;
   const log = h("ol", { class: "log", "aria-label": "Conversation" });
   const empty = h("p", { class: "hint empty-chat" },
     "Ask a question about your documents. Answers cite their sources as [n]: ",
@@ -42,7 +47,52 @@ export function view(main) {
     h("div", { class: "actions" }, ask, stop),
     formError);
   const dialog = passageDialog();
-  main.append(h("h1", { tabindex: "-1" }, "Chat"), empty, log, form, dialog.el);
+  const readOnlyNote = h("p", { class: "hint", hidden: true },
+    "Shared with you read-only: start a new conversation to ask on.");
+  const list = conversationList({ onOpen: open, onNew: reset });
+  const chatMain = h("section", { class: "chat-main", "aria-label": "Chat" }, empty, log, readOnlyNote, form);
+  main.append(h("h1", { tabindex: "-1" }, "Chat"),
+    h("div", { class: "chat-layout" }, chatMain, list.el), dialog.el);
+  list.refresh();
+
+  // The form sticks to the bottom of the window; scrolling into view (and the newest
+  // answer as it grows) must stop above it, never behind it.
+  const root = document.documentElement;
+  const measure = () => root.style.setProperty("--ask-height", `${form.offsetHeight + GAP}px`);
+  const resize = new ResizeObserver(measure);
+  resize.observe(form);
+  measure();
+
+  function setReadOnly(value) {
+    readOnly = value;
+    readOnlyNote.hidden = !value;
+    for (const el of form.elements) el.disabled = value;
+  }
+
+  function reset() {
+    controller?.abort();
+    conversationId = null;
+    setReadOnly(false);
+    log.replaceChildren();
+    if (!empty.isConnected) chatMain.prepend(empty);
+    question.focus();
+  }
+
+  async function open(id) {
+    controller?.abort();
+    formError.replaceChildren();
+    try {
+      const conv = await api(`/api/v1/conversations/${encodeURIComponent(id)}`);
+      conversationId = conv.id;
+      setReadOnly(!conv.owned);
+      empty.remove();
+      log.replaceChildren(...conv.messages.map((m) => storedTurn(m, dialog)));
+      log.lastElementChild?.scrollIntoView({ block: "nearest" });
+      announce(`Opened ${conv.title || "conversation"} with ${conv.messages.length} questions.`);
+    } catch (e) {
+      formError.append(alertBox(e.message));
+    }
+  }
 
   let controller = null;
   stop.addEventListener("click", () => controller?.abort());
@@ -68,22 +118,33 @@ export function view(main) {
       filters.focus();
       return;
     }
-    const body = { query: text, stream: true, mode: mode.value, history: history.slice(-HISTORY_TURNS) };
-    if (parsed) body.filters = parsed;
-    empty.remove();
-    const turn = answerTurn(text, dialog);
-    log.append(turn.el);
-    turn.el.scrollIntoView({ block: "nearest" });
-    question.value = "";
+    if (readOnly) return;
     controller = new AbortController();
     ask.disabled = true;
+    try {
+      if (!conversationId) {
+        const conv = await api("/api/v1/conversations", { method: "POST", json: {} });
+        conversationId = conv.id;
+        list.select(conv.id);
+      }
+    } catch (e) {
+      formError.append(alertBox(e.message));
+      controller = null;
+      ask.disabled = false;
+      return;
+    }
+    const body = { query: text, stream: true, mode: mode.value, conversation_id: conversationId };
+    if (parsed) body.filters = parsed;
+    empty.remove();
+    const turn = answerTurn(text, dialog, () => reveal(turn.el));
+    log.append(turn.el);
+    reveal(turn.el);
+    question.value = "";
     stop.hidden = false;
     try {
-      const answer = await turn.stream(body, controller.signal);
-      if (answer !== null) {
-        history.push({ role: "user", content: text.slice(0, MAX_TURN_CHARS) },
-          { role: "assistant", content: answer.slice(0, MAX_TURN_CHARS) });
-      }
+      await turn.stream(body, controller.signal);
+      reveal(turn.el);
+      list.refresh();
     } finally {
       controller = null;
       ask.disabled = false;
@@ -91,10 +152,44 @@ export function view(main) {
       question.focus();
     }
   });
-  return () => controller?.abort();
+  // Scroll just enough for the bottom of `el` to sit above the sticky form.
+  function reveal(el) {
+    const limit = form.getBoundingClientRect().top - GAP;
+    const bottom = el.getBoundingClientRect().bottom;
+    if (bottom > limit) window.scrollBy(0, bottom - limit);
+  }
+
+  return () => {
+    controller?.abort();
+    resize.disconnect();
+    root.style.removeProperty("--ask-height");
+  };
 }
 
-function answerTurn(question, dialog) {
+// A turn read back from a stored conversation.
+function storedTurn(message, dialog) {
+  const r = message.result;
+  const text = h("div", { class: "answer-text" });
+  const sources = h("div", { class: "sources" });
+  const meta = h("p", { class: "meta" }, metaText(r, message.question));
+  renderAnswer(text, r.answer, r.citations, r.passages, dialog);
+  renderSources(sources, r.citations, r.passages, dialog);
+  return h("li", { class: "turn" },
+    h("div", { class: "question" }, h("p", { class: "speaker" }, "You"), h("p", {}, message.question)),
+    h("div", { class: "answer", "aria-busy": "false", "aria-label": "Answer" },
+      h("p", { class: "speaker" }, "ragd"), text, sources, meta, feedbackBar(message.answer_id)));
+}
+
+function metaText(done, question) {
+  const bits = [done.model];
+  if (done.timings?.total_ms !== undefined) bits.push(`${Math.round(done.timings.total_ms)} ms`);
+  if (done.cached) bits.push("cached");
+  if (!done.grounded) bits.push("not found in your documents");
+  if (done.search_query && done.search_query !== question) bits.push(`searched: “${done.search_query}”`);
+  return bits.join(" · ");
+}
+
+function answerTurn(question, dialog, onGrow = () => {}) {
   const text = h("div", { class: "answer-text" });
   const meta = h("p", { class: "meta" });
   const sources = h("div", { class: "sources" });
@@ -116,6 +211,7 @@ function answerTurn(question, dialog) {
         if (ev.event === "token") {
           written += data.text;
           text.textContent = written;
+          onGrow();
         } else if (ev.event === "citations") {
           citations = data.citations || [];
           passages = data.passages || [];
@@ -134,11 +230,8 @@ function answerTurn(question, dialog) {
     renderAnswer(text, written, citations, passages, dialog);
     renderSources(sources, citations, passages, dialog);
     if (done) {
-      const bits = [done.model];
-      if (done.timings?.total_ms !== undefined) bits.push(`${Math.round(done.timings.total_ms)} ms`);
-      if (done.cached) bits.push("cached");
-      if (!done.grounded) bits.push("not found in your documents");
-      meta.textContent = bits.join(" · ");
+      meta.textContent = metaText(done, question);
+      if (done.answer_id) answer.append(feedbackBar(done.answer_id));
     }
     if (problem) {
       answer.append(alertBox(problem.detail || "The answer failed."));
