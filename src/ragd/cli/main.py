@@ -16,7 +16,18 @@ import typer
 from pydantic import ValidationError
 from rich.markup import escape
 
-from ragd.cli import admin, backup, config, documents, evaluate, health, maintenance, query, serve
+from ragd.cli import (
+    admin,
+    backup,
+    config,
+    documents,
+    evaluate,
+    health,
+    maintenance,
+    mcp_server,
+    query,
+    serve,
+)
 from ragd.cli.common import err
 from ragd.config.audit import ConfigRefused
 from ragd.errors import ConfigError, InvalidRequest, NotFound, RagdError
@@ -52,6 +63,7 @@ app.command()(health.health)
 config_app.command("check")(config.check)
 app.command()(maintenance.reindex)
 app.command("sync")(serve.sync_)
+app.command("mcp")(mcp_server.mcp)
 app.command()(maintenance.maintain)
 app.command()(maintenance.reconcile)
 app.command("eval")(evaluate.eval_)
