@@ -44,6 +44,7 @@ from ragd.errors import BackendUnavailable
 from ragd.ports import Queue
 from ragd.services.indexing import STEP_SECONDS, IndexingService
 from ragd.services.scheduling import BatchResult
+from ragd.services.webhooks import DeliveryLoop
 
 if TYPE_CHECKING:
     from ragd.services.container import Services
@@ -96,7 +97,10 @@ class Worker:
         lease_seconds: float,
         poll_seconds: float,
         worker_id: str | None = None,
+        deliveries: DeliveryLoop | None = None,
     ) -> None:
+        self.deliveries = deliveries
+        """The webhook delivery loop, on a thread of its own while ``run`` runs."""
         self.queue = queue
         self.indexing = indexing
         self.batch_size = batch_size
@@ -148,6 +152,17 @@ class Worker:
     ) -> WorkerStats:
         """Work until stopped (or, with ``until_idle``, until nothing is queued or running)."""
         log.info("worker %s started", self.worker_id)
+        if self.deliveries is not None:
+            self.deliveries.start()
+        try:
+            return self._run(until_idle=until_idle, on_batch=on_batch)
+        finally:
+            if self.deliveries is not None:
+                self.deliveries.stop(timeout=self.lease_seconds)
+
+    def _run(
+        self, *, until_idle: bool, on_batch: Callable[[BatchResult], None] | None
+    ) -> WorkerStats:
         backoff = self.poll_seconds
         while not self._stop.is_set():
             try:
@@ -234,6 +249,9 @@ def build_worker(services: Services, worker_id: str | None = None) -> Worker:
     """A worker on these services' queue and indexing (``RAGD_WORKER_BATCH_SIZE``,
     ``RAGD_WORKER_POLL_SECONDS``, ``RAGD_JOB_LEASE_SECONDS``)."""
     ingest = services.settings.ingest
+    deliveries = None
+    if services.webhooks is not None and services.settings.webhooks.delivery_in_worker:
+        deliveries = DeliveryLoop(services.webhooks, poll_s=ingest.worker_poll_seconds)
     return Worker(
         services.queue,
         services.indexing,
@@ -241,6 +259,7 @@ def build_worker(services: Services, worker_id: str | None = None) -> Worker:
         lease_seconds=ingest.job_lease_seconds,
         poll_seconds=ingest.worker_poll_seconds,
         worker_id=worker_id,
+        deliveries=deliveries,
     )
 
 

@@ -4,7 +4,8 @@ Errors from ragd become one readable line on stderr and an exit code (2: bad inp
 3: configuration, 4: not found, 1: anything else), never a traceback.
 
 The commands live in modules by group (``documents``, ``query``, ``serve``,
-``maintenance``, ``health``, ``evaluate``, ``backup``, ``admin``, ``config``); this module is
+``maintenance``, ``health``, ``evaluate``, ``backup``, ``admin``, ``config``, ``webhooks``,
+``mcp_server``); this module is
 the table of contents that registers them, in the order ``ragd --help`` lists them.
 """
 
@@ -27,6 +28,7 @@ from ragd.cli import (
     mcp_server,
     query,
     serve,
+    webhooks,
 )
 from ragd.cli.common import err
 from ragd.config.audit import ConfigRefused
@@ -46,6 +48,8 @@ admin_app = typer.Typer(help="Tenants, users and API keys.", no_args_is_help=Tru
 app.add_typer(admin_app, name="admin")
 config_app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+webhooks_app = typer.Typer(help="Webhook subscriptions and deliveries.", no_args_is_help=True)
+app.add_typer(webhooks_app, name="webhooks")
 
 app.command()(documents.ingest)
 app.command()(query.search)
@@ -74,6 +78,10 @@ admin_app.command("create-tenant")(admin.admin_create_tenant)
 admin_app.command("tenants")(admin.admin_tenants)
 admin_app.command("create-user")(admin.admin_create_user)
 admin_app.command("revoke-key")(admin.admin_revoke_key)
+webhooks_app.command("create")(webhooks.webhooks_create)
+webhooks_app.command("list")(webhooks.webhooks_list)
+webhooks_app.command("delete")(webhooks.webhooks_delete)
+webhooks_app.command("deliveries")(webhooks.webhooks_deliveries)
 
 _EXIT_CODES: list[tuple[type[RagdError], int]] = [
     (NotFound, 4),

@@ -12,6 +12,7 @@ from ragd.config.section import Section
 from ragd.config.service import ApiSettings, AuthSettings, CacheSettings, LimitsSettings
 from ragd.config.settings import SECTIONS, Settings, get_settings
 from ragd.config.storage import StorageSettings
+from ragd.config.webhooks import WebhookSettings
 
 __all__ = [
     "SECTIONS",
@@ -33,5 +34,6 @@ __all__ = [
     "Section",
     "Settings",
     "StorageSettings",
+    "WebhookSettings",
     "get_settings",
 ]

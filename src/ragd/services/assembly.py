@@ -18,6 +18,7 @@ from ragd.ports.audit import Audit
 from ragd.ports.index_sync import IndexSync
 from ragd.ports.limiter import Limiter
 from ragd.ports.reranker import Reranker
+from ragd.ports.webhooks import Webhooks, WebhookSender
 from ragd.services.accounts import AccountService
 from ragd.services.answer import AnswerPolicy, AnswerService
 from ragd.services.audit_log import LoggedAudit
@@ -33,6 +34,7 @@ from ragd.services.quotas import QuotaDefaults, QuotaService
 from ragd.services.reindex import ReindexService
 from ragd.services.search import FusionPolicy, SearchService
 from ragd.services.submitting import SubmitService
+from ragd.services.webhooks import DeliveryPolicy, EventEmitter, WebhookService
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -55,6 +57,8 @@ class Ports:
     reranker: Reranker | None = None
     index_sync: IndexSync | None = None
     engine: Engine | None = None
+    webhooks: Webhooks | None = None
+    webhook_sender: WebhookSender | None = None
 
 
 @dataclass
@@ -87,6 +91,8 @@ class Services:
     """The Store's SQLAlchemy engine, for the app to instrument when it traces."""
     index_sync: IndexSync | None = None
     """Applies the outbox of an index outside the Store (Qdrant); None for the others."""
+    webhooks: WebhookService | None = None
+    """Webhook subscriptions and their delivery (None when the container wired none)."""
 
     def close(self) -> None:
         self.authenticator.close()
@@ -96,6 +102,9 @@ class Services:
         close_parsing = getattr(self.parsing, "close", None)
         if close_parsing is not None:  # the parse sandbox: its child processes
             close_parsing()
+        close_sender = getattr(self.webhooks.sender, "close", None) if self.webhooks else None
+        if close_sender is not None:  # the webhook sender's HTTP client
+            close_sender()
         self.store.close()
 
 
@@ -110,6 +119,7 @@ def assemble(settings: Settings, p: Ports) -> Services:
     """Every use case over ``p``, configured by its section of ``settings``."""
     ingest, retrieval, auth = settings.ingest, settings.retrieval, settings.authentication
     audit = LoggedAudit(p.audit)  # every audit entry also on the JSON log
+    events = EventEmitter(p.webhooks)
     indexing = IndexingService(
         p.store,
         p.queue,
@@ -124,6 +134,7 @@ def assemble(settings: Settings, p: Ports) -> Services:
         index_sync=p.index_sync if settings.index.outbox_sync_in_worker else None,
         maintain_every_s=settings.index.maintain_seconds,
         document_timeout_s=ingest.document_timeout_seconds or None,
+        events=events,
     )
     search = SearchService(
         p.store,
@@ -158,7 +169,12 @@ def assemble(settings: Settings, p: Ports) -> Services:
         content_version=p.index.version,
     )
     uploads = IngestService(
-        p.store, p.queue, p.index, p.parsing, max_document_bytes=ingest.max_document_bytes
+        p.store,
+        p.queue,
+        p.index,
+        p.parsing,
+        max_document_bytes=ingest.max_document_bytes,
+        events=events,
     )
     hasher = KeyHasher()
     jwt = JwtSettings(
@@ -218,4 +234,21 @@ def assemble(settings: Settings, p: Ports) -> Services:
         submissions=SubmitService(uploads, quotas, p.cache),
         engine=p.engine,
         index_sync=p.index_sync,
+        webhooks=_webhooks(settings, p),
+    )
+
+
+def _webhooks(settings: Settings, p: Ports) -> WebhookService | None:
+    if p.webhooks is None or p.webhook_sender is None:
+        return None
+    w = settings.webhooks
+    return WebhookService(
+        p.webhooks,
+        p.webhook_sender,
+        DeliveryPolicy(
+            max_attempts=w.max_attempts,
+            retry_base_s=w.retry_base_seconds,
+            retry_max_s=w.retry_max_seconds,
+            timeout_s=w.timeout_seconds,
+        ),
     )

@@ -255,6 +255,8 @@ def build_services(settings: Settings, *, check_index: bool = True) -> Services:
     from ragd.adapters.sql.audit import SqlAudit
     from ragd.adapters.sql.queue import SqlQueue
     from ragd.adapters.sql.store import SqlStore
+    from ragd.adapters.sql.webhooks import SqlWebhooks
+    from ragd.adapters.webhooks import sender
 
     db = open_database(settings)
     embedder = build_embedder(settings)
@@ -275,6 +277,11 @@ def build_services(settings: Settings, *, check_index: bool = True) -> Services:
         limiter=build_limiter(settings),
         index_sync=index_sync,
         engine=db.engine,
+        webhooks=SqlWebhooks(db),
+        webhook_sender=sender.build(
+            timeout_s=settings.webhooks.timeout_seconds,
+            allow_private=settings.webhooks.allow_private_urls,
+        ),
     )
     return assemble(settings, ports)
 
