@@ -28,7 +28,17 @@ from ragd.api.mcp_http import PATH as MCP_PATH
 from ragd.api.mcp_http import McpEndpoint, route_kwargs
 from ragd.api.metrics_port import MetricsServer
 from ragd.api.middleware import RequestContext
-from ragd.api.routes import admin, documents, health, me, openai, retrieval, usage, webhooks
+from ragd.api.routes import (
+    admin,
+    documents,
+    health,
+    me,
+    openai,
+    prompts,
+    retrieval,
+    usage,
+    webhooks,
+)
 from ragd.api.security_headers import SecurityHeaders
 from ragd.config import Settings, get_settings
 from ragd.observability import metrics
@@ -160,6 +170,7 @@ def create_app(
         health.router,
         me.router,
         webhooks.router,
+        prompts.router,
     )
     for router in routers:
         app.include_router(document_roles(router))

@@ -17,6 +17,7 @@ from ragd.ports.accounts import Accounts
 from ragd.ports.audit import Audit
 from ragd.ports.index_sync import IndexSync
 from ragd.ports.limiter import Limiter
+from ragd.ports.prompts import PromptTemplates
 from ragd.ports.reranker import Reranker
 from ragd.ports.webhooks import Webhooks, WebhookSender
 from ragd.services.accounts import AccountService
@@ -28,6 +29,7 @@ from ragd.services.auth_guard import AuthGuard, GuardLimits
 from ragd.services.gdpr import GdprService
 from ragd.services.indexing import ChunkingPolicy, IndexingService, RetryPolicy
 from ragd.services.ingest import IngestService
+from ragd.services.prompt_templates import PromptTemplateService
 from ragd.services.prompting import PromptBuilder
 from ragd.services.querying import QueryService
 from ragd.services.quotas import QuotaDefaults, QuotaService
@@ -59,6 +61,7 @@ class Ports:
     engine: Engine | None = None
     webhooks: Webhooks | None = None
     webhook_sender: WebhookSender | None = None
+    prompt_templates: PromptTemplates | None = None
 
 
 @dataclass
@@ -93,6 +96,8 @@ class Services:
     """Applies the outbox of an index outside the Store (Qdrant); None for the others."""
     webhooks: WebhookService | None = None
     """Webhook subscriptions and their delivery (None when the container wired none)."""
+    prompt_templates: PromptTemplateService | None = None
+    """Per-tenant prompt templates (None when the container wired none)."""
 
     def close(self) -> None:
         self.authenticator.close()
@@ -120,6 +125,11 @@ def assemble(settings: Settings, p: Ports) -> Services:
     ingest, retrieval, auth = settings.ingest, settings.retrieval, settings.authentication
     audit = LoggedAudit(p.audit)  # every audit entry also on the JSON log
     events = EventEmitter(p.webhooks)
+    templates = (
+        PromptTemplateService(p.prompt_templates, p.store, p.cache)
+        if p.prompt_templates is not None
+        else None
+    )
     indexing = IndexingService(
         p.store,
         p.queue,
@@ -157,6 +167,7 @@ def assemble(settings: Settings, p: Ports) -> Services:
             max_passages=answer_passages(settings),
             max_tokens=settings.llm.max_tokens,
             temperature=settings.llm.temperature,
+            styles=templates.style_of if templates is not None else None,
         ),
         policy=AnswerPolicy(
             similarity_threshold=retrieval.similarity_threshold,
@@ -235,6 +246,7 @@ def assemble(settings: Settings, p: Ports) -> Services:
         engine=p.engine,
         index_sync=p.index_sync,
         webhooks=_webhooks(settings, p),
+        prompt_templates=templates,
     )
 
 

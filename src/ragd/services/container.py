@@ -253,6 +253,7 @@ def build_services(settings: Settings, *, check_index: bool = True) -> Services:
     """
     from ragd.adapters.sql.accounts import SqlAccounts
     from ragd.adapters.sql.audit import SqlAudit
+    from ragd.adapters.sql.prompts import SqlPromptTemplates
     from ragd.adapters.sql.queue import SqlQueue
     from ragd.adapters.sql.store import SqlStore
     from ragd.adapters.sql.webhooks import SqlWebhooks
@@ -282,6 +283,7 @@ def build_services(settings: Settings, *, check_index: bool = True) -> Services:
             timeout_s=settings.webhooks.timeout_seconds,
             allow_private=settings.webhooks.allow_private_urls,
         ),
+        prompt_templates=SqlPromptTemplates(db),
     )
     return assemble(settings, ports)
 

@@ -33,6 +33,7 @@ from ragd.ports.audit import Audit
 from ragd.ports.index import Mode
 from ragd.ports.llm import ChatMessage
 from ragd.services.answer import AnswerEvent, AnswerService, Finished
+from ragd.services.prompting import prompt_scope
 from ragd.services.quotas import QuotaService
 from ragd.services.search import SearchResult, SearchService
 
@@ -98,14 +99,15 @@ class QueryService:
         self._admit(request)
         started = time.perf_counter()
         try:
-            answer = self._answers.answer(
-                request.tenant,
-                request.question,
-                mode=request.mode,
-                k=request.k,
-                filters=request.filters,
-                history=request.history,
-            )
+            with prompt_scope(request.tenant):  # the tenant's prompt template
+                answer = self._answers.answer(
+                    request.tenant,
+                    request.question,
+                    mode=request.mode,
+                    k=request.k,
+                    filters=request.filters,
+                    history=request.history,
+                )
         except Exception:
             metrics.QUERIES.labels("error").inc()
             raise
@@ -133,7 +135,8 @@ class QueryService:
         try:
             while True:
                 try:
-                    event = next(events, None)
+                    with prompt_scope(request.tenant):  # each step: threads differ
+                        event = next(events, None)
                 except Exception:
                     metrics.QUERIES.labels("error").inc()
                     raise

@@ -89,7 +89,6 @@ prompt_templates = Table(
     Column("scope", String(100), nullable=False),
     Column("version", Integer, nullable=False),
     Column("body", Json, nullable=False),
-    Column("active", Boolean, nullable=False),
     Column("created_by", String(64)),
     Column("note", String(500), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),

@@ -4,7 +4,7 @@
 row per event, written in the transaction of the state change it reports) and
 ``webhook_deliveries`` (one row per event and subscription: the outbox the worker's
 delivery loop drains, and the delivery log); ``prompt_templates`` (per tenant and scope,
-every change a new version, one active). All four are tenant-scoped: row-level security
+every change a new version, the newest in force). All four are tenant-scoped: row-level security
 on Postgres, and they go with their tenant (``ON DELETE CASCADE``).
 
 Revision ID: 0007
@@ -101,7 +101,6 @@ def upgrade() -> None:
         sa.Column("scope", sa.String(100), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("body", _json, nullable=False),
-        sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("created_by", sa.String(64)),
         sa.Column("note", sa.String(500), nullable=False),
         sa.Column("created_at", _ts, nullable=False),
