@@ -211,9 +211,9 @@ def test_webhook_api_refuses_private_urls_by_default_and_is_for_admins(tmp_path:
         "LOG_LEVEL": "warning",
     }
     admin = _ragd(["admin", "create-tenant", "acme"], env)["key"]
+    args = ["admin", "create-user", "--tenant", "acme", "--name", "rita", "--role", "reader"]
     r = subprocess.run(
-        [sys.executable, "-m", "ragd.cli", "admin", "create-user", "--tenant", "acme"]
-        + ["--name", "rita", "--role", "reader"],
+        [sys.executable, "-m", "ragd.cli", *args],
         env=env,
         capture_output=True,
         text=True,
