@@ -46,6 +46,8 @@ from ragd.services.indexing import STEP_SECONDS, IndexingService
 from ragd.services.scheduling import BatchResult
 from ragd.services.webhooks import DeliveryLoop
 
+MIN_DELIVERY_POLL_S = 0.25
+
 if TYPE_CHECKING:
     from ragd.services.container import Services
 
@@ -251,7 +253,9 @@ def build_worker(services: Services, worker_id: str | None = None) -> Worker:
     ingest = services.settings.ingest
     deliveries = None
     if services.webhooks is not None and services.settings.webhooks.delivery_in_worker:
-        deliveries = DeliveryLoop(services.webhooks, poll_s=ingest.worker_poll_seconds)
+        # At most four idle reads a second, however eagerly the worker polls its queue.
+        poll = max(ingest.worker_poll_seconds, MIN_DELIVERY_POLL_S)
+        deliveries = DeliveryLoop(services.webhooks, poll_s=poll)
     return Worker(
         services.queue,
         services.indexing,

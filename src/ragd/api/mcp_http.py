@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from mcp.server.mcpserver import Context
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -46,16 +47,26 @@ class McpEndpoint:
 
     def __init__(self) -> None:
         self.server = build_mcp(_caller_of)
+        self.manager = self._new_manager()
+        self.manager_started = False
+
+    def _new_manager(self) -> StreamableHTTPSessionManager:
         self.server.streamable_http_app(
             streamable_http_path=PATH,
             stateless_http=True,
             json_response=True,
             transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
         )
-        self.manager = self.server.session_manager
+        return self.server.session_manager
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
+        """The session manager's task group for one run of the app's lifespan. A manager
+        runs once, and an app's lifespan may run again (tests, ASGI tools): a fresh one
+        each time."""
+        if self.manager_started:
+            self.manager = self._new_manager()
+        self.manager_started = True
         async with self.manager.run():
             yield
 

@@ -257,9 +257,13 @@ class SqlWebhooks:
             .limit(limit * CLAIM_SCAN)
         )
         expires = now + timedelta(seconds=lease_seconds)
+        # Read first: an idle loop never takes the write lock (SQLite has one writer).
+        found = self.db.run_read(lambda conn: conn.execute(candidates).all(), SYSTEM)
+        if not found:
+            return []
         claimed: list[int] = []
         with self.db.write(SYSTEM) as conn:
-            for (delivery_id,) in conn.execute(candidates).all():
+            for (delivery_id,) in found:
                 won = conn.execute(
                     update(d)
                     .where(d.c.id == delivery_id, d.c.state == pending, free)
