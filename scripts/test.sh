@@ -22,8 +22,8 @@ fi
 # the type check ([tool.mypy]). All four run, so that one report shows every finding.
 static_checks() {
   local failed=()
-  .venv/bin/ruff check src tests bench || failed+=("ruff check")
-  .venv/bin/ruff format --check src tests bench || failed+=("ruff format --check")
+  .venv/bin/ruff check src tests bench clients || failed+=("ruff check")
+  .venv/bin/ruff format --check src tests bench clients || failed+=("ruff format --check")
   .venv/bin/lint-imports --no-cache || failed+=("lint-imports")
   .venv/bin/mypy || failed+=("mypy")
   if [ "${#failed[@]}" -gt 0 ]; then

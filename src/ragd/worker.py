@@ -49,6 +49,9 @@ from ragd.ports import Queue
 from ragd.services.indexing import STEP_SECONDS, IndexingService
 from ragd.services.scheduling import BatchResult
 from ragd.services.source_schedule import SourceScheduler
+from ragd.services.webhooks import DeliveryLoop
+
+MIN_DELIVERY_POLL_S = 0.25
 
 if TYPE_CHECKING:
     from ragd.services.container import Services
@@ -102,8 +105,11 @@ class Worker:
         poll_seconds: float,
         worker_id: str | None = None,
         sources: SourceScheduler | None = None,
+        deliveries: DeliveryLoop | None = None,
     ) -> None:
         self.sources = sources
+        self.deliveries = deliveries
+        """The webhook delivery loop, on a thread of its own while ``run`` runs."""
         self.queue = queue
         self.indexing = indexing
         self.batch_size = batch_size
@@ -155,6 +161,17 @@ class Worker:
     ) -> WorkerStats:
         """Work until stopped (or, with ``until_idle``, until nothing is queued or running)."""
         log.info("worker %s started", self.worker_id)
+        if self.deliveries is not None:
+            self.deliveries.start()
+        try:
+            return self._run(until_idle=until_idle, on_batch=on_batch)
+        finally:
+            if self.deliveries is not None:
+                self.deliveries.stop(timeout=self.lease_seconds)
+
+    def _run(
+        self, *, until_idle: bool, on_batch: Callable[[BatchResult], None] | None
+    ) -> WorkerStats:
         source_thread = self._start_sources()
         backoff = self.poll_seconds
         while not self._stop.is_set():
@@ -270,6 +287,11 @@ def build_worker(
             concurrency=services.settings.sources.concurrency,
             owner=worker_id,
         )
+    deliveries = None
+    if services.webhooks is not None and services.settings.webhooks.delivery_in_worker:
+        # At most four idle reads a second, however eagerly the worker polls its queue.
+        poll = max(ingest.worker_poll_seconds, MIN_DELIVERY_POLL_S)
+        deliveries = DeliveryLoop(services.webhooks, poll_s=poll)
     return Worker(
         services.queue,
         services.indexing,
@@ -278,6 +300,7 @@ def build_worker(
         poll_seconds=ingest.worker_poll_seconds,
         worker_id=worker_id,
         sources=scheduler,
+        deliveries=deliveries,
     )
 
 

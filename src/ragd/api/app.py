@@ -19,10 +19,13 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.routing import Route
 
 from ragd import __version__
 from ragd.api import api_docs, problems, ui
 from ragd.api.deps import document_roles
+from ragd.api.mcp_http import PATH as MCP_PATH
+from ragd.api.mcp_http import McpEndpoint, route_kwargs
 from ragd.api.metrics_port import MetricsServer
 from ragd.api.middleware import RequestContext
 from ragd.api.routes import (
@@ -33,9 +36,11 @@ from ragd.api.routes import (
     health,
     me,
     openai,
+    prompts,
     retrieval,
     sources,
     usage,
+    webhooks,
 )
 from ragd.api.security_headers import SecurityHeaders
 from ragd.config import Settings, get_settings
@@ -77,6 +82,7 @@ def create_app(
         configure_logging(obs.log_level, obs.log_format)
     tracing = AppTracing.for_app(obs, tracer_provider)
     reports_errors = init_sentry(settings)
+    mcp_endpoint = McpEndpoint()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -129,7 +135,8 @@ def create_app(
             worker_thread.start()
             log.info("embedded ingestion worker %s started", worker.worker_id)
         try:
-            yield
+            async with mcp_endpoint.running():  # the /mcp session manager's task group
+                yield
         finally:
             if worker is not None and worker_thread is not None:
                 worker.stop()
@@ -168,9 +175,13 @@ def create_app(
         health.router,
         me.router,
         sources.router,
+        webhooks.router,
+        prompts.router,
     )
     for router in routers:
         app.include_router(document_roles(router))
+    # MCP over streamable HTTP, behind the same authentication (api/mcp_http.py).
+    app.router.routes.append(Route(MCP_PATH, mcp_endpoint, **route_kwargs()))
     ui.install(app)  # the web UI at / (public pages, not in the OpenAPI schema)
     api_docs.install(app)  # /docs and /redoc, offline
     if not obs.metrics_enabled:

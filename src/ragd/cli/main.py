@@ -4,8 +4,9 @@ Errors from ragd become one readable line on stderr and an exit code (2: bad inp
 3: configuration, 4: not found, 1: anything else), never a traceback.
 
 The commands live in modules by group (``documents``, ``query``, ``serve``,
-``maintenance``, ``health``, ``evaluate``, ``backup``, ``admin``, ``config``, ``sources``);
-this module is the table of contents that registers them, in the order ``ragd --help`` lists them.
+``maintenance``, ``health``, ``evaluate``, ``backup``, ``admin``, ``config``, ``sources``,
+``webhooks``, ``mcp_server``); this module is the table of contents that registers them, in the
+order ``ragd --help`` lists them.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ from ragd.cli import (
     evaluate,
     health,
     maintenance,
+    mcp_server,
     query,
     serve,
     sources,
+    webhooks,
 )
 from ragd.cli.common import err
 from ragd.config.audit import ConfigRefused
@@ -51,6 +54,8 @@ sources_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(sources_app, name="sources")
+webhooks_app = typer.Typer(help="Webhook subscriptions and deliveries.", no_args_is_help=True)
+app.add_typer(webhooks_app, name="webhooks")
 
 app.command()(documents.ingest)
 app.command()(query.search)
@@ -68,6 +73,7 @@ app.command()(health.health)
 config_app.command("check")(config.check)
 app.command()(maintenance.reindex)
 app.command("sync")(serve.sync_)
+app.command("mcp")(mcp_server.mcp)
 app.command()(maintenance.maintain)
 app.command()(maintenance.reconcile)
 app.command("eval")(evaluate.eval_)
@@ -83,6 +89,10 @@ sources_app.command("list")(sources.sources_list)
 sources_app.command("run")(sources.sources_run)
 sources_app.command("remove")(sources.sources_remove)
 sources_app.command("keygen")(sources.sources_keygen)
+webhooks_app.command("create")(webhooks.webhooks_create)
+webhooks_app.command("list")(webhooks.webhooks_list)
+webhooks_app.command("delete")(webhooks.webhooks_delete)
+webhooks_app.command("deliveries")(webhooks.webhooks_deliveries)
 
 _EXIT_CODES: list[tuple[type[RagdError], int]] = [
     (NotFound, 4),

@@ -13,6 +13,7 @@ from ragd.config.service import ApiSettings, AuthSettings, CacheSettings, Limits
 from ragd.config.settings import SECTIONS, Settings, get_settings
 from ragd.config.sources import SourcesSettings
 from ragd.config.storage import StorageSettings
+from ragd.config.webhooks import WebhookSettings
 
 __all__ = [
     "SECTIONS",
@@ -35,5 +36,6 @@ __all__ = [
     "Settings",
     "SourcesSettings",
     "StorageSettings",
+    "WebhookSettings",
     "get_settings",
 ]

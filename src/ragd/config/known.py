@@ -52,6 +52,7 @@ TOOL_NAMES = frozenset(
     {
         "RAGD_CONFIGURE_LOGGING",  # set by `ragd serve` for its uvicorn workers
         "RAGD_API_KEY",  # clients: bench/load, scripts
+        "RAGD_MCP_API_KEY",  # ragd mcp (stdio): the caller's key
         "RAGD_URL",
         "RAGD_IMAGE",  # deploy/compose.yaml
         "RAGD_DB_USER",  # the Postgres init script's, not the server's

@@ -8,11 +8,11 @@ Python package.
 ``Settings`` is the one class that reads the environment (and ``.env``): its fields are
 flat, one per variable, declared beside their section in this package's modules
 (``storage``, ``index``, ``retrieval``, ``models``, ``ingest``, ``llm``, ``providers``,
-``service``, ``observability``, ``backup``). Each section (``settings.index``, ...) is a frozen,
-typed view built from those fields on access, a few microseconds, so a ``model_copy`` or
-an assignment is never served a stale section. Sections are ``BaseModel`` views rather
-than nested ``BaseSettings``: a nested ``BaseSettings`` is not filled from the parent's
-``.env`` (pydantic-settings issue #279).
+``service``, ``observability``, ``backup``, ``webhooks``). Each section
+(``settings.index``, ...) is a frozen, typed view built from those fields on access, a
+few microseconds, so a ``model_copy`` or an assignment is never served a stale section.
+Sections are ``BaseModel`` views rather than nested ``BaseSettings``: a nested
+``BaseSettings`` is not filled from the parent's ``.env`` (pydantic-settings issue #279).
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from ragd.config.service import (
 )
 from ragd.config.sources import SourcesFields, SourcesSettings
 from ragd.config.storage import StorageFields, StorageSettings
+from ragd.config.webhooks import WebhookFields, WebhookSettings
 
 SECTIONS: dict[str, type[Section]] = {
     "storage": StorageSettings,
@@ -64,12 +65,14 @@ SECTIONS: dict[str, type[Section]] = {
     "api": ApiSettings,
     "backup": BackupSettings,
     "sources": SourcesSettings,
+    "webhooks": WebhookSettings,
 }
 """Every section, by the ``Settings`` attribute that builds it."""
 
 
 class Settings(  # pydantic lists the fields of the last base first: storage, index, ...
     SourcesFields,
+    WebhookFields,
     BackupFields,
     ObservabilityFields,
     ApiFields,

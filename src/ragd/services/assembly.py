@@ -19,8 +19,10 @@ from ragd.ports.audit import Audit
 from ragd.ports.conversations import ConversationStore
 from ragd.ports.index_sync import IndexSync
 from ragd.ports.limiter import Limiter
+from ragd.ports.prompts import PromptTemplates
 from ragd.ports.reranker import Reranker
 from ragd.ports.sources import SecretBox, SourceReader, SourceStore
+from ragd.ports.webhooks import Webhooks, WebhookSender
 from ragd.services.accounts import AccountService
 from ragd.services.answer import AnswerPolicy, AnswerService
 from ragd.services.audit_log import LoggedAudit
@@ -33,6 +35,7 @@ from ragd.services.followups import FollowUpRewriter
 from ragd.services.gdpr import GdprService
 from ragd.services.indexing import ChunkingPolicy, IndexingService, RetryPolicy
 from ragd.services.ingest import IngestService
+from ragd.services.prompt_templates import PromptTemplateService
 from ragd.services.prompting import PromptBuilder
 from ragd.services.querying import QueryService
 from ragd.services.quotas import QuotaDefaults, QuotaService
@@ -41,6 +44,7 @@ from ragd.services.search import FusionPolicy, SearchService
 from ragd.services.source_sync import SourceSync
 from ragd.services.sources import SourcePolicy, SourceService
 from ragd.services.submitting import SubmitService
+from ragd.services.webhooks import DeliveryPolicy, EventEmitter, WebhookService
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -67,6 +71,9 @@ class Ports:
     sources: SourceStore | None = None
     source_readers: Mapping[str, SourceReader] | None = None
     secret_box: SecretBox | None = None
+    webhooks: Webhooks | None = None
+    webhook_sender: WebhookSender | None = None
+    prompt_templates: PromptTemplates | None = None
 
 
 @dataclass
@@ -107,6 +114,10 @@ class Services:
     """Synced sources (S3, web, folder): settings, secrets, removal."""
     source_sync: SourceSync | None = None
     """Runs of synced sources (the worker's scheduler and ``ragd sources run``)."""
+    webhooks: WebhookService | None = None
+    """Webhook subscriptions and their delivery (None when the container wired none)."""
+    prompt_templates: PromptTemplateService | None = None
+    """Per-tenant prompt templates (None when the container wired none)."""
 
     def close(self) -> None:
         self.authenticator.close()
@@ -116,6 +127,9 @@ class Services:
         close_parsing = getattr(self.parsing, "close", None)
         if close_parsing is not None:  # the parse sandbox: its child processes
             close_parsing()
+        close_sender = getattr(self.webhooks.sender, "close", None) if self.webhooks else None
+        if close_sender is not None:  # the webhook sender's HTTP client
+            close_sender()
         self.store.close()
 
 
@@ -130,6 +144,12 @@ def assemble(settings: Settings, p: Ports) -> Services:
     """Every use case over ``p``, configured by its section of ``settings``."""
     ingest, retrieval, auth = settings.ingest, settings.retrieval, settings.authentication
     audit = LoggedAudit(p.audit)  # every audit entry also on the JSON log
+    events = EventEmitter(p.webhooks)
+    templates = (
+        PromptTemplateService(p.prompt_templates, p.store, p.cache)
+        if p.prompt_templates is not None
+        else None
+    )
     indexing = IndexingService(
         p.store,
         p.queue,
@@ -144,6 +164,7 @@ def assemble(settings: Settings, p: Ports) -> Services:
         index_sync=p.index_sync if settings.index.outbox_sync_in_worker else None,
         maintain_every_s=settings.index.maintain_seconds,
         document_timeout_s=ingest.document_timeout_seconds or None,
+        events=events,
     )
     search = SearchService(
         p.store,
@@ -166,6 +187,7 @@ def assemble(settings: Settings, p: Ports) -> Services:
             max_passages=answer_passages(settings),
             max_tokens=settings.llm.max_tokens,
             temperature=settings.llm.temperature,
+            styles=templates.style_of if templates is not None else None,
         ),
         policy=AnswerPolicy(
             similarity_threshold=retrieval.similarity_threshold,
@@ -178,7 +200,12 @@ def assemble(settings: Settings, p: Ports) -> Services:
         content_version=p.index.version,
     )
     uploads = IngestService(
-        p.store, p.queue, p.index, p.parsing, max_document_bytes=ingest.max_document_bytes
+        p.store,
+        p.queue,
+        p.index,
+        p.parsing,
+        max_document_bytes=ingest.max_document_bytes,
+        events=events,
     )
     hasher = KeyHasher()
     jwt = JwtSettings(
@@ -257,6 +284,24 @@ def assemble(settings: Settings, p: Ports) -> Services:
         index_sync=p.index_sync,
         sources=sources,
         source_sync=source_sync,
+        webhooks=_webhooks(settings, p),
+        prompt_templates=templates,
+    )
+
+
+def _webhooks(settings: Settings, p: Ports) -> WebhookService | None:
+    if p.webhooks is None or p.webhook_sender is None:
+        return None
+    w = settings.webhooks
+    return WebhookService(
+        p.webhooks,
+        p.webhook_sender,
+        DeliveryPolicy(
+            max_attempts=w.max_attempts,
+            retry_base_s=w.retry_base_seconds,
+            retry_max_s=w.retry_max_seconds,
+            timeout_s=w.timeout_seconds,
+        ),
     )
 
 

@@ -296,9 +296,12 @@ def build_services(settings: Settings, *, check_index: bool = True) -> Services:
     from ragd.adapters.sql.accounts import SqlAccounts
     from ragd.adapters.sql.audit import SqlAudit
     from ragd.adapters.sql.conversations import SqlConversations
+    from ragd.adapters.sql.prompts import SqlPromptTemplates
     from ragd.adapters.sql.queue import SqlQueue
     from ragd.adapters.sql.sources import SqlSourceStore
     from ragd.adapters.sql.store import SqlStore
+    from ragd.adapters.sql.webhooks import SqlWebhooks
+    from ragd.adapters.webhooks import sender
 
     db = open_database(settings)
     embedder = build_embedder(settings)
@@ -323,6 +326,12 @@ def build_services(settings: Settings, *, check_index: bool = True) -> Services:
         sources=SqlSourceStore(db),
         source_readers=build_source_readers(settings),
         secret_box=build_secret_box(settings),
+        webhooks=SqlWebhooks(db),
+        webhook_sender=sender.build(
+            timeout_s=settings.webhooks.timeout_seconds,
+            allow_private=settings.webhooks.allow_private_urls,
+        ),
+        prompt_templates=SqlPromptTemplates(db),
     )
     return assemble(settings, ports)
 

@@ -39,12 +39,14 @@ from ragd.domain.models import (
     JobState,
     utcnow,
 )
+from ragd.domain.webhooks import EventType, NewEvent
 from ragd.errors import DocumentRejected, LeaseLost, NotFound, RagdError
 from ragd.ports import Embedder, Index, Parsing, Queue, Store
 from ragd.ports.index import IndexMaintenance
 from ragd.ports.index_sync import IndexSync
 from ragd.services.ingest import title_from_source
 from ragd.services.scheduling import ActiveJob, BatchResult, Workload
+from ragd.services.webhooks import EventEmitter, document_event
 
 log = logging.getLogger("ragd.indexing")
 
@@ -107,7 +109,10 @@ class IndexingService:
         maintain_every_s: float = MAINTAIN_EVERY_S,
         document_timeout_s: float | None = None,
         check_every_s: float = CHECK_EVERY_S,
+        events: EventEmitter | None = None,
     ) -> None:
+        self.events = events or EventEmitter(None)
+        """Webhook events, written in the transaction of the change they report."""
         self.store = store
         self.queue = queue
         self.index = index
@@ -261,6 +266,13 @@ class IndexingService:
                     title=doc.title,
                 )
                 self.store.delete_blob(tx, tenant, doc.id)
+                self.events.emit(
+                    tx,
+                    tenant,
+                    document_event(
+                        EventType.DOCUMENT_INDEXED, doc, status="indexed", chunks=len(chunks)
+                    ),
+                )
         except LeaseLost:
             log.warning("job %s was taken over by another worker; discarding this copy", p.job.id)
             result.skipped += 1
@@ -294,6 +306,8 @@ class IndexingService:
                     DocumentStatus.FAILED if state == JobState.FAILED else DocumentStatus.QUEUED
                 )
                 self.store.set_status(tx, job.tenant_id, doc.id, status, error=message)
+                if state == JobState.FAILED:
+                    self.events.emit(tx, job.tenant_id, _failed(doc, message))
         except LeaseLost:
             result.skipped += 1
             return
@@ -332,11 +346,18 @@ class IndexingService:
         """Fail the documents of jobs that exhausted their attempts by crashing workers."""
         reaped = self.queue.reap_exhausted()
         for job in reaped:
-            self.store.set_status(
-                None,
-                job.tenant_id,
-                job.document_id,
-                DocumentStatus.FAILED,
-                error=job.last_error or "worker stopped during every attempt",
-            )
+            error = job.last_error or "worker stopped during every attempt"
+            try:
+                doc = self.store.get_document(job.tenant_id, job.document_id)
+            except NotFound:
+                continue  # deleted meanwhile: nothing to mark
+            with self.store.transaction() as tx:
+                self.store.set_status(
+                    tx, job.tenant_id, job.document_id, DocumentStatus.FAILED, error=error
+                )
+                self.events.emit(tx, job.tenant_id, _failed(doc, error))
         return len(reaped)
+
+
+def _failed(doc: Document, error: str) -> NewEvent:
+    return document_event(EventType.DOCUMENT_FAILED, doc, status="failed", error=error)

@@ -15,8 +15,10 @@ from typing import Any, Literal
 
 from ragd.domain.metadata import MAX_TITLE_CHARS
 from ragd.domain.models import Document, DocumentStatus, NewDocument, SourceRecord, TenantId
+from ragd.domain.webhooks import EventType
 from ragd.errors import DocumentRejected, DocumentTooLarge, InvalidRequest, RagdError
 from ragd.ports import Index, Parsing, Queue, Store
+from ragd.services.webhooks import EventEmitter, document_event
 
 Outcome = Literal["queued", "replaced", "unchanged", "failed"]
 
@@ -46,8 +48,17 @@ class SubmitReport:
 
 class IngestService:
     def __init__(
-        self, store: Store, queue: Queue, index: Index, parsing: Parsing, *, max_document_bytes: int
+        self,
+        store: Store,
+        queue: Queue,
+        index: Index,
+        parsing: Parsing,
+        *,
+        max_document_bytes: int,
+        events: EventEmitter | None = None,
     ) -> None:
+        self.events = events or EventEmitter(None)
+        """Webhook events, written in the transaction of the change they report."""
         self.store = store
         self.queue = queue
         self.index = index
@@ -287,17 +298,25 @@ class IngestService:
                 doc = self.store.update_document_source(tx, tenant, existing.id, new)
                 self.queue.cancel_for_document(tx, tenant, doc.id)
             self.store.set_status(tx, tenant, doc.id, DocumentStatus.FAILED, error=str(error))
+            self.events.emit(
+                tx,
+                tenant,
+                document_event(EventType.DOCUMENT_FAILED, doc, status="failed", error=str(error)),
+            )
         return Submission(self.store.get_document(tenant, doc.id), "failed", error)
 
     # -- deleting, cancelling and retrying ---------------------------------------------------
     def delete(self, tenant: TenantId, document_id: str) -> None:
         """Remove a document, its chunks, its index entries and its jobs in one transaction.
         A worker indexing it notices within seconds and drops it (as for ``cancel``)."""
-        self.store.get_document(tenant, document_id)  # NotFound for unknown / other tenant
+        doc = self.store.get_document(tenant, document_id)  # NotFound: unknown / other tenant
         with self.store.transaction() as tx:
             self.queue.cancel_for_document(tx, tenant, document_id)
             self.index.delete_document(tx, tenant, document_id)
             self.store.delete_document(tx, tenant, document_id)
+            self.events.emit(
+                tx, tenant, document_event(EventType.DOCUMENT_DELETED, doc, status="deleted")
+            )
 
     def cancel(self, tenant: TenantId, document_id: str, *, by: str | None = None) -> Document:
         """Stop indexing a queued or in-flight document: it ends ``failed`` with the reason
@@ -316,6 +335,11 @@ class IngestService:
             self.store.replace_chunks(tx, tenant, document_id, [])
             self.store.set_status(
                 tx, tenant, document_id, DocumentStatus.FAILED, error=reason, chunk_count=0
+            )
+            self.events.emit(
+                tx,
+                tenant,
+                document_event(EventType.DOCUMENT_FAILED, doc, status="failed", error=reason),
             )
         return self.store.get_document(tenant, document_id)
 

@@ -41,6 +41,7 @@ from ragd.ports.llm import ChatMessage
 from ragd.services.answer import AnswerEvent, AnswerService, Finished
 from ragd.services.conversations import ConversationService
 from ragd.services.followups import FollowUpRewriter, Rewrite
+from ragd.services.prompting import prompt_scope
 from ragd.services.quotas import QuotaService
 from ragd.services.search import SearchResult, SearchService
 
@@ -114,15 +115,16 @@ class QueryService:
         started = time.perf_counter()
         history, rewrite = self._context(request)
         try:
-            answer = self._answers.answer(
-                request.tenant,
-                request.question,
-                mode=request.mode,
-                k=request.k,
-                filters=request.filters,
-                history=history,
-                search_query=rewrite.query,
-            )
+            with prompt_scope(request.tenant):  # the tenant's prompt template
+                answer = self._answers.answer(
+                    request.tenant,
+                    request.question,
+                    mode=request.mode,
+                    k=request.k,
+                    filters=request.filters,
+                    history=history,
+                    search_query=rewrite.query,
+                )
         except Exception:
             metrics.QUERIES.labels("error").inc()
             raise
@@ -153,7 +155,8 @@ class QueryService:
         try:
             while True:
                 try:
-                    event = next(events, None)
+                    with prompt_scope(request.tenant):  # each step: threads differ
+                        event = next(events, None)
                 except Exception:
                     metrics.QUERIES.labels("error").inc()
                     raise

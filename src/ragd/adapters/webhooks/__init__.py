@@ -1,0 +1,1 @@
+"""WebhookSender port: webhooks POSTed over HTTP with an address guard."""
