@@ -5,6 +5,7 @@ ODS and EPUB are zips of XML written here to their specifications."""
 from __future__ import annotations
 
 import io
+import re
 import struct
 import zipfile
 from datetime import date, datetime
@@ -56,11 +57,7 @@ def xlsx_with_cached_formula() -> bytes:
         for name in src.namelist():
             body = src.read(name)
             if name == "xl/worksheets/sheet1.xml":
-                body = body.replace(b"<f>B4*2</f><v></v>", b"<f>B4*2</f><v>197530</v>")
-                body = body.replace(b"<f>B4*2</f><v />", b"<f>B4*2</f><v>197530</v>")
-                body = body.replace(b"<f>B4*2</f>", b"<f>B4*2</f><v>197530</v>", 1) if (
-                    b"197530" not in body
-                ) else body
+                body = re.sub(rb"<f>B4\*2</f>(<v\s*/>|<v></v>)?", b"<f>B4*2</f><v>197530</v>", body)
             zf.writestr(name, body)
     return out.getvalue()
 
@@ -87,7 +84,10 @@ def xlsx_empty_formatted_rows(rows: int) -> bytes:
     wb = openpyxl.Workbook()
     buf = io.BytesIO()
     wb.save(buf)
-    empty = "".join(f'<row r="{i}" s="1" customFormat="1" ht="15" customHeight="1"/>' for i in range(3, rows + 3))
+    empty = "".join(
+        f'<row r="{i}" s="1" customFormat="1" ht="15" customHeight="1"/>'
+        for i in range(3, rows + 3)
+    )
     sheet = (
         '<?xml version="1.0" encoding="UTF-8"?>'
         '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
@@ -168,9 +168,7 @@ _ODS_META = """<?xml version="1.0" encoding="UTF-8"?>
 def ods_workbook(content: str = _ODS_CONTENT) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr(
-            zipfile.ZipInfo("mimetype"), "application/vnd.oasis.opendocument.spreadsheet"
-        )
+        zf.writestr(zipfile.ZipInfo("mimetype"), "application/vnd.oasis.opendocument.spreadsheet")
         zf.writestr("content.xml", content)
         zf.writestr("meta.xml", _ODS_META)
         zf.writestr(
@@ -261,7 +259,7 @@ def eml_message(attachments: list[tuple[str, bytes, str]] | None = None) -> byte
         inner["Subject"] = "Lieferzeit"
         inner.set_content("Die Lieferzeit beträgt sechs Wochen.")
         attachments = [
-            ("preise.csv", "Modell,Preis\nKS-200,310\nKS-300,415\n".encode(), "text/csv"),
+            ("preise.csv", b"Modell,Preis\nKS-200,310\nKS-300,415\n", "text/csv"),
             ("lieferzeit.eml", inner.as_bytes(), "message/rfc822"),
         ]
     for name, data, mime in attachments:
@@ -301,9 +299,7 @@ def msg_message() -> bytes:
     # PR_CLIENT_SUBMIT_TIME (0x00390040) as FILETIMEs.
     filetime = (int(datetime(2024, 11, 4, 8, 15).timestamp()) + 11644473600) * 10_000_000
     header = struct.pack("<8xIIII8x", 1, 1, 1, 1)
-    props = b"".join(
-        struct.pack("<IIQ", tag, 0x6, filetime) for tag in (0x0E060040, 0x00390040)
-    )
+    props = b"".join(struct.pack("<IIQ", tag, 0x6, filetime) for tag in (0x0E060040, 0x00390040))
     for name, data in top.items():
         writer.addEntry(name, data)
     writer.addEntry("__properties_version1.0", header + props)
@@ -314,13 +310,18 @@ def msg_message() -> bytes:
     writer.addEntry(recip, storage=True)
     writer.addEntry(f"{recip}/__substg1.0_3001001F", _utf16("Ingrid Ås"))
     writer.addEntry(f"{recip}/__substg1.0_39FE001F", _utf16("ingrid@example.no"))
-    writer.addEntry(f"{recip}/__properties_version1.0", struct.pack("<8x") + struct.pack("<IIQ", 0x0C150003, 0x6, 1))
+    writer.addEntry(
+        f"{recip}/__properties_version1.0",
+        struct.pack("<8x") + struct.pack("<IIQ", 0x0C150003, 0x6, 1),
+    )
     attach = "__attach_version1.0_#00000000"
     writer.addEntry(attach, storage=True)
     writer.addEntry(f"{attach}/__substg1.0_3707001F", _utf16("budsjett.csv"))
     writer.addEntry(f"{attach}/__substg1.0_3704001F", _utf16("budsjett.csv"))
     writer.addEntry(f"{attach}/__substg1.0_370E001F", _utf16("text/csv"))
-    writer.addEntry(f"{attach}/__substg1.0_37010102", "Post,Beløp\nLønn,3100000\nReiser,250000\n".encode())
+    writer.addEntry(
+        f"{attach}/__substg1.0_37010102", "Post,Beløp\nLønn,3100000\nReiser,250000\n".encode()
+    )
     writer.addEntry(
         f"{attach}/__properties_version1.0",
         struct.pack("<8x") + struct.pack("<IIQ", 0x37050003, 0x6, 1),  # PR_ATTACH_METHOD: by value

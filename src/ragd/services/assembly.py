@@ -124,6 +124,7 @@ def assemble(settings: Settings, p: Ports) -> Services:
         index_sync=p.index_sync if settings.index.outbox_sync_in_worker else None,
         maintain_every_s=settings.index.maintain_seconds,
         document_timeout_s=ingest.document_timeout_seconds or None,
+        max_document_bytes=ingest.max_document_bytes,
     )
     search = SearchService(
         p.store,

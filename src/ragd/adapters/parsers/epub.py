@@ -58,7 +58,9 @@ class EpubParser:
             raise DocumentRejected(f"the EPUB file cannot be read: {phrase(exc)}") from exc
         if not sections:
             raise DocumentRejected("the EPUB file has no text")
-        return ParsedDocument(sections=sections, title=metadata.pop("title", None), metadata=metadata)
+        return ParsedDocument(
+            sections=sections, title=metadata.pop("title", None), metadata=metadata
+        )
 
 
 def _xml(data: bytes) -> Any:

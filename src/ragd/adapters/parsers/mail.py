@@ -140,7 +140,9 @@ def _header(value: Any) -> str | None:
 
 def _addresses(values: list[Any]) -> str | None:
     pairs = getaddresses([str(v) for v in values])
-    shown = [f"{name} <{address}>" if name else address for name, address in pairs if address or name]
+    shown = [
+        f"{name} <{address}>" if name else address for name, address in pairs if address or name
+    ]
     return _header(", ".join(shown))
 
 
@@ -191,7 +193,7 @@ def _msg_body(message: Any) -> str:
 
 def _msg_attachments(attachments: Iterable[Any]) -> Iterable[Attachment]:
     for number, attachment in enumerate(attachments, start=1):
-        data = getattr(attachment, "data", None)
+        data: Any = getattr(attachment, "data", None)
         name = (
             text_value(getattr(attachment, "longFilename", None))
             or text_value(getattr(attachment, "shortFilename", None))

@@ -60,7 +60,9 @@ class OdsParser:
             raise DocumentRejected(f"the ODS file cannot be read: {phrase(exc)}") from exc
         if not sections:
             raise DocumentRejected("the spreadsheet has no cells with values")
-        return ParsedDocument(sections=sections, title=metadata.pop("title", None), metadata=metadata)
+        return ParsedDocument(
+            sections=sections, title=metadata.pop("title", None), metadata=metadata
+        )
 
 
 def _section(
@@ -179,4 +181,3 @@ def _metadata(meta: bytes) -> dict[str, Any]:
             "language": language_tag(first(f"{{{_DC}}}language")),
         }
     )
-

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ragd.adapters.parsers.content_metadata import LANGUAGE_SAMPLE_CHARS, clean, detect_language
-from ragd.adapters.parsers.decoding import head_looks_like_text
 from ragd.adapters.parsers.csv_tables import CSV, TSV, CsvParser
+from ragd.adapters.parsers.decoding import head_looks_like_text
 from ragd.adapters.parsers.docx import DOCX, DocxParser
 from ragd.adapters.parsers.epub import EPUB, EpubParser
 from ragd.adapters.parsers.html import HTML, HtmlParser

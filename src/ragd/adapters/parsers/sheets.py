@@ -152,9 +152,7 @@ def _header_rows(rows: list[list[Any]]) -> int:
     count = 1
     while count < min(MAX_HEADER_ROWS, len(rows) - 1):
         above, row = rows[count - 1], rows[count]
-        spans = any(
-            i > 0 and v is not None and v == above[i - 1] for i, v in enumerate(above)
-        )
+        spans = any(i > 0 and v is not None and v == above[i - 1] for i, v in enumerate(above))
         if not spans or not looks_like_header(row, rows[count + 1 :]):
             break
         count += 1

@@ -42,7 +42,9 @@ class PptxParser:
         package = archive.repack(lambda name: name.lower().endswith((".xml", ".rels")))
         try:
             deck = pptx.Presentation(io.BytesIO(package))
-            sections = [s for number, slide in enumerate(deck.slides, 1) for s in _slide(slide, number)]
+            sections = [
+                s for number, slide in enumerate(deck.slides, 1) for s in _slide(slide, number)
+            ]
             metadata = core_metadata(deck.core_properties)
         except DocumentRejected:
             raise

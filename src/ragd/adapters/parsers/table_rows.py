@@ -71,9 +71,9 @@ def looks_like_header(first: Sequence[Any], below: Sequence[Sequence[Any]]) -> b
         return True
     for i, _ in filled:
         for row in below:
-            if i < len(row) and row[i] is not None and not isinstance(row[i], str):
-                if _parses_as_number(row[i]):
-                    return True
+            value = row[i] if i < len(row) else None
+            if value is not None and not isinstance(value, str) and _parses_as_number(value):
+                return True
     header_chars = sum(len(cell_text(v)) for _, v in filled) / len(filled)
     body = [cell_text(row[i]) for row in below for i, _ in filled if i < len(row)]
     body = [b for b in body if b]

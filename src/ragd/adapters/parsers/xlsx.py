@@ -29,7 +29,7 @@ from ragd.domain.models import ParsedDocument, Section
 from ragd.errors import DocumentRejected
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-XLSM = "application/vnd.ms-excel.sheet.macroEnabled.12"
+XLSM = "application/vnd.ms-excel.sheet.macroenabled.12"  # media types are case-blind
 _WHAT = "spreadsheet"
 
 _EMPTY_ROW = re.compile(rb"<(?:\w+:)?row\b[^>]*/>")
@@ -110,9 +110,7 @@ def _sheet(sheet: Any, merges: dict[str, list[Merge]], budget: TextBudget) -> li
     path = str(getattr(sheet, "_worksheet_path", "")).lstrip("/")
     sheet.reset_dimensions()  # rows as stored, not padded to a declared (maybe huge) size
     fill = MergeFill(list(merges.get(path, [])))
-    return list(
-        table_sections(_rows(sheet, fill), heading_path=(str(sheet.title),), budget=budget)
-    )
+    return list(table_sections(_rows(sheet, fill), heading_path=(str(sheet.title),), budget=budget))
 
 
 def _rows(sheet: Any, fill: MergeFill) -> Iterator[tuple[list[Any], list[Any]]]:
