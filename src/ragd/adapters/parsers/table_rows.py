@@ -64,6 +64,8 @@ def looks_like_header(first: Sequence[Any], below: Sequence[Sequence[Any]]) -> b
     if not filled or not all(isinstance(v, str) for _, v in filled):
         return False
     names = [cell_text(v).casefold() for _, v in filled]
+    if all(_parses_as_number(n) for n in names):  # a row of numbers written as text (CSV)
+        return False
     distinct = [n for i, n in enumerate(names) if i == 0 or n != names[i - 1]]  # merged
     if len(set(distinct)) != len(distinct):
         return False
