@@ -138,7 +138,9 @@ def test_counting_rows_in_windows_gives_the_same_pieces(tokenizer: HFTokenizer) 
 @settings(max_examples=60, deadline=None)
 @given(
     cells=st.lists(
-        st.lists(st.text(alphabet="abcdé 0123456789.-ü", min_size=1, max_size=12), min_size=1, max_size=5),
+        st.lists(
+            st.text(alphabet="abcdé 0123456789.-ü", min_size=1, max_size=12), min_size=1, max_size=5
+        ),
         min_size=1,
         max_size=40,
     ),

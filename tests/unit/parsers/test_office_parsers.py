@@ -168,8 +168,7 @@ def test_csv_semicolons_and_quotes_are_sniffed_and_rows_get_headers() -> None:
     doc = parse_document(data, CSV, source="staedte.csv")
 
     assert doc.text == (
-        "Stadt: Köln | Einwohner: 1084000 | Notiz: Dom; Rhein\n"
-        "Stadt: München | Einwohner: 1512000"
+        "Stadt: Köln | Einwohner: 1084000 | Notiz: Dom; Rhein\nStadt: München | Einwohner: 1512000"
     )
 
 
@@ -184,7 +183,9 @@ def test_tsv_is_tab_separated_and_csv_without_header_keeps_plain_rows() -> None:
 def test_csv_line_of_10_mb_is_refused_with_its_line_number() -> None:
     data = b"a,b\n1,2\n" + b"x," * (5 * 1024 * 1024) + b"\n3,4\n"
 
-    with pytest.raises(DocumentRejected, match=rf"line 3 of the CSV file is longer than {MAX_LINE_CHARS:,}"):
+    with pytest.raises(
+        DocumentRejected, match=rf"line 3 of the CSV file is longer than {MAX_LINE_CHARS:,}"
+    ):
         parse_document(data, CSV, source="long.csv")
 
 
@@ -271,7 +272,9 @@ def test_html_only_eml_gives_the_html_text() -> None:
 
     msg = EmailMessage()
     msg["Subject"] = "Newsletter"
-    msg.set_content("<html><body><p>Première ligne</p><p>Zweite Zeile</p></body></html>", subtype="html")
+    msg.set_content(
+        "<html><body><p>Première ligne</p><p>Zweite Zeile</p></body></html>", subtype="html"
+    )
 
     doc = parse_document(msg.as_bytes(), EML, source="n.eml")
 
