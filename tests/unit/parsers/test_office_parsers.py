@@ -103,7 +103,7 @@ def test_a_million_formatted_empty_rows_cost_nothing() -> None:
 def test_a_million_formatted_empty_rows_beyond_the_member_limit_are_refused() -> None:
     data = office_files.xlsx_empty_formatted_rows(1_000_000)
 
-    with pytest.raises(DocumentRejected, match="RAGD_ARCHIVE_MAX_(MEMBER_BYTES|RATIO)"):
+    with pytest.raises(DocumentRejected, match=r"RAGD_ARCHIVE_MAX_(MEMBER_BYTES|RATIO)"):
         parse_document(data, XLSX, source="formatted.xlsx")
 
 
@@ -111,7 +111,7 @@ def test_decompression_bomb_xlsx_is_refused_before_inflating() -> None:
     data = office_files.xlsx_bomb(64)
     assert len(data) < 1024 * 1024
 
-    with pytest.raises(DocumentRejected, match="decompression bomb|RAGD_ARCHIVE"):
+    with pytest.raises(DocumentRejected, match=r"decompression bomb|RAGD_ARCHIVE"):
         parse_document(data, XLSX, source="bomb.xlsx")
 
 
@@ -242,7 +242,7 @@ def test_epub_without_container_is_refused() -> None:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as zf:
         zf.writestr("mimetype", "application/epub+zip")
-    with pytest.raises(DocumentRejected, match="container.xml"):
+    with pytest.raises(DocumentRejected, match=r"container\.xml"):
         parse_document(out.getvalue(), EPUB, source="x.epub")
 
 

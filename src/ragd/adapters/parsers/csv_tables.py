@@ -76,7 +76,8 @@ def _rows(reader: Iterator[list[str]], lines: _Lines) -> Iterator[tuple[list[Any
             yield values, values
     except csv.Error as exc:
         raise DocumentRejected(
-            f"the CSV file is malformed near line {lines.number:,}: {exc}"
+            f"the CSV file is malformed near line {lines.number:,}: a quoted field never "
+            f"ends, or a field is longer than {MAX_FIELD_CHARS:,} characters"
         ) from exc
     finally:
         csv.field_size_limit(previous)
