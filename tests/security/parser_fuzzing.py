@@ -81,7 +81,7 @@ def _office_seeds(kind: str) -> tuple[bytes, ...]:
     if kind == "ods":
         return (office_files.ods_workbook(),)
     if kind == "csv":
-        return ("Stadt;Einwohner\n\"Köln\";1084000\nMünchen;1512000\n".encode(), b"a,b\n1,2\n")
+        return ('Stadt;Einwohner\n"Köln";1084000\nMünchen;1512000\n'.encode(), b"a,b\n1,2\n")
     if kind == "pptx":
         return (office_files.pptx_deck(),)
     if kind == "epub":
