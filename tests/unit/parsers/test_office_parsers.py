@@ -313,3 +313,17 @@ def test_language_is_detected_when_the_format_does_not_say() -> None:
 
     assert doc.metadata["language"] == "de"
     assert "language" not in numbers.metadata
+
+
+def test_language_detection_can_be_turned_off() -> None:
+    from ragd.adapters.parsers.limits import ParseLimits
+    from ragd.adapters.parsers.parsing import ParserRegistry
+
+    english = b"The quarterly report shows that revenue grew in every northern region this year."
+    off = ParserRegistry(ParseLimits(detect_language=False)).parse(
+        english, "text/plain", source="r"
+    )
+    on = ParserRegistry(ParseLimits()).parse(english, "text/plain", source="r")
+
+    assert "language" not in off.metadata
+    assert on.metadata["language"] == "en"

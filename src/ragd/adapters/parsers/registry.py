@@ -17,6 +17,7 @@ from ragd.adapters.parsers.docx import DOCX, DocxParser
 from ragd.adapters.parsers.epub import EPUB, EpubParser
 from ragd.adapters.parsers.html import HTML, HtmlParser
 from ragd.adapters.parsers.json_records import JSON, NDJSON, JsonParser
+from ragd.adapters.parsers.limits import current_limits
 from ragd.adapters.parsers.mail import EML, MSG, EmlParser, MsgParser
 from ragd.adapters.parsers.markdown import MARKDOWN, MarkdownParser
 from ragd.adapters.parsers.ods import ODS, OdsParser
@@ -129,7 +130,7 @@ def parse_document(data: bytes, media_type: str, *, source: str) -> ParsedDocume
         raise DocumentRejected("no text could be extracted")
     title = parsed.title.strip() if parsed.title else None
     metadata = clean(parsed.metadata)
-    if "language" not in metadata:
+    if "language" not in metadata and current_limits().detect_language:
         language = detect_language(_sample(sections))
         if language:
             metadata["language"] = language
