@@ -327,3 +327,23 @@ def test_language_detection_can_be_turned_off() -> None:
 
     assert "language" not in off.metadata
     assert on.metadata["language"] == "en"
+
+
+def test_a_caption_over_the_table_becomes_its_heading() -> None:
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Q3"
+    ws["A1"] = "Ventes par région, 3e trimestre"
+    ws.merge_cells("A1:C1")
+    ws.append([])
+    ws.append(["Région", "Ventes", "Objectif"])
+    ws.append(["Bretagne", 410, 400])
+    buf = io.BytesIO()
+    wb.save(buf)
+
+    [sheet] = parse_document(buf.getvalue(), XLSX, source="q3.xlsx").sections
+
+    assert sheet.heading_path == ("Q3", "Ventes par région, 3e trimestre")
+    assert sheet.text == "Région: Bretagne | Ventes: 410 | Objectif: 400"

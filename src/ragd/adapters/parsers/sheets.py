@@ -16,7 +16,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ragd.adapters.parsers.table_rows import header_names, looks_like_header, render_row
+from ragd.adapters.parsers.table_rows import (
+    cell_text,
+    header_names,
+    looks_like_header,
+    render_row,
+)
 from ragd.domain.models import Section
 from ragd.errors import DocumentRejected
 
@@ -118,6 +123,11 @@ def table_sections(
     head = [r for r in first if r is not None]
     if not head:
         return
+    if len(head) > 1 and _filled(head[0][0]) == 1 and _filled(head[1][0]) > 1:
+        # A caption over the table ("Sales by region, 2024"): the rows' heading, not a row.
+        caption = next(cell_text(v) for v in head[0][0] if cell_text(v))
+        heading_path = (*heading_path, caption)
+        head = head[1:]
     header_rows = _header_rows([a for a, _ in head]) if header is None else int(header)
     names = header_names([a for a, _ in head[:header_rows]]) if header_rows else None
     lines: list[str] = []
@@ -131,6 +141,11 @@ def table_sections(
             yield Section(text=" | ".join(names), heading_path=heading_path)
         return
     yield Section(text="\n".join(lines), heading_path=heading_path, table_header="")
+
+
+def _filled(values: list[Any]) -> int:
+    """Distinct values in a row (one merged cell across the row counts once)."""
+    return len({cell_text(v) for v in values if cell_text(v)})
 
 
 def _chain(
