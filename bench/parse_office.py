@@ -19,13 +19,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.*
 
+from tests import office_files
+from tests.security.parse_in_child import parse_once
+
 from ragd.adapters.embedder.onnx_minilm import load_tokenizer
 from ragd.adapters.parsers import parse_document
 from ragd.adapters.parsers.csv_tables import CSV
 from ragd.adapters.parsers.xlsx import XLSX
 from ragd.domain.chunking import chunk_sections
-from tests import office_files
-from tests.security.parse_in_child import parse_once
 
 
 def _csv(rows: int) -> bytes:
