@@ -61,16 +61,17 @@ def test_a_question_answered_by_one_cell_retrieves_its_row_with_headers(
     assert doc["chunks"] > 1
 
     question = f"What is the phone extension of {target['name']}?"
-    hits = client.post("/api/v1/search", json={"query": question, "top_k": 3}).json()["hits"]
-
-    top = hits[0]
+    # Keywords alone (BM25 over the rows as written, headers included): first.
+    [top] = client.post(
+        "/api/v1/search", json={"query": question, "top_k": 1, "mode": "sparse"}
+    ).json()["hits"]
     assert target["line"] in top["text"].split("\n")
     assert top["heading_path"] == ["Directory"]
     assert all(line.startswith("Name: ") for line in top["text"].split("\n"))  # whole rows
-
-    answer = client.post("/api/v1/query", json={"query": question}).json()
-    assert target["extension"] in answer["answer"]
-    assert any(c["document_id"] == doc["id"] for c in answer["citations"])
+    # The default hybrid mode, here with the test's hashing embedder (noise for meaning;
+    # the shipped model is the slow test below): within the top 3.
+    hits = client.post("/api/v1/search", json={"query": question, "top_k": 3}).json()["hits"]
+    assert any(target["line"] in h["text"].split("\n") for h in hits)
 
 
 @pytest.mark.slow
@@ -88,6 +89,10 @@ def test_the_shipped_model_retrieves_the_row(tmp_path, mode: str, within: int) -
         hits = client.post(
             "/api/v1/search", json={"query": question, "top_k": within, "mode": mode}
         ).json()["hits"]
+        answer = client.post("/api/v1/query", json={"query": question}).json()
+    if mode == "hybrid":  # the extractive answer quotes the row, and cites the workbook
+        assert target["extension"] in answer["answer"], answer
+        assert any(c["document_id"] == doc["id"] for c in answer["citations"])
     assert any(target["line"] in h["text"].split("\n") for h in hits), [h["text"] for h in hits]
 
 
