@@ -28,7 +28,7 @@ from ragd.errors import DocumentRejected
 LOOKAHEAD_ROWS = 8
 """Rows read before deciding which of them are the header."""
 MAX_HEADER_ROWS = 3
-MAX_TEXT_CHARS = 64 * 1024 * 1024
+MAX_TEXT_CHARS = 128 * 1024 * 1024
 """Most text one spreadsheet or CSV file may render to (the sandbox's memory bound)."""
 
 
