@@ -347,3 +347,13 @@ def test_a_caption_over_the_table_becomes_its_heading() -> None:
 
     assert sheet.heading_path == ("Q3", "Ventes par région, 3e trimestre")
     assert sheet.text == "Région: Bretagne | Ventes: 410 | Objectif: 400"
+
+
+def test_rows_that_render_past_the_text_budget_fail_with_a_sentence() -> None:
+    from ragd.adapters.parsers.sheets import TextBudget, table_sections
+
+    rows = [(["Name", "Note"], ["Name", "Note"])] + [([f"n{i}", "x" * 50],) * 2 for i in range(100)]
+    budget = TextBudget("CSV file", limit=1_000)
+
+    with pytest.raises(DocumentRejected, match="more than .* split it into smaller files"):
+        list(table_sections(iter(rows), heading_path=(), budget=budget))
