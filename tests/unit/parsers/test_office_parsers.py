@@ -355,5 +355,5 @@ def test_rows_that_render_past_the_text_budget_fail_with_a_sentence() -> None:
     rows = [(["Name", "Note"], ["Name", "Note"])] + [([f"n{i}", "x" * 50],) * 2 for i in range(100)]
     budget = TextBudget("CSV file", limit=1_000)
 
-    with pytest.raises(DocumentRejected, match="more than .* split it into smaller files"):
+    with pytest.raises(DocumentRejected, match=r"more than .* split it into smaller files"):
         list(table_sections(iter(rows), heading_path=(), budget=budget))
