@@ -43,7 +43,8 @@ class EmlParser:
     def parse(self, data: bytes, *, source: str) -> ParsedDocument:
         try:
             message = email.message_from_bytes(data, policy=email.policy.default)
-            assert isinstance(message, EmailMessage)
+            if not isinstance(message, EmailMessage):  # the default policy's class
+                raise DocumentRejected("the e-mail cannot be read")
             headers = {
                 "from": _addresses(message.get_all("from", [])),
                 "to": _addresses(message.get_all("to", [])),

@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+import zipfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -74,8 +75,6 @@ class XlsxParser:
 def _repack(archive: SafeArchive) -> tuple[bytes, dict[str, list[Merge]]]:
     """A stored copy of the XML parts (empty rows and cells dropped from the sheets) and
     the merged ranges of each sheet part."""
-    import zipfile
-
     merges: dict[str, list[Merge]] = {}
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zf:
