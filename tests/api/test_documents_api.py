@@ -52,7 +52,9 @@ def test_multipart_file_upload_with_metadata(client: TestClient) -> None:
     assert r.status_code == 202, r.text
     doc = wait_indexed(client, r.json()["id"])
     assert doc["status"] == "indexed"
-    assert doc["source"] == "tides.md" and doc["metadata"] == {"topic": "sea"}
+    assert doc["source"] == "tides.md"
+    # the uploaded key, and what the content says about itself (title, language)
+    assert doc["metadata"] == {"topic": "sea", "title": "Tides", "language": "en"}
     assert doc["media_type"] == "text/markdown"
 
 

@@ -112,6 +112,18 @@ def test_update_source_bumps_version_and_requeues(store: SqlStore, tenant: Tenan
     )
 
 
+def test_set_status_replaces_metadata_only_when_given(store: SqlStore, tenant: TenantId) -> None:
+    doc_id = _create(store, tenant, _new())
+    store.set_status(None, tenant, doc_id, DocumentStatus.INDEXED, chunk_count=1)
+    assert store.get_document(tenant, doc_id).metadata == {}
+    merged = {"author": "Zoë", "language": "de", "created": "2024-03-05T14:03:00+01:00"}
+    with store.transaction() as tx:
+        store.set_status(tx, tenant, doc_id, DocumentStatus.INDEXED, metadata=merged)
+    assert store.get_document(tenant, doc_id).metadata == merged
+    store.set_status(None, tenant, doc_id, DocumentStatus.INDEXED)
+    assert store.get_document(tenant, doc_id).metadata == merged
+
+
 def test_replace_chunks_is_atomic_with_the_transaction(store: SqlStore, tenant: TenantId) -> None:
     doc_id = _create(store, tenant, _new())
     with store.transaction() as tx:

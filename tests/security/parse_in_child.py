@@ -118,8 +118,15 @@ def _serve(conn: Connection, memory_bytes: int) -> None:  # pragma: no cover - i
 
     # Import everything a parse may import, so the baseline includes the libraries.
     import docx  # noqa: F401
+    import extract_msg  # noqa: F401
+    import openpyxl  # noqa: F401
     import pdfplumber  # noqa: F401
+    import pptx  # noqa: F401
     import trafilatura  # noqa: F401
+
+    from ragd.adapters.parsers.content_metadata import detect_language
+
+    detect_language("The language model is loaded once per parser process, before any file.")
 
     from ragd.adapters.parsers.parsing import ParserRegistry
     from ragd.errors import DocumentRejected

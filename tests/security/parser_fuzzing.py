@@ -3,7 +3,8 @@
 
 Inputs are either generated from scratch (bytes, text, JSON values, tag soup) or made by
 mutating valid seed files that real libraries write here (reportlab for PDF, python-docx
-for DOCX): truncation, overwritten/inserted/deleted/duplicated spans, bit flips, splices
+for DOCX, openpyxl, python-pptx, the ``email`` package and extract-msg's OLE writer for the
+office formats and mail, via ``tests.office_files``): truncation, overwritten/inserted/deleted/duplicated spans, bit flips, splices
 of two seeds, and for zips, lies written into the central directory's size fields.
 """
 
@@ -11,12 +12,20 @@ from __future__ import annotations
 
 import io
 import json
+import random
 import struct
 from functools import cache
 
 from hypothesis import strategies as st
 
+from ragd.adapters.parsers.csv_tables import CSV
 from ragd.adapters.parsers.docx import DOCX
+from ragd.adapters.parsers.epub import EPUB
+from ragd.adapters.parsers.mail import EML, MSG
+from ragd.adapters.parsers.ods import ODS
+from ragd.adapters.parsers.slides import PPTX
+from ragd.adapters.parsers.xlsx import XLSX
+from tests import office_files
 
 ARCHIVE = "application/zip"  # the archive checker alone (see parse_in_child)
 
@@ -29,7 +38,15 @@ MEDIA_TYPES: dict[str, str] = {
     "pdf": "application/pdf",
     "docx": DOCX,
     "zip": ARCHIVE,
+    "xlsx": XLSX,
+    "ods": ODS,
+    "csv": CSV,
+    "pptx": PPTX,
+    "epub": EPUB,
+    "eml": EML,
+    "msg": MSG,
 }
+_ZIP_KINDS = ("docx", "zip", "xlsx", "ods", "pptx", "epub")
 
 
 @cache
@@ -55,6 +72,28 @@ def seeds(kind: str) -> tuple[bytes, ...]:
         return (_pdf(),)
     if kind in ("docx", "zip"):
         return (_docx(),)
+    return _office_seeds(kind)
+
+
+def _office_seeds(kind: str) -> tuple[bytes, ...]:
+    if kind == "xlsx":
+        return (office_files.xlsx_workbook(), office_files.big_sheet(20))
+    if kind == "ods":
+        return (office_files.ods_workbook(),)
+    if kind == "csv":
+        return ('Stadt;Einwohner\n"Köln";1084000\nMünchen;1512000\n'.encode(), b"a,b\n1,2\n")
+    if kind == "pptx":
+        return (office_files.pptx_deck(),)
+    if kind == "epub":
+        return (office_files.epub_book(),)
+    if kind == "eml":
+        state = random.getstate()  # MIME boundaries are random: leave Hypothesis's state be
+        try:
+            return (office_files.eml_message(),)
+        finally:
+            random.setstate(state)
+    if kind == "msg":
+        return (office_files.msg_message(),)
     raise ValueError(kind)
 
 
@@ -101,6 +140,18 @@ def _generated(kind: str) -> st.SearchStrategy[bytes]:
             raw,
             st.lists(values, max_size=8).map(lambda vs: "\n".join(map(json.dumps, vs)).encode()),
         )
+    if kind == "csv":
+        cells = st.one_of(st.text(max_size=12), st.sampled_from(['"', '""', "\t", ";", "|", "\r"]))
+        rows = st.lists(st.lists(cells, max_size=6).map(",".join), max_size=30)
+        return st.one_of(raw, rows.map(lambda rs: "\n".join(rs).encode()))
+    if kind == "eml":
+        headers = st.sampled_from(
+            ["From: a@b", "To: ", "Subject: =?utf-8?q?x?=", "Content-Type: multipart/mixed; "
+             'boundary="b"', "--b", "--b--", "Content-Disposition: attachment; filename=x.csv",
+             "Content-Transfer-Encoding: base64", ""]
+        )  # fmt: skip
+        lines = st.lists(st.one_of(headers, st.text(max_size=40)), max_size=40)
+        return st.one_of(raw, lines.map(lambda ls: "\r\n".join(ls).encode()))
     return raw
 
 
@@ -120,7 +171,7 @@ def _mutation(kind: str) -> st.SearchStrategy[tuple[object, ...]]:
         st.tuples(st.just("flip"), st.floats(0, 1), st.integers(0, 7)),
         st.tuples(st.just("splice"), st.floats(0, 1), st.sampled_from(sorted(MEDIA_TYPES))),
     ]
-    if kind in ("docx", "zip"):
+    if kind in _ZIP_KINDS:
         sizes = st.sampled_from([0, 1, 1 << 20, 1 << 30, 0xFFFFFFFF]) | st.integers(0, 0xFFFFFFFF)
         ops.append(
             st.tuples(

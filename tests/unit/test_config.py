@@ -85,6 +85,7 @@ ENV = {
     "RAGD_PARSE_MEMORY_MB": "512",
     "RAGD_PARSE_TIMEOUT_SECONDS": "30",
     "RAGD_INGEST_DOCUMENT_TIMEOUT_SECONDS": "120",
+    "RAGD_DETECT_LANGUAGE": "false",
     "LLM_PROVIDER": "anthropic",
     "LLM_MODEL": "claude-x",
     "LLM_MODEL_PATH": "/models/m.gguf",

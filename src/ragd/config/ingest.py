@@ -31,6 +31,7 @@ class IngestSettings(Section):
     parse_memory_mb: int
     parse_timeout_seconds: float
     document_timeout_seconds: float
+    detect_language: bool
 
 
 class IngestFields(BaseModel):
@@ -76,6 +77,9 @@ class IngestFields(BaseModel):
         1800.0, ge=0, validation_alias=env("RAGD_INGEST_DOCUMENT_TIMEOUT_SECONDS")
     )
     """Model time one document may take to embed before it fails for good; 0: no limit."""
+    detect_language: bool = Field(True, validation_alias=env("RAGD_DETECT_LANGUAGE"))
+    """Record the language of a document whose format does not state it (``language``
+    metadata); the model costs ~100 MB and ~1 s to load once per parser process."""
 
     @field_validator("chunk_overlap")
     @classmethod

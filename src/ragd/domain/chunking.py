@@ -22,6 +22,11 @@ Why it works the way it does:
   sentence alone is longer); after a cut inside an over-long sentence it repeats the
   trailing words that fit. A chunk never spans two sections, so each keeps its page and
   heading path.
+* A table is laid out first (``domain.tables``): cut into pieces of whole rows, each
+  under the table's header and small enough for one chunk, so a row is never split across
+  chunks and every chunk of a table says what its columns are. The full text is then that
+  of the laid-out sections (the header once per piece); without tables it is
+  ``ParsedDocument.text``.
 
 The module is pure: no I/O, no model, no heavy NLP dependency.
 """
@@ -34,6 +39,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol
 
 from ragd.domain.models import ChunkDraft, Section
+from ragd.domain.tables import lay_out_tables
 from ragd.errors import ConfigError
 
 
@@ -88,8 +94,9 @@ def chunk_sections(
 ) -> list[ChunkDraft]:
     """Chunks of at most ``max_tokens`` tokens, ordinals ``0..n-1`` in document order.
 
-    ``char_start``/``char_end`` index the document's full text (sections joined by a blank
-    line), so ``full_text[c.char_start:c.char_end] == c.text`` for every chunk.
+    ``char_start``/``char_end`` index the document's full text (the sections, tables laid
+    out by ``lay_out_tables``, joined by a blank line), so
+    ``full_text[c.char_start:c.char_end] == c.text`` for every chunk.
     ``window_chars`` bounds how much text is tokenised at once (tests make it small).
     """
     if max_tokens < 1:
@@ -100,7 +107,7 @@ def chunk_sections(
         raise ConfigError(f"chunking window must be at least 2 characters, got {window_chars}")
     chunks: list[ChunkDraft] = []
     base = 0
-    for section in sections:
+    for section in lay_out_tables(sections, tokenizer, max_tokens=max_tokens):
         text = section.text
         if text and not text.isspace():
             chunker = _SectionChunker(text, tokenizer, max_tokens, overlap, window_chars)

@@ -45,11 +45,28 @@ class JobState(StrEnum):
 
 @dataclass(frozen=True)
 class Section:
-    """A run of text from a parsed document with the structure it came from."""
+    """A run of text from a parsed document with the structure it came from.
+
+    A table is a section whose ``table_header`` is not None: its ``text`` is one table row
+    per line, and the chunker keeps each row whole and puts ``table_header`` (the header
+    row, or "" when every row already names its columns) in front of every chunk of rows
+    (``domain.tables``), so a chunk holding part of a table can be read alone.
+    """
 
     text: str
     page: int | None = None
     heading_path: tuple[str, ...] = ()
+    table_header: str | None = None
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file carried inside another (an e-mail's attachment): ingested as a document of
+    its own, linked to the one that carried it."""
+
+    name: str
+    data: bytes
+    media_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +76,9 @@ class ParsedDocument:
     sections: list[Section]
     title: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    """What the content says about itself (author, dates, language...): merged under the
+    uploader's own metadata when the document is indexed."""
+    attachments: list[Attachment] = field(default_factory=list)
 
     @property
     def text(self) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import Any, Protocol
 
 from ragd.domain.models import Chunk, Document, DocumentStatus, NewDocument, TenantId
 
@@ -87,8 +87,11 @@ class Store(Protocol):
         error: str | None = None,
         chunk_count: int | None = None,
         title: str | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> None:
-        """``title`` replaces a title that was only guessed from the file name."""
+        """``title`` replaces a title that was only guessed from the file name;
+        ``metadata`` replaces the document's metadata (the uploader's merged with what
+        the content says about itself)."""
         ...
 
     def delete_document(self, tx: Transaction, tenant: TenantId, document_id: str) -> bool: ...

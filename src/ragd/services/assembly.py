@@ -165,6 +165,7 @@ def assemble(settings: Settings, p: Ports) -> Services:
         maintain_every_s=settings.index.maintain_seconds,
         document_timeout_s=ingest.document_timeout_seconds or None,
         events=events,
+        max_document_bytes=ingest.max_document_bytes,
     )
     search = SearchService(
         p.store,

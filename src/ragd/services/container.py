@@ -130,6 +130,7 @@ def build_parsing(settings: Settings) -> Parsing:
             ),
             pdf_max_pages=ingest.pdf_max_pages,
             pdf_max_stream_bytes=ingest.pdf_max_stream_bytes,
+            detect_language=ingest.detect_language,
         )
     )
     if not ingest.parse_sandbox:

@@ -25,11 +25,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import Any
 
 import numpy as np
 
 from ragd.domain.chunking import chunk_sections
+from ragd.domain.metadata import check_metadata
 from ragd.domain.models import (
+    Attachment,
     Chunk,
     ChunkDraft,
     Document,
@@ -37,13 +40,15 @@ from ragd.domain.models import (
     IndexEntry,
     IngestJob,
     JobState,
+    ParsedDocument,
     utcnow,
 )
 from ragd.domain.webhooks import EventType, NewEvent
-from ragd.errors import DocumentRejected, LeaseLost, NotFound, RagdError
+from ragd.errors import DocumentRejected, InvalidRequest, LeaseLost, NotFound, RagdError
 from ragd.ports import Embedder, Index, Parsing, Queue, Store
 from ragd.ports.index import IndexMaintenance
 from ragd.ports.index_sync import IndexSync
+from ragd.services.attachments import AttachmentQueue, Carried
 from ragd.services.ingest import title_from_source
 from ragd.services.scheduling import ActiveJob, BatchResult, Workload
 from ragd.services.webhooks import EventEmitter, document_event
@@ -92,6 +97,23 @@ def embedding_text(document: Document, draft: ChunkDraft | Chunk) -> str:
     return f"{context}\n{draft.text}" if context else draft.text
 
 
+def merged_metadata(uploaded: dict[str, Any], parsed: ParsedDocument) -> dict[str, Any]:
+    """The uploader's metadata over what the content says about itself (title, author,
+    dates, language...): a key the uploader set is never overwritten. Content metadata
+    that would break the metadata rules (``domain.metadata``) is left out whole."""
+    content = dict(parsed.metadata)
+    if parsed.title:
+        content.setdefault("title", parsed.title.strip()[:500])
+    merged = {**content, **uploaded}
+    if merged == uploaded:
+        return uploaded
+    try:
+        return check_metadata(merged)
+    except InvalidRequest:
+        log.info("content metadata left out: it breaks the metadata rules")
+        return uploaded
+
+
 class IndexingService:
     def __init__(
         self,
@@ -110,6 +132,7 @@ class IndexingService:
         document_timeout_s: float | None = None,
         check_every_s: float = CHECK_EVERY_S,
         events: EventEmitter | None = None,
+        max_document_bytes: int | None = None,
     ) -> None:
         self.events = events or EventEmitter(None)
         """Webhook events, written in the transaction of the change they report."""
@@ -130,6 +153,9 @@ class IndexingService:
         self.document_timeout_s = document_timeout_s
         """Model time one document may take (``RAGD_INGEST_DOCUMENT_TIMEOUT_SECONDS``)."""
         self.check_every_s = check_every_s
+        self.attachments = AttachmentQueue(
+            store, queue, index, parsing, max_bytes=max_document_bytes
+        )
 
     def maintain_index(self) -> str | None:
         """The index's background upkeep (``IndexMaintenance``), at most once every
@@ -200,6 +226,8 @@ class IndexingService:
             if parsed.title and doc.title == title_from_source(doc.source):
                 # The title was only guessed from the file name; the document knows better.
                 doc = replace(doc, title=parsed.title.strip()[:500])
+            carried = self._carried(doc, parsed.attachments)
+            doc = replace(doc, metadata=merged_metadata(doc.metadata, parsed))
             texts = [embedding_text(doc, d) for d in drafts]
             # Counted in the model's own tokens: character length is a poor proxy for
             # tokens in scientific text, and slices go shortest first to save padding.
@@ -208,7 +236,17 @@ class IndexingService:
             self.fail(job, doc, worker_id, exc, result)
             return None
         vectors = np.zeros((len(texts), self.embedder.spec.dimension), np.float32)
-        return ActiveJob(job, doc, drafts, texts, tokens, vectors)
+        return ActiveJob(job, doc, drafts, texts, tokens, vectors, carried=carried)
+
+    def _carried(self, doc: Document, attachments: list[Attachment]) -> Carried | None:
+        """The attachments to queue with ``doc``'s commit, and those queued by an earlier
+        version of it (a new version may have dropped some)."""
+        if not attachments and doc.version <= 1:
+            return None
+        known = self.attachments.known(doc.tenant_id, doc)
+        if not attachments and not known:
+            return None
+        return Carried(attachments, known, dict(doc.metadata))
 
     def _chunk_budget(self, title: str) -> int:
         """Tokens a chunk may have so that title, headings and chunk fit the model.
@@ -264,6 +302,7 @@ class IndexingService:
                     DocumentStatus.INDEXED,
                     chunk_count=len(chunks),
                     title=doc.title,
+                    metadata=doc.metadata,
                 )
                 self.store.delete_blob(tx, tenant, doc.id)
                 self.events.emit(
@@ -273,6 +312,9 @@ class IndexingService:
                         EventType.DOCUMENT_INDEXED, doc, status="indexed", chunks=len(chunks)
                     ),
                 )
+                if p.carried is not None:
+                    c = p.carried
+                    self.attachments.write(tx, tenant, doc, c.inherited, c.attachments, c.known)
         except LeaseLost:
             log.warning("job %s was taken over by another worker; discarding this copy", p.job.id)
             result.skipped += 1

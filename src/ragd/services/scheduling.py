@@ -35,6 +35,7 @@ from ragd.errors import DocumentRejected, LeaseLost
 from ragd.observability import metrics
 
 if TYPE_CHECKING:
+    from ragd.services.attachments import Carried
     from ragd.services.indexing import IndexingService
 
 log = logging.getLogger("ragd.indexing")
@@ -75,6 +76,8 @@ class ActiveJob:
     """Indexes of the chunks not embedded yet, shortest first (padding is wasted compute)."""
     seconds: float = 0.0
     """Model time spent on this document (its share of every slice it was in)."""
+    carried: Carried | None = None
+    """Files the document carries (an e-mail's attachments), queued with its commit."""
 
     def __post_init__(self) -> None:
         if not self.pending:

@@ -13,7 +13,7 @@ DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 def test_heading_styles_build_heading_paths(sample_docx: bytes) -> None:
     doc = parse_document(sample_docx, DOCX, source="guide.docx")
 
-    by_path = {s.heading_path: s.text for s in doc.sections}
+    by_path = {s.heading_path: s.text for s in doc.sections if s.table_header is None}
     assert by_path[("Field Guide",)] == "Opening words of the guide."
     assert by_path[("Field Guide", "Birds")] == "Birds are feathered vertebrates."
     assert by_path[("Field Guide", "Birds", "Raptors")].startswith("Raptors hunt with talons.")
@@ -21,11 +21,13 @@ def test_heading_styles_build_heading_paths(sample_docx: bytes) -> None:
     assert doc.title == "Field Guide"
 
 
-def test_table_rows_are_pipe_joined_under_their_heading(sample_docx: bytes) -> None:
+def test_table_is_a_section_of_rows_under_its_header_row(sample_docx: bytes) -> None:
     doc = parse_document(sample_docx, DOCX, source="guide.docx")
 
-    raptors = next(s for s in doc.sections if s.heading_path[-1:] == ("Raptors",))
-    assert "Species | Wingspan\nEagle | 2.3 m\nFalcon | 1.1 m" in raptors.text
+    table = next(s for s in doc.sections if s.table_header is not None)
+    assert table.heading_path == ("Field Guide", "Birds", "Raptors")
+    assert table.table_header == "Species | Wingspan"
+    assert table.text == "Eagle | 2.3 m\nFalcon | 1.1 m"
 
 
 def test_core_properties_title_wins() -> None:

@@ -24,7 +24,9 @@ def test_pages_are_numbered_and_keep_their_text(two_page_pdf: bytes) -> None:
 def test_table_rows_become_pipe_joined_text_once(two_page_pdf: bytes) -> None:
     doc = parse_document(two_page_pdf, PDF, source="metals.pdf")
 
-    assert "Metal | Density\nIron | 7.87\nGold | 19.32" in doc.text
+    table = next(s for s in doc.sections if s.table_header is not None)
+    assert (table.page, table.table_header) == (1, "Metal | Density")
+    assert table.text == "Iron | 7.87\nGold | 19.32"
     assert doc.text.count("Iron") == 1  # not repeated in the running text
 
 

@@ -2,7 +2,9 @@
 
 Word has no heading tags, only paragraph styles, so the style name ("Title",
 "Heading 1".."Heading 9") is what gives a section its path. Body content is walked in
-document order so a table stays next to the paragraphs that introduce it.
+document order so a table stays next to the paragraphs that introduce it; a table is a
+section of its own whose first row is kept with every chunk of it. The core properties
+give the title, author, dates and language (``content_metadata``).
 
 A DOCX is a zip, so it is opened through ``archives``: the central directory is checked
 against the archive limits before anything is inflated, and python-docx is handed a
@@ -20,6 +22,7 @@ import re
 from typing import Any
 
 from ragd.adapters.parsers.archives import open_archive
+from ragd.adapters.parsers.content_metadata import core_metadata
 from ragd.adapters.parsers.failures import phrase
 from ragd.adapters.parsers.limits import current_limits
 from ragd.adapters.parsers.sections import SectionBuilder
@@ -46,6 +49,8 @@ class DocxParser:
             document = docx.Document(io.BytesIO(package))
             title, sections = _walk(document)
             core_title = document.core_properties.title
+            metadata = core_metadata(document.core_properties)
+            metadata.pop("title", None)
         except (KeyError, PackageNotFoundError) as exc:  # a part the package names is absent
             log.info("DOCX %s: %s: %s", source, type(exc).__name__, exc)
             raise DocumentRejected(
@@ -65,7 +70,7 @@ class DocxParser:
             raise DocumentRejected("the DOCX file has no text")
         if isinstance(core_title, str) and core_title.strip():
             title = core_title.strip()
-        return ParsedDocument(sections=sections, title=title)
+        return ParsedDocument(sections=sections, title=title, metadata=metadata)
 
 
 def _is_xml_part(name: str) -> bool:
@@ -86,7 +91,7 @@ def _walk(document: Any) -> tuple[str | None, list[Section]]:
     title: str | None = None
     for block in document.iter_inner_content():
         if isinstance(block, Table):
-            out.add(_table_text(block))
+            out.table(_table_rows(block))
             continue
         text = block.text.strip()
         level = _heading_level(styles.name(block))
@@ -126,8 +131,8 @@ def _heading_level(name: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _table_text(table: Any) -> str:
-    lines = []
+def _table_rows(table: Any) -> list[list[str]]:
+    rows = []
     for row in table.rows:
         cells: list[str] = []
         seen: list[Any] = []
@@ -136,6 +141,5 @@ def _table_text(table: Any) -> str:
                 continue
             seen.append(cell._tc)
             cells.append(" ".join(cell.text.split()))
-        if any(cells):
-            lines.append(" | ".join(cells))
-    return "\n".join(lines)
+        rows.append(cells)
+    return rows

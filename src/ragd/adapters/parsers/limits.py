@@ -1,4 +1,5 @@
-"""The limits a parse runs under: how much a parser may inflate, and how many PDF pages.
+"""The limits a parse runs under: how much a parser may inflate, how many PDF pages, and
+whether it may load the language model.
 
 ``ParserRegistry`` is built once from settings, but the per-format parsers are shared
 module-level objects that take no settings, so the registry sets the limits for the
@@ -23,6 +24,8 @@ class ParseLimits:
     archive: ArchiveLimits = field(default_factory=ArchiveLimits)
     pdf_max_pages: int = 5_000
     pdf_max_stream_bytes: int = 64 * MiB
+    detect_language: bool = True
+    """Detect the language of text whose format does not state it (``RAGD_DETECT_LANGUAGE``)."""
 
 
 _DEFAULT = ParseLimits()

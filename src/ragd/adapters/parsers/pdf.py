@@ -1,4 +1,4 @@
-"""PDF: text per page, with tables kept as ``cell | cell`` rows.
+"""PDF: text per page, with tables kept as ``cell | cell`` rows under their header row.
 
 pdfplumber (on pdfminer) is used rather than pypdf because it finds ruled tables; their
 characters are filtered out of the running text so each cell is indexed once. Pages are
@@ -17,7 +17,9 @@ from typing import Any
 
 from ragd.adapters.parsers.failures import describe, phrase
 from ragd.adapters.parsers.limits import current_limits
+from ragd.adapters.parsers.pdf_info import info_metadata
 from ragd.adapters.parsers.pdf_streams import install as install_bounded_filters
+from ragd.adapters.parsers.table_rows import table_section
 from ragd.domain.models import ParsedDocument, Section
 from ragd.errors import DocumentRejected
 
@@ -41,6 +43,7 @@ class PdfParser:
             with pdfplumber.open(io.BytesIO(data)) as pdf:
                 _check_page_count(pdf, limits.pdf_max_pages)
                 title = _title(pdf.metadata)
+                metadata = info_metadata(pdf.metadata)
                 sections: list[Section] = []
                 for number, page in enumerate(pdf.pages, start=1):
                     try:
@@ -59,7 +62,7 @@ class PdfParser:
             raise DocumentRejected(f"the PDF cannot be read: {phrase(cause)}") from exc
         if not any(s.text.strip() for s in sections):
             raise DocumentRejected("the PDF has no extractable text (scanned?)")
-        return ParsedDocument(sections=sections, title=title)
+        return ParsedDocument(sections=sections, title=title, metadata=metadata)
 
 
 def _check_page_count(pdf: Any, most: int) -> None:
@@ -78,14 +81,14 @@ def _page_sections(page: Any, number: int) -> list[Section]:
     """Running text and tables of one page, in reading order from top to bottom."""
     tables = sorted(page.find_tables(), key=lambda t: t.bbox[1])
     boxes: list[BBox] = [tuple(t.bbox) for t in tables]
-    texts: list[str] = []
+    out: list[Section | None] = []
     cursor = float("-inf")
     for table, box in zip(tables, boxes, strict=True):
-        texts.append(_text_between(page, cursor, box[1], boxes))
-        texts.append(_table_rows(table.extract()))
+        out.append(Section(text=_text_between(page, cursor, box[1], boxes), page=number))
+        out.append(table_section(table.extract(), page=number))
         cursor = max(cursor, box[3])
-    texts.append(_text_between(page, cursor, float("inf"), boxes))
-    return [Section(text=t, page=number) for t in texts if t.strip()]
+    out.append(Section(text=_text_between(page, cursor, float("inf"), boxes), page=number))
+    return [s for s in out if s is not None and s.text.strip()]
 
 
 def _text_between(page: Any, top: float, bottom: float, tables: list[BBox]) -> str:
@@ -103,15 +106,6 @@ def _text_between(page: Any, top: float, bottom: float, tables: list[BBox]) -> s
     predicate: Callable[[dict[str, Any]], bool] = keep
     text: str = page.filter(predicate).extract_text() or ""
     return text.strip()
-
-
-def _table_rows(rows: list[list[str | None]]) -> str:
-    lines = []
-    for row in rows:
-        cells = [" ".join((cell or "").split()) for cell in row]
-        if any(cells):
-            lines.append(" | ".join(cells))
-    return "\n".join(lines)
 
 
 def _title(metadata: dict[str, Any]) -> str | None:

@@ -8,13 +8,23 @@ format shares so individual parsers need not repeat them.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from ragd.adapters.parsers.content_metadata import LANGUAGE_SAMPLE_CHARS, clean, detect_language
+from ragd.adapters.parsers.csv_tables import CSV, TSV, CsvParser
 from ragd.adapters.parsers.decoding import head_looks_like_text
 from ragd.adapters.parsers.docx import DOCX, DocxParser
+from ragd.adapters.parsers.epub import EPUB, EpubParser
 from ragd.adapters.parsers.html import HTML, HtmlParser
 from ragd.adapters.parsers.json_records import JSON, NDJSON, JsonParser
+from ragd.adapters.parsers.limits import current_limits
+from ragd.adapters.parsers.mail import EML, MSG, EmlParser, MsgParser
 from ragd.adapters.parsers.markdown import MARKDOWN, MarkdownParser
+from ragd.adapters.parsers.ods import ODS, OdsParser
 from ragd.adapters.parsers.pdf import PDF, PdfParser
+from ragd.adapters.parsers.slides import PPTX, PptxParser
 from ragd.adapters.parsers.text import PLAIN_TEXT, TextParser
+from ragd.adapters.parsers.xlsx import XLSM, XLSX, XlsxParser
 from ragd.domain.models import ParsedDocument, Section
 from ragd.errors import DocumentRejected, UnsupportedMediaType
 from ragd.ports.parser import Parser
@@ -26,6 +36,13 @@ _PARSERS: tuple[Parser, ...] = (
     PdfParser(),
     DocxParser(),
     JsonParser(),
+    XlsxParser(),
+    OdsParser(),
+    CsvParser(),
+    PptxParser(),
+    EpubParser(),
+    EmlParser(),
+    MsgParser(),
 )
 _BY_MEDIA_TYPE: dict[str, Parser] = {mt: p for p in _PARSERS for mt in p.media_types}
 
@@ -44,7 +61,28 @@ EXTENSIONS: dict[str, str] = {
     ".json": JSON,
     ".jsonl": NDJSON,
     ".ndjson": NDJSON,
+    ".xlsx": XLSX,
+    ".xlsm": XLSM,
+    ".ods": ODS,
+    ".csv": CSV,
+    ".tsv": TSV,
+    ".tab": TSV,
+    ".pptx": PPTX,
+    ".epub": EPUB,
+    ".eml": EML,
+    ".msg": MSG,
 }
+# A zip's first member tells the OOXML and OpenDocument formats apart when the name does
+# not (a zip's local headers name their members; ``mimetype`` comes first in ODF files).
+_ZIP_HINTS: tuple[tuple[bytes, str], ...] = (
+    (b"word/", DOCX),
+    (b"xl/", XLSX),
+    (b"ppt/", PPTX),
+    (b"mimetypeapplication/vnd.oasis.opendocument.spreadsheet", ODS),
+    (b"mimetypeapplication/epub+zip", EPUB),
+)
+_ZIP_FORMATS = frozenset({DOCX, XLSX, XLSM, PPTX, ODS, EPUB})
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 _ZIP_MAGIC = b"PK\x03\x04"
 _HTML_STARTS = (b"<!doctype html", b"<html")
@@ -87,15 +125,30 @@ def parse_document(data: bytes, media_type: str, *, source: str) -> ParsedDocume
     if not data:
         raise DocumentRejected("document is empty (0 bytes)")
     parsed = parser.parse(data, source=source)
-    sections = [
-        Section(text=s.text.strip(), page=s.page, heading_path=s.heading_path)
-        for s in parsed.sections
-        if s.text.strip()
-    ]
+    sections = [replace(s, text=s.text.strip()) for s in parsed.sections if s.text.strip()]
     if not sections:
         raise DocumentRejected("no text could be extracted")
     title = parsed.title.strip() if parsed.title else None
-    return ParsedDocument(sections=sections, title=title or None, metadata=parsed.metadata)
+    metadata = clean(parsed.metadata)
+    if "language" not in metadata and current_limits().detect_language:
+        language = detect_language(_sample(sections))
+        if language:
+            metadata["language"] = language
+    return ParsedDocument(
+        sections=sections, title=title or None, metadata=metadata, attachments=parsed.attachments
+    )
+
+
+def _sample(sections: list[Section]) -> str:
+    """The first few thousand characters of text, for language detection."""
+    out: list[str] = []
+    size = 0
+    for section in sections:
+        out.append(section.text[: LANGUAGE_SAMPLE_CHARS - size])
+        size += len(out[-1])
+        if size >= LANGUAGE_SAMPLE_CHARS:
+            break
+    return "\n".join(out)
 
 
 def _sniff(head: bytes, ext: str) -> str | None:
@@ -105,7 +158,14 @@ def _sniff(head: bytes, ext: str) -> str | None:
     if head.startswith(_ZIP_MAGIC):
         # OOXML is a zip; a docx names its "word/" parts early on. Other zips go through
         # the extension, so a broken .docx still reaches the DOCX parser's message.
-        return DOCX if ext == ".docx" or b"word/" in head else None
+        if EXTENSIONS.get(ext) in _ZIP_FORMATS:
+            return EXTENSIONS[ext]
+        for hint, media_type in _ZIP_HINTS:
+            if hint in head:
+                return media_type
+        return None
+    if head.startswith(_OLE_MAGIC) and ext == ".msg":
+        return MSG
     start = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if start.startswith(_HTML_STARTS) and ext not in (".md", ".markdown"):
         return HTML

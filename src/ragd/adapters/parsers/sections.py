@@ -1,11 +1,14 @@
 """Group blocks of text under the heading path they were written under.
 
-Markdown and DOCX both arrive as a flat stream of headings and blocks; retrieval wants
+Markdown, DOCX and EPUB all arrive as a flat stream of headings and blocks; retrieval wants
 each chunk to know its ``h1 > h2 > ...`` path, so both parsers feed this builder.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from ragd.adapters.parsers.table_rows import table_section
 from ragd.domain.models import Section
 
 
@@ -36,6 +39,18 @@ class SectionBuilder:
     def add(self, text: str) -> None:
         if text.strip():
             self._blocks.append(text.strip("\n"))
+
+    def table(self, rows: Sequence[Sequence[str | None]]) -> None:
+        """A table in its place: a section of its own, its first row the header kept with
+        every chunk of it (a one-row table is an ordinary block)."""
+        section = table_section(rows, heading_path=self.heading_path)
+        if section is None:
+            return
+        if section.table_header is None:
+            self.add(section.text)
+            return
+        self._flush()
+        self._sections.append(section)
 
     def finish(self) -> list[Section]:
         """The sections so far; a document of headings only still yields its headings."""

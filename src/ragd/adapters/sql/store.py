@@ -207,12 +207,15 @@ class SqlStore:
         error: str | None = None,
         chunk_count: int | None = None,
         title: str | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> None:
         values: dict[str, Any] = {"status": status.value, "error": error, "updated_at": utcnow()}
         if chunk_count is not None:
             values["chunk_count"] = chunk_count
         if title:
             values["title"] = title
+        if metadata is not None:
+            values["metadata"] = metadata
         stmt = (
             update(documents)
             .where(documents.c.tenant_id == tenant, documents.c.id == document_id)
