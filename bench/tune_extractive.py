@@ -98,6 +98,8 @@ def main() -> None:
     ap.add_argument("--passages", type=int, default=5)
     ap.add_argument("--grid", action="store_true")
     ap.add_argument("--lexical-only", action="store_true")
+    ap.add_argument("--max-questions", type=int, default=None)
+    ap.add_argument("--shares", type=lambda v: [float(x) for x in v.split(",")], default=[0.5])
     args = ap.parse_args()
     lists = load_lists(args.lists)
     settings = Settings(data_dir=args.data_dir)  # type: ignore[call-arg]
@@ -115,6 +117,7 @@ def main() -> None:
         cases.append(
             (questions[qid], [lists.text[h.chunk_id] for h in fused], tuple(lists.qrels[qid]))
         )
+    cases = cases[: args.max_questions]
     recall = sum(any(holds_answer(p, a) for p in ps) for _, ps, a in cases) / len(cases)
     print(f"{len(cases)} questions; answer in the top-{args.passages} passages: {recall:.4f}")
     embedder = CachedEmbedder(build_embedder(settings))
@@ -123,7 +126,7 @@ def main() -> None:
         grid = [
             (share, SelectionPolicy(floor=f, cliff=c, neighbour=nb, other=o, max_sentences=m))
             for share, f, c, nb, o, m in itertools.product(
-                (0.3, 0.5, 0.7), (0.3, 0.45), (0.85,), (0.2, 0.35, 0.5), (0.95, 1.01), (3, 4)
+                args.shares, (0.3, 0.45, 0.6), (0.85,), (0.2, 0.35, 0.5), (0.95, 1.01), (3, 4)
             )
         ]
     print(

@@ -108,7 +108,7 @@ def dump(args: argparse.Namespace) -> None:
             if kind == "qa":
                 texts[cid] = chunk.text
     split = args.split if kind == "beir" else "qa"
-    name = f"{args.dataset.name}-{split}-tw{args.title_weight:g}-b{args.b:g}"
+    name = f"{args.dataset.name}-{split}-{args.data_dir.name}-tw{args.title_weight:g}-b{args.b:g}"
     out = Lists(name, kind, lists, qvec, qrels, ext, texts, ids, matrix, str(args.dataset))
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"lists-{name}.pkl"

@@ -55,7 +55,7 @@ class RetrievalFields(BaseModel):
     fusion_dense_share: float = Field(
         0.4, ge=0, le=1, validation_alias=env("RAGD_FUSION_DENSE_SHARE")
     )
-    fusion_adaptive: float = Field(1.0, ge=0, le=10, validation_alias=env("RAGD_FUSION_ADAPTIVE"))
+    fusion_adaptive: float = Field(0.0, ge=0, le=10, validation_alias=env("RAGD_FUSION_ADAPTIVE"))
     """Per query, each side's share is scaled by its confidence to this power (0: fixed)."""
 
     @property

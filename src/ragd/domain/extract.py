@@ -31,11 +31,11 @@ class Scored:
 
 @dataclass(frozen=True)
 class SelectionPolicy:
-    floor: float = 0.35
-    cliff: float = 0.8
-    neighbour: float = 0.5
-    other: float = 0.95
-    max_sentences: int = 3
+    floor: float = 0.3
+    cliff: float = 0.85
+    neighbour: float = 0.2
+    other: float = 0.98
+    max_sentences: int = 4
 
 
 def select(candidates: Sequence[Scored], policy: SelectionPolicy) -> list[int]:

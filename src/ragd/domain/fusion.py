@@ -49,6 +49,12 @@ def rrf_fuse(
     ]
 
 
+RESCALE_DEPTH = 100
+"""Weighted fusion rescales each side over at most its top 100 (fewer when fewer
+candidates were asked for), whatever ``k`` is: a caller asking for 200 hits gets the same
+order of the first ones as one asking for 10. Tuned with: bench/tune_fusion.py."""
+
+
 def rescale(hits: Sequence[ScoredChunk], depth: int) -> dict[str, float]:
     """Each of the top ``depth`` hits' score mapped to 0..1 (min-max over those hits).
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ragd.adapters.index.checks import side_size
-from ragd.domain.fusion import rrf_fuse, weighted_fuse
+from ragd.domain.fusion import RESCALE_DEPTH, rrf_fuse, weighted_fuse
 from ragd.domain.models import ScoredChunk
 from ragd.ports.index import IndexQuery
 
@@ -25,7 +25,7 @@ def fuse_hybrid(
             dense,
             sparse,
             dense_weight=query.dense_share,
-            depth=side_size(query),
+            depth=min(side_size(query), RESCALE_DEPTH),
             adaptive=query.adaptive,
             limit=query.k,
         )

@@ -37,7 +37,7 @@ MODEL = "ragd-extractive"
 _REFERENCE = re.compile(r"\[\d{1,3}(?:\s*[,\u2013-]\s*\d{1,3})*\]")
 MIN_CHARS = 25
 MAX_CHARS = 600
-RANK_DECAY = 0.05
+RANK_DECAY = 0.2
 """Relevance multiplier 1 / (1 + RANK_DECAY * rank): near-ties go to the better passage."""
 LEXICAL_SHARE = 0.5
 """Relevance = this share of the sentence's BM25 (relative to the best sentence's) plus
