@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from ragd.domain.filters import SearchFilters
-from ragd.domain.fusion import rrf_fuse
+from ragd.domain.fusion import rrf_fuse, weighted_fuse
 from ragd.domain.models import EmbeddingSpec, IndexEntry, ScoredChunk, TenantId
 from ragd.errors import IndexMismatch, InvalidRequest
 from ragd.ports.index import Index, IndexQuery
@@ -472,6 +472,87 @@ def test_hybrid_weights_and_rrf_k_are_passed_through(
         limit=8,
     )
     assert index.search(tenant, q) == expected
+
+
+def test_weighted_hybrid_is_the_shared_fusion_of_both_sides(
+    harness: IndexHarness, tenant: TenantId
+) -> None:
+    corpus = random_corpus(tenant, n=120)
+    texts = ["apple pie recipe", "banana bread", "cherry tart", "apple crumble", "plum jam"]
+    corpus = [
+        IndexEntry(e.chunk_id, e.document_id, e.source, "", texts[i % 5], e.vector, e.metadata)
+        for i, e in enumerate(corpus)
+    ]
+    put(harness, tenant, corpus)
+    index = harness.index
+    vec = unit(np.random.default_rng(11), 1)[0]
+    q = IndexQuery(
+        text="apple tart",
+        vector=vec,
+        k=10,
+        candidates=30,
+        fusion="weighted",
+        dense_share=0.4,
+        adaptive=1.0,
+    )
+    expected = weighted_fuse(
+        dense(index, tenant, vec, k=30),
+        sparse(index, tenant, "apple tart", k=30),
+        dense_weight=0.4,
+        depth=30,
+        adaptive=1.0,
+        limit=10,
+    )
+    assert index.search(tenant, q) == expected
+
+
+def test_weighted_hybrid_ranks_the_same_on_every_backend(
+    harness: IndexHarness, tenant: TenantId
+) -> None:
+    """Every backend returns this exact ranking: the dense side is exact cosine, and the
+    keyword side's two hits (one word twice against once, same lengths) rescale to 1 and 0
+    whatever each backend's BM25 scale is, so the fusion leaves no room to differ."""
+    rng = np.random.default_rng(31)
+    vecs = unit(rng, 42)
+    corpus = [entry(f"v{i:02d}", f"d{i}", vecs[i], text=f"filler{i} words here") for i in range(40)]
+    corpus.append(entry("lexA", "da", vecs[40], text="quokka quokka island"))
+    corpus.append(entry("lexB", "db", vecs[41], text="quokka island shore"))
+    put(harness, tenant, corpus)
+    query_vec = vecs[3] + 0.5 * vecs[40]
+    exact = [
+        ScoredChunk(cid, score, dense_rank=r, similarity=score)
+        for r, (cid, score) in enumerate(oracle(corpus, query_vec, 20), start=1)
+    ]
+    keyword = [ScoredChunk("lexA", 2.0, sparse_rank=1), ScoredChunk("lexB", 1.0, sparse_rank=2)]
+    for share, adaptive in ((0.4, 0.0), (0.4, 1.0), (0.8, 2.0)):
+        q = IndexQuery(
+            text="quokka",
+            vector=query_vec,
+            k=8,
+            candidates=20,
+            fusion="weighted",
+            dense_share=share,
+            adaptive=adaptive,
+        )
+        got = harness.index.search(tenant, q)
+        want = weighted_fuse(
+            exact, keyword, dense_weight=share, depth=20, adaptive=adaptive, limit=8
+        )
+        assert ids(got) == ids(want)
+        for g, w in zip(got, want, strict=True):
+            assert g.score == pytest.approx(w.score, abs=TOL)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"fusion": "max"}, {"dense_share": 1.5}, {"dense_share": -0.1}, {"adaptive": 11.0}],
+)
+def test_bad_fusion_settings_are_invalid(
+    index: Index, tenant: TenantId, bad: dict[str, Any]
+) -> None:
+    vec = unit(np.random.default_rng(2), 1)[0]
+    with pytest.raises(InvalidRequest):
+        index.search(tenant, IndexQuery(text="x", vector=vec, mode="hybrid", **bad))
 
 
 # --------------------------------------------------------------------------- validation

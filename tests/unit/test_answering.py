@@ -150,3 +150,14 @@ def test_memory_cache_ttl_tenant_invalidation_and_copies() -> None:
     off = MemoryCache(ttl_seconds=0, max_size=10)
     off.set(a, "k", {"v": 1})
     assert off.get(a, "k") is None
+
+
+def test_headline_is_a_short_first_line_or_nothing() -> None:
+    from ragd.domain.text import HEADLINE_MAX_CHARS, headline
+
+    assert headline("\n  Functional  Variants in DC-SIGNR\n\nAbstract: ...") == (
+        "Functional Variants in DC-SIGNR"
+    )
+    assert headline("Oneword\nmore") is None
+    assert headline("x " * HEADLINE_MAX_CHARS) is None
+    assert headline("") is None

@@ -94,3 +94,23 @@ def test_replacing_a_document_deletes_its_other_points_first() -> None:
     assert upsert.upsert.points[0].payload["chunk_id"] == "c"  # type: ignore[union-attr]
     (only,) = qdrant_ops.replace_document(T, "d", [])
     assert only.delete.filter.must_not is None  # type: ignore[union-attr]
+
+
+def test_title_weight_multiplies_title_counts_like_the_other_indexes() -> None:
+    terms = ChunkTerms(title={"cat": 1}, text={"cat": 1, "dog": 1})
+    plain = dict(zip(*document_sparse(terms), strict=True))
+    weighted = dict(zip(*document_sparse(terms, 3.0), strict=True))
+    cat, dog = term_index("cat"), term_index("dog")
+    assert weighted[cat] > plain[cat] and weighted[dog] == plain[dog]
+
+
+def test_pgvector_rank_weights_express_the_same_title_weight() -> None:
+    from ragd.adapters.index.pgvector.index import title_rank_weights
+    from ragd.errors import ConfigError
+
+    assert title_rank_weights(1.0) == (1.0, 0.0, 0.0, 1.0)
+    d, _, _, a = title_rank_weights(3.0)
+    assert a / d == pytest.approx(3.0)
+    assert title_rank_weights(0.5) == (1.0, 0.0, 0.0, 0.5)
+    with pytest.raises(ConfigError):
+        title_rank_weights(float("nan"))

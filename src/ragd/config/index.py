@@ -35,12 +35,17 @@ class IndexSettings(Section):
     outbox_lease_seconds: float
     outbox_sync_in_worker: bool
     maintain_seconds: float = Field(validation_alias="index_maintain_seconds")
+    bm25_title_weight: float
 
 
 class IndexFields(BaseModel):
     """The environment variables of ``IndexSettings``."""
 
     vector_store_type: IndexBackend = Field("sqlite", validation_alias=env("VECTOR_STORE_TYPE"))
+    bm25_title_weight: float = Field(
+        1.0, ge=0, le=10, validation_alias=env("RAGD_BM25_TITLE_WEIGHT")
+    )
+    """Keyword search: a title word counts this many text words (every backend)."""
     hnsw_m: int = Field(16, ge=2, le=100, validation_alias=env("RAGD_HNSW_M"))
     hnsw_ef_construction: int = Field(
         64, ge=4, le=1000, validation_alias=env("RAGD_HNSW_EF_CONSTRUCTION")

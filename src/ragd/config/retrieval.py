@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from ragd.config.section import Section, env
 
 RetrievalMode = Literal["hybrid", "dense", "sparse"]
+FusionMethod = Literal["rrf", "weighted"]
 
 
 class RetrievalSettings(Section):
@@ -24,6 +25,9 @@ class RetrievalSettings(Section):
     rrf_dense_weight: float
     rrf_sparse_weight: float
     fusion_candidates: int
+    fusion: FusionMethod
+    fusion_dense_share: float
+    fusion_adaptive: float
 
 
 class RetrievalFields(BaseModel):
@@ -45,6 +49,14 @@ class RetrievalFields(BaseModel):
         100, ge=1, le=2000, validation_alias=env("RAGD_FUSION_CANDIDATES", "VECTOR_SEARCH_LIMIT")
     )
     """Hits each side asks of the index (a guide's ``VECTOR_SEARCH_LIMIT``)."""
+    fusion: FusionMethod = Field("weighted", validation_alias=env("RAGD_FUSION"))
+    """How hybrid search fuses its sides: ``weighted`` (rescaled scores, the two settings
+    below) or ``rrf`` (reciprocal ranks, the ``RAGD_RRF_*`` settings)."""
+    fusion_dense_share: float = Field(
+        0.4, ge=0, le=1, validation_alias=env("RAGD_FUSION_DENSE_SHARE")
+    )
+    fusion_adaptive: float = Field(0.0, ge=0, le=10, validation_alias=env("RAGD_FUSION_ADAPTIVE"))
+    """Per query, each side's share is scaled by its confidence to this power (0: fixed)."""
 
     @property
     def retrieval(self) -> RetrievalSettings:

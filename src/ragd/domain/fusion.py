@@ -47,3 +47,87 @@ def rrf_fuse(
         )
         for cid, score in ordered
     ]
+
+
+RESCALE_DEPTH = 100
+"""Weighted fusion rescales each side over at most its top 100 (fewer when fewer
+candidates were asked for), whatever ``k`` is: a caller asking for 200 hits gets the same
+order of the first ones as one asking for 10. Tuned with: bench/tune_fusion.py."""
+
+
+def rescale(hits: Sequence[ScoredChunk], depth: int) -> dict[str, float]:
+    """Each of the top ``depth`` hits' score mapped to 0..1 (min-max over those hits).
+
+    Cosine similarities and BM25 scores live on unrelated scales, and BM25's changes from
+    query to query; over a side's own top list both become "how close to this side's best"
+    (its best 1, its ``depth``-th 0). A side whose scores are all equal gives all 1."""
+    top = hits[:depth]
+    if not top:
+        return {}
+    high, low = top[0].score, top[-1].score
+    for h in top:
+        high, low = max(high, h.score), min(low, h.score)
+    span = high - low
+    return {h.chunk_id: (h.score - low) / span if span > 0 else 1.0 for h in top}
+
+
+def confidence(scaled: Sequence[float], head: int) -> float:
+    """How sharply a side separates its best hits from the rest, in 0..1: one minus the
+    mean rescaled score of its top ``head`` after the first.
+
+    A side that recognises the query puts a few hits far above its tail (low mean); a side
+    that does not (a dense model on a specialist question, BM25 on a paraphrase) ranks a
+    flat list whose head is barely above its ``depth``-th hit (mean near 1)."""
+    rest = scaled[1 : head + 1]
+    if not rest:
+        return 1.0
+    return max(0.0, 1.0 - sum(rest) / len(rest))
+
+
+def weighted_fuse(
+    dense: Sequence[ScoredChunk],
+    sparse: Sequence[ScoredChunk],
+    *,
+    dense_weight: float = 0.5,
+    depth: int = 100,
+    adaptive: float = 0.0,
+    head: int = 10,
+    limit: int,
+) -> list[ScoredChunk]:
+    """Weighted sum of each side's rescaled scores (``rescale``), best first, ties by id.
+
+    ``dense_weight`` (0..1) is the dense side's share; the sparse side gets the rest. With
+    ``adaptive`` > 0 each side's share is multiplied, per query, by its ``confidence`` to
+    the power ``adaptive`` (then renormalised), so a side that ranks one query poorly
+    loses say on that query only: the fused list then follows the better side instead of
+    averaging it with noise. A chunk a side did not return scores 0 on that side.
+    Each fused chunk keeps its cosine similarity from the dense list."""
+    d_scaled = rescale(dense, depth)
+    s_scaled = rescale(sparse, depth)
+    wd, ws = dense_weight, 1.0 - dense_weight
+    if adaptive > 0 and d_scaled and s_scaled:
+        cd = confidence(list(d_scaled.values()), head) ** adaptive
+        cs = confidence(list(s_scaled.values()), head) ** adaptive
+        if wd * cd + ws * cs > 0:
+            wd, ws = wd * cd / (wd * cd + ws * cs), ws * cs / (wd * cd + ws * cs)
+    scores: dict[str, float] = {}
+    for cid, v in d_scaled.items():
+        scores[cid] = wd * v
+    for cid, v in s_scaled.items():
+        scores[cid] = scores.get(cid, 0.0) + ws * v
+    dense_rank = {h.chunk_id: r for r, h in enumerate(dense[:depth], start=1)}
+    sparse_rank = {h.chunk_id: r for r, h in enumerate(sparse[:depth], start=1)}
+    similarity = {
+        h.chunk_id: h.similarity if h.similarity is not None else h.score for h in dense[:depth]
+    }
+    ordered = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+    return [
+        ScoredChunk(
+            cid,
+            score,
+            dense_rank=dense_rank.get(cid),
+            sparse_rank=sparse_rank.get(cid),
+            similarity=similarity.get(cid),
+        )
+        for cid, score in ordered
+    ]

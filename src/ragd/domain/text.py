@@ -101,3 +101,19 @@ def citation_numbers(text: str) -> list[int]:
 
 def strip_citations(text: str) -> str:
     return re.sub(r"\s*\[\d{1,3}\]", "", text).strip()
+
+
+HEADLINE_MAX_CHARS = 200
+
+
+def headline(text: str) -> str | None:
+    """The first line of ``text`` when it reads like a title (2 or more words, at most
+    ``HEADLINE_MAX_CHARS``), else None. A record without a title (a JSONL corpus of
+    articles) is then titled as its reader sees it, instead of by its id: the title
+    is put in front of every chunk the model embeds and weighted in keyword search, so
+    "doc-17" there is noise and the article's own title is its subject."""
+    for line in text.lstrip().splitlines()[:1]:
+        line = " ".join(line.split())
+        if len(line.split()) >= 2 and len(line) <= HEADLINE_MAX_CHARS:
+            return line
+    return None

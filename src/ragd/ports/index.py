@@ -11,6 +11,7 @@ from ragd.domain.models import EmbeddingSpec, IndexEntry, ScoredChunk, TenantId,
 from ragd.ports.store import Transaction
 
 Mode = Literal["hybrid", "dense", "sparse"]
+Fusion = Literal["rrf", "weighted"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,14 @@ class IndexQuery:
     sparse_weight: float = 1.0
     candidates: int = 100
     """How many results each side contributes to hybrid fusion."""
+    fusion: Fusion = "rrf"
+    """``rrf``: weighted reciprocal rank (``rrf_k``, ``dense_weight``, ``sparse_weight``);
+    ``weighted``: weighted sum of each side's scores rescaled over its candidates
+    (``dense_share``, ``adaptive``), see ``domain.fusion.weighted_fuse``."""
+    dense_share: float = 0.5
+    """Weighted fusion: the dense side's share of the score (0..1)."""
+    adaptive: float = 0.0
+    """Weighted fusion: how strongly each side's per-query confidence scales its share."""
 
 
 class Index(Protocol):
@@ -57,7 +66,8 @@ class Index(Protocol):
 
     def search(self, tenant: TenantId, query: IndexQuery) -> list[ScoredChunk]:
         """Best first. Dense scores are cosine similarity, sparse scores BM25 (higher is
-        better), hybrid scores the fused RRF value."""
+        better), hybrid scores the fused value (``query.fusion``), equal to
+        ``index.fusion.fuse_hybrid`` of the index's own dense and sparse lists."""
         ...
 
     def count(self, tenant: TenantId) -> int: ...

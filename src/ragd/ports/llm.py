@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from ragd.domain.models import Usage as Usage  # a domain value; adapters import it here too
+
+if TYPE_CHECKING:
+    from ragd.ports.embedder import Embedder
 
 Role = Literal["system", "user", "assistant"]
 
@@ -68,3 +71,11 @@ class LLM(Protocol):
         """Text deltas as they are generated, then exactly one ``Completion`` holding the
         whole text and its usage. Closing the iterator early stops generation."""
         ...
+
+
+@runtime_checkable
+class UsesEmbedder(Protocol):
+    """An LLM that reads with the deployment's embedding model (the extractive answerer
+    scores sentences by meaning with it); the container hands it the embedder it built."""
+
+    def use_embedder(self, embedder: Embedder) -> None: ...

@@ -20,6 +20,7 @@ from ragd.errors import ConfigError, InvalidRequest
 from ragd.ports import LLM, Cache, Embedder, Index, Parsing
 from ragd.ports.index_sync import IndexSync
 from ragd.ports.limiter import Limiter
+from ragd.ports.llm import UsesEmbedder
 from ragd.ports.reranker import Reranker
 from ragd.ports.sources import SecretBox, SourceReader
 from ragd.services.assembly import Ports, Services, assemble
@@ -62,20 +63,24 @@ def build_reranker(settings: Settings) -> Reranker | None:
     return providers.build_reranker(settings)
 
 
-def build_provider(settings: Settings, provider: str) -> LLM:
-    """One LLM provider's adapter by name (``LLM_PROVIDER`` or a fallback's)."""
-    return providers.build_llm(settings, provider)
+def build_provider(settings: Settings, provider: str, embedder: Embedder | None = None) -> LLM:
+    """One LLM provider's adapter by name (``LLM_PROVIDER`` or a fallback's), given the
+    ``embedder`` when it reads with one (``UsesEmbedder``: the extractive answerer)."""
+    llm = providers.build_llm(settings, provider)
+    if embedder is not None and isinstance(llm, UsesEmbedder):
+        llm.use_embedder(embedder)
+    return llm
 
 
-def build_llm(settings: Settings) -> LLM:
+def build_llm(settings: Settings, embedder: Embedder | None = None) -> LLM:
     """The configured provider, behind retries, a circuit breaker and the fallback chain
     (``RAGD_LLM_FALLBACK``, extractive by default, so an answer always comes back)."""
     llm = settings.llm
     if llm.chain == ["extractive"]:
-        return build_provider(settings, "extractive")
+        return build_provider(settings, "extractive", embedder)
     chain = [
         (
-            build_provider(settings, name),
+            build_provider(settings, name, embedder),
             CircuitBreaker(
                 name,
                 failure_threshold=llm.breaker_failures,
@@ -167,7 +172,7 @@ def build_index(
         return pgvector.build(db, spec, index), None
     from ragd.adapters.index.sqlite import SqliteIndex
 
-    return SqliteIndex(db, spec), None
+    return SqliteIndex(db, spec, title_weight=index.bm25_title_weight), None
 
 
 def build_source_readers(settings: Settings) -> dict[str, SourceReader]:
@@ -315,7 +320,7 @@ def build_services(settings: Settings, *, check_index: bool = True) -> Services:
         index=index,
         embedder=embedder,
         parsing=build_parsing(settings),
-        llm=build_llm(settings),
+        llm=build_llm(settings, embedder),
         cache=build_cache(settings),
         reranker=build_reranker(settings),
         accounts=SqlAccounts(db),

@@ -127,13 +127,13 @@ def run_queries(
     return ModeReport(
         mode,
         evaluate_run(run, dataset.qrels),
-        _pct(latencies, 50),
-        _pct(latencies, 95),
+        pct(latencies, 50),
+        pct(latencies, 95),
         len(dataset.queries),
     )
 
 
-def _pct(values: Sequence[float], p: int) -> float:
+def pct(values: Sequence[float], p: int) -> float:
     if not values:
         return 0.0
     if len(values) == 1:
@@ -206,6 +206,6 @@ def run_answers(
             report.supported_relevant += c.supported and is_relevant
         if on_query:
             on_query()
-    report.latency_ms_p50 = _pct(latencies, 50)
-    report.latency_ms_p95 = _pct(latencies, 95)
+    report.latency_ms_p50 = pct(latencies, 50)
+    report.latency_ms_p95 = pct(latencies, 95)
     return report

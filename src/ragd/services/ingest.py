@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from ragd.domain.metadata import MAX_TITLE_CHARS
 from ragd.domain.models import Document, DocumentStatus, NewDocument, SourceRecord, TenantId
+from ragd.domain.text import headline
 from ragd.domain.webhooks import EventType
 from ragd.errors import DocumentRejected, DocumentTooLarge, InvalidRequest, RagdError
 from ragd.ports import Index, Parsing, Queue, Store
@@ -186,7 +187,7 @@ class IngestService:
                 (
                     NewDocument(
                         source=source,
-                        title=rec.title or rec.key,
+                        title=rec.title or headline(rec.text) or rec.key,
                         media_type=TEXT_MEDIA_TYPE,
                         content_hash=hashlib.sha256(data).hexdigest(),
                         size_bytes=len(data),

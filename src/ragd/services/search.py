@@ -15,7 +15,7 @@ from ragd.domain.models import Hit, ScoredChunk, TenantId, Vector
 from ragd.errors import InvalidRequest
 from ragd.observability import metrics, tracing
 from ragd.ports import Embedder, Index, Store
-from ragd.ports.index import IndexQuery, Mode
+from ragd.ports.index import Fusion, IndexQuery, Mode
 
 tracer = trace.get_tracer("ragd")
 
@@ -29,6 +29,9 @@ class FusionPolicy:
     dense_weight: float = 1.0
     sparse_weight: float = 1.0
     candidates: int = 100
+    method: Fusion = "rrf"
+    dense_share: float = 0.5
+    adaptive: float = 0.0
 
 
 @dataclass
@@ -95,6 +98,9 @@ class SearchService:
                     dense_weight=self.fusion.dense_weight,
                     sparse_weight=self.fusion.sparse_weight,
                     candidates=max(self.fusion.candidates, k),
+                    fusion=self.fusion.method,
+                    dense_share=self.fusion.dense_share,
+                    adaptive=self.fusion.adaptive,
                 ),
             )
             t2 = time.perf_counter()

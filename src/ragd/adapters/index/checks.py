@@ -29,6 +29,12 @@ def checked_query(query: IndexQuery, spec: EmbeddingSpec) -> np.ndarray | None:
         raise InvalidRequest(f"k must be at most {MAX_K}, got {query.k}")
     if query.mode not in ("dense", "sparse", "hybrid"):
         raise InvalidRequest(f"unknown search mode {query.mode!r}")
+    if query.fusion not in ("rrf", "weighted"):
+        raise InvalidRequest(f"unknown fusion {query.fusion!r}")
+    if not 0.0 <= query.dense_share <= 1.0:
+        raise InvalidRequest(f"dense_share must be between 0 and 1, got {query.dense_share}")
+    if not 0.0 <= query.adaptive <= 10.0:
+        raise InvalidRequest(f"adaptive must be between 0 and 10, got {query.adaptive}")
     if query.mode == "sparse":
         return None
     if query.vector is None:

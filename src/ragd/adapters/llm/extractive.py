@@ -1,33 +1,51 @@
-"""The extractive answerer: no model, always available, never makes anything up.
+"""The extractive answerer: no generative model, always available, never makes anything up.
 
-It answers with the passages' own sentences that best match the question (BM25 over the
-sentences of the retrieved passages, with a small preference for higher-ranked passages),
-each followed by its ``[n]``. Because every sentence is quoted verbatim, every citation it
-makes verifies. It is the default LLM when nothing else is configured, and the last step
+It answers with the passages' own sentences, each followed by its ``[n]``, so every
+citation it makes verifies. Which sentences: each sentence of the retrieved passages is
+scored for relevance to the question, by BM25 over the sentences (the question's words)
+and, when the container gave it the embedder, by the cosine of the sentence's embedding
+with the question's (the words it means); ``domain.extract.select`` then keeps the best
+one, its relevant neighbours, and little else, and declines (``NO_ANSWER``) when nothing is
+relevant enough. It is the default LLM when nothing else is configured, and the last step
 of a fallback chain.
+
+Weights and thresholds were tuned on covidqa-dev (bench/tune_extractive.py, figures in
+bench/README.md); SciFact was not used.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
+from ragd.domain.answer import NO_ANSWER
+from ragd.domain.extract import Scored, SelectionPolicy, select
 from ragd.domain.text import content_terms, split_sentences
+from ragd.ports.embedder import Embedder
 from ragd.ports.llm import Completion, GenerationRequest, Usage
 
 if TYPE_CHECKING:
     from ragd.config import LLMSettings
 
 MODEL = "ragd-extractive"
-MAX_SENTENCES = 3
-MAX_PER_PASSAGE = 2
+_REFERENCE = re.compile(r"\[\d{1,3}(?:\s*[,\u2013-]\s*\d{1,3})*\]")
 MIN_CHARS = 25
 MAX_CHARS = 600
-RANK_DECAY = 0.15
-"""Score multiplier 1 / (1 + RANK_DECAY * rank): ties go to the better-ranked passage."""
+RANK_DECAY = 0.2
+"""Relevance multiplier 1 / (1 + RANK_DECAY * rank): near-ties go to the better passage."""
+LEXICAL_SHARE = 0.5
+"""Relevance = this share of the sentence's BM25 (relative to the best sentence's) plus
+the rest of its cosine with the question (when an embedder is attached)."""
+EMBED_TOP = 16
+"""Sentences embedded per question: the lexically best ones and each passage's first
+(an embedding costs ~1 ms a sentence on CPU; the whole top-5 would be ~60)."""
+POLICY = SelectionPolicy()
 
 
 @dataclass(frozen=True)
@@ -39,6 +57,15 @@ class _Candidate:
 
 
 class ExtractiveLLM:
+    def __init__(self, policy: SelectionPolicy = POLICY, lexical_share: float = LEXICAL_SHARE):
+        self._embedder: Embedder | None = None
+        self.policy = policy
+        self.lexical_share = lexical_share
+
+    def use_embedder(self, embedder: Embedder) -> None:
+        """Score sentences by meaning too (``ports.llm.UsesEmbedder``)."""
+        self._embedder = embedder
+
     @property
     def model(self) -> str:
         return MODEL
@@ -52,14 +79,14 @@ class ExtractiveLLM:
 
     def complete(self, request: GenerationRequest) -> Completion:
         parts = self._select(request)
-        text = " ".join(parts)
+        text = " ".join(parts) if parts else NO_ANSWER
         return Completion(
             text=text,
             model=MODEL,
             usage=Usage(
                 prompt_tokens=self.count_tokens(request.question)
                 + sum(self.count_tokens(p) for p in request.passages),
-                completion_tokens=self.count_tokens(text) if text else 0,
+                completion_tokens=self.count_tokens(text),
             ),
         )
 
@@ -70,46 +97,59 @@ class ExtractiveLLM:
             yield word if i == 0 else " " + word
         yield completion
 
+    def relevance(self, question: str, candidates: list[_Candidate]) -> list[float]:
+        """Each candidate's relevance to the question, 0..1 (see the module docstring)."""
+        query = Counter(content_terms(question))
+        lexical, coverage = _bm25(query, candidates)
+        top = max(lexical, default=0.0)
+        lex = [
+            0.5 * (v / top if top > 0 else 0.0) + 0.5 * cov
+            for v, cov in zip(lexical, coverage, strict=True)
+        ]
+        share = self.lexical_share if self._embedder is not None else 1.0
+        semantic = [0.0] * len(candidates)
+        if self._embedder is not None and share < 1.0:
+            picked = sorted(range(len(candidates)), key=lambda i: -lex[i])[:EMBED_TOP]
+            picked += [i for i, c in enumerate(candidates) if c.position == 0 and i not in picked]
+            vectors = self._embedder.embed_documents([candidates[i].text for i in picked])
+            q = np.asarray(self._embedder.embed_query(question), dtype=np.float64)
+            q /= np.linalg.norm(q) or 1.0
+            v = np.asarray(vectors, dtype=np.float64)
+            cos = v @ q / np.maximum(np.linalg.norm(v, axis=1), 1e-12)
+            for i, c in zip(picked, cos.tolist(), strict=True):
+                semantic[i] = max(0.0, c)
+        return [
+            (share * lx + (1 - share) * sm) / (1 + RANK_DECAY * c.passage)
+            for lx, sm, c in zip(lex, semantic, candidates, strict=True)
+        ]
+
     def _select(self, request: GenerationRequest) -> list[str]:
         candidates = _candidates(request.passages)
         if not candidates:
             return []
-        query = Counter(content_terms(request.question))
-        scores = _bm25(query, candidates)
-        ranked = sorted(
-            range(len(candidates)),
-            key=lambda i: scores[i] / (1 + RANK_DECAY * candidates[i].passage),
-            reverse=True,
-        )
-        if not query or scores[ranked[0]] <= 0:
-            first = candidates[0]  # nothing matches word for word: lead with the top passage
-            return [f"{first.text} [{first.passage + 1}]"]
-        best = scores[ranked[0]] / (1 + RANK_DECAY * candidates[ranked[0]].passage)
-        chosen: list[_Candidate] = []
-        per_passage: Counter[int] = Counter()
-        for i in ranked:
-            c = candidates[i]
-            score = scores[i] / (1 + RANK_DECAY * c.passage)
-            if len(chosen) == MAX_SENTENCES or score < 0.4 * best:
-                break
-            if per_passage[c.passage] >= MAX_PER_PASSAGE or _near_duplicate(c, chosen):
-                continue
-            chosen.append(c)
-            per_passage[c.passage] += 1
-        chosen.sort(key=lambda c: (c.passage, c.position))
+        scores = self.relevance(request.question, candidates)
+        scored = [Scored(c.passage, c.position, r) for c, r in zip(candidates, scores, strict=True)]
+        chosen = [candidates[i] for i in select(scored, self.policy)]
         return [f"{c.text} [{c.passage + 1}]" for c in chosen]
+
+
+def _quotable(text: str) -> str:
+    """A sentence as quoted: whitespace collapsed, and without the passage's own
+    bracketed reference numbers (a paper's "[12]"), which the citation check would
+    otherwise read as citations of retrieved passage 12."""
+    return " ".join(_REFERENCE.sub(" ", text).split())
 
 
 def _candidates(passages: Sequence[str]) -> list[_Candidate]:
     out: list[_Candidate] = []
     for p, passage in enumerate(passages):
         for pos, s in enumerate(split_sentences(str(passage))):
-            text = " ".join(s.text.split())
+            text = _quotable(s.text)
             if MIN_CHARS <= len(text) <= MAX_CHARS:
                 out.append(_Candidate(p, pos, text, Counter(content_terms(text))))
     if not out:  # only very short or very long sentences: take them anyway
         for p, passage in enumerate(passages):
-            text = " ".join(str(passage).split())[:MAX_CHARS]
+            text = _quotable(str(passage))[:MAX_CHARS]
             if text:
                 out.append(_Candidate(p, 0, text, Counter(content_terms(text))))
     return out
@@ -117,33 +157,29 @@ def _candidates(passages: Sequence[str]) -> list[_Candidate]:
 
 def _bm25(
     query: Counter[str], candidates: list[_Candidate], k1: float = 1.2, b: float = 0.75
-) -> list[float]:
+) -> tuple[list[float], list[float]]:
+    """Each candidate's BM25 for the query (over the candidates as the collection), and
+    its coverage: the IDF-weighted share of the query's words it holds (0..1), which,
+    unlike BM25, means the same from one question to the next."""
     n = len(candidates)
     df: Counter[str] = Counter()
     for c in candidates:
         df.update(set(c.terms))
     avg = sum(sum(c.terms.values()) for c in candidates) / n or 1.0
-    idf = {t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in query if df[t]}
-    scores = []
+    idf = {t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in query}
+    total = sum(idf.values()) or 1.0
+    scores, coverage = [], []
     for c in candidates:
         length = sum(c.terms.values())
-        s = 0.0
+        s = held = 0.0
         for t, w in idf.items():
             tf = c.terms.get(t, 0)
             if tf:
                 s += w * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / avg))
+                held += w
         scores.append(s)
-    return scores
-
-
-def _near_duplicate(c: _Candidate, chosen: list[_Candidate]) -> bool:
-    mine = set(c.terms)
-    for other in chosen:
-        theirs = set(other.terms)
-        union = mine | theirs
-        if union and len(mine & theirs) / len(union) > 0.8:
-            return True
-    return False
+        coverage.append(held / total)
+    return scores, coverage
 
 
 def build(llm: LLMSettings) -> ExtractiveLLM:  # noqa: ARG001 - a local LLM's signature

@@ -59,7 +59,7 @@ class SaveIn(TemplateIn):
 
 
 class RollbackIn(Strict):
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=2**31 - 1)  # a database integer
 
 
 class PreviewIn(Strict):

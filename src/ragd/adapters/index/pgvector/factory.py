@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ragd.adapters.index.pgvector.index import PgVectorIndex
+from ragd.adapters.index.pgvector.index import PgVectorIndex, title_rank_weights
 from ragd.adapters.sql.database import Database
 from ragd.domain.models import EmbeddingSpec
 
@@ -25,4 +25,5 @@ def build(db: Database, spec: EmbeddingSpec, index: IndexSettings) -> PgVectorIn
         exact_below=index.pg_exact_below,
         sparse_max_scored=index.pg_sparse_max_scored,
         build_memory=index.pg_build_memory,
+        sparse_weights=title_rank_weights(index.bm25_title_weight),
     )

@@ -21,9 +21,10 @@ A) and text (label D) through a GIN index on (tenant, tsvector), and ranks BM25-
 lexeme, its IDF in the tenant (document frequencies kept in ``index_terms`` by the same
 statements that write the rows) times ``ts_rank`` of that lexeme alone (see
 ``sql.score_sql``; measured against FTS5's BM25 in bench/pgvector_results.md).
-Hybrid search is one statement that runs both sides and fuses them by weighted reciprocal
-rank in SQL. ``version(tenant)`` is a per-tenant counter, bumped in the writing transaction,
-that the answer cache keys on.
+Hybrid search with reciprocal-rank fusion is one statement that runs both sides and fuses
+them in SQL; weighted (score) fusion runs both sides in one transaction and fuses them with
+the shared ``index.fusion`` helper, as the other indexes do. ``version(tenant)`` is a
+per-tenant counter, bumped in the writing transaction, that the answer cache keys on.
 
 Row-level security: ``index_tenants``, ``index_chunks`` and ``index_terms`` carry the
 tenant policies of ``ragd.adapters.sql.rls`` (applied by ``ensure_ready``, since these
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -50,6 +52,7 @@ from ragd.adapters.index.checks import (
     checked_query,
     side_size,
 )
+from ragd.adapters.index.fusion import fuse_hybrid
 from ragd.adapters.index.pgvector import graphs, schema
 from ragd.adapters.index.pgvector import sql as q
 from ragd.adapters.index.words import query_words
@@ -78,6 +81,17 @@ SPARSE_WEIGHTS = (0.8, 0.0, 0.0, 1.0)
 """``ts_rank`` weights (each in [0, 1]) for labels {D, C, B, A}: text is D, title A. A
 title word counts 1.25 times a text word: SciFact test nDCG@10 0.6867, against 0.6843
 with equal weights, 0.6703 at 1.67x and 0.6771 with the title below the text."""
+
+
+def title_rank_weights(title_weight: float) -> tuple[float, float, float, float]:
+    """``ts_rank`` weights {D, C, B, A} that make a title word count ``title_weight``
+    text words (``RAGD_BM25_TITLE_WEIGHT``); each weight must stay in [0, 1]."""
+    if not math.isfinite(title_weight) or title_weight < 0:
+        raise ConfigError(f"title_weight must be a non-negative number, got {title_weight}")
+    if title_weight >= 1:
+        return (1.0 / title_weight, 0.0, 0.0, 1.0)
+    return (1.0, 0.0, 0.0, title_weight)
+
 
 SPARSE_NORMALIZATION = 1
 """``ts_rank`` normalisation flags: 1 divides by 1 + log(document length)."""
@@ -314,6 +328,16 @@ class PgVectorIndex:
         params["qvec"] = q.vector_literal(qvec)
         if query.mode == "dense":
             return self._db.run_read(lambda conn: self._dense(conn, where, params, query), tenant)
+        if query.fusion == "weighted":
+            # Score fusion needs each side's scores; both sides run in one transaction.
+            return self._db.run_read(
+                lambda conn: fuse_hybrid(
+                    query,
+                    self._dense(conn, where, params, query),
+                    self._sparse(conn, where, params, slots) if params["words"] else [],
+                ),
+                tenant,
+            )
         params.update(
             k=query.k,
             rrf_k=int(query.rrf_k),

@@ -43,7 +43,12 @@ def build(
     )
     outbox = Outbox(db)
     qdrant = QdrantIndex(
-        collections, outbox, spec, ef_search=index.hnsw_ef_search, fusion=index.qdrant_fusion
+        collections,
+        outbox,
+        spec,
+        ef_search=index.hnsw_ef_search,
+        fusion=index.qdrant_fusion,
+        title_weight=index.bm25_title_weight,
     )
     sync = OutboxSync(
         collections,

@@ -50,6 +50,7 @@ from ragd.adapters.index.qdrant.outbox import Outbox
 from ragd.adapters.index.qdrant.points import (
     DENSE,
     SPARSE,
+    TITLE_WEIGHT,
     PointData,
     build_points,
     encode,
@@ -87,6 +88,7 @@ class QdrantIndex:
         ef_search: int = 100,
         fusion: Fusion = "client",
         tokenizer: Fts5Tokenizer | None = None,
+        title_weight: float = TITLE_WEIGHT,
     ) -> None:
         if spec.dimension < 1:
             raise ConfigError(f"embedding dimension must be positive, got {spec.dimension}")
@@ -97,6 +99,9 @@ class QdrantIndex:
         self._spec = spec
         self._ef_search = int(ef_search)
         self._fusion = fusion
+        if not math.isfinite(title_weight) or title_weight < 0:
+            raise ConfigError(f"title_weight must be a non-negative number, got {title_weight}")
+        self._title_weight = float(title_weight)
         self._tokenizer = tokenizer or Fts5Tokenizer()
 
     @property
@@ -161,7 +166,7 @@ class QdrantIndex:
         vectors = np.zeros((len(entries), self._spec.dimension), dtype=np.float32)
         for i, vec in enumerate(checked_entry_vectors(document_id, entries, self._spec)):
             vectors[i] = _unit(vec)
-        return build_points(entries, vectors, self._tokenizer)
+        return build_points(entries, vectors, self._tokenizer, self._title_weight)
 
     # ------------------------------------------------------------------ reads
 
@@ -181,7 +186,12 @@ class QdrantIndex:
             return []
         n = side_size(query)
         ops.search_filter(tenant, query.filters)  # validates the filters before any call
-        fused = query.mode == "hybrid" and self._fusion == "server" and terms is not None
+        fused = (
+            query.mode == "hybrid"
+            and self._fusion == "server"
+            and query.fusion == "rrf"
+            and terms is not None
+        )
         excluded: set[str] = set()
         applied = self.outbox.applied(tenant)
         for _ in range(TOMBSTONE_ROUNDS):

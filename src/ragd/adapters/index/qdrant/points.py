@@ -41,7 +41,10 @@ K1 = 1.2
 B = 0.75
 AVG_LENGTH = 128.0
 TITLE_WEIGHT = 1.0
-"""A title token counts as much as a text token, as in the SQLite index (FTS5 weights 1, 1)."""
+"""How much a title token counts against a text token unless the index is told otherwise
+(``RAGD_BM25_TITLE_WEIGHT``, the same weight the SQLite index gives FTS5's title column).
+Weights are stored in the points: a change applies to what is written after it, so change
+it with a ``ragd reindex``."""
 
 _NAMESPACE = uuid.UUID("5b0e7c1e-8f3a-4a7e-9d7c-2f1c6a1d0b11")
 _MAGIC = b"RQP1"
@@ -58,13 +61,15 @@ def term_index(term: str) -> int:
     return int.from_bytes(hashlib.blake2b(term.encode("utf-8"), digest_size=4).digest(), "little")
 
 
-def document_sparse(terms: ChunkTerms) -> tuple[list[int], list[float]]:
+def document_sparse(
+    terms: ChunkTerms, title_weight: float = TITLE_WEIGHT
+) -> tuple[list[int], list[float]]:
     """BM25 term-frequency weights of one chunk, indices sorted (Qdrant requires it)."""
     length = terms.length
     norm = K1 * (1.0 - B + B * length / AVG_LENGTH)
     weights: dict[int, float] = {}
     for term, (title_tf, text_tf) in terms.frequencies.items():
-        tf = TITLE_WEIGHT * title_tf + text_tf
+        tf = title_weight * title_tf + text_tf
         index = term_index(term)
         weights[index] = weights.get(index, 0.0) + tf
     indices = sorted(weights)
@@ -104,13 +109,16 @@ class EncodedDocument:
 
 
 def build_points(
-    entries: Sequence[IndexEntry], vectors: np.ndarray, tokenizer: Fts5Tokenizer
+    entries: Sequence[IndexEntry],
+    vectors: np.ndarray,
+    tokenizer: Fts5Tokenizer,
+    title_weight: float = TITLE_WEIGHT,
 ) -> list[PointData]:
     """Points of validated entries (``vectors[i]`` is ``entries[i]``'s, float32)."""
     terms = tokenizer.chunks([(e.title or "", e.text or "") for e in entries])
     points = []
     for entry, vector, chunk_terms in zip(entries, vectors, terms, strict=True):
-        indices, values = document_sparse(chunk_terms)
+        indices, values = document_sparse(chunk_terms, title_weight)
         points.append(
             PointData(
                 chunk_id=entry.chunk_id,
