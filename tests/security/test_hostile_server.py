@@ -18,15 +18,22 @@ latency of ``/health``.
 The server embeds with the hashing embedder, not MiniLM: the memory question is about
 parsing, chunking and storing, and MiniLM would need tens of minutes of model time for
 the 45 MB document's ~42,000 chunks on a CI machine. The real model adds its own ~250 MB,
-constant, to the RSS: this server must stay under the issue's 1.5 GB less 512 MB for it.
-Measured (2 busy cores): ~50 s; server peak ~480 MB, with the sandbox children ~600 MB;
-/health p95 ~0.1 s. Before the write path was batched, the same run peaked at 1,168 MB.
+constant, to each process that loads it (the API, and the worker, which runs as a child
+process of ``ragd serve``): the server and its process tree must stay under the issue's
+1.5 GB less 512 MB for them. Before the write path was batched, the run peaked at 1,168 MB.
 
-Known and not covered by a bound here: the big document's commit is one SQLite write
-transaction (seconds for 42,000 chunks, even on an idle machine); requests that need the write
-lock wait for it on the thread pool, and when the flood overlapped it (an idle machine
-ran the embedding faster) /health, a sync route that needs a pool thread, took 8.2 s and
-a legitimate search 12 s. Hence the flood first.
+Measured on the shared 2-core VM at load average 22-26, three consecutive runs (each
+~4 min): /health max 0.51, 0.74, 0.59 s (p95 ~0.05 s); the API process's peak RSS
+~380 MB, the tree (worker, parse children) ~710-730 MB; B's tiny document uploaded right
+behind the 45 MB one indexed in 0.3-1.9 s while that one was still being parsed (2.7 s
+with a profiler sampling the server).
+Before: /health up to 1.0-1.9 s while the worker (then a thread of the API process, whose
+GIL it held) chunked and committed the big document; the tiny document 11 s idle, 49 s
+loaded.
+
+Not bounded here: the big document's commit is one SQLite write transaction (seconds for
+42,000 chunks); requests that need the write lock wait for it on the thread pool, and
+when the flood overlapped it a legitimate search took 12 s. Hence the flood first.
 """
 
 from __future__ import annotations
