@@ -40,6 +40,7 @@ from typing import Protocol
 
 from ragd.config import Settings
 from ragd.observability import metrics
+from ragd.observability.error_reporting import init_sentry
 from ragd.services.container import Services, build_services
 from ragd.worker import build_worker
 
@@ -102,6 +103,9 @@ class ProcessWorker:
             [sys.executable, "-m", "ragd.api.embedded_worker"],
             stdin=subprocess.PIPE,
             env=env,
+            # Its own process group: a terminal's Ctrl-C reaches the API process alone,
+            # which then stops the worker itself (instead of seeing it exit and restarting it).
+            start_new_session=True,
         )
         assert proc.stdin is not None
         proc.stdin.write(pickle.dumps(self.settings))
@@ -175,6 +179,7 @@ def main() -> None:
         from ragd.observability.logging import configure_logging
 
         configure_logging(settings.observability.log_level, settings.observability.log_format)
+    init_sentry(settings)  # its failures are reported as the API's were (no-op without a DSN)
     # The large-document lane chunks on a thread of this process beside the worker loop:
     # 1 ms turns instead of 5 keep the loop's small documents moving.
     sys.setswitchinterval(SWITCH_INTERVAL_S)
