@@ -33,6 +33,8 @@ log = logging.getLogger("ragd.indexing")
 LARGE_DOCUMENT_BYTES = 1024 * 1024
 """Documents above this size are parsed and chunked in the lane (about half a second of
 chunking per MB of text on one core); smaller ones in the worker loop, in turn."""
+IDLE_EXIT_S = 30.0
+"""How long the lane's thread waits for another large document before it ends."""
 
 
 @dataclass
@@ -42,7 +44,8 @@ class Prepared:
 
     job: IngestJob
     active: ActiveJob | None
-    result: BatchResult
+    result: BatchResult | None
+    """None when preparing raised (a bug): the job is left to its lease."""
 
 
 class PrepareLane:
@@ -53,10 +56,12 @@ class PrepareLane:
         self, prepare: Callable[[IngestJob], tuple[ActiveJob | None, BatchResult]]
     ) -> None:
         self._prepare = prepare
-        self._todo: queue.Queue[IngestJob | None] = queue.Queue()
+        self._todo: queue.Queue[IngestJob] = queue.Queue()
+        self._lock = threading.Lock()
         self._done: queue.Queue[Prepared] = queue.Queue()
         self.jobs: dict[str, IngestJob] = {}
-        """Jobs handed to the lane and not taken back yet, by id."""
+        """Jobs handed to the lane and not taken back yet, by id (changed by the worker's
+        thread only)."""
         self._thread: threading.Thread | None = None
 
     def __len__(self) -> int:
@@ -67,11 +72,14 @@ class PrepareLane:
         return {j.tenant_id for j in self.jobs.values()}
 
     def submit(self, job: IngestJob) -> None:
-        self.jobs[job.id] = job
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="ragd-prepare-lane", daemon=True)
-            self._thread.start()
-        self._todo.put(job)
+        with self._lock:
+            self.jobs[job.id] = job
+            self._todo.put(job)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="ragd-prepare-lane", daemon=True
+                )
+                self._thread.start()
 
     def ready(self, wait: float = 0.0) -> list[Prepared]:
         """The documents prepared since the last call; waits up to ``wait`` seconds for
@@ -83,9 +91,8 @@ class PrepareLane:
                 out.append(self._done.get_nowait())
         except queue.Empty:
             pass
-        for p in out:
-            self.jobs.pop(p.job.id, None)
-        return out
+        # Only the jobs still ours: one forgotten while it was prepared is discarded.
+        return [p for p in out if self.jobs.pop(p.job.id, None) is not None]
 
     def forget(self) -> list[IngestJob]:
         """Take every job back (the worker releases them); a preparation in progress
@@ -100,11 +107,18 @@ class PrepareLane:
         self.ready()
         return jobs
 
-    def close(self) -> None:
-        self._todo.put(None)
-
     def _run(self) -> None:
-        while (job := self._todo.get()) is not None:
+        """Prepares jobs until none came for ``IDLE_EXIT_S`` (a worker that holds no large
+        document keeps no thread)."""
+        while True:
+            try:
+                job = self._todo.get(timeout=IDLE_EXIT_S)
+            except queue.Empty:
+                with self._lock:
+                    if self._todo.empty():
+                        self._thread = None
+                        return
+                continue
             if job.id not in self.jobs:  # forgotten while it waited
                 continue
             try:
@@ -112,6 +126,5 @@ class PrepareLane:
             except Exception:  # prepare fails documents itself; anything else is a bug
                 # The job keeps its lease until it expires, then it is retried.
                 log.exception("preparing job %s failed", job.id)
-                self.jobs.pop(job.id, None)
-                continue
+                active, result = None, None
             self._done.put(Prepared(job, active, result))

@@ -212,7 +212,8 @@ class Workload:
         """Take the documents the lane has prepared (waiting up to ``wait`` seconds)."""
         done = self.lane.ready(wait)
         for d in done:
-            result.add(d.result)
+            if d.result is not None:
+                result.add(d.result)
         self._hold([d.active for d in done if d.active is not None], result)
 
     def step(
