@@ -23,7 +23,10 @@ process of ``ragd serve``): the server and its process tree must stay under the 
 1.5 GB less 512 MB for them. Before the write path was batched, the run peaked at 1,168 MB.
 
 Measured on the shared 2-core VM at load average 22-26, three consecutive runs (each
-~4 min): /health max 0.51, 0.74, 0.59 s (p95 ~0.05 s); the API process's peak RSS
+~4 min): /health max 0.51, 0.74, 0.59 s (p95 ~0.05 s), then 0.77 s; one earlier run at
+load 16 had one probe of 1.19 s, while the big document was committed (in a later run,
+py-spy samples of the API process during its slowest probes showed only plain request
+handling: the kernel's scheduling at that load, not work of the API); the API process's peak RSS
 ~380 MB, the tree (worker, parse children) ~710-730 MB; B's tiny document uploaded right
 behind the 45 MB one indexed in 0.3-1.9 s while that one was still being parsed (2.7 s
 with a profiler sampling the server).
