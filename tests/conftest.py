@@ -22,8 +22,11 @@ def tenant() -> TenantId:
 def make_settings(data_dir: Path, **overrides: object) -> Settings:
     """Embedded settings isolated in ``data_dir``; the hashing embedder unless overridden,
     because most pipeline tests are about plumbing, and the real model is exercised by the
-    tests marked slow."""
+    tests marked slow. The embedded worker runs on a thread, in the test's own process
+    (starting a process per app would cost every API test a second); the tests of a live
+    ``ragd serve`` run the default, a child process."""
     base: dict[str, object] = {
+        "embedded_worker_mode": "thread",
         "data_dir": data_dir,
         "database_url": None,
         "embedding_model": "hashing-64",

@@ -134,10 +134,13 @@ class Worker:
         self.indexing.sync_index()  # an external index's outbox (Qdrant); no-op otherwise
         self.indexing.maintain_index()  # pgvector: per-tenant graphs; no-op otherwise
         jobs = self._claim()
-        if not jobs and not self._work.active:
+        if not jobs and not self._work.busy:
             return None
         result = self._work.add(jobs)
-        result.add(self._work.step(self._stop.is_set, max_seconds=STEP_SECONDS))
+        # Embedding: back at the queue every STEP_SECONDS. Only waiting for the large-
+        # document lane: back as often as an idle worker polls, for the small documents.
+        step = STEP_SECONDS if self._work.active else self.poll_seconds
+        result.add(self._work.step(self._stop.is_set, max_seconds=step))
         self.stats.add(result)
         return result
 

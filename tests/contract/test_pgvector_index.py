@@ -233,6 +233,43 @@ def test_sparse_scores_rows_of_the_rarest_words_within_the_budget(db: Database) 
     assert {"c4", "c5", "c6"} <= sparse_side and len(sparse_side) == 6
 
 
+def test_a_document_written_in_several_statements_equals_one_written_in_one(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``upsert_document`` writes a big document ``WRITE_BATCH`` rows a statement: the rows,
+    the term counts (so every sparse score) and the count are those of one statement."""
+    from ragd.adapters.index.pgvector import index as pgvector_index
+
+    index = PgVectorIndex(db, SPEC)
+    index.ensure_ready()
+    vecs = _unit(np.random.default_rng(9), 40)
+    words = ["alpha", "beta", "gamma", "delta", "epsilon"]
+    texts = [" ".join(words[: 1 + i % 5]) + f" w{i}" for i in range(40)]
+
+    def write(tenant: str, n: int) -> None:
+        entries = [IndexEntry(f"{tenant}-{i}", "d", "s", "T", texts[i], vecs[i]) for i in range(n)]
+        with db.write() as tx:
+            index.upsert_document(tx, TenantId(tenant), "d", entries)
+
+    def scores(tenant: str) -> dict[str, float]:
+        hits = index.search(
+            TenantId(tenant),
+            IndexQuery(text="alpha delta epsilon w3", vector=None, mode="sparse", k=50),
+        )
+        return {h.chunk_id.split("-", 1)[1]: h.score for h in hits}
+
+    write("whole", 40)
+    monkeypatch.setattr(pgvector_index, "WRITE_BATCH", 7)  # 40 rows: 6 statements
+    write("sliced", 40)
+    assert index.count(TenantId("sliced")) == 40
+    assert scores("sliced") == pytest.approx(scores("whole"))
+    write("sliced", 12)  # replaced by a shorter version, also sliced
+    monkeypatch.setattr(pgvector_index, "WRITE_BATCH", 1000)
+    write("whole", 12)
+    assert index.count(TenantId("sliced")) == 12
+    assert scores("sliced") == pytest.approx(scores("whole"))
+
+
 def test_a_big_tenant_gets_a_graph_of_its_own(db: Database, pg_database: str) -> None:
     """Above ``exact_below`` rows a tenant gets a partial HNSW index, preferred to the
     shared graph for its searches (EXPLAIN), kept up to date by later writes; a tenant id

@@ -18,15 +18,25 @@ latency of ``/health``.
 The server embeds with the hashing embedder, not MiniLM: the memory question is about
 parsing, chunking and storing, and MiniLM would need tens of minutes of model time for
 the 45 MB document's ~42,000 chunks on a CI machine. The real model adds its own ~250 MB,
-constant, to the RSS: this server must stay under the issue's 1.5 GB less 512 MB for it.
-Measured (2 busy cores): ~50 s; server peak ~480 MB, with the sandbox children ~600 MB;
-/health p95 ~0.1 s. Before the write path was batched, the same run peaked at 1,168 MB.
+constant, to each process that loads it (the API, and the worker, which runs as a child
+process of ``ragd serve``): the server and its process tree must stay under the issue's
+1.5 GB less 512 MB for them. Before the write path was batched, the run peaked at 1,168 MB.
 
-Known and not covered by a bound here: the big document's commit is one SQLite write
-transaction (seconds for 42,000 chunks, even on an idle machine); requests that need the write
-lock wait for it on the thread pool, and when the flood overlapped it (an idle machine
-ran the embedding faster) /health, a sync route that needs a pool thread, took 8.2 s and
-a legitimate search 12 s. Hence the flood first.
+Measured on the shared 2-core VM at load average 22-26, three consecutive runs (each
+~4 min): /health max 0.51, 0.74, 0.59 s (p95 ~0.05 s), then 0.77 s; one earlier run at
+load 16 had one probe of 1.19 s, while the big document was committed (in a later run,
+py-spy samples of the API process during its slowest probes showed only plain request
+handling: the kernel's scheduling at that load, not work of the API); the API process's peak RSS
+~380 MB, the tree (worker, parse children) ~710-730 MB; B's tiny document uploaded right
+behind the 45 MB one indexed in 0.3-1.9 s while that one was still being parsed (2.7 s
+with a profiler sampling the server).
+Before: /health up to 1.0-1.9 s while the worker (then a thread of the API process, whose
+GIL it held) chunked and committed the big document; the tiny document 11 s idle, 49 s
+loaded.
+
+Not bounded here: the big document's commit is one SQLite write transaction (seconds for
+42,000 chunks); requests that need the write lock wait for it on the thread pool, and
+when the flood overlapped it a legitimate search took 12 s. Hence the flood first.
 """
 
 from __future__ import annotations
@@ -70,8 +80,11 @@ PEAK_RSS_MB = 1536
 MODEL_ALLOWANCE_MB = 512
 """Left for the real model (MiniLM adds ~250 MB) that this server does without."""
 HEALTH_S = 1.0
-"""The issue's bound on every /health answer (not met yet: see the end of the test)."""
-HEALTH_STALL_S = 3.0
+"""The issue's bound on every /health answer."""
+EARLY_WAIT_S = 5.0
+"""How long B's tiny document may wait when uploaded right behind A's 45 MB one, while
+that one is parsed and chunked (large documents have a lane of their own). Measured on 2
+cores at load 16-20: 1.9-2.7 s; before the lane 11 s idle, 49 s loaded."""
 SMALL_WAIT_S = 15.0
 """How long B's small document may wait behind A's big one being embedded (loaded CI)."""
 STRANGERS = 40
@@ -106,7 +119,7 @@ class Watch:
     children_mb: list[float] = field(default_factory=list)
     health_s: list[float] = field(default_factory=list)
     health_failures: list[str] = field(default_factory=list)
-    slow: list[str] = field(default_factory=list)
+    slow: list[tuple[float, str]] = field(default_factory=list)
     phase: str = "start"
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -144,8 +157,7 @@ class Watch:
                 self.health_s.append(took)
                 if status != 200:
                     self.health_failures.append(f"{status} during {self.phase}")
-                if took > 0.5:
-                    self.slow.append(f"{took:.2f}s during {self.phase}")
+                self.slow.append((took, f"{self.phase} (at {time.time():.1f})"))
                 self._stop.wait(max(0.0, 0.1 - took))
 
 
@@ -309,11 +321,16 @@ def test_one_server_survives_every_hostile_input(
             lambda: a.post(DOCS, files={"file": ("big.txt", _paragraph(BIG_BYTES), "text/plain")}),
         )
         big_id = r.json()["id"]
-        # A tiny document of B's right behind it, while A's is parsed and chunked: how
-        # long it waits is recorded (the worker prepares the documents it claimed in turn).
+        # A tiny document of B's right behind it, while A's is parsed and chunked: large
+        # documents are prepared in a lane of their own (services/prepare_lane.py), so it
+        # does not wait for A's (it did: 11 s idle, 49 s on a loaded machine).
         early = b.post(DOCS, json={"text": "Early note: the numbat eats termites."})
         assert early.status_code == 202, early.text
         early_id = early.json()["id"]
+        t0 = time.monotonic()
+        early_doc = _wait(b, early_id, {"indexed", "failed"}, EARLY_WAIT_S * 6)
+        figures["early_wait_s"] = round(time.monotonic() - t0, 2)
+        figures["big_status_when_early_done"] = _status(a, big_id)["status"]
 
         # 3. While it is parsed and chunked: bombs, metadata, headers.
         watch.phase = "bombs"
@@ -365,7 +382,6 @@ def test_one_server_survives_every_hostile_input(
         watch.phase = "waiting for A's document to be indexed"
         big_doc = _wait(a, big_id, {"indexed", "failed"}, 180)
         figures["big_done_s"] = round(time.monotonic() - started, 1)
-        early_doc = _wait(b, early_id, {"indexed", "failed"}, 60)
         bomb_docs = {name: _wait(b, i, {"indexed", "failed"}, 60) for name, i in bomb_ids.items()}
         watch.phase = "final queries"
         finals = [
@@ -382,7 +398,7 @@ def test_one_server_survives_every_hostile_input(
     figures.update(
         {
             "wall_s": round(time.monotonic() - started, 1),
-            "small_wait_during_parse_s": _waited(early_doc),
+            "early_wait_server_s": _waited(early_doc),
             "big_status": big_doc["status"],
             "big_chunks": big_doc["chunks"],
             "server_peak_rss_mb (VmHWM)": round(peak_server),
@@ -395,7 +411,7 @@ def test_one_server_survives_every_hostile_input(
             "health_samples": len(watch.health_s),
             "health_max_s": round(max(watch.health_s), 3),
             "health_p95_s": round(sorted(watch.health_s)[int(0.95 * (len(watch.health_s) - 1))], 3),
-            "health_slow": watch.slow[:10],
+            "health_slowest": [f"{t:.3f}s during {p}" for t, p in sorted(watch.slow)[-5:]],
             "hostile_answers": answers.rows,
             "bombs": {n: (d["status"], d["error"]) for n, d in bomb_docs.items()},
         }
@@ -405,8 +421,7 @@ def test_one_server_survives_every_hostile_input(
 
     assert not answers.wrong, figures
     assert not watch.health_failures, (watch.health_failures, figures)
-    # No stall of seconds (the flood overlapping the big commit gave 8 s), whatever else.
-    assert figures["health_max_s"] < HEALTH_STALL_S, figures
+    assert figures["health_max_s"] <= HEALTH_S, figures
     assert peak_server < PEAK_RSS_MB - MODEL_ALLOWANCE_MB, figures
     assert figures["tree_rss_mb_max"] < PEAK_RSS_MB - MODEL_ALLOWANCE_MB, figures
     assert big_doc["status"] == "indexed", big_doc
@@ -415,6 +430,8 @@ def test_one_server_survives_every_hostile_input(
         assert doc["status"] == "failed" and is_sentence(doc["error"]), (name, doc)
     assert small_doc["status"] == "indexed", small_doc
     assert early_doc["status"] == "indexed", early_doc
+    assert figures["big_status_when_early_done"] in ("parsing", "embedding"), figures
+    assert figures["early_wait_s"] < EARLY_WAIT_S, figures
     assert figures["small_wait_s"] < SMALL_WAIT_S, figures
     flood = figures["flood"]
     assert sum(flood["strangers"].values()) > STRANGERS, flood  # the flood really ran
@@ -422,13 +439,6 @@ def test_one_server_survives_every_hostile_input(
     assert flood["legit_p95_s"] < 2.0, flood
     assert [f.status_code for f in finals] == [200, 200], [f.text[:300] for f in finals]
     assert hits.status_code == 200 and hits.json()["hits"], hits.text[:300]
-    if figures["health_max_s"] >= HEALTH_S:
-        # The issue's bound: with /health on the event loop and a 1 ms GIL switch interval
-        # while the embedded worker runs, it held in 3 of 3 runs on an idle 2-core machine
-        # (before: 1.0-1.9 s while the 45 MB document was embedded). Over it, the slowest
-        # answers and their phases are reported here instead of failing the suite on a
-        # loaded CI machine; a stall over 3 s fails above.
-        pytest.xfail(f"/health took {figures['health_max_s']} s: {watch.slow[:6]}")
 
 
 def _waited(doc: dict[str, Any]) -> float:

@@ -1,8 +1,9 @@
 """The FastAPI app factory: ``create_app()`` for uvicorn (``--factory``) and tests.
 
 The lifespan migrates the database and builds every adapter from Settings
-(``services.container``), and in embedded mode also runs the ingestion worker on a
-thread, so one process is the whole service. With ``METRICS_PORT`` it also serves
+(``services.container``), and in embedded mode also runs the ingestion worker beside it
+(a child process, or a thread: ``api.embedded_worker``), so one command is the whole
+service. With ``METRICS_PORT`` it also serves
 ``/metrics`` on that port (``api.metrics_port``). On shutdown the worker releases its jobs
 (nothing is lost) and the database closes.
 """
@@ -12,7 +13,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -22,7 +22,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 
 from ragd import __version__
-from ragd.api import api_docs, problems, ui
+from ragd.api import api_docs, embedded_worker, problems, ui
 from ragd.api.deps import document_roles
 from ragd.api.mcp_http import PATH as MCP_PATH
 from ragd.api.mcp_http import McpEndpoint, route_kwargs
@@ -49,7 +49,6 @@ from ragd.observability.error_reporting import close_sentry, init_sentry
 from ragd.observability.logging import configure_logging
 from ragd.observability.tracing import AppTracing, instrument_engine
 from ragd.services.container import Services, build_services, migrate_database
-from ragd.worker import build_worker
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
@@ -119,28 +118,21 @@ def create_app(
                 if own:
                     svc.close()
                 raise
-        worker_thread = None
-        worker = None
+        worker: embedded_worker.EmbeddedWorker | None = None
         if own and settings.runs_embedded_worker:
-            # The embedded worker is CPU-bound Python beside the event loop in one process:
-            # every I/O step of a request waits for the GIL, by default up to 5 ms each time
-            # the worker holds it, and a request takes dozens of such steps. A 1 ms switch
-            # interval keeps /health and small requests fast while a big document is
-            # embedded (measured in tests/security/test_hostile_server.py).
+            # Whatever still competes with the event loop for this process's GIL (the
+            # worker, when it runs as a thread; a request thread building a big tenant's
+            # in-memory index) gets 1 ms at a time instead of 5 (measured in
+            # tests/security/test_hostile_server.py).
             sys.setswitchinterval(EMBEDDED_SWITCH_INTERVAL_S)
-            worker = build_worker(svc, sources=True)
-            worker_thread = threading.Thread(
-                target=worker.run, name="ragd-embedded-worker", daemon=True
-            )
-            worker_thread.start()
-            log.info("embedded ingestion worker %s started", worker.worker_id)
+            worker = embedded_worker.start(settings, svc)
+        app.state.embedded_worker = worker
         try:
             async with mcp_endpoint.running():  # the /mcp session manager's task group
                 yield
         finally:
-            if worker is not None and worker_thread is not None:
-                worker.stop()
-                worker_thread.join(timeout=settings.ingest.job_lease_seconds)
+            if worker is not None:
+                worker.stop(timeout=settings.ingest.job_lease_seconds)
             if metrics_server is not None:
                 metrics_server.close()
             metrics.worker_stopped()

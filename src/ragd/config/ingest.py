@@ -3,6 +3,8 @@ sandbox), job retries and the worker loop."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from ragd.config.section import Section, env
@@ -27,6 +29,7 @@ class IngestSettings(Section):
     worker_poll_seconds: float
     worker_concurrency: int
     embedded_worker: bool | None
+    embedded_worker_mode: str
     parse_sandbox: bool
     parse_memory_mb: int
     parse_timeout_seconds: float
@@ -65,6 +68,11 @@ class IngestFields(BaseModel):
     worker_concurrency: int = Field(1, ge=1, le=64, validation_alias=env("RAGD_WORKER_CONCURRENCY"))
     embedded_worker: bool | None = Field(None, validation_alias=env("RAGD_EMBEDDED_WORKER"))
     """Run the ingestion worker inside ``ragd serve``; default: yes on SQLite."""
+    embedded_worker_mode: Literal["auto", "process", "thread"] = Field(
+        "auto", validation_alias=env("RAGD_EMBEDDED_WORKER_MODE")
+    )
+    """How: a child process (``auto``: unless Qdrant's local mode, which admits one
+    process), so the worker's CPU-bound Python never holds the API's GIL, or a thread."""
     parse_sandbox: bool = Field(True, validation_alias=env("RAGD_PARSE_SANDBOX"))
     """Parse each document in a child process under the two limits below (off: in the
     worker's own process, for debugging a parser)."""

@@ -134,6 +134,17 @@ class Settings(  # pydantic lists the fields of the last base first: storage, in
         return self.sqlalchemy_url.startswith("sqlite")
 
     @property
+    def embedded_worker_in_process(self) -> bool:
+        """The embedded worker runs in a child process (``api.embedded_worker``), not on a
+        thread: ``RAGD_EMBEDDED_WORKER_MODE``, by default unless the index is Qdrant's local
+        mode (on disk it admits one process, in memory it is one process's; the worker
+        writes it)."""
+        if self.embedded_worker_mode != "auto":
+            return self.embedded_worker_mode == "process"
+        local_qdrant = self.qdrant_url in (None, "", ":memory:")
+        return not (self.vector_store_type == "qdrant" and local_qdrant)
+
+    @property
     def exports_traces(self) -> bool:
         """Traces leave the process only with an endpoint and ``TRACING_ENABLED`` on."""
         return self.observability.exports_traces

@@ -22,9 +22,12 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
+from contextlib import suppress
 from pathlib import Path
 
 from prometheus_client import (
+    REGISTRY,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -33,6 +36,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 """prometheus_client's switch to multiprocess mode; read when it is imported."""
@@ -170,12 +175,57 @@ def multiprocess_dir() -> Path | None:
     return Path(directory) if directory else None
 
 
+_children: list[Path] = []
+"""Multiprocess directories of child processes whose samples this process's scrapes add
+(the embedded ingestion worker's, ``api.embedded_worker``)."""
+
+
+def merge_from(directory: Path) -> None:
+    """Add the samples a child process writes to ``directory`` (started with
+    ``PROMETHEUS_MULTIPROC_DIR`` set to it) to this process's scrapes."""
+    _children.append(directory)
+
+
+def stop_merging(directory: Path) -> None:
+    with suppress(ValueError):
+        _children.remove(directory)
+
+
+class _WithChildren(Collector):
+    """This process's metrics with its children's added: a counter the embedded worker
+    increments (``ragd_embedding_tokens_total{kind="document"}``) is one series, summed."""
+
+    def __init__(self, directories: list[Path]) -> None:
+        self.directories = directories
+
+    def collect(self) -> Iterable[Metric]:
+        families = {m.name: m for m in REGISTRY.collect()}
+        for directory in self.directories:
+            child = multiprocess.MultiProcessCollector(None, path=str(directory))  # type: ignore[no-untyped-call]
+            for theirs in child.collect():  # type: ignore[no-untyped-call]
+                mine = families.get(theirs.name)
+                if mine is None:
+                    families[theirs.name] = theirs
+                    continue
+                merged = {(s.name, tuple(sorted(s.labels.items()))): s for s in mine.samples}
+                for s in theirs.samples:
+                    key = (s.name, tuple(sorted(s.labels.items())))
+                    same = merged.get(key)
+                    merged[key] = s if same is None else same._replace(value=same.value + s.value)
+                mine.samples = list(merged.values())
+        return list(families.values())
+
+
 def exposition() -> bytes:
-    """A scrape's body: this process's metrics, or, in multiprocess mode, every worker's
-    merged (plus the answering worker's ``process_*``)."""
+    """A scrape's body: this process's metrics (with its worker process's, if any), or, in
+    multiprocess mode, every worker's merged (plus the answering worker's ``process_*``)."""
     directory = multiprocess_dir()
     if directory is None:
-        return generate_latest()
+        if not _children:
+            return generate_latest()
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_WithChildren(list(_children)))
+        return generate_latest(registry)
     forget_dead_workers(directory)
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, path=str(directory))  # type: ignore[no-untyped-call]

@@ -148,7 +148,8 @@ def build_parsing(settings: Settings) -> Parsing:
         registry,
         memory_mb=ingest.parse_memory_mb,
         timeout_seconds=ingest.parse_timeout_seconds,
-        processes=ingest.worker_concurrency,
+        # Per worker: one for the large-document lane, one for its loop (prepare_lane).
+        processes=2 * ingest.worker_concurrency,
     )
 
 

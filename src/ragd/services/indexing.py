@@ -199,11 +199,19 @@ class IndexingService:
         """Index these claimed jobs to the end (or until ``should_stop``), taking no others."""
         work = self.workload(worker_id)
         result = work.add(jobs)
-        while work.active:
+        while work.busy:
             result.add(work.step(should_stop))
         return result
 
     # -- stages ----------------------------------------------------------------
+    def document_size(self, job: IngestJob) -> int:
+        """The job's document's size in bytes (0 when it is gone: ``prepare`` finishes
+        such a job at once)."""
+        try:
+            return self.store.get_document(job.tenant_id, job.document_id).size_bytes
+        except NotFound:
+            return 0
+
     def prepare(self, job: IngestJob, worker_id: str, result: BatchResult) -> ActiveJob | None:
         try:
             doc = self.store.get_document(job.tenant_id, job.document_id)

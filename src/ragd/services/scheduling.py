@@ -33,12 +33,16 @@ import numpy.typing as npt
 from ragd.domain.models import ChunkDraft, Document, DocumentStatus, IngestJob, TenantId
 from ragd.errors import DocumentRejected, LeaseLost
 from ragd.observability import metrics
+from ragd.services.prepare_lane import LARGE_DOCUMENT_BYTES, PrepareLane
 
 if TYPE_CHECKING:
     from ragd.services.attachments import Carried
     from ragd.services.indexing import IndexingService
 
 log = logging.getLogger("ragd.indexing")
+
+LANE_POLL_S = 0.05
+"""Shortest wait for the lane when there is nothing to embed."""
 
 
 @dataclass
@@ -157,60 +161,98 @@ class Workload:
         self.indexing = indexing
         self.worker_id = worker_id
         self.active: list[ActiveJob] = []
+        self.lane = PrepareLane(self._prepare)
+        """Large documents being parsed and chunked beside the loop (``prepare_lane``)."""
         self._slicer = FairSlicer()
         self._checked = time.monotonic()
         self._renewed = time.monotonic()
 
     def __len__(self) -> int:
-        return len(self.active)
+        return len(self.active) + len(self.lane)
+
+    @property
+    def busy(self) -> bool:
+        """Documents in hand: being embedded, or being prepared in the lane."""
+        return bool(self.active) or bool(len(self.lane))
 
     @property
     def tenants(self) -> set[TenantId]:
-        return {a.tenant for a in self.active}
+        return {a.tenant for a in self.active} | self.lane.tenants
 
     def add(self, jobs: Sequence[IngestJob]) -> BatchResult:
-        """Parse and chunk newly claimed jobs and hold them for embedding."""
+        """Parse and chunk newly claimed jobs and hold them for embedding: the small ones
+        here and now, the large ones in the lane (collected by ``step``)."""
         ix, result = self.indexing, BatchResult()
         if not jobs:
             return result
         held = ix.mark(jobs, self.worker_id, DocumentStatus.PARSING)
         result.skipped += len(jobs) - len(held)
-        prepared = [
-            p
-            for job in jobs
-            if job.id in held and (p := ix.prepare(job, self.worker_id, result)) is not None
-        ]
+        prepared = []
+        for job in jobs:
+            if job.id not in held:
+                continue
+            if ix.document_size(job) > LARGE_DOCUMENT_BYTES:
+                self.lane.submit(job)
+            elif (p := ix.prepare(job, self.worker_id, result)) is not None:
+                prepared.append(p)
+        self._hold(prepared, result)
+        return result
+
+    def _prepare(self, job: IngestJob) -> tuple[ActiveJob | None, BatchResult]:
+        """The lane's work: one large document prepared (on the lane's thread)."""
+        result = BatchResult()
+        return self.indexing.prepare(job, self.worker_id, result), result
+
+    def _hold(self, prepared: list[ActiveJob], result: BatchResult) -> None:
+        """Mark prepared documents ``embedding`` (fenced) and hold the ones still ours."""
         if prepared:
+            ix = self.indexing
             embedding = ix.mark([p.job for p in prepared], self.worker_id, DocumentStatus.EMBEDDING)
             result.skipped += len(prepared) - len(embedding)
             self.active += [p for p in prepared if p.job.id in embedding]
-        return result
+
+    def _collect(self, result: BatchResult, wait: float = 0.0) -> None:
+        """Take the documents the lane has prepared (waiting up to ``wait`` seconds)."""
+        done = self.lane.ready(wait)
+        for d in done:
+            if d.result is not None:
+                result.add(d.result)
+        self._hold([d.active for d in done if d.active is not None], result)
 
     def step(
         self, should_stop: Callable[[], bool] = lambda: False, max_seconds: float = 0.0
     ) -> BatchResult:
-        """Embed slices for up to ``max_seconds`` (at least one); commit what is done."""
+        """Embed slices for up to ``max_seconds`` (at least one); commit what is done.
+        With nothing to embed but documents in the lane, wait for them as long (at least
+        ``LANE_POLL_S``)."""
         result = BatchResult()
         until = time.monotonic() + max_seconds
-        while self.active:
+        self._collect(result)
+        while self.busy:
             if should_stop():
                 self.release_all(result)
                 break
             self._keep_leases(result)
             if not self.active:
-                break
+                wait = max(until - time.monotonic(), LANE_POLL_S)
+                self._collect(result, wait=min(wait, self.indexing.check_every_s))
+                if not self.active and time.monotonic() >= until:
+                    break
+                continue
             self._embed_slice(result)
+            self._collect(result)
             if time.monotonic() >= until:
                 break
         return result
 
     def release_all(self, result: BatchResult | None = None) -> None:
         """Give every held job back untouched (the worker is stopping)."""
-        for a in self.active:
+        jobs = [a.job for a in self.active] + self.lane.forget()
+        for job in jobs:
             with suppress(LeaseLost):
-                self.indexing.queue.release(a.job.id, self.worker_id)
+                self.indexing.queue.release(job.id, self.worker_id)
         if result is not None:
-            result.skipped += len(self.active)
+            result.skipped += len(jobs)
         self.active = []
 
     def _embed_slice(self, result: BatchResult) -> None:
@@ -254,17 +296,19 @@ class Workload:
         drop the jobs this worker no longer holds (deleted, cancelled, taken over)."""
         ix, now = self.indexing, time.monotonic()
         lost: set[str] = set()
+        held = [a.job for a in self.active] + list(self.lane.jobs.values())
         if now - self._renewed > ix.retry.lease_seconds / 3:
-            for a in self.active:
+            for job in held:
                 try:
-                    ix.queue.extend(a.job.id, self.worker_id, lease_seconds=ix.retry.lease_seconds)
+                    ix.queue.extend(job.id, self.worker_id, lease_seconds=ix.retry.lease_seconds)
                 except LeaseLost:
-                    lost.add(a.job.id)
+                    lost.add(job.id)
             self._renewed = self._checked = now
         elif now - self._checked >= ix.check_every_s:
-            ids = [a.job.id for a in self.active]
+            ids = [job.id for job in held]
             lost = set(ids) - ix.queue.held(self.worker_id, ids)
             self._checked = now
+        # A lane job lost meanwhile is dropped when it comes back: its marks are fenced.
         for a in [a for a in self.active if a.job.id in lost]:
             log.info(
                 "document %s was deleted or cancelled, or its job taken over: abandoning it",

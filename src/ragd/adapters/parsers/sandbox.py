@@ -67,7 +67,7 @@ class SandboxedParsing:
         self._inner = inner
         self._memory_mb = memory_mb
         self._timeout = timeout_seconds
-        self._idle: queue.Queue[_Child | None] = queue.Queue()
+        self._idle: queue.LifoQueue[_Child | None] = queue.LifoQueue()  # warm child first
         self._children: set[_Child] = set()
         self._lock = threading.Lock()
         for _ in range(processes):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from ragd.api.deps import ServicesDep, TenantAdmin, audit
@@ -150,7 +150,10 @@ def deliveries(
     summary="Send a dead delivery again",
 )
 def redeliver(
-    delivery_id: int, request: Request, services: ServicesDep, principal: TenantAdmin
+    delivery_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    request: Request,
+    services: ServicesDep,
+    principal: TenantAdmin,
 ) -> DeliveryOut:
     delivery = _webhooks(services).redeliver(principal.tenant_id, delivery_id)
     audit(request, services, principal, "webhook.redeliver", str(delivery_id))

@@ -44,6 +44,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 
@@ -113,6 +114,22 @@ EXTRA_SLOTS = 4
 """Score slots beyond one per query word, for words that yield several lexemes."""
 
 _LOCK = 0x72616769  # advisory lock serialising ensure_ready/rebuild across processes
+
+
+WRITE_BATCH = 1000
+"""Index rows per INSERT statement (``upsert_document``)."""
+
+
+def _columns(entries: Sequence[IndexEntry], vectors: Sequence[np.ndarray]) -> dict[str, list[str]]:
+    """The unnest arrays of ``INSERT_CHUNKS`` for these entries."""
+    return {
+        "chunk_ids": [e.chunk_id for e in entries],
+        "sources": [e.source for e in entries],
+        "metadata": [json.dumps(e.metadata, ensure_ascii=False, default=str) for e in entries],
+        "embeddings": [q.vector_literal(v) for v in vectors],
+        "titles": [q.fold(e.title or "") for e in entries],
+        "bodies": [q.fold(e.text or "") for e in entries],
+    }
 
 
 class PgVectorIndex:
@@ -244,32 +261,22 @@ class PgVectorIndex:
     ) -> None:
         """Replace the document's rows inside the caller's transaction.
 
-        Everything is validated before the first write; the rows go in as one
-        ``INSERT … SELECT FROM unnest(...)`` (one round trip per document), and the
+        Everything is validated before the first write; the rows go in as
+        ``INSERT … SELECT FROM unnest(...)``, ``WRITE_BATCH`` rows a statement (one round
+        trip per small document; a huge one neither builds all its rows' parameters at once
+        nor runs one statement of minutes into ``RAGD_STATEMENT_TIMEOUT_MS``), and the
         tenant's version is bumped in the same transaction.
         """
         conn = scoped(tx, tenant)
-        cols: dict[str, list[str]] = {
-            "chunk_ids": [],
-            "sources": [],
-            "metadata": [],
-            "embeddings": [],
-            "titles": [],
-            "bodies": [],
-        }
         checked = checked_entry_vectors(document_id, entries, self._spec)
-        for entry, vec in zip(entries, checked, strict=True):
-            cols["chunk_ids"].append(entry.chunk_id)
-            cols["sources"].append(entry.source)
-            cols["metadata"].append(json.dumps(entry.metadata, ensure_ascii=False, default=str))
-            cols["embeddings"].append(q.vector_literal(vec))
-            cols["titles"].append(q.fold(entry.title or ""))
-            cols["bodies"].append(q.fold(entry.text or ""))
         keys = {"tenant": tenant, "document_id": document_id}
         with _translate():
             conn.exec_driver_sql(q.BUMP_VERSION, keys)  # first: the tenant's write lock
             deleted = int(conn.exec_driver_sql(q.DELETE_DOCUMENT, keys).scalar_one())
-            if entries:
+            for start in range(0, len(entries), WRITE_BATCH):
+                cols = _columns(
+                    entries[start : start + WRITE_BATCH], checked[start : start + WRITE_BATCH]
+                )
                 try:
                     conn.exec_driver_sql(q.INSERT_CHUNKS, {**keys, **cols})
                 except IntegrityError as exc:
