@@ -15,6 +15,7 @@ from ragd.domain.pricing import PriceTable
 from ragd.ports import LLM, Cache, Embedder, Index, Parsing, Queue, Store
 from ragd.ports.accounts import Accounts
 from ragd.ports.audit import Audit
+from ragd.ports.graph import GraphStore, GraphSync
 from ragd.ports.index_sync import IndexSync
 from ragd.ports.limiter import Limiter
 from ragd.ports.reranker import Reranker
@@ -25,6 +26,9 @@ from ragd.services.auth import Authenticator, JwtSettings, KeyHasher
 from ragd.services.auth_audit import FailureAudit
 from ragd.services.auth_guard import AuthGuard, GuardLimits
 from ragd.services.gdpr import GdprService
+from ragd.services.graph_build import GraphBuildService
+from ragd.services.graph_extract import LlmExtractor, RuleExtractor
+from ragd.services.graph_search import GraphPolicy, GraphRetriever
 from ragd.services.indexing import ChunkingPolicy, IndexingService, RetryPolicy
 from ragd.services.ingest import IngestService
 from ragd.services.prompting import PromptBuilder
@@ -55,6 +59,8 @@ class Ports:
     reranker: Reranker | None = None
     index_sync: IndexSync | None = None
     engine: Engine | None = None
+    graph: GraphStore | None = None
+    graph_sync: GraphSync | None = None
 
 
 @dataclass
@@ -87,6 +93,12 @@ class Services:
     """The Store's SQLAlchemy engine, for the app to instrument when it traces."""
     index_sync: IndexSync | None = None
     """Applies the outbox of an index outside the Store (Qdrant); None for the others."""
+    graph: GraphStore | None = None
+    """The knowledge graph's store (kept consistent on delete even when not enabled)."""
+    graph_build: GraphBuildService | None = None
+    """The graph stage (``ragd graph build``, the worker); None unless RAGD_GRAPH_ENABLED."""
+    graph_sync: GraphSync | None = None
+    """Applies the graph outbox to Neo4j (``RAGD_GRAPH_STORE=neo4j``); None otherwise."""
 
     def close(self) -> None:
         self.authenticator.close()
@@ -106,10 +118,49 @@ def answer_passages(settings: Settings) -> int:
     return 3 if settings.llm.provider == "llamacpp" else 5
 
 
+def graph_stage(settings: Settings, p: Ports, prices: PriceTable) -> GraphBuildService | None:
+    """The graph stage when ``RAGD_GRAPH_ENABLED``: the LLM extracts (``RAGD_GRAPH_EXTRACTOR``
+    ``llm``, or ``auto`` with an LLM configured), else the offline rules."""
+    graph = settings.graph
+    if not graph.enabled or p.graph is None:
+        return None
+    use_llm = graph.extractor == "llm" or (
+        graph.extractor == "auto" and settings.llm.chain != ["extractive"]
+    )
+    if use_llm:
+        return GraphBuildService(
+            p.store,
+            p.graph,
+            LlmExtractor(p.llm, batch=graph.llm_batch),
+            p.embedder,
+            prices=prices,
+        )
+    return GraphBuildService(p.store, p.graph, RuleExtractor(), p.embedder, cache=False)
+
+
+def graph_retriever(settings: Settings, p: Ports) -> GraphRetriever | None:
+    graph = settings.graph
+    if not graph.enabled or p.graph is None:
+        return None
+    return GraphRetriever(
+        p.graph,
+        p.embedder,
+        GraphPolicy(
+            hops=graph.hops,
+            max_edges=graph.max_edges,
+            max_chunks=graph.max_chunks,
+            name_similarity=graph.name_similarity,
+            weight=graph.weight,
+        ),
+    )
+
+
 def assemble(settings: Settings, p: Ports) -> Services:
     """Every use case over ``p``, configured by its section of ``settings``."""
     ingest, retrieval, auth = settings.ingest, settings.retrieval, settings.authentication
     audit = LoggedAudit(p.audit)  # every audit entry also on the JSON log
+    prices = PriceTable.parse(settings.llm.prices)
+    graph_build = graph_stage(settings, p, prices)
     indexing = IndexingService(
         p.store,
         p.queue,
@@ -124,6 +175,8 @@ def assemble(settings: Settings, p: Ports) -> Services:
         index_sync=p.index_sync if settings.index.outbox_sync_in_worker else None,
         maintain_every_s=settings.index.maintain_seconds,
         document_timeout_s=ingest.document_timeout_seconds or None,
+        graph=p.graph,
+        graph_build=graph_build,
     )
     search = SearchService(
         p.store,
@@ -137,6 +190,7 @@ def assemble(settings: Settings, p: Ports) -> Services:
         ),
         default_mode=retrieval.default_mode,
         max_k=retrieval.max_results,
+        graph=graph_retriever(settings, p),
     )
     answers = AnswerService(
         search,
@@ -158,7 +212,12 @@ def assemble(settings: Settings, p: Ports) -> Services:
         content_version=p.index.version,
     )
     uploads = IngestService(
-        p.store, p.queue, p.index, p.parsing, max_document_bytes=ingest.max_document_bytes
+        p.store,
+        p.queue,
+        p.index,
+        p.parsing,
+        max_document_bytes=ingest.max_document_bytes,
+        graph=p.graph,
     )
     hasher = KeyHasher()
     jwt = JwtSettings(
@@ -188,7 +247,6 @@ def assemble(settings: Settings, p: Ports) -> Services:
             max_llm_tokens_month=limits.max_llm_tokens_per_month,
         ),
     )
-    prices = PriceTable.parse(settings.llm.prices)
     return Services(
         settings=settings,
         store=p.store,
@@ -218,4 +276,7 @@ def assemble(settings: Settings, p: Ports) -> Services:
         submissions=SubmitService(uploads, quotas, p.cache),
         engine=p.engine,
         index_sync=p.index_sync,
+        graph=p.graph,
+        graph_build=graph_build,
+        graph_sync=p.graph_sync,
     )

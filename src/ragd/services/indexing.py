@@ -41,8 +41,10 @@ from ragd.domain.models import (
 )
 from ragd.errors import DocumentRejected, LeaseLost, NotFound, RagdError
 from ragd.ports import Embedder, Index, Parsing, Queue, Store
+from ragd.ports.graph import GraphStore
 from ragd.ports.index import IndexMaintenance
 from ragd.ports.index_sync import IndexSync
+from ragd.services.graph_build import GraphBuildService
 from ragd.services.ingest import title_from_source
 from ragd.services.scheduling import ActiveJob, BatchResult, Workload
 
@@ -107,6 +109,8 @@ class IndexingService:
         maintain_every_s: float = MAINTAIN_EVERY_S,
         document_timeout_s: float | None = None,
         check_every_s: float = CHECK_EVERY_S,
+        graph: GraphStore | None = None,
+        graph_build: GraphBuildService | None = None,
     ) -> None:
         self.store = store
         self.queue = queue
@@ -125,6 +129,10 @@ class IndexingService:
         self.document_timeout_s = document_timeout_s
         """Model time one document may take (``RAGD_INGEST_DOCUMENT_TIMEOUT_SECONDS``)."""
         self.check_every_s = check_every_s
+        self.graph = graph
+        """Loses a replaced document's graph contribution in the commit that replaces it."""
+        self.graph_build = graph_build
+        """The graph stage (``RAGD_GRAPH_ENABLED``), run by the worker when it is idle."""
 
     def maintain_index(self) -> str | None:
         """The index's background upkeep (``IndexMaintenance``), at most once every
@@ -154,6 +162,13 @@ class IndexingService:
             return 0
         self._sync_backoff = SYNC_BACKOFF_MIN_S
         return applied
+
+    def build_graph(self, *, nudge: bool = False) -> int:
+        """The graph stage for about a step (``GraphBuildService.step``); returns the
+        documents built (0 without a graph stage). Never raises for a failing LLM."""
+        if self.graph_build is None:
+            return 0
+        return self.graph_build.step(max_seconds=STEP_SECONDS, nudge=nudge).documents
 
     def workload(self, worker_id: str) -> Workload:
         """The documents one worker holds, embedded slice by slice (see ``Workload``)."""
@@ -250,6 +265,8 @@ class IndexingService:
         try:
             with self.store.transaction() as tx:
                 self.queue.complete(tx, p.job.id, worker_id)  # fencing first: LeaseLost aborts all
+                if self.graph is not None:  # the old version's entities and relations
+                    self.graph.remove_document(tx, tenant, doc.id)
                 self.store.replace_chunks(tx, tenant, doc.id, chunks)
                 self.index.upsert_document(tx, tenant, doc.id, entries)
                 self.store.set_status(

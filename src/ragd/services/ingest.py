@@ -17,6 +17,7 @@ from ragd.domain.metadata import MAX_TITLE_CHARS
 from ragd.domain.models import Document, DocumentStatus, NewDocument, SourceRecord, TenantId
 from ragd.errors import DocumentRejected, DocumentTooLarge, InvalidRequest, RagdError
 from ragd.ports import Index, Parsing, Queue, Store
+from ragd.ports.graph import GraphStore
 
 Outcome = Literal["queued", "replaced", "unchanged", "failed"]
 
@@ -46,13 +47,22 @@ class SubmitReport:
 
 class IngestService:
     def __init__(
-        self, store: Store, queue: Queue, index: Index, parsing: Parsing, *, max_document_bytes: int
+        self,
+        store: Store,
+        queue: Queue,
+        index: Index,
+        parsing: Parsing,
+        *,
+        max_document_bytes: int,
+        graph: GraphStore | None = None,
     ) -> None:
         self.store = store
         self.queue = queue
         self.index = index
         self.parsing = parsing
         self.max_document_bytes = max_document_bytes
+        self.graph = graph
+        """Deleting or cancelling a document removes its graph contribution with it."""
         self._known_tenants: set[TenantId] = set()
 
     # -- submitting --------------------------------------------------------------
@@ -291,6 +301,8 @@ class IngestService:
         with self.store.transaction() as tx:
             self.queue.cancel_for_document(tx, tenant, document_id)
             self.index.delete_document(tx, tenant, document_id)
+            if self.graph is not None:
+                self.graph.remove_document(tx, tenant, document_id)
             self.store.delete_document(tx, tenant, document_id)
 
     def cancel(self, tenant: TenantId, document_id: str, *, by: str | None = None) -> Document:
@@ -307,6 +319,8 @@ class IngestService:
                 # Its job ended between the read above and now: nothing left to stop.
                 raise DocumentNotCancellable(_not_cancellable(doc, finished=True))
             self.index.delete_document(tx, tenant, document_id)
+            if self.graph is not None:
+                self.graph.remove_document(tx, tenant, document_id)
             self.store.replace_chunks(tx, tenant, document_id, [])
             self.store.set_status(
                 tx, tenant, document_id, DocumentStatus.FAILED, error=reason, chunk_count=0
