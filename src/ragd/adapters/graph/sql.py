@@ -558,10 +558,8 @@ def _walk(
     names: dict[int, str] = {}
     e = t.graph_entities.c
     for part in _parts(entity_ids):
-        names.update(
-            conn.execute(select(e.id, e.name).where(e.tenant_id == tenant, e.id.in_(part)))
-            .tuples()
-            .all()
+        rows = conn.execute(select(e.id, e.name).where(e.tenant_id == tenant, e.id.in_(part)))
+        names.update((r[0], r[1]) for r in rows)
         )
     relations: list[RelationUsed] = []
     for rid, src, dst, kind, hop, w in walked:
