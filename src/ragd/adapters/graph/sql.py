@@ -2,15 +2,11 @@
 
 Writes go through the caller's Store transaction scoped to the tenant (``scoped``), reads
 through ``Database.run_read`` scoped to it, so on Postgres row-level security backs every
-``WHERE tenant_id``. Traversal is SQL: one bounded join per hop (the best-supported
-``max_edges`` relations touching the frontier), then the chunks of the relations walked,
-at most ``CHUNKS_PER_RELATION`` each (a window function), so a hub entity mentioned in
-every document costs a bounded read.
+``WHERE tenant_id``. Traversal is SQL, in ``sql_walk``.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -19,6 +15,7 @@ from sqlalchemy import Connection, and_, delete, exists, func, insert, or_, sele
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ragd.adapters.graph import tables as t
+from ragd.adapters.graph.sql_walk import walk
 from ragd.adapters.sql.database import Database
 from ragd.adapters.sql.rls import SYSTEM, scoped
 from ragd.adapters.sql.schema import chunks as chunk_rows
@@ -27,10 +24,8 @@ from ragd.domain.graph import (
     ChunkExtraction,
     EntityMatch,
     Extraction,
-    GraphChunk,
     GraphStats,
     Neighbourhood,
-    RelationUsed,
     extraction_from_json,
     extraction_to_json,
     normalise_name,
@@ -41,9 +36,6 @@ from ragd.ports.store import Transaction
 
 BATCH = 500
 """Values per ``IN (...)`` and rows per insert statement."""
-CHUNKS_PER_RELATION = 4
-MENTIONS_PER_SEED = 8
-HOP_WEIGHT = {0: 1.0, 1: 1.0, 2: 0.5}
 
 
 def _parts(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
@@ -429,7 +421,7 @@ class SqlGraphStore:
         if not seeds:
             return Neighbourhood()
         return self.db.run_read(
-            lambda conn: _walk(conn, tenant, seeds, hops, max_edges, max_chunks), tenant
+            lambda conn: walk(conn, tenant, seeds, hops, max_edges, max_chunks), tenant
         )
 
     def stats(self, tenant: TenantId) -> GraphStats:
@@ -467,119 +459,3 @@ class SqlGraphStore:
             tenant,
         )
         return f"{row[0]}:{row[1]}:{row[2]}"
-
-
-def _walk(
-    conn: Connection,
-    tenant: TenantId,
-    seeds: Sequence[EntityMatch],
-    hops: int,
-    max_edges: int,
-    max_chunks: int,
-) -> Neighbourhood:
-    """The bounded walk behind ``neighbourhood``: hop 0 (mentions of the seeds), then one
-    join per hop over the best-supported relations touching the frontier."""
-    r, rc, m = t.graph_relations.c, t.graph_relation_chunks.c, t.graph_mentions.c
-    weight: dict[int, float] = {int(s.entity_id): s.score for s in seeds}
-    scores: dict[str, float] = defaultdict(float)
-    best_hop: dict[str, int] = {}
-    via: dict[str, list[int]] = defaultdict(list)
-
-    def credit(chunk_id: str, score: float, hop: int, rel: int | None = None) -> None:
-        scores[chunk_id] += score
-        best_hop[chunk_id] = min(best_hop.get(chunk_id, hop), hop)
-        if rel is not None and rel not in via[chunk_id]:
-            via[chunk_id].append(rel)
-
-    ranked_mentions = (
-        select(
-            m.entity_id,
-            m.chunk_id,
-            func.row_number().over(partition_by=m.entity_id, order_by=m.chunk_id).label("n"),
-        )
-        .where(m.tenant_id == tenant, m.entity_id.in_(list(weight)))
-        .subquery()
-    )
-    for eid, chunk_id in conn.execute(
-        select(ranked_mentions.c.entity_id, ranked_mentions.c.chunk_id).where(
-            ranked_mentions.c.n <= MENTIONS_PER_SEED
-        )
-    ):
-        credit(chunk_id, HOP_WEIGHT[0] * weight[eid], 0)
-    walked: list[tuple[int, int, int, str, int, float]] = []  # id, src, dst, kind, hop, w
-    frontier = dict(weight)
-    seen_entities = set(weight)
-    seen_relations: set[int] = set()
-    for hop in range(1, hops + 1):
-        if not frontier:
-            break
-        ids = list(frontier)
-        support = func.count(rc.chunk_id).label("support")
-        stmt = (
-            select(r.id, r.source_id, r.target_id, r.kind, support)
-            .join(t.graph_relation_chunks, rc.relation_id == r.id)
-            .where(r.tenant_id == tenant, or_(r.source_id.in_(ids), r.target_id.in_(ids)))
-            .group_by(r.id, r.source_id, r.target_id, r.kind)
-            .order_by(support.desc(), r.id)
-            .limit(max_edges + len(seen_relations))
-        )
-        nxt: dict[int, float] = {}
-        taken = 0
-        for rid, src, dst, kind, _ in conn.execute(stmt):
-            if rid in seen_relations or taken >= max_edges:
-                continue
-            seen_relations.add(rid)
-            taken += 1
-            w = max(frontier.get(src, 0.0), frontier.get(dst, 0.0)) * HOP_WEIGHT[hop]
-            walked.append((rid, src, dst, kind, hop, w))
-            for other in (src, dst):
-                if other not in seen_entities:
-                    nxt[other] = max(nxt.get(other, 0.0), w)
-        seen_entities.update(nxt)
-        frontier = nxt
-    if not walked:
-        return _result(scores, best_hop, via, [], max_chunks)
-    rel_weight = {w[0]: (w[4], w[5]) for w in walked}
-    ranked = (
-        select(
-            rc.relation_id,
-            rc.chunk_id,
-            func.row_number().over(partition_by=rc.relation_id, order_by=rc.chunk_id).label("n"),
-        )
-        .where(rc.tenant_id == tenant, rc.relation_id.in_(list(rel_weight)))
-        .subquery()
-    )
-    chunks_of: dict[int, list[str]] = defaultdict(list)
-    for rid, chunk_id in conn.execute(
-        select(ranked.c.relation_id, ranked.c.chunk_id).where(ranked.c.n <= CHUNKS_PER_RELATION)
-    ):
-        chunks_of[rid].append(chunk_id)
-    entity_ids = sorted({x for w in walked for x in (w[1], w[2])})
-    names: dict[int, str] = {}
-    e = t.graph_entities.c
-    for part in _parts(entity_ids):
-        rows = conn.execute(select(e.id, e.name).where(e.tenant_id == tenant, e.id.in_(part)))
-        names.update((r[0], r[1]) for r in rows)
-        )
-    relations: list[RelationUsed] = []
-    for rid, src, dst, kind, hop, w in walked:
-        index = len(relations)
-        relations.append(
-            RelationUsed(names.get(src, ""), kind, names.get(dst, ""), tuple(chunks_of[rid]), hop)
-        )
-        for chunk_id in chunks_of[rid]:
-            credit(chunk_id, w, hop, index)
-    return _result(scores, best_hop, via, relations, max_chunks)
-
-
-def _result(
-    scores: Mapping[str, float],
-    best_hop: Mapping[str, int],
-    via: Mapping[str, list[int]],
-    relations: list[RelationUsed],
-    max_chunks: int,
-) -> Neighbourhood:
-    ordered = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:max_chunks]
-    return Neighbourhood(
-        [GraphChunk(c, s, best_hop[c], tuple(via.get(c, ()))) for c, s in ordered], relations
-    )
