@@ -165,7 +165,7 @@ def test_bounds_are_kept_and_checked(h: Harness) -> None:
 
 def test_reads_never_cross_tenants(h: Harness) -> None:
     _two_hop(h, A)
-    _, cb = _two_hop(h, B)
+    _two_hop(h, B)
     seeds_a = h.seeds(A, "Protein Y", "Hallbrook Group", "Aspirin")
     assert len(seeds_a) == 3
     assert not {s.entity_id for s in seeds_a} & {
