@@ -18,6 +18,7 @@ from ragd.cli.documents import drain
 from ragd.config import get_settings
 from ragd.domain.models import TenantId
 from ragd.errors import InvalidRequest
+from ragd.services.search import GRAPH_MODES, MODES
 
 
 def eval_(
@@ -48,9 +49,9 @@ def eval_(
     from ragd.services.evaluation import EvalReport, load_beir, run_answers, run_queries
 
     mode_list = [m.strip() for m in modes.split(",") if m.strip()]
-    bad = [m for m in mode_list if m not in ("dense", "sparse", "hybrid")]
+    bad = [m for m in mode_list if m not in MODES]
     if bad or not mode_list:
-        raise InvalidRequest(f"--modes takes dense, sparse, hybrid; got {modes!r}")
+        raise InvalidRequest(f"--modes takes {', '.join(MODES)}; got {modes!r}")
     dataset = load_beir(dataset_dir, split)
     if max_queries:
         dataset = type(dataset)(
@@ -67,6 +68,8 @@ def eval_(
         "max_retrieval_results": 1000,
         "fusion_candidates": 200,
     }
+    if any(m in GRAPH_MODES for m in mode_list):
+        overrides["graph_enabled"] = True  # graph modes: the graph is built after indexing
     for key, value in (
         ("rrf_k", rrf_k),
         ("rrf_dense_weight", dense_weight),
@@ -83,6 +86,8 @@ def eval_(
         queued = sum(1 for s in report if s.outcome in ("queued", "replaced"))
         if queued:
             drain(svc, queued, quiet=as_json)
+        if svc.graph_build is not None:  # an index built without the graph is enriched
+            svc.graph_build.build()
         ingest_seconds = time.monotonic() - t0
         qrels = {q: r for q, r in dataset.qrels.items() if q in dataset.queries}
         dataset = type(dataset)(dataset.root, dataset.queries, qrels)

@@ -4,7 +4,8 @@ Errors from ragd become one readable line on stderr and an exit code (2: bad inp
 3: configuration, 4: not found, 1: anything else), never a traceback.
 
 The commands live in modules by group (``documents``, ``query``, ``serve``,
-``maintenance``, ``health``, ``evaluate``, ``backup``, ``admin``, ``config``); this module is
+``maintenance``, ``health``, ``evaluate``, ``backup``, ``admin``, ``config``,
+``graph``); this module is
 the table of contents that registers them, in the order ``ragd --help`` lists them.
 """
 
@@ -16,7 +17,18 @@ import typer
 from pydantic import ValidationError
 from rich.markup import escape
 
-from ragd.cli import admin, backup, config, documents, evaluate, health, maintenance, query, serve
+from ragd.cli import (
+    admin,
+    backup,
+    config,
+    documents,
+    evaluate,
+    graph,
+    health,
+    maintenance,
+    query,
+    serve,
+)
 from ragd.cli.common import err
 from ragd.config.audit import ConfigRefused
 from ragd.errors import ConfigError, InvalidRequest, NotFound, RagdError
@@ -35,6 +47,10 @@ admin_app = typer.Typer(help="Tenants, users and API keys.", no_args_is_help=Tru
 app.add_typer(admin_app, name="admin")
 config_app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+graph_app = typer.Typer(
+    help="The knowledge graph: build it, inspect it, sync a Neo4j replica.", no_args_is_help=True
+)
+app.add_typer(graph_app, name="graph")
 
 app.command()(documents.ingest)
 app.command()(query.search)
@@ -55,6 +71,10 @@ app.command("sync")(serve.sync_)
 app.command()(maintenance.maintain)
 app.command()(maintenance.reconcile)
 app.command("eval")(evaluate.eval_)
+graph_app.command("build")(graph.graph_build)
+graph_app.command("stats")(graph.graph_stats)
+graph_app.command("sync")(graph.graph_sync)
+graph_app.command("reconcile")(graph.graph_reconcile)
 app.command()(backup.backup)
 app.command()(backup.restore)
 admin_app.command("create-platform-admin")(admin.admin_create_platform_admin)

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, and_, delete, exists, func, insert, or_, sele
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ragd.adapters.graph import tables as t
-from ragd.adapters.graph.sql_walk import walk
+from ragd.adapters.graph.sql_walk import SqlReads
 from ragd.adapters.sql.database import Database
 from ragd.adapters.sql.rls import SYSTEM, scoped
 from ragd.adapters.sql.schema import chunks as chunk_rows
@@ -30,6 +30,7 @@ from ragd.domain.graph import (
     extraction_to_json,
     normalise_name,
 )
+from ragd.domain.graph_walk import walk
 from ragd.domain.models import DocumentStatus, TenantId, Vector, utcnow
 from ragd.errors import InvalidRequest
 from ragd.ports.store import Transaction
@@ -421,7 +422,10 @@ class SqlGraphStore:
         if not seeds:
             return Neighbourhood()
         return self.db.run_read(
-            lambda conn: walk(conn, tenant, seeds, hops, max_edges, max_chunks), tenant
+            lambda conn: walk(
+                SqlReads(conn, tenant), seeds, hops=hops, max_edges=max_edges, max_chunks=max_chunks
+            ),
+            tenant,
         )
 
     def stats(self, tenant: TenantId) -> GraphStats:
