@@ -1,5 +1,7 @@
-"""GraphStore contract: every graph adapter must pass this suite (the Store's tables on
-SQLite and on Postgres, where ragd's role is under row-level security)."""
+"""GraphStore contract: every graph adapter must pass this suite: the Store's tables on
+SQLite and on Postgres (where ragd's role is under row-level security), and the Neo4j
+adapter, its Cypher run on FalkorDB (``tests/falkordb.py`` says what that does and does
+not cover) with its outbox in a SQLite Store, drained after each commit."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ragd.adapters.graph.neo4j.factory import on_runner
+from ragd.adapters.graph.neo4j.sync import Neo4jGraphSync
 from ragd.adapters.graph.sql import SqlGraphStore
 from ragd.adapters.sql import migrate
 from ragd.adapters.sql.database import Database
@@ -26,6 +30,7 @@ from ragd.domain.models import Chunk, Document, DocumentStatus, NewDocument, Ten
 from ragd.errors import InvalidRequest
 from ragd.ports.graph import GraphStore
 from tests.contract.conftest import BACKENDS, database_url_for
+from tests.falkordb import FalkorRunner, falkordb_server, new_graph
 
 A, B = TenantId("tenant-a"), TenantId("tenant-b")
 
@@ -34,6 +39,12 @@ A, B = TenantId("tenant-a"), TenantId("tenant-b")
 class Harness:
     store: SqlStore
     graph: GraphStore
+    sync: Neo4jGraphSync | None = None
+
+    def synced(self) -> None:
+        """After a commit: an external graph applies its outbox."""
+        if self.sync is not None:
+            self.sync.drain()
 
     def document(
         self, tenant: TenantId, source: str, texts: list[str]
@@ -59,14 +70,17 @@ class Harness:
             self.store.set_status(
                 tx, tenant, doc.id, DocumentStatus.INDEXED, chunk_count=len(chunks)
             )
+        self.synced()
         return chunks
 
     def write(self, tenant: TenantId, doc_id: str, items: list[tuple[Chunk, Extraction]]) -> bool:
         version = self.store.get_document(tenant, doc_id).version
         with self.store.transaction() as tx:
-            return self.graph.write_document(
+            done = self.graph.write_document(
                 tx, tenant, doc_id, version, [ChunkExtraction(c.id, e) for c, e in items]
             )
+        self.synced()
+        return done
 
     def seeds(self, tenant: TenantId, *names: str) -> list[EntityMatch]:
         return self.graph.match_entities(tenant, [normalise_name(n) for n in names], limit=10)
@@ -83,12 +97,25 @@ def ex(
     return Extraction(entities, relations)
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(scope="session")
+def falkordb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with falkordb_server(tmp_path_factory.mktemp("falkordb")) as socket:
+        yield socket
+
+
+@pytest.fixture(params=[*BACKENDS, "neo4j-cypher"])
 def h(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
-    db = Database(database_url_for(request.param, request, tmp_path))
+    backend = "sqlite" if request.param == "neo4j-cypher" else request.param
+    db = Database(database_url_for(backend, request, tmp_path))
     migrate.upgrade(db)
     store = SqlStore(db)
-    yield Harness(store, SqlGraphStore(db))
+    if request.param == "neo4j-cypher":
+        runner = FalkorRunner(request.getfixturevalue("falkordb"), new_graph())
+        graph, sync = on_runner(db, runner)
+        yield Harness(store, graph, sync)
+        runner.close()
+    else:
+        yield Harness(store, SqlGraphStore(db))
     store.close()
 
 
@@ -184,6 +211,7 @@ def test_deleting_a_document_removes_only_what_it_alone_supported(h: Harness) ->
     with h.store.transaction() as tx:
         h.graph.remove_document(tx, A, doc1)
         h.store.delete_document(tx, A, doc1)
+    h.synced()
     stats = h.graph.stats(A)
     assert (stats.entities, stats.relations, stats.documents) == (2, 1, 1)
     assert h.seeds(A, "Aspirin") == []  # only the deleted document named it
@@ -193,6 +221,7 @@ def test_deleting_a_document_removes_only_what_it_alone_supported(h: Harness) ->
     with h.store.transaction() as tx:
         h.graph.remove_document(tx, A, doc2)
         h.store.delete_document(tx, A, doc2)
+    h.synced()
     stats = h.graph.stats(A)
     assert (stats.entities, stats.relations, stats.links, stats.documents) == (0, 0, 0, 0)
 
@@ -284,3 +313,41 @@ def test_entity_vectors(h: Harness) -> None:
     for e, row in zip(entities, matrix, strict=True):
         assert np.array_equal(row, vecs[e.entity_id])
     assert h.graph.entity_vectors(B, limit=10)[0] == []
+
+
+def test_the_replica_reconciles_with_the_store(h: Harness) -> None:
+    if h.sync is None:
+        pytest.skip("the Store's own tables have no replica")
+    c1, _ = _two_hop(h)
+    assert h.sync.reconcile(repair=False) == {"documents_checked": 2, "drift": 0, "repaired": 0}
+    # The replica loses a document behind the Store's back, and gains a stray one.
+    runner = h.sync.runner
+    runner.run(
+        [
+            (
+                "MATCH (c:Chunk {tenant: $t, document_id: $d}) DETACH DELETE c",
+                {"t": A, "d": c1[0].document_id},
+            )
+        ],
+        write=True,
+    )
+    runner.run(
+        [("MERGE (c:Chunk {tenant: $t, id: 'stray:1:0'}) SET c.document_id = 'stray'", {"t": A})],
+        write=True,
+    )
+    runner.run(
+        [
+            (
+                "MATCH (c:Chunk {tenant: $t, id: 'stray:1:0'}) MERGE (e:Entity {tenant: $t, id: 999999, name: 'Ghost'}) MERGE (e)-[:MENTIONED_IN]->(c)",
+                {"t": A},
+            )
+        ],
+        write=True,
+    )
+    hood = h.graph.neighbourhood(A, h.seeds(A, "Protein Y"), hops=2, max_edges=10, max_chunks=10)
+    assert c1[0].id not in {c.chunk_id for c in hood.chunks}
+    assert h.sync.reconcile(repair=True) == {"documents_checked": 3, "drift": 2, "repaired": 2}
+    assert h.sync.reconcile(repair=False)["drift"] == 0
+    hood = h.graph.neighbourhood(A, h.seeds(A, "Protein Y"), hops=2, max_edges=10, max_chunks=10)
+    assert c1[0].id in {c.chunk_id for c in hood.chunks}
+    assert h.sync.backlog() == 0

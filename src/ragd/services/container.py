@@ -177,12 +177,12 @@ def build_graph(settings: Settings, db: Database) -> tuple[GraphStore, GraphSync
     graph = settings.graph
     if graph.enabled and graph.store == "neo4j":
         try:
-            from ragd.adapters.graph.neo4j import factory as neo4j
+            from ragd.adapters.graph.neo4j import factory as neo4j_graph
         except ImportError as exc:
             raise ConfigError(
                 "RAGD_GRAPH_STORE=neo4j needs the neo4j driver: pip install 'ragd[neo4j]'"
             ) from exc
-        return neo4j.build(db, graph)
+        return neo4j_graph.build(db, graph)
     from ragd.adapters.graph.sql import SqlGraphStore
 
     return SqlGraphStore(db), None
