@@ -147,7 +147,11 @@ class GraphBuildService:
         chunks = [c for c in chunks if c.id.startswith(prefix)]
         keys = [cache_key(self.extractor.id, c.text) for c in chunks]
         cached = self.graph.cached_extractions(tenant, keys) if self.cache else {}
-        missing = [i for i, k in enumerate(keys) if k not in cached]
+        first: dict[str, int] = {}  # one extraction per distinct text
+        for i, k in enumerate(keys):
+            if k not in cached:
+                first.setdefault(k, i)
+        missing = list(first.values())
         extracted: dict[str, Extraction] = {}
         if missing:
             found, usage = self.extractor.extract([chunks[i].text for i in missing])
@@ -166,7 +170,7 @@ class GraphBuildService:
             return result
         result.documents = 1
         result.chunks = len(chunks)
-        result.cached_chunks = len(chunks) - len(missing)
+        result.cached_chunks = sum(1 for k in keys if k in cached)
         result.entity_vectors = self.embed_entities(tenant)
         return result
 
