@@ -2,8 +2,8 @@
 another tenant's data.
 
 A Hypothesis state machine drives one live app (auth required, embedded worker) with
-ingest, search, query, chat, list, get, delete, cross-tenant probes, key rotation and
-tenant erasure over three tenants per run, once on SQLite and once on Postgres + pgvector,
+ingest, search (every mode, the knowledge graph's included), query, chat, list, get,
+delete, cross-tenant probes, key rotation and tenant erasure over three tenants per run, once on SQLite and once on Postgres + pgvector,
 where ragd connects as a role that row-level security applies to (neither superuser nor
 BYPASSRLS; see tests/contract/conftest.py). Every document's text carries a marker word
 unique to its tenant, so any leak is visible in any response body.
@@ -50,6 +50,7 @@ MARKER = re.compile(r"mk[0-9a-f]{8}x")
 class Counter:
     steps = 0
     hits = 0  # search hits seen: proves documents got indexed, so searches had data to leak
+    graph_hits = 0  # the same for the graph modes: the graph was built and walked
 
 
 class World:
@@ -102,7 +103,11 @@ def isolation_machine(client: TestClient) -> type[RuleBasedStateMachine]:
         @rule(
             target=docs,
             t=st.integers(0, 2),
-            words=st.lists(st.sampled_from(VOCAB), min_size=3, max_size=8),
+            # Capitalised words become graph entities (shared names across tenants: a graph
+            # read that crossed tenants would return another tenant's chunk).
+            words=st.lists(
+                st.sampled_from(VOCAB + [w.capitalize() for w in VOCAB]), min_size=3, max_size=8
+            ),
         )
         def ingest(self, t: int, words: list[str]) -> str:
             self.step()
@@ -119,7 +124,7 @@ def isolation_machine(client: TestClient) -> type[RuleBasedStateMachine]:
         @rule(
             t=st.integers(0, 2),
             word=st.sampled_from(VOCAB),
-            mode=st.sampled_from(["hybrid", "dense", "sparse"]),
+            mode=st.sampled_from(["hybrid", "dense", "sparse", "graph", "hybrid+graph"]),
             probe=st.integers(0, 2),
         )
         def search(self, t: int, word: str, mode: str, probe: int) -> None:
@@ -137,6 +142,8 @@ def isolation_machine(client: TestClient) -> type[RuleBasedStateMachine]:
             for hit in r.json()["hits"]:
                 assert self.owned.get(hit["document_id"], tenant) == tenant
             Counter.hits += len(r.json()["hits"])
+            if mode == "graph":
+                Counter.graph_hits += len(r.json()["hits"])
 
         @rule(
             t=st.integers(0, 2),
@@ -246,6 +253,7 @@ def client(
         "auth": "required",
         "worker_poll_seconds": 0.02,
         "cache_ttl_seconds": 60,
+        "graph_enabled": True,
     }
     if request.param == "sqlite":
         with make_client(data, **common) as c:
@@ -266,7 +274,7 @@ def client(
 
 
 def test_no_response_carries_another_tenants_data(client: TestClient) -> None:
-    Counter.steps = Counter.hits = 0
+    Counter.steps = Counter.hits = Counter.graph_hits = 0
     machine = isolation_machine(client)
     run_state_machine_as_test(
         machine,
@@ -280,3 +288,4 @@ def test_no_response_carries_another_tenants_data(client: TestClient) -> None:
     )
     assert Counter.steps >= OPERATIONS_REQUIRED, Counter.steps
     assert Counter.hits > 0, "no search ever found a document: nothing was indexed"
+    assert Counter.graph_hits > 0, "no graph search found a chunk: the graph was never read"
