@@ -24,6 +24,7 @@ from ragd.domain.graph import (
     ExtractedEntity,
     ExtractedRelation,
     Extraction,
+    GraphStats,
     normalise_name,
 )
 from ragd.domain.models import Chunk, Document, DocumentStatus, NewDocument, TenantId
@@ -351,3 +352,18 @@ def test_the_replica_reconciles_with_the_store(h: Harness) -> None:
     hood = h.graph.neighbourhood(A, h.seeds(A, "Protein Y"), hops=2, max_edges=10, max_chunks=10)
     assert c1[0].id in {c.chunk_id for c in hood.chunks}
     assert h.sync.backlog() == 0
+
+
+def test_erasing_a_tenant_removes_its_graph_and_cache_only(h: Harness) -> None:
+    _two_hop(h, A)
+    _two_hop(h, B)
+    h.graph.cache_extractions(A, {"k": ex("Aspirin")})
+    h.graph.cache_extractions(B, {"k": ex("Aspirin")})
+    seeds_a = h.seeds(A, "Protein Y")
+    assert h.graph.erase_tenant(A) > 0
+    assert h.graph.stats(A) == GraphStats(0, 0, 0, 0)
+    assert h.graph.cached_extractions(A, ["k"]) == {}
+    assert h.graph.neighbourhood(A, seeds_a, hops=2, max_edges=10, max_chunks=10).chunks == []
+    assert h.graph.stats(B).entities == 3 and h.graph.cached_extractions(B, ["k"])
+    hood = h.graph.neighbourhood(B, h.seeds(B, "Protein Y"), hops=2, max_edges=10, max_chunks=10)
+    assert len(hood.chunks) == 2

@@ -101,6 +101,11 @@ class GraphStore(Protocol):
 
     def cache_extractions(self, tenant: TenantId, items: Mapping[str, Extraction]) -> None: ...
 
+    def erase_tenant(self, tenant: TenantId) -> int:
+        """Remove every graph row of the tenant, the extraction cache included (GDPR
+        erasure, after its documents are deleted); returns the rows removed."""
+        ...
+
 
 @runtime_checkable
 class GraphSync(Protocol):

@@ -134,8 +134,11 @@ def graph_stage(settings: Settings, p: Ports, prices: PriceTable) -> GraphBuildS
             LlmExtractor(p.llm, batch=graph.llm_batch),
             p.embedder,
             prices=prices,
+            sync=p.graph_sync,
         )
-    return GraphBuildService(p.store, p.graph, RuleExtractor(), p.embedder, cache=False)
+    return GraphBuildService(
+        p.store, p.graph, RuleExtractor(), p.embedder, cache=False, sync=p.graph_sync
+    )
 
 
 def graph_retriever(settings: Settings, p: Ports) -> GraphRetriever | None:

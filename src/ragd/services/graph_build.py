@@ -30,7 +30,7 @@ from ragd.errors import RagdError
 from ragd.observability import metrics
 from ragd.observability.logging import get_logger
 from ragd.ports import Embedder, Store
-from ragd.ports.graph import EntityExtractor, GraphStore
+from ragd.ports.graph import EntityExtractor, GraphStore, GraphSync
 
 log = logging.getLogger("ragd.graph")
 costs = get_logger("ragd.cost")
@@ -73,6 +73,7 @@ class GraphBuildService:
         cache: bool = True,
         documents_per_step: int = 8,
         idle_poll_seconds: float = 5.0,
+        sync: GraphSync | None = None,
     ) -> None:
         self.store = store
         self.graph = graph
@@ -85,6 +86,10 @@ class GraphBuildService:
         self.idle_poll_seconds = idle_poll_seconds
         self._next_check = 0.0
         self._backoff = BACKOFF_MIN_S
+        self.sync = sync
+        """A Neo4j replica's outbox, applied after each step (deletes included)."""
+        self._sync_at = 0.0
+        self._sync_backoff = BACKOFF_MIN_S
 
     # ---------------------------------------------------------------- the worker's step
 
@@ -93,6 +98,7 @@ class GraphBuildService:
         ``idle_poll_seconds`` unless ``nudge`` (the worker just indexed something); a
         failure is logged and retried with backoff, never raised."""
         result = GraphBuildResult()
+        self._sync(max_seconds)
         now = time.monotonic()
         if now < self._next_check and not nudge:
             return result
@@ -107,6 +113,18 @@ class GraphBuildService:
         if result.documents + result.skipped == 0:
             self._next_check = time.monotonic() + self.idle_poll_seconds
         return result
+
+    def _sync(self, max_seconds: float) -> None:
+        if self.sync is None or time.monotonic() < self._sync_at:
+            return
+        try:
+            self.sync.drain(max_seconds=max_seconds)
+        except RagdError as exc:
+            self._sync_at = time.monotonic() + self._sync_backoff
+            log.warning("graph sync failed, retrying in %.0fs: %s", self._sync_backoff, exc)
+            self._sync_backoff = min(self._sync_backoff * 2, BACKOFF_MAX_S)
+            return
+        self._sync_backoff = BACKOFF_MIN_S
 
     # ---------------------------------------------------------------- the build
 

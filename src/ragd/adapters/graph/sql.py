@@ -302,6 +302,14 @@ class SqlGraphStore:
                 )
             )
 
+    def erase_tenant(self, tenant: TenantId) -> int:
+        removed = 0
+        with self.db.write(tenant) as conn:
+            for name in reversed(t.TENANT_TABLES):  # links before what they link
+                table = t.metadata.tables[name]
+                removed += conn.execute(delete(table).where(table.c.tenant_id == tenant)).rowcount
+        return removed
+
     # ------------------------------------------------------------------ the build's reads
 
     def pending_documents(self, limit: int) -> list[tuple[TenantId, str, int]]:

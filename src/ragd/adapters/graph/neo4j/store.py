@@ -133,3 +133,10 @@ class Neo4jGraphStore:
 
     def cache_extractions(self, tenant: TenantId, items: Mapping[str, Extraction]) -> None:
         self.sql.cache_extractions(tenant, items)
+
+    def erase_tenant(self, tenant: TenantId) -> int:
+        for label in ("Chunk", "Fact", "Entity"):
+            self.runner.run(
+                [(f"MATCH (n:{label} {{tenant: $t}}) DETACH DELETE n", {"t": tenant})], write=True
+            )
+        return self.sql.erase_tenant(tenant)
