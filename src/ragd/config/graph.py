@@ -39,7 +39,8 @@ class GraphFields(BaseModel):
     graph_extractor: GraphExtractorName = Field(
         "auto", validation_alias=env("RAGD_GRAPH_EXTRACTOR")
     )
-    """``auto``: the configured LLM when LLM_PROVIDER is not ``extractive``, else rules."""
+    """``auto``: the configured LLM when LLM_PROVIDER is a served model (not ``extractive``
+    or ``llamacpp``), else the offline rules."""
     graph_llm_batch: int = Field(8, ge=1, le=64, validation_alias=env("RAGD_GRAPH_LLM_BATCH"))
     graph_hops: int = Field(2, ge=1, le=2, validation_alias=env("RAGD_GRAPH_HOPS"))
     graph_max_edges: int = Field(30, ge=1, le=500, validation_alias=env("RAGD_GRAPH_MAX_EDGES"))

@@ -120,12 +120,14 @@ def answer_passages(settings: Settings) -> int:
 
 def graph_stage(settings: Settings, p: Ports, prices: PriceTable) -> GraphBuildService | None:
     """The graph stage when ``RAGD_GRAPH_ENABLED``: the LLM extracts (``RAGD_GRAPH_EXTRACTOR``
-    ``llm``, or ``auto`` with an LLM configured), else the offline rules."""
+    ``llm``, or ``auto`` with a served model configured: not the extractive answerer, nor
+    the small in-process GGUF model, too slow and too weak for structured extraction),
+    else the offline rules."""
     graph = settings.graph
     if not graph.enabled or p.graph is None:
         return None
     use_llm = graph.extractor == "llm" or (
-        graph.extractor == "auto" and settings.llm.chain != ["extractive"]
+        graph.extractor == "auto" and settings.llm.provider not in ("extractive", "llamacpp")
     )
     if use_llm:
         return GraphBuildService(
