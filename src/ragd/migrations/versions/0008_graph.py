@@ -70,6 +70,14 @@ def upgrade() -> None:
         sa.Column("vector", sa.LargeBinary()),
         sa.UniqueConstraint("tenant_id", "key", name="uq_graph_entities_tenant_key"),
     )
+    # The names still to embed: without it each document's check scans the tenant's entities.
+    op.create_index(
+        "ix_graph_entities_unembedded",
+        "graph_entities",
+        ["tenant_id", "id"],
+        postgresql_where=sa.text("vector IS NULL"),
+        sqlite_where=sa.text("vector IS NULL"),
+    )
     op.create_table(
         "graph_aliases",
         sa.Column("tenant_id", sa.String(64), nullable=False),
@@ -182,4 +190,5 @@ def downgrade() -> None:
     op.drop_index("ix_graph_aliases_chunk", table_name="graph_aliases")
     op.drop_index("ix_graph_aliases_tenant_key", table_name="graph_aliases")
     op.drop_table("graph_aliases")
+    op.drop_index("ix_graph_entities_unembedded", table_name="graph_entities")
     op.drop_table("graph_entities")
