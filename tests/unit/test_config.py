@@ -60,6 +60,7 @@ ENV = {
     "RAGD_GRAPH_MAX_CHUNKS": "20",
     "RAGD_GRAPH_WEIGHT": "0.5",
     "RAGD_GRAPH_NAME_SIMILARITY": "0.7",
+    "RAGD_GRAPH_MIN_SCORE": "0.1",
     "NEO4J_URI": "bolt://neo4j:7687",
     "NEO4J_USERNAME": "ragd",
     "NEO4J_PASSWORD": "neo4j-pass",

@@ -23,7 +23,7 @@ from ragd.domain.graph import (
     normalise_kind,
     normalise_name,
 )
-from ragd.domain.graph_walk import Edge, walk
+from ragd.domain.graph_walk import Edge, specificity, walk
 from ragd.domain.models import ScoredChunk
 from ragd.services.graph_extract import parse_answer
 from ragd.services.graph_search import fuse_graph, relations_for
@@ -91,9 +91,10 @@ def test_rules_are_bounded_on_hostile_input() -> None:
     assert extract_entities(tail_only).entities == ()  # only the first characters are read
 
 
-def test_question_names_include_lower_case_words_and_pairs() -> None:
-    got = question_names("which drugs did the hallbrook group test?")
-    assert "hallbrook group" in got and "drugs" in got and "did" not in got
+def test_question_names_include_lower_case_word_runs_not_lone_words() -> None:
+    got = question_names("which drugs did the hallbrook group test on TNF?")
+    assert "hallbrook group" in got and "TNF" in got
+    assert "drugs" not in got and "did" not in got  # a lone lower-case word is no name
 
 
 def test_extraction_json_round_trip_and_bad_payloads() -> None:
@@ -160,14 +161,19 @@ class Reads:
     def names(self, entity_ids: Sequence[str]) -> dict[str, str]:
         return {i: i.upper() for i in entity_ids}
 
+    def degrees(self, entity_ids: Sequence[str]) -> dict[str, int]:
+        return {i: {"e2": 3}.get(i, 1) for i in entity_ids}  # e2 is in 3 chunks
+
 
 def test_walk_scores_by_hop_and_bounds() -> None:
     seeds = [EntityMatch("s1", "s1", "S1", 1.0)]
     hood = walk(Reads(), seeds, hops=2, max_edges=5, max_chunks=10)
+    # e2, in 3 chunks, weighs 1/log2(4) = 0.5: its relation's chunk c1 scores 0.5, and
+    # the walk on from it to e3 (in 1 chunk) 0.5 * HOP_WEIGHT[2] = 0.25.
     assert [(c.chunk_id, c.score, c.hops) for c in hood.chunks] == [
         ("c0", 1.0, 0),
-        ("c1", 1.0, 1),
-        ("c2", 0.5, 2),
+        ("c1", 0.5, 1),
+        ("c2", 0.25, 2),
     ]
     assert [(r.source, r.target, r.hops) for r in hood.relations] == [
         ("S1", "E2", 1),
@@ -177,17 +183,28 @@ def test_walk_scores_by_hop_and_bounds() -> None:
     assert len(walk(Reads(), seeds, hops=2, max_edges=5, max_chunks=2).chunks) == 2
 
 
-def test_fusion_keeps_hybrid_ranks_and_adds_graph_chunks() -> None:
-    hybrid = [ScoredChunk("b", 0.9, 1, 1, 0.8), ScoredChunk("x", 0.5, 2, None, 0.4)]
-    hood = Neighbourhood([GraphChunk("b", 2.0, 1), GraphChunk("a", 0.5, 2)])
-    fused = fuse_graph(hybrid, hood, rrf_k=10, weight=0.5, limit=3)
-    assert [c.chunk_id for c in fused] == ["b", "x", "a"]
-    tie = fuse_graph(hybrid, hood, rrf_k=10, weight=1.0, limit=3)  # a and x: 1/12 each
-    assert [c.chunk_id for c in tie] == ["b", "a", "x"]  # ties by chunk id
-    assert fused[0].similarity == 0.8 and fused[2].similarity is None
-    heavy = fuse_graph(hybrid, hood, rrf_k=10, weight=2.0, limit=3)
-    assert [c.chunk_id for c in heavy] == ["b", "a", "x"]
-    assert fuse_graph(hybrid, Neighbourhood(), rrf_k=10, weight=1.0, limit=5)[1].chunk_id == "x"
+def test_specificity() -> None:
+    assert specificity(1) == 1.0 and specificity(0) == 1.0
+    assert specificity(3) == 0.5 and specificity(255) == 0.125
+
+
+def test_fusion_keeps_the_hybrid_order_and_merges_what_only_the_graph_found() -> None:
+    hybrid = [
+        ScoredChunk("b", 0.9, 1, 1, 0.8),
+        ScoredChunk("x", 0.5, 2, None, 0.4),
+        ScoredChunk("y", 0.4, 3, None, 0.3),
+    ]
+    hood = Neighbourhood([GraphChunk("y", 2.0, 2), GraphChunk("a", 0.5, 2)])
+    fused = fuse_graph(hybrid, hood, rrf_k=10, weight=1.0, limit=4)
+    # y is not boosted by the graph; a (graph rank 1) enters below b: 1/12 ties x's 1/12,
+    # broken by chunk id.
+    assert [c.chunk_id for c in fused] == ["b", "a", "x", "y"]
+    assert fused[0].similarity == 0.8 and fused[1].similarity is None
+    light = fuse_graph(hybrid, hood, rrf_k=10, weight=0.5, limit=4)
+    assert [c.chunk_id for c in light] == ["b", "x", "y", "a"]
+    assert [
+        c.chunk_id for c in fuse_graph(hybrid, Neighbourhood(), rrf_k=10, weight=1.0, limit=5)
+    ] == ["b", "x", "y"]
 
 
 def test_relations_for_keeps_only_returned_chunks() -> None:

@@ -25,6 +25,7 @@ class GraphSettings(Section):
     max_chunks: int = Field(validation_alias="graph_max_chunks")
     weight: float = Field(validation_alias="graph_weight")
     name_similarity: float = Field(validation_alias="graph_name_similarity")
+    min_score: float = Field(validation_alias="graph_min_score")
     neo4j_uri: str | None
     neo4j_username: str
     neo4j_password: SecretStr | None
@@ -49,6 +50,8 @@ class GraphFields(BaseModel):
     graph_name_similarity: float = Field(
         0.8, ge=0, le=1, validation_alias=env("RAGD_GRAPH_NAME_SIMILARITY")
     )
+    graph_min_score: float = Field(0.25, ge=0, validation_alias=env("RAGD_GRAPH_MIN_SCORE"))
+    """A chunk the walk scores lower (1 = mentions a seed named in one chunk) is left out."""
     neo4j_uri: str | None = Field(None, validation_alias=env("NEO4J_URI"))
     neo4j_username: str = Field("neo4j", validation_alias=env("NEO4J_USERNAME", "NEO4J_USER"))
     neo4j_password: SecretStr | None = Field(None, validation_alias=env("NEO4J_PASSWORD"))

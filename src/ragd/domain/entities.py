@@ -175,8 +175,9 @@ def extract_entities(text: str) -> Extraction:
 
 def question_names(question: str) -> list[str]:
     """The names a question mentions, for matching against the graph: the extractor's
-    entities, plus every content word pair and word (questions are often lower case:
-    "which drugs did the hallbrook group test?")."""
+    entities, and the question's runs of two and three content words (questions are often
+    lower case: "which drugs did the hallbrook group test?"). A lone lower-case word is
+    not a name: "treatment" would match every heading that says "Treatment"."""
     found = [e.name for e in extract_entities(question).entities]
     words = [
         _clean(m.group(0))
@@ -184,6 +185,7 @@ def question_names(question: str) -> list[str]:
         if _clean(m.group(0)).lower() not in STOPWORDS
     ]
     words = [w for w in words if len(w) > 2 or _is_acronym(w)]
+    singles = [w for w in words if _is_acronym(w) or _is_chemical(w) or _capitalised(w)]
     pairs = [f"{a} {b}" for a, b in itertools.pairwise(words)]
     triples = [f"{a} {b} {c}" for a, b, c in zip(words, words[1:], words[2:], strict=False)]
-    return list(dict.fromkeys([*found, *triples, *pairs, *words]))[:64]
+    return list(dict.fromkeys([*found, *triples, *pairs, *singles]))[:64]

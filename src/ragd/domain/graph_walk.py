@@ -5,14 +5,18 @@ entities, which relations touch them (best supported first, bounded), which chun
 these relations, and what these entities are called. The walk asks them hop by hop and
 scores chunks the same way on every backend, so the SQL tables and Neo4j rank alike:
 
-- hop 0: a chunk mentioning a seed scores the seed's match score;
-- hop h (1 or 2): a chunk stating a walked relation scores the score of the entity the
-  walk came from times ``HOP_WEIGHT[h]``;
+- an entity's weight is its match score (seeds) or the weight of the entity the walk came
+  from times ``HOP_WEIGHT[h]`` (hop h), times its *specificity*, 1 / log2(1 + the chunks
+  that mention it): a name found in one chunk counts fully, one in every abstract of a
+  corpus ("cancer", "T cells") hardly at all, so hubs neither seed nor carry a walk;
+- hop 0: a chunk mentioning a seed scores the seed's weight; hop h: a chunk stating a
+  walked relation scores the weight of the entity the relation leads to;
 - a chunk reached several ways adds them up; ties break by chunk id.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -50,6 +54,15 @@ class GraphReads(Protocol):
 
     def names(self, entity_ids: Sequence[str]) -> dict[str, str]: ...
 
+    def degrees(self, entity_ids: Sequence[str]) -> dict[str, int]:
+        """How many chunks mention each entity."""
+        ...
+
+
+def specificity(mentions: int) -> float:
+    """1 for a name mentioned in one chunk, falling with every doubling of its mentions."""
+    return 1.0 / math.log2(1 + max(mentions, 1))
+
 
 def walk(
     reads: GraphReads,
@@ -60,7 +73,8 @@ def walk(
     max_chunks: int,
 ) -> Neighbourhood:
     """The chunks within ``hops`` of the seeds, best first (see the module doc)."""
-    weight = {s.entity_id: s.score for s in seeds}
+    degree = reads.degrees([s.entity_id for s in seeds])
+    weight = {s.entity_id: s.score * specificity(degree.get(s.entity_id, 1)) for s in seeds}
     scores: dict[str, float] = defaultdict(float)
     best_hop: dict[str, int] = {}
     via: dict[str, list[int]] = defaultdict(list)
@@ -81,18 +95,22 @@ def walk(
         if not frontier:
             break
         nxt: dict[str, float] = {}
-        taken = 0
+        edges = []
         for edge in reads.edges(list(frontier), max_edges + len(seen_relations)):
-            if edge.id in seen_relations or taken >= max_edges:
-                continue
-            seen_relations.add(edge.id)
-            taken += 1
-            w = max(frontier.get(edge.source, 0.0), frontier.get(edge.target, 0.0))
-            w *= HOP_WEIGHT[hop]
+            if edge.id not in seen_relations and len(edges) < max_edges:
+                seen_relations.add(edge.id)
+                edges.append(edge)
+        ends = {x for e in edges for x in (e.source, e.target)} - set(frontier)
+        degree = reads.degrees(sorted(ends)) if ends else {}
+        for edge in edges:
+            came = edge.source if edge.source in frontier else edge.target
+            other = edge.target if came == edge.source else edge.source
+            w = frontier[came] * HOP_WEIGHT[hop]
+            if other not in frontier:
+                w *= specificity(degree.get(other, 1))
             walked.append((edge, hop, w))
-            for other in (edge.source, edge.target):
-                if other not in seen_entities:
-                    nxt[other] = max(nxt.get(other, 0.0), w)
+            if other not in seen_entities:
+                nxt[other] = max(nxt.get(other, 0.0), w)
         seen_entities.update(nxt)
         frontier = nxt
     relations: list[RelationUsed] = []

@@ -156,6 +156,7 @@ def graph_retriever(settings: Settings, p: Ports) -> GraphRetriever | None:
             max_chunks=graph.max_chunks,
             name_similarity=graph.name_similarity,
             weight=graph.weight,
+            min_score=graph.min_score,
         ),
     )
 

@@ -6,9 +6,10 @@ entities by normalised name and alias, and, with an embedder, by the cosine of t
 MiniLM embeddings with the entities' name vectors (at least ``name_similarity``). Their
 neighbourhood, 1 or 2 hops and bounded (``GraphStore.neighbourhood``), selects chunks:
 those that mention a matched entity or state a relation walked from one. ``hybrid+graph``
-fuses that list with the hybrid list by reciprocal rank, the graph side weighted
-``weight``; the relations walked come back with the chunks that state them, so an answer
-can cite the passage behind each relation it uses.
+fuses the hybrid list with what only the graph reaches (chunks that do not mention a
+matched entity) by reciprocal rank, the graph side weighted ``weight``; the relations
+walked come back with the chunks that state them, so an answer can cite the passage
+behind each relation it uses.
 """
 
 from __future__ import annotations
@@ -22,7 +23,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ragd.domain.entities import extract_entities, question_names
-from ragd.domain.graph import EntityMatch, Neighbourhood, RelationUsed, normalise_name
+from ragd.domain.graph import (
+    EntityMatch,
+    GraphChunk,
+    Neighbourhood,
+    RelationUsed,
+    normalise_name,
+)
 from ragd.domain.models import ScoredChunk, TenantId, Vector
 from ragd.ports import Embedder
 from ragd.ports.graph import GraphStore
@@ -30,6 +37,8 @@ from ragd.ports.graph import GraphStore
 VERSION_CHECK_SECONDS = 5.0
 TENANTS_CACHED = 16
 MAX_EMBEDDED_PHRASES = 8
+ANCHORS = 10
+"""The hybrid list's first chunks that can confirm a bridge entity (``fuse``)."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,9 @@ class GraphPolicy:
     """Entity name vectors held per tenant for matching by meaning (384 floats each)."""
     weight: float = 1.0
     """Weight of the graph list in the ``hybrid+graph`` reciprocal-rank fusion."""
+    min_score: float = 0.25
+    """Chunks the walk scores lower are left out: reached only through names that are
+    everywhere (``graph_walk.specificity``), they would crowd out better passages."""
 
 
 @dataclass
@@ -85,9 +97,11 @@ class GraphRetriever:
         if not seeds:
             return Neighbourhood()
         p = self.policy
-        return self.graph.neighbourhood(
+        hood = self.graph.neighbourhood(
             tenant, seeds, hops=p.hops, max_edges=p.max_edges, max_chunks=p.max_chunks
         )
+        kept = [c for c in hood.chunks if c.score >= p.min_score]
+        return Neighbourhood(kept, hood.relations)
 
     def scored(self, tenant: TenantId, question: str) -> tuple[list[ScoredChunk], Neighbourhood]:
         """The ``graph`` mode: the neighbourhood's chunks as a ranked list."""
@@ -103,9 +117,36 @@ class GraphRetriever:
         rrf_k: int,
         limit: int,
     ) -> tuple[list[ScoredChunk], Neighbourhood]:
-        """``hybrid+graph``: the hybrid list and the graph's, by weighted reciprocal rank."""
+        """``hybrid+graph``: the hybrid list and what only the graph reaches, by weighted
+        reciprocal rank.
+
+        Only the chunks of the walk's last hop are fused: every chunk nearer mentions one
+        of the question's entities, and ranking those is the hybrid list's job (they share
+        its words). With 2 hops, a chunk comes in only through a *bridge* that retrieved
+        evidence confirms: an entity that a hop-1 relation stated in one of the hybrid
+        list's first ``ANCHORS`` chunks links to the question's entity. A bridge found
+        nowhere near the top of the list is a detour the question did not ask for.
+        """
         hood = self.neighbourhood(tenant, question)
-        return fuse_graph(hybrid, hood, rrf_k=rrf_k, weight=self.policy.weight, limit=limit), hood
+        last = max(1, self.policy.hops)
+        anchors = {h.chunk_id for h in hybrid[:ANCHORS]}
+        bridges = {
+            name
+            for r in hood.relations
+            if r.hops == 1 and anchors.intersection(r.chunk_ids)
+            for name in (r.source, r.target)
+        }
+
+        def anchored(c: GraphChunk) -> bool:
+            if last == 1:
+                return True
+            rels = [hood.relations[i] for i in c.relations]
+            return any(r.hops == last and {r.source, r.target} & bridges for r in rels)
+
+        chunks = [c for c in hood.chunks if c.hops >= last and anchored(c)]
+        beyond = Neighbourhood(chunks, hood.relations)
+        fused = fuse_graph(hybrid, beyond, rrf_k=rrf_k, weight=self.policy.weight, limit=limit)
+        return fused, hood
 
     # ------------------------------------------------------------------ by meaning
 
@@ -158,15 +199,23 @@ def fuse_graph(
     weight: float,
     limit: int,
 ) -> list[ScoredChunk]:
-    """Weighted reciprocal-rank fusion of a ranked list with the graph's chunks; a chunk
-    keeps the hybrid side's ranks and cosine similarity."""
+    """The hybrid list with the graph's chunks that it lacks merged in by reciprocal rank.
+
+    A chunk the hybrid list has keeps its place (and its ranks and cosine similarity): the
+    graph does not boost it, since the list ranked it by the question's own words. A chunk
+    only the graph found scores ``weight / (rrf_k + rank + 1)``: the graph's best enters
+    just below the hybrid list's best (with ``weight`` 1), the rest interleave."""
     scores: dict[str, float] = {}
     kept: dict[str, ScoredChunk] = {}
     for rank, hit in enumerate(hybrid, start=1):
         scores[hit.chunk_id] = 1.0 / (rrf_k + rank)
         kept[hit.chunk_id] = hit
-    for rank, chunk in enumerate(hood.chunks, start=1):
-        scores[chunk.chunk_id] = scores.get(chunk.chunk_id, 0.0) + weight / (rrf_k + rank)
+    rank = 0
+    for chunk in hood.chunks:
+        if chunk.chunk_id in scores:
+            continue
+        rank += 1
+        scores[chunk.chunk_id] = weight / (rrf_k + rank + 1)
     ordered = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
     out = []
     for cid, score in ordered:

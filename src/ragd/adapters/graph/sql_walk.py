@@ -89,3 +89,16 @@ class SqlReads:
             )
             out.update((str(r[0]), r[1]) for r in rows)
         return out
+
+    def degrees(self, entity_ids: Sequence[str]) -> dict[str, int]:
+        m = t.graph_mentions.c
+        out: dict[str, int] = {}
+        for i in range(0, len(entity_ids), BATCH):
+            part = _ints(entity_ids[i : i + BATCH])
+            rows = self.conn.execute(
+                select(m.entity_id, func.count())
+                .where(m.tenant_id == self.tenant, m.entity_id.in_(part))
+                .group_by(m.entity_id)
+            )
+            out.update((str(e), int(n)) for e, n in rows)
+        return out

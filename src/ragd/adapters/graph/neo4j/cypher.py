@@ -85,6 +85,10 @@ FACT_CHUNKS = (
     "RETURN f.id, cid"
 )
 NAMES = "UNWIND $ids AS i MATCH (e:Entity {tenant: $t, id: i}) RETURN e.id, e.name"
+DEGREES = (
+    "UNWIND $ids AS i MATCH (e:Entity {tenant: $t, id: i})-[:MENTIONED_IN]->(c:Chunk {tenant: $t}) "
+    "RETURN e.id, count(c)"
+)
 
 # -- reconcile ------------------------------------------------------------------------------
 

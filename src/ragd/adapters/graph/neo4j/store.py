@@ -57,6 +57,9 @@ class CypherReads:
     def names(self, entity_ids: Sequence[str]) -> dict[str, str]:
         return {str(e): str(n) for e, n in self._rows(q.NAMES, ids=_ids(entity_ids))}
 
+    def degrees(self, entity_ids: Sequence[str]) -> dict[str, int]:
+        return {str(e): int(n) for e, n in self._rows(q.DEGREES, ids=_ids(entity_ids))}
+
 
 class Neo4jGraphStore:
     """GraphStore port: the Store's tables as the truth, Neo4j for the walk."""
