@@ -199,21 +199,25 @@ def fuse_graph(
     weight: float,
     limit: int,
 ) -> list[ScoredChunk]:
-    """The hybrid list with the graph's chunks that it lacks merged in by reciprocal rank.
+    """The hybrid list with the graph's chunks of documents it lacks merged in by
+    reciprocal rank.
 
     A chunk the hybrid list has keeps its place (and its ranks and cosine similarity): the
-    graph does not boost it, since the list ranked it by the question's own words. A chunk
-    only the graph found scores ``weight / (rrf_k + rank + 1)``: the graph's best enters
-    just below the hybrid list's best (with ``weight`` 1), the rest interleave."""
+    graph does not boost it, since the list ranked it by the question's own words; nor is
+    another chunk of a document the list already holds added (the graph is there to reach
+    documents the question's words do not). A chunk only the graph found scores
+    ``weight / (rrf_k + rank + 1)``: the graph's best enters just below the hybrid list's
+    best (with ``weight`` 1), the rest interleave."""
     scores: dict[str, float] = {}
     kept: dict[str, ScoredChunk] = {}
     for rank, hit in enumerate(hybrid, start=1):
         scores[hit.chunk_id] = 1.0 / (rrf_k + rank)
         kept[hit.chunk_id] = hit
+    listed = {document_of(c) for c in scores}
     rank = 0
     for chunk in hood.chunks:
-        if chunk.chunk_id in scores:
-            continue
+        if chunk.chunk_id in scores or document_of(chunk.chunk_id) in listed:
+            continue  # a document the list already has: nothing new to add
         rank += 1
         scores[chunk.chunk_id] = weight / (rrf_k + rank + 1)
     ordered = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
@@ -226,6 +230,12 @@ def fuse_graph(
             else ScoredChunk(cid, score, h.dense_rank, h.sparse_rank, h.similarity)
         )
     return out
+
+
+def document_of(chunk_id: str) -> str:
+    """The document of a chunk id (``<document>:<version>:<ordinal>``, as indexing makes
+    them)."""
+    return chunk_id.split(":", 1)[0]
 
 
 def relations_for(hood: Neighbourhood, chunk_ids: Sequence[str]) -> list[RelationUsed]:
