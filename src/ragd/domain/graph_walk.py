@@ -95,7 +95,7 @@ def walk(
         if not frontier:
             break
         nxt: dict[str, float] = {}
-        edges = []
+        edges: list[Edge] = []
         for edge in reads.edges(list(frontier), max_edges + len(seen_relations)):
             if edge.id not in seen_relations and len(edges) < max_edges:
                 seen_relations.add(edge.id)
