@@ -29,7 +29,10 @@ def eval_(
         str, typer.Option("--split", help="qrels file to score (test; tune on train).")
     ] = "test",
     modes: Annotated[
-        str, typer.Option("--modes", help="Comma-separated modes.")
+        str,
+        typer.Option(
+            "--modes", help="Comma-separated: dense, sparse, hybrid, graph, hybrid+graph."
+        ),
     ] = "dense,sparse,hybrid",
     data_dir: Annotated[
         Path | None, typer.Option("--data-dir", help="Keep/reuse the index here.")
