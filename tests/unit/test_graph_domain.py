@@ -196,12 +196,14 @@ def test_fusion_keeps_the_hybrid_order_and_merges_what_only_the_graph_found() ->
     ]
     hood = Neighbourhood([GraphChunk("y", 2.0, 2), GraphChunk("a", 0.5, 2)])
     fused = fuse_graph(hybrid, hood, rrf_k=10, weight=1.0, limit=4)
-    # y is not boosted by the graph; a (graph rank 1) enters below b: 1/12 ties x's 1/12,
-    # broken by chunk id.
-    assert [c.chunk_id for c in fused] == ["b", "a", "x", "y"]
-    assert fused[0].similarity == 0.8 and fused[1].similarity is None
+    # y is not boosted by the graph; a (graph rank 1) enters below the first two: its
+    # 1/13 ties y's, broken by chunk id.
+    assert [c.chunk_id for c in fused] == ["b", "x", "a", "y"]
+    assert fused[0].similarity == 0.8 and fused[2].similarity is None
     light = fuse_graph(hybrid, hood, rrf_k=10, weight=0.5, limit=4)
     assert [c.chunk_id for c in light] == ["b", "x", "y", "a"]
+    heavy = fuse_graph(hybrid, hood, rrf_k=10, weight=2.0, limit=4)
+    assert [c.chunk_id for c in heavy] == ["a", "b", "x", "y"]
     assert [
         c.chunk_id for c in fuse_graph(hybrid, Neighbourhood(), rrf_k=10, weight=1.0, limit=5)
     ] == ["b", "x", "y"]

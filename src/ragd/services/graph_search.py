@@ -39,6 +39,9 @@ TENANTS_CACHED = 16
 MAX_EMBEDDED_PHRASES = 8
 ANCHORS = 10
 """The hybrid list's first chunks that can confirm a bridge entity (``fuse``)."""
+ENTERS_BELOW = 2
+"""With ``weight`` 1 the graph's best chunk enters below the hybrid list's first two:
+direct evidence for the question's own words keeps the top places."""
 
 
 @dataclass(frozen=True)
@@ -206,8 +209,8 @@ def fuse_graph(
     graph does not boost it, since the list ranked it by the question's own words; nor is
     another chunk of a document the list already holds added (the graph is there to reach
     documents the question's words do not). A chunk only the graph found scores
-    ``weight / (rrf_k + rank + 1)``: the graph's best enters just below the hybrid list's
-    best (with ``weight`` 1), the rest interleave."""
+    ``weight / (rrf_k + rank + ENTERS_BELOW)``: the graph's best enters below the hybrid
+    list's first two (with ``weight`` 1), the rest interleave."""
     scores: dict[str, float] = {}
     kept: dict[str, ScoredChunk] = {}
     for rank, hit in enumerate(hybrid, start=1):
@@ -219,7 +222,7 @@ def fuse_graph(
         if chunk.chunk_id in scores or document_of(chunk.chunk_id) in listed:
             continue  # a document the list already has: nothing new to add
         rank += 1
-        scores[chunk.chunk_id] = weight / (rrf_k + rank + 1)
+        scores[chunk.chunk_id] = weight / (rrf_k + rank + ENTERS_BELOW)
     ordered = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
     out = []
     for cid, score in ordered:
