@@ -131,7 +131,8 @@ def isolation_machine(client: TestClient) -> type[RuleBasedStateMachine]:
             self.step()
             tenants = sorted(self.tenants)
             tenant = tenants[t]
-            query = f"{word} {self.marker[tenants[probe]]}"  # sometimes another tenant's marker
+            # Sometimes another tenant's marker; a capitalised word names a graph entity.
+            query = f"{word.capitalize()} {self.marker[tenants[probe]]}"
             r = client.post(
                 "/api/v1/search",
                 json={"query": query, "mode": mode, "top_k": 20},
@@ -254,6 +255,7 @@ def client(
         "worker_poll_seconds": 0.02,
         "cache_ttl_seconds": 60,
         "graph_enabled": True,
+        "graph_min_score": 0.0,  # every chunk the walk reaches, however common its names
     }
     if request.param == "sqlite":
         with make_client(data, **common) as c:
