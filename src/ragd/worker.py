@@ -119,6 +119,7 @@ class Worker:
         self.stats = WorkerStats()
         self._stop = threading.Event()
         self._work = indexing.workload(self.worker_id)
+        self._indexed_since_graph = False
 
     def stop(self) -> None:
         self._stop.set()
@@ -135,12 +136,16 @@ class Worker:
         self.indexing.maintain_index()  # pgvector: per-tenant graphs; no-op otherwise
         jobs = self._claim()
         if not jobs and not self._work.busy:
-            return None
+            # Nothing to embed: the graph stage's turn (a no-op unless RAGD_GRAPH_ENABLED).
+            built = self.indexing.build_graph(nudge=self._indexed_since_graph)
+            self._indexed_since_graph = False
+            return BatchResult() if built else None
         result = self._work.add(jobs)
         # Embedding: back at the queue every STEP_SECONDS. Only waiting for the large-
         # document lane: back as often as an idle worker polls, for the small documents.
         step = STEP_SECONDS if self._work.active else self.poll_seconds
         result.add(self._work.step(self._stop.is_set, max_seconds=step))
+        self._indexed_since_graph |= result.indexed > 0
         self.stats.add(result)
         return result
 

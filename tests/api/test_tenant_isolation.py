@@ -2,9 +2,9 @@
 another tenant's data.
 
 A Hypothesis state machine drives one live app (auth required, embedded worker) with
-ingest, search, query, chat, list, get, delete, stored conversations (start, ask in,
-share, list, read), feedback on answers, analytics, cross-tenant probes of conversations
-and answers, key rotation and tenant erasure over three tenants per run, once on SQLite and once on Postgres + pgvector,
+ingest, search (every mode, the knowledge graph's included), query, chat, list, get, delete,
+stored conversations (start, ask in, share, list, read), feedback on answers, analytics,
+cross-tenant probes of conversations and answers, key rotation and tenant erasure over three tenants per run, once on SQLite and once on Postgres + pgvector,
 where ragd connects as a role that row-level security applies to (neither superuser nor
 BYPASSRLS; see tests/contract/conftest.py). Every document's text carries a marker word
 unique to its tenant, so any leak is visible in any response body.
@@ -53,6 +53,7 @@ MARKER = re.compile(r"mk[0-9a-f]{8}x")
 class Counter:
     steps = 0
     hits = 0  # search hits seen: proves documents got indexed, so searches had data to leak
+    graph_hits = 0  # the same for the graph modes: the graph was built and walked
 
 
 class World:
@@ -115,7 +116,11 @@ def isolation_machine(client: TestClient) -> type[RuleBasedStateMachine]:
         @rule(
             target=docs,
             t=st.integers(0, 2),
-            words=st.lists(st.sampled_from(VOCAB), min_size=3, max_size=8),
+            # Capitalised words become graph entities (shared names across tenants: a graph
+            # read that crossed tenants would return another tenant's chunk).
+            words=st.lists(
+                st.sampled_from(VOCAB + [w.capitalize() for w in VOCAB]), min_size=3, max_size=8
+            ),
         )
         def ingest(self, t: int, words: list[str]) -> str:
             self.step()
@@ -132,14 +137,15 @@ def isolation_machine(client: TestClient) -> type[RuleBasedStateMachine]:
         @rule(
             t=st.integers(0, 2),
             word=st.sampled_from(VOCAB),
-            mode=st.sampled_from(["hybrid", "dense", "sparse"]),
+            mode=st.sampled_from(["hybrid", "dense", "sparse", "graph", "hybrid+graph"]),
             probe=st.integers(0, 2),
         )
         def search(self, t: int, word: str, mode: str, probe: int) -> None:
             self.step()
             tenants = sorted(self.tenants)
             tenant = tenants[t]
-            query = f"{word} {self.marker[tenants[probe]]}"  # sometimes another tenant's marker
+            # Sometimes another tenant's marker; a capitalised word names a graph entity.
+            query = f"{word.capitalize()} {self.marker[tenants[probe]]}"
             r = client.post(
                 "/api/v1/search",
                 json={"query": query, "mode": mode, "top_k": 20},
@@ -150,6 +156,8 @@ def isolation_machine(client: TestClient) -> type[RuleBasedStateMachine]:
             for hit in r.json()["hits"]:
                 assert self.owned.get(hit["document_id"], tenant) == tenant
             Counter.hits += len(r.json()["hits"])
+            if mode == "graph":
+                Counter.graph_hits += len(r.json()["hits"])
 
         @rule(
             t=st.integers(0, 2),
@@ -381,6 +389,8 @@ def client(
         "auth": "required",
         "worker_poll_seconds": 0.02,
         "cache_ttl_seconds": 60,
+        "graph_enabled": True,
+        "graph_min_score": 0.0,  # every chunk the walk reaches, however common its names
     }
     if request.param == "sqlite":
         with make_client(data, **common) as c:
@@ -401,7 +411,7 @@ def client(
 
 
 def test_no_response_carries_another_tenants_data(client: TestClient) -> None:
-    Counter.steps = Counter.hits = 0
+    Counter.steps = Counter.hits = Counter.graph_hits = 0
     machine = isolation_machine(client)
     run_state_machine_as_test(
         machine,
@@ -415,3 +425,4 @@ def test_no_response_carries_another_tenants_data(client: TestClient) -> None:
     )
     assert Counter.steps >= OPERATIONS_REQUIRED, Counter.steps
     assert Counter.hits > 0, "no search ever found a document: nothing was indexed"
+    assert Counter.graph_hits > 0, "no graph search found a chunk: the graph was never read"

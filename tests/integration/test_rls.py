@@ -28,6 +28,7 @@ from sqlalchemy import Connection, event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
+from ragd.adapters.graph.sql import SqlGraphStore
 from ragd.adapters.index.pgvector import PgVectorIndex
 from ragd.adapters.sql import migrate, rls
 from ragd.adapters.sql.accounts import SqlAccounts
@@ -42,6 +43,7 @@ from ragd.adapters.sql.store import SqlStore
 from ragd.domain.accounts import Role, TenantLimits
 from ragd.domain.answer import Answer
 from ragd.domain.conversations import Feedback, Rating, Turn
+from ragd.domain.graph import ChunkExtraction, ExtractedEntity, ExtractedRelation, Extraction
 from ragd.domain.models import (
     Chunk,
     DocumentStatus,
@@ -84,6 +86,14 @@ TENANT_TABLES = {
     "conversations": "tenant_id",
     "answer_turns": "tenant_id",
     "answer_feedback": "tenant_id",
+    "graph_entities": "tenant_id",
+    "graph_aliases": "tenant_id",
+    "graph_mentions": "tenant_id",
+    "graph_relations": "tenant_id",
+    "graph_relation_chunks": "tenant_id",
+    "graph_documents": "tenant_id",
+    "graph_extraction_cache": "tenant_id",
+    "graph_outbox": "tenant_id",
 }
 """Tables this test fills for both tenants (tables added later are checked too, when they
 hold rows)."""
@@ -186,6 +196,23 @@ def _fill(app: Database) -> None:
             next_run_at=utcnow(),
         )
         sources.put_item(t, src.id, ItemRecord("a.txt", docs[t].id, "1:5"), run=1)
+    # The knowledge graph of each tenant's indexed document (with the Neo4j outbox on, so
+    # graph_outbox has rows too), and an extraction cached for each.
+    graph = SqlGraphStore(app, outbox=True)
+    for t in (A, B):
+        doc = docs[t]
+        extraction = Extraction(
+            (
+                ExtractedEntity("River Authority", "org", ("RA",)),
+                ExtractedEntity(f"Delta {t}", "place"),
+            ),
+            (ExtractedRelation("River Authority", f"Delta {t}", "manages"),),
+        )
+        with store.transaction() as tx:
+            assert graph.write_document(
+                tx, t, doc.id, 1, [ChunkExtraction(f"{doc.id}:1:0", extraction)]
+            )
+        graph.cache_extractions(t, {"key": extraction})
     for t in (A, B):  # a second document, queued with its bytes, so every table has rows
         with store.transaction() as tx:
             doc = store.create_document(
@@ -351,6 +378,16 @@ def test_adapters_see_their_own_tenant(world: World) -> None:
             convs.get_turn(t, f"turn-{other}")
         assert [f.answer_id for f in convs.feedback(t)] == [f"turn-{t}"]
         assert convs.analytics(t, datetime(2000, 1, 1, tzinfo=UTC)).answers == 1
+    graph = SqlGraphStore(world.app)
+    for t, other in ((A, B), (B, A)):  # the graph's reads, as the restricted role
+        seeds = graph.match_entities(t, ["river authority", "ra"], limit=5)
+        assert len(seeds) == 1
+        hood = graph.neighbourhood(t, seeds, hops=2, max_edges=5, max_chunks=5)
+        assert {r.target for r in hood.relations} == {f"Delta {t}"}
+        assert graph.stats(t).entities == 2
+        assert graph.neighbourhood(other, seeds, hops=2, max_edges=5, max_chunks=5).chunks == []
+        assert graph.cached_extractions(t, ["key"]).keys() == {"key"}
+    assert graph.pending_documents(10) == []  # the system scope's: both built
     # A read that names no tenant sees nothing, whatever its WHERE clause says.
     assert world.app.run_read(lambda c: c.execute(select(documents)).all()) == []
     assert len(world.app.run_read(lambda c: c.execute(select(documents)).all(), A)) == 2

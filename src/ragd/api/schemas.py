@@ -22,7 +22,7 @@ from ragd.domain.models import Document, DocumentStatus, Hit
 from ragd.errors import InvalidRequest
 from ragd.services.search import MAX_QUERY_CHARS
 
-Mode = Literal["hybrid", "dense", "sparse"]
+Mode = Literal["hybrid", "dense", "sparse", "graph", "hybrid+graph"]
 MetadataValue = str | int | float | bool | None
 
 
@@ -156,10 +156,24 @@ class HitOut(BaseModel):
         )
 
 
+class RelationOut(BaseModel):
+    """A relation of the knowledge graph that a graph mode walked, with the returned hits
+    that state it (what to cite for it)."""
+
+    source: str
+    kind: str
+    target: str
+    chunk_ids: list[str]
+    hops: int
+
+
 class SearchOut(BaseModel):
     hits: list[HitOut]
     mode: Mode
     timings: dict[str, float]
+    relations: list[RelationOut] = Field(
+        default_factory=list, description="Graph modes: the relations walked (else empty)."
+    )
 
 
 class Turn(Strict):

@@ -19,6 +19,7 @@ from ragd.cli.documents import drain
 from ragd.config import get_settings
 from ragd.domain.models import TenantId
 from ragd.errors import InvalidRequest
+from ragd.services.search import GRAPH_MODES, MODES
 
 if TYPE_CHECKING:
     from ragd.config import Settings
@@ -37,7 +38,10 @@ def eval_(
         str, typer.Option("--split", help="qrels file to score (test; tune on train).")
     ] = "test",
     modes: Annotated[
-        str, typer.Option("--modes", help="Comma-separated modes.")
+        str,
+        typer.Option(
+            "--modes", help="Comma-separated: dense, sparse, hybrid, graph, hybrid+graph."
+        ),
     ] = "dense,sparse,hybrid",
     data_dir: Annotated[
         Path | None, typer.Option("--data-dir", help="Keep/reuse the index here.")
@@ -64,10 +68,16 @@ def eval_(
     from ragd.services.qa_evaluation import is_qa_dataset
 
     mode_list = [m.strip() for m in modes.split(",") if m.strip()]
-    bad = [m for m in mode_list if m not in ("dense", "sparse", "hybrid")]
+    bad = [m for m in mode_list if m not in MODES]
     if bad or not mode_list:
-        raise InvalidRequest(f"--modes takes dense, sparse, hybrid; got {modes!r}")
-    fusion = {"rrf_k": rrf_k, "rrf_dense_weight": dense_weight, "rrf_sparse_weight": sparse_weight}
+        raise InvalidRequest(f"--modes takes {', '.join(MODES)}; got {modes!r}")
+    fusion: dict[str, Any] = {
+        "rrf_k": rrf_k,
+        "rrf_dense_weight": dense_weight,
+        "rrf_sparse_weight": sparse_weight,
+    }
+    if any(m in GRAPH_MODES for m in mode_list):
+        fusion["graph_enabled"] = True  # graph modes: the graph is built after indexing
     if is_qa_dataset(dataset_dir):
         _eval_qa(dataset_dir, mode_list, data_dir, max_queries, fusion, answers, as_json)
         return
@@ -132,7 +142,7 @@ def eval_(
 
 def _settings(workdir: Path, fusion: dict[str, Any]) -> Settings:
     """The configured settings, pointed at ``workdir``, with room for deep result lists
-    and the fusion options given on the command line."""
+    and the fusion options given on the command line (and the graph on for graph modes)."""
     base = get_settings()
     overrides: dict[str, Any] = {
         "data_dir": workdir,
@@ -152,6 +162,8 @@ def _ingest(svc: Services, tenant: TenantId, corpus: Path, *, quiet: bool) -> fl
     queued = sum(1 for s in report if s.outcome in ("queued", "replaced"))
     if queued:
         drain(svc, queued, quiet=quiet)
+    if svc.graph_build is not None:  # an index built without the graph is enriched
+        svc.graph_build.build()
     return time.monotonic() - t0
 
 

@@ -5,8 +5,8 @@ Errors from ragd become one readable line on stderr and an exit code (2: bad inp
 
 The commands live in modules by group (``documents``, ``query``, ``serve``,
 ``maintenance``, ``health``, ``evaluate``, ``backup``, ``admin``, ``config``, ``sources``,
-``webhooks``, ``mcp_server``); this module is the table of contents that registers them, in the
-order ``ragd --help`` lists them.
+``webhooks``, ``mcp_server``, ``graph``); this module is the table of contents that registers
+them, in the order ``ragd --help`` lists them.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from ragd.cli import (
     config,
     documents,
     evaluate,
+    graph,
     health,
     maintenance,
     mcp_server,
@@ -56,6 +57,10 @@ sources_app = typer.Typer(
 app.add_typer(sources_app, name="sources")
 webhooks_app = typer.Typer(help="Webhook subscriptions and deliveries.", no_args_is_help=True)
 app.add_typer(webhooks_app, name="webhooks")
+graph_app = typer.Typer(
+    help="The knowledge graph: build it, inspect it, sync a Neo4j replica.", no_args_is_help=True
+)
+app.add_typer(graph_app, name="graph")
 
 app.command()(documents.ingest)
 app.command()(query.search)
@@ -77,6 +82,10 @@ app.command("mcp")(mcp_server.mcp)
 app.command()(maintenance.maintain)
 app.command()(maintenance.reconcile)
 app.command("eval")(evaluate.eval_)
+graph_app.command("build")(graph.graph_build)
+graph_app.command("stats")(graph.graph_stats)
+graph_app.command("sync")(graph.graph_sync)
+graph_app.command("reconcile")(graph.graph_reconcile)
 app.command()(backup.backup)
 app.command()(backup.restore)
 admin_app.command("create-platform-admin")(admin.admin_create_platform_admin)

@@ -26,7 +26,9 @@ from ragd.services.querying import QueryKind, QueryRequest
 
 def search(
     query: Annotated[str, typer.Argument(help="What to look for.")],
-    mode: Annotated[str | None, typer.Option("--mode", help="hybrid | dense | sparse")] = None,
+    mode: Annotated[
+        str | None, typer.Option("--mode", help="hybrid | dense | sparse | graph | hybrid+graph")
+    ] = None,
     k: Annotated[int, typer.Option("--k", help="How many passages.")] = 10,
     document_id: Annotated[
         list[str] | None, typer.Option("--document-id", help="Only these documents.")
@@ -64,6 +66,16 @@ def search(
                     for h in result.hits
                 ],
                 "timings": {k_: round(v, 2) for k_, v in result.timings.items()},
+                "relations": [
+                    {
+                        "source": r.source,
+                        "kind": r.kind,
+                        "target": r.target,
+                        "chunk_ids": list(r.chunk_ids),
+                        "hops": r.hops,
+                    }
+                    for r in result.relations
+                ],
             }
         )
         return
@@ -80,6 +92,10 @@ def search(
         flat = " ".join(h.text.split())
         snippet = flat if len(flat) <= 300 else flat[:300] + "…"
         out.print(f"   {snippet}", highlight=False)
+    shown = {h.chunk_id: i for i, h in enumerate(result.hits, 1)}
+    for r in result.relations:  # graph modes: each relation walked, and the hits stating it
+        cites = ", ".join(f"[{shown[c]}]" for c in r.chunk_ids if c in shown)
+        out.print(f"[dim]{r.source} —{r.kind}→ {r.target} {cites}[/]", highlight=False)
     out.print(f"[dim]{result.mode} · {result.timings['total_ms']:.0f} ms[/]")
 
 
@@ -97,7 +113,9 @@ def _filters(
 
 def ask(
     question: Annotated[str, typer.Argument(help="Your question.")],
-    mode: Annotated[str | None, typer.Option("--mode", help="hybrid | dense | sparse")] = None,
+    mode: Annotated[
+        str | None, typer.Option("--mode", help="hybrid | dense | sparse | graph | hybrid+graph")
+    ] = None,
     k: Annotated[int | None, typer.Option("--k", help="Passages to retrieve.")] = None,
     document_id: Annotated[
         list[str] | None, typer.Option("--document-id", help="Only these documents.")

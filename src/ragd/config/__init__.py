@@ -1,6 +1,7 @@
 """ragd's configuration: the flat, environment-reading ``Settings`` and its sections."""
 
 from ragd.config.backup import BackupSettings
+from ragd.config.graph import GraphSettings
 from ragd.config.index import IndexSettings
 from ragd.config.ingest import IngestSettings
 from ragd.config.llm import AnswerSettings, LLMSettings
@@ -23,6 +24,7 @@ __all__ = [
     "BackupSettings",
     "CacheSettings",
     "EmbeddingSettings",
+    "GraphSettings",
     "IndexSettings",
     "IngestSettings",
     "LLMSettings",

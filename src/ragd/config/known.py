@@ -62,7 +62,7 @@ TOOL_NAMES = frozenset(
 )
 TOOL_PREFIXES = ("RAGD_TEST_", "RAGD_SLO_", "RAGD_LOAD_", "RAGD_BENCH_")
 
-FAMILIES = ("RAGD_", "LLM_", "EMBEDDING_", "RERANKER_", "QDRANT_", "OLLAMA_", "JWT_")
+FAMILIES = ("RAGD_", "LLM_", "EMBEDDING_", "RERANKER_", "QDRANT_", "OLLAMA_", "JWT_", "NEO4J_")
 """Prefixes of ragd's own settings: an unknown name with one is most likely a typo."""
 
 SERVICE_LINK = re.compile(

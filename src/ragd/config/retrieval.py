@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from ragd.config.section import Section, env
 
-RetrievalMode = Literal["hybrid", "dense", "sparse"]
+RetrievalMode = Literal["hybrid", "dense", "sparse", "graph", "hybrid+graph"]
 FusionMethod = Literal["rrf", "weighted"]
 
 

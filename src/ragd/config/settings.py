@@ -8,7 +8,7 @@ Python package.
 ``Settings`` is the one class that reads the environment (and ``.env``): its fields are
 flat, one per variable, declared beside their section in this package's modules
 (``storage``, ``index``, ``retrieval``, ``models``, ``ingest``, ``llm``, ``providers``,
-``service``, ``observability``, ``backup``, ``webhooks``). Each section
+``service``, ``observability``, ``backup``, ``webhooks``, ``graph``). Each section
 (``settings.index``, ...) is a frozen, typed view built from those fields on access, a
 few microseconds, so a ``model_copy`` or an assignment is never served a stale section.
 Sections are ``BaseModel`` views rather than nested ``BaseSettings``: a nested
@@ -26,6 +26,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ragd.config import compat
 from ragd.config.backup import BackupFields, BackupSettings
+from ragd.config.graph import GraphFields, GraphSettings
 from ragd.config.index import IndexFields, IndexSettings
 from ragd.config.ingest import IngestFields, IngestSettings
 from ragd.config.llm import AnswerFields, AnswerSettings, LLMFields, LLMSettings
@@ -66,6 +67,7 @@ SECTIONS: dict[str, type[Section]] = {
     "backup": BackupSettings,
     "sources": SourcesSettings,
     "webhooks": WebhookSettings,
+    "graph": GraphSettings,
 }
 """Every section, by the ``Settings`` attribute that builds it."""
 
@@ -73,6 +75,7 @@ SECTIONS: dict[str, type[Section]] = {
 class Settings(  # pydantic lists the fields of the last base first: storage, index, ...
     SourcesFields,
     WebhookFields,
+    GraphFields,
     BackupFields,
     ObservabilityFields,
     ApiFields,

@@ -10,7 +10,11 @@ from ragd.domain.filters import SearchFilters
 from ragd.domain.models import EmbeddingSpec, IndexEntry, ScoredChunk, TenantId, Vector
 from ragd.ports.store import Transaction
 
-Mode = Literal["hybrid", "dense", "sparse"]
+IndexMode = Literal["hybrid", "dense", "sparse"]
+"""What an Index searches by."""
+Mode = Literal["hybrid", "dense", "sparse", "graph", "hybrid+graph"]
+"""A search's retrieval mode: an Index mode, or one through the knowledge graph
+(``ragd.services.graph_search``), which the search service resolves."""
 Fusion = Literal["rrf", "weighted"]
 
 
@@ -18,7 +22,7 @@ Fusion = Literal["rrf", "weighted"]
 class IndexQuery:
     text: str
     vector: Vector | None
-    mode: Mode = "hybrid"
+    mode: IndexMode = "hybrid"
     k: int = 10
     filters: SearchFilters = field(default_factory=SearchFilters)
     rrf_k: int = 60

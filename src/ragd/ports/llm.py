@@ -36,6 +36,9 @@ class GenerationRequest:
     max_tokens: int = 512
     temperature: float = 0.0
     stop: Sequence[str] = ()
+    json_output: bool = False
+    """Ask for a JSON object (OpenAI-compatible ``response_format``, Ollama ``format``;
+    Anthropic has no such switch and reads the prompt's instruction alone)."""
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from ragd.ports import LLM, Cache, Embedder, Index, Parsing, Queue, Store
 from ragd.ports.accounts import Accounts
 from ragd.ports.audit import Audit
 from ragd.ports.conversations import ConversationStore
+from ragd.ports.graph import GraphStore, GraphSync
 from ragd.ports.index_sync import IndexSync
 from ragd.ports.limiter import Limiter
 from ragd.ports.prompts import PromptTemplates
@@ -33,6 +34,9 @@ from ragd.services.conversations import ConversationService
 from ragd.services.feedback import FeedbackService
 from ragd.services.followups import FollowUpRewriter
 from ragd.services.gdpr import GdprService
+from ragd.services.graph_build import GraphBuildService
+from ragd.services.graph_extract import LlmExtractor, RuleExtractor
+from ragd.services.graph_search import GraphPolicy, GraphRetriever
 from ragd.services.indexing import ChunkingPolicy, IndexingService, RetryPolicy
 from ragd.services.ingest import IngestService
 from ragd.services.prompt_templates import PromptTemplateService
@@ -74,6 +78,8 @@ class Ports:
     webhooks: Webhooks | None = None
     webhook_sender: WebhookSender | None = None
     prompt_templates: PromptTemplates | None = None
+    graph: GraphStore | None = None
+    graph_sync: GraphSync | None = None
 
 
 @dataclass
@@ -118,6 +124,12 @@ class Services:
     """Webhook subscriptions and their delivery (None when the container wired none)."""
     prompt_templates: PromptTemplateService | None = None
     """Per-tenant prompt templates (None when the container wired none)."""
+    graph: GraphStore | None = None
+    """The knowledge graph's store (kept consistent on delete even when not enabled)."""
+    graph_build: GraphBuildService | None = None
+    """The graph stage (``ragd graph build``, the worker); None unless RAGD_GRAPH_ENABLED."""
+    graph_sync: GraphSync | None = None
+    """Applies the graph outbox to Neo4j (``RAGD_GRAPH_STORE=neo4j``); None otherwise."""
 
     def close(self) -> None:
         self.authenticator.close()
@@ -140,6 +152,49 @@ def answer_passages(settings: Settings) -> int:
     return 3 if settings.llm.provider == "llamacpp" else 5
 
 
+def graph_stage(settings: Settings, p: Ports, prices: PriceTable) -> GraphBuildService | None:
+    """The graph stage when ``RAGD_GRAPH_ENABLED``: the LLM extracts (``RAGD_GRAPH_EXTRACTOR``
+    ``llm``, or ``auto`` with a served model configured: not the extractive answerer, nor
+    the small in-process GGUF model, too slow and too weak for structured extraction),
+    else the offline rules."""
+    graph = settings.graph
+    if not graph.enabled or p.graph is None:
+        return None
+    use_llm = graph.extractor == "llm" or (
+        graph.extractor == "auto" and settings.llm.provider not in ("extractive", "llamacpp")
+    )
+    if use_llm:
+        return GraphBuildService(
+            p.store,
+            p.graph,
+            LlmExtractor(p.llm, batch=graph.llm_batch),
+            p.embedder,
+            prices=prices,
+            sync=p.graph_sync,
+        )
+    return GraphBuildService(
+        p.store, p.graph, RuleExtractor(), p.embedder, cache=False, sync=p.graph_sync
+    )
+
+
+def graph_retriever(settings: Settings, p: Ports) -> GraphRetriever | None:
+    graph = settings.graph
+    if not graph.enabled or p.graph is None:
+        return None
+    return GraphRetriever(
+        p.graph,
+        p.embedder,
+        GraphPolicy(
+            hops=graph.hops,
+            max_edges=graph.max_edges,
+            max_chunks=graph.max_chunks,
+            name_similarity=graph.name_similarity,
+            weight=graph.weight,
+            min_score=graph.min_score,
+        ),
+    )
+
+
 def assemble(settings: Settings, p: Ports) -> Services:
     """Every use case over ``p``, configured by its section of ``settings``."""
     ingest, retrieval, auth = settings.ingest, settings.retrieval, settings.authentication
@@ -150,6 +205,8 @@ def assemble(settings: Settings, p: Ports) -> Services:
         if p.prompt_templates is not None
         else None
     )
+    prices = PriceTable.parse(settings.llm.prices)
+    graph_build = graph_stage(settings, p, prices)
     indexing = IndexingService(
         p.store,
         p.queue,
@@ -166,6 +223,8 @@ def assemble(settings: Settings, p: Ports) -> Services:
         document_timeout_s=ingest.document_timeout_seconds or None,
         events=events,
         max_document_bytes=ingest.max_document_bytes,
+        graph=p.graph,
+        graph_build=graph_build,
     )
     search = SearchService(
         p.store,
@@ -182,6 +241,7 @@ def assemble(settings: Settings, p: Ports) -> Services:
         ),
         default_mode=retrieval.default_mode,
         max_k=retrieval.max_results,
+        graph=graph_retriever(settings, p),
     )
     answers = AnswerService(
         search,
@@ -210,6 +270,7 @@ def assemble(settings: Settings, p: Ports) -> Services:
         p.parsing,
         max_document_bytes=ingest.max_document_bytes,
         events=events,
+        graph=p.graph,
     )
     hasher = KeyHasher()
     jwt = JwtSettings(
@@ -239,7 +300,6 @@ def assemble(settings: Settings, p: Ports) -> Services:
             max_llm_tokens_month=limits.max_llm_tokens_per_month,
         ),
     )
-    prices = PriceTable.parse(settings.llm.prices)
     submissions = SubmitService(uploads, quotas, p.cache)
     sources, source_sync = _sources(settings, p, submissions)
     conversations = ConversationService(p.conversations)
@@ -290,6 +350,9 @@ def assemble(settings: Settings, p: Ports) -> Services:
         source_sync=source_sync,
         webhooks=_webhooks(settings, p),
         prompt_templates=templates,
+        graph=p.graph,
+        graph_build=graph_build,
+        graph_sync=p.graph_sync,
     )
 
 

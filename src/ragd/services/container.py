@@ -18,6 +18,7 @@ from ragd.adapters import providers
 from ragd.config import Settings
 from ragd.errors import ConfigError, InvalidRequest
 from ragd.ports import LLM, Cache, Embedder, Index, Parsing
+from ragd.ports.graph import GraphStore, GraphSync
 from ragd.ports.index_sync import IndexSync
 from ragd.ports.limiter import Limiter
 from ragd.ports.llm import UsesEmbedder
@@ -39,6 +40,7 @@ __all__ = [  # Services lives in services.assembly; callers keep importing it fr
     "build_backup",
     "build_cache",
     "build_embedder",
+    "build_graph",
     "build_index",
     "build_limiter",
     "build_llm",
@@ -217,6 +219,24 @@ def new_sources_key() -> str:
     return generate_key()
 
 
+def build_graph(settings: Settings, db: Database) -> tuple[GraphStore, GraphSync | None]:
+    """The knowledge graph's store: tables of the Store (``RAGD_GRAPH_STORE=sql``), or,
+    with the graph enabled and ``RAGD_GRAPH_STORE=neo4j``, those tables as the truth and a
+    Neo4j replica for traversal, kept in step through the ``graph_outbox`` table."""
+    graph = settings.graph
+    if graph.enabled and graph.store == "neo4j":
+        try:
+            from ragd.adapters.graph.neo4j import factory as neo4j_graph
+        except ImportError as exc:
+            raise ConfigError(
+                "RAGD_GRAPH_STORE=neo4j needs the neo4j driver: pip install 'ragd[neo4j]'"
+            ) from exc
+        return neo4j_graph.build(db, graph)
+    from ragd.adapters.graph.sql import SqlGraphStore
+
+    return SqlGraphStore(db), None
+
+
 def open_database(settings: Settings) -> Database:
     """The Store's database, refused when ``VECTOR_STORE_TYPE`` and ``DATABASE_URL`` name
     backends that do not go together. Opens no connection yet."""
@@ -315,6 +335,7 @@ def build_services(settings: Settings, *, check_index: bool = True) -> Services:
     index, index_sync = build_index(settings, db, embedder.spec)
     if check_index:
         index.ensure_ready()
+    graph, graph_sync = build_graph(settings, db)
     ports = Ports(
         store=SqlStore(db),
         queue=SqlQueue(db, max_attempts=settings.ingest.job_max_attempts),
@@ -339,6 +360,8 @@ def build_services(settings: Settings, *, check_index: bool = True) -> Services:
             allow_private=settings.webhooks.allow_private_urls,
         ),
         prompt_templates=SqlPromptTemplates(db),
+        graph=graph,
+        graph_sync=graph_sync,
     )
     return assemble(settings, ports)
 

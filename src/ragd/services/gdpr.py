@@ -127,6 +127,8 @@ class GdprService:
                 chunks += doc.chunk_count
                 self.ingest.delete(tenant, doc.id)
                 documents += 1
+        if self.ingest.graph is not None:  # what is left: the extraction cache
+            self.ingest.graph.erase_tenant(tenant)
         self.cache.invalidate_tenant(tenant)
         users = len(self.accounts.list_users(tenant))
         keys = len(self.accounts.list_keys(tenant))

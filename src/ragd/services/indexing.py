@@ -46,9 +46,11 @@ from ragd.domain.models import (
 from ragd.domain.webhooks import EventType, NewEvent
 from ragd.errors import DocumentRejected, InvalidRequest, LeaseLost, NotFound, RagdError
 from ragd.ports import Embedder, Index, Parsing, Queue, Store
+from ragd.ports.graph import GraphStore
 from ragd.ports.index import IndexMaintenance
 from ragd.ports.index_sync import IndexSync
 from ragd.services.attachments import AttachmentQueue, Carried
+from ragd.services.graph_build import GraphBuildService
 from ragd.services.ingest import title_from_source
 from ragd.services.scheduling import ActiveJob, BatchResult, Workload
 from ragd.services.webhooks import EventEmitter, document_event
@@ -133,6 +135,8 @@ class IndexingService:
         check_every_s: float = CHECK_EVERY_S,
         events: EventEmitter | None = None,
         max_document_bytes: int | None = None,
+        graph: GraphStore | None = None,
+        graph_build: GraphBuildService | None = None,
     ) -> None:
         self.events = events or EventEmitter(None)
         """Webhook events, written in the transaction of the change they report."""
@@ -156,6 +160,10 @@ class IndexingService:
         self.attachments = AttachmentQueue(
             store, queue, index, parsing, max_bytes=max_document_bytes
         )
+        self.graph = graph
+        """Loses a replaced document's graph contribution in the commit that replaces it."""
+        self.graph_build = graph_build
+        """The graph stage (``RAGD_GRAPH_ENABLED``), run by the worker when it is idle."""
 
     def maintain_index(self) -> str | None:
         """The index's background upkeep (``IndexMaintenance``), at most once every
@@ -185,6 +193,13 @@ class IndexingService:
             return 0
         self._sync_backoff = SYNC_BACKOFF_MIN_S
         return applied
+
+    def build_graph(self, *, nudge: bool = False) -> int:
+        """The graph stage for about a step (``GraphBuildService.step``); returns the
+        documents built (0 without a graph stage). Never raises for a failing LLM."""
+        if self.graph_build is None:
+            return 0
+        return self.graph_build.step(max_seconds=STEP_SECONDS, nudge=nudge).documents
 
     def workload(self, worker_id: str) -> Workload:
         """The documents one worker holds, embedded slice by slice (see ``Workload``)."""
@@ -301,6 +316,8 @@ class IndexingService:
         try:
             with self.store.transaction() as tx:
                 self.queue.complete(tx, p.job.id, worker_id)  # fencing first: LeaseLost aborts all
+                if self.graph is not None:  # the old version's entities and relations
+                    self.graph.remove_document(tx, tenant, doc.id)
                 self.store.replace_chunks(tx, tenant, doc.id, chunks)
                 self.index.upsert_document(tx, tenant, doc.id, entries)
                 self.store.set_status(

@@ -19,6 +19,7 @@ from ragd.domain.text import headline
 from ragd.domain.webhooks import EventType
 from ragd.errors import DocumentRejected, DocumentTooLarge, InvalidRequest, RagdError
 from ragd.ports import Index, Parsing, Queue, Store
+from ragd.ports.graph import GraphStore
 from ragd.services.webhooks import EventEmitter, document_event
 
 Outcome = Literal["queued", "replaced", "unchanged", "failed"]
@@ -57,6 +58,7 @@ class IngestService:
         *,
         max_document_bytes: int,
         events: EventEmitter | None = None,
+        graph: GraphStore | None = None,
     ) -> None:
         self.events = events or EventEmitter(None)
         """Webhook events, written in the transaction of the change they report."""
@@ -65,6 +67,8 @@ class IngestService:
         self.index = index
         self.parsing = parsing
         self.max_document_bytes = max_document_bytes
+        self.graph = graph
+        """Deleting or cancelling a document removes its graph contribution with it."""
         self._known_tenants: set[TenantId] = set()
 
     # -- submitting --------------------------------------------------------------
@@ -314,6 +318,8 @@ class IngestService:
         with self.store.transaction() as tx:
             self.queue.cancel_for_document(tx, tenant, document_id)
             self.index.delete_document(tx, tenant, document_id)
+            if self.graph is not None:
+                self.graph.remove_document(tx, tenant, document_id)
             self.store.delete_document(tx, tenant, document_id)
             self.events.emit(
                 tx, tenant, document_event(EventType.DOCUMENT_DELETED, doc, status="deleted")
@@ -333,6 +339,8 @@ class IngestService:
                 # Its job ended between the read above and now: nothing left to stop.
                 raise DocumentNotCancellable(_not_cancellable(doc, finished=True))
             self.index.delete_document(tx, tenant, document_id)
+            if self.graph is not None:
+                self.graph.remove_document(tx, tenant, document_id)
             self.store.replace_chunks(tx, tenant, document_id, [])
             self.store.set_status(
                 tx, tenant, document_id, DocumentStatus.FAILED, error=reason, chunk_count=0

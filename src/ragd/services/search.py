@@ -7,20 +7,24 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import cast
 
 from opentelemetry import trace
 
 from ragd.domain.filters import SearchFilters
+from ragd.domain.graph import RelationUsed
 from ragd.domain.models import Hit, ScoredChunk, TenantId, Vector
 from ragd.errors import InvalidRequest
 from ragd.observability import metrics, tracing
 from ragd.ports import Embedder, Index, Store
-from ragd.ports.index import Fusion, IndexQuery, Mode
+from ragd.ports.index import Fusion, IndexMode, IndexQuery, Mode
+from ragd.services.graph_search import GraphRetriever, relations_for
 
 tracer = trace.get_tracer("ragd")
 
 MAX_QUERY_CHARS = 4000
-MODES: tuple[Mode, ...] = ("hybrid", "dense", "sparse")
+MODES: tuple[Mode, ...] = ("hybrid", "dense", "sparse", "graph", "hybrid+graph")
+GRAPH_MODES = ("graph", "hybrid+graph")
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,8 @@ class SearchResult:
     mode: Mode
     timings: dict[str, float] = field(default_factory=dict)
     """Milliseconds per stage: embed, search, hydrate, total."""
+    relations: list[RelationUsed] = field(default_factory=list)
+    """Graph modes: the relations walked that the returned chunks state."""
 
 
 class SearchService:
@@ -52,6 +58,7 @@ class SearchService:
         fusion: FusionPolicy,
         default_mode: Mode = "hybrid",
         max_k: int = 100,
+        graph: GraphRetriever | None = None,
     ) -> None:
         self.store = store
         self.index = index
@@ -59,6 +66,8 @@ class SearchService:
         self.fusion = fusion
         self.default_mode = default_mode
         self.max_k = max_k
+        self.graph = graph
+        """The knowledge graph's retrieval (``RAGD_GRAPH_ENABLED``); None without it."""
 
     def search(
         self,
@@ -72,6 +81,10 @@ class SearchService:
         mode = mode or self.default_mode
         if mode not in MODES:
             raise InvalidRequest(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        if mode in GRAPH_MODES and self.graph is None:
+            raise InvalidRequest(
+                f"mode {mode} needs the knowledge graph: set RAGD_GRAPH_ENABLED=true"
+            )
         if not isinstance(k, int) or k < 1 or k > self.max_k:
             raise InvalidRequest(f"k must be between 1 and {self.max_k} (MAX_RETRIEVAL_RESULTS)")
         query = (query or "").strip()
@@ -81,17 +94,30 @@ class SearchService:
             raise InvalidRequest(f"query is longer than {MAX_QUERY_CHARS} characters")
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        vector = self._embed_query(tenant, query) if mode != "sparse" else None
+        vector = self._embed_query(tenant, query) if mode not in ("sparse", "graph") else None
         t1 = time.perf_counter()
         with tracer.start_as_current_span(
             "search", attributes={tracing.TENANT: tenant, tracing.MODE: mode, tracing.TOP_K: k}
         ) as span:
+            if mode in GRAPH_MODES:
+                hits, relations = self._graph_search(tenant, query, mode, k, filters, vector)
+                t2 = time.perf_counter()
+                span.set_attribute(tracing.DOCS_RETRIEVED, len(hits))
+                t3 = time.perf_counter()
+                timings.update(
+                    embed_ms=(t1 - t0) * 1e3,
+                    search_ms=(t2 - t1) * 1e3,
+                    hydrate_ms=0.0,
+                    total_ms=(t3 - t0) * 1e3,
+                )
+                return SearchResult(hits=hits, mode=mode, timings=timings, relations=relations)
+            index_mode = cast(IndexMode, mode)  # the graph modes returned above
             scored = self.index.search(
                 tenant,
                 IndexQuery(
                     text=query,
                     vector=vector,
-                    mode=mode,
+                    mode=index_mode,
                     k=k,
                     filters=filters or SearchFilters(),
                     rrf_k=self.fusion.rrf_k,
@@ -114,6 +140,49 @@ class SearchService:
             total_ms=(t3 - t0) * 1e3,
         )
         return SearchResult(hits=hits, mode=mode, timings=timings)
+
+    def _index_query(
+        self, query: str, vector: Vector | None, mode: IndexMode, k: int, filters: SearchFilters
+    ) -> IndexQuery:
+        return IndexQuery(
+            text=query,
+            vector=vector,
+            mode=mode,
+            k=k,
+            filters=filters,
+            rrf_k=self.fusion.rrf_k,
+            dense_weight=self.fusion.dense_weight,
+            sparse_weight=self.fusion.sparse_weight,
+            candidates=max(self.fusion.candidates, k),
+        )
+
+    def _graph_search(
+        self,
+        tenant: TenantId,
+        query: str,
+        mode: Mode,
+        k: int,
+        filters: SearchFilters | None,
+        vector: Vector | None,
+    ) -> tuple[list[Hit], list[RelationUsed]]:
+        """``graph``: the neighbourhood's chunks; ``hybrid+graph``: fused with the hybrid
+        list. Graph chunks did not pass the index's filters, so the filters are applied to
+        the hydrated hits (a few more are asked for when there are filters)."""
+        assert self.graph is not None
+        filters = filters or SearchFilters()
+        want = k if filters.empty else min(self.max_k, k * 3)
+        if mode == "graph":
+            scored, hood = self.graph.scored(tenant, query)
+        else:
+            hybrid = self.index.search(
+                tenant, self._index_query(query, vector, "hybrid", want, filters)
+            )
+            scored, hood = self.graph.fuse(
+                tenant, query, hybrid, rrf_k=self.fusion.rrf_k, limit=want
+            )
+        hits = [h for h in self._hydrate(tenant, scored[:want], mode) if filters_match(filters, h)]
+        hits = hits[:k]
+        return hits, relations_for(hood, [h.chunk_id for h in hits])
 
     def _embed_query(self, tenant: TenantId, query: str) -> Vector:
         model = self.embedder.spec.model
@@ -154,3 +223,12 @@ class SearchService:
                 )
             )
         return hits
+
+
+def filters_match(filters: SearchFilters, hit: Hit) -> bool:
+    """Whether a hydrated hit satisfies the filters (as the indexes apply them)."""
+    if filters.document_ids and hit.document_id not in filters.document_ids:
+        return False
+    if filters.sources and hit.source not in filters.sources:
+        return False
+    return all(hit.metadata.get(key) == value for key, value in filters.metadata.items())

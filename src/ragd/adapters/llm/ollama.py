@@ -60,12 +60,15 @@ def chat_body(
     }
     if request.stop:
         options["stop"] = list(request.stop)
-    return {
+    body: dict[str, Any] = {
         "model": model,
         "messages": [{"role": m.role, "content": m.content} for m in request.messages],
         "stream": stream,
         "options": options,
     }
+    if request.json_output:
+        body["format"] = "json"
+    return body
 
 
 def _count(value: object) -> int | None:

@@ -50,6 +50,8 @@ def request_body(request: GenerationRequest, *, model: str | None, stream: bool)
         body["stop"] = list(request.stop)
     if stream:
         body["stream_options"] = {"include_usage": True}
+    if request.json_output:
+        body["response_format"] = {"type": "json_object"}
     return body
 
 

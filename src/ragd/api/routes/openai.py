@@ -37,11 +37,13 @@ from ragd.services.search import MAX_QUERY_CHARS
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 
-MODELS: dict[str, Literal["hybrid", "dense", "sparse"] | None] = {
+MODELS: dict[str, Literal["hybrid", "dense", "sparse", "graph", "hybrid+graph"] | None] = {
     "ragd": None,
     "ragd-hybrid": "hybrid",
     "ragd-dense": "dense",
     "ragd-sparse": "sparse",
+    "ragd-graph": "graph",
+    "ragd-hybrid+graph": "hybrid+graph",
 }
 CREATED = 1_700_000_000
 
@@ -80,12 +82,14 @@ class ChatRequest(BaseModel):
 
 
 @router.get("/models", summary="Models (retrieval modes) this ragd answers with")
-def models(_principal: Reader) -> dict[str, Any]:
+def models(services: ServicesDep, _principal: Reader) -> dict[str, Any]:
+    graph = services.search.graph is not None  # the graph models only when it is enabled
     return {
         "object": "list",
         "data": [
             {"id": name, "object": "model", "created": CREATED, "owned_by": "ragd"}
-            for name in MODELS
+            for name, mode in MODELS.items()
+            if graph or mode not in ("graph", "hybrid+graph")
         ],
     }
 

@@ -19,7 +19,7 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from ragd.api.asking import query_request
 from ragd.api.deps import Reader, ServicesDep
 from ragd.api.problems import PROBLEM_BASE, status_for
-from ragd.api.schemas import HitOut, QueryIn, QueryOut, SearchIn, SearchOut
+from ragd.api.schemas import HitOut, QueryIn, QueryOut, RelationOut, SearchIn, SearchOut
 from ragd.errors import RagdError
 from ragd.ports.llm import ChatMessage
 from ragd.services.answer import AnswerEvent, Token
@@ -42,7 +42,19 @@ def search(body: SearchIn, request: Request, services: ServicesDep, principal: R
     )
     request.state.docs_retrieved = len(result.hits)
     return SearchOut(
-        hits=[HitOut.of(h) for h in result.hits], mode=result.mode, timings=result.timings
+        hits=[HitOut.of(h) for h in result.hits],
+        mode=result.mode,
+        timings=result.timings,
+        relations=[
+            RelationOut(
+                source=r.source,
+                kind=r.kind,
+                target=r.target,
+                chunk_ids=list(r.chunk_ids),
+                hops=r.hops,
+            )
+            for r in result.relations
+        ],
     )
 
 

@@ -34,7 +34,7 @@ export function view(main) {
     "select one to read the passage.");
   const question = h("textarea", { name: "question", rows: "3", required: true, maxlength: "4000" });
   const mode = h("select", { name: "mode" },
-    ["hybrid", "dense", "sparse"].map((m) => h("option", { value: m }, m)));
+    ["hybrid", "dense", "sparse", "graph", "hybrid+graph"].map((m) => h("option", { value: m }, m)));
   const filters = h("input", { type: "text", name: "filters", placeholder: "team=docs, year=2024" });
   const ask = h("button", { type: "submit" }, "Ask");
   const stop = h("button", { type: "button", class: "secondary", hidden: true }, "Stop");

@@ -1,0 +1,1 @@
+"""GraphStore adapters: tables of the Store (``sql``, the default) and Neo4j (``neo4j``)."""
