@@ -50,6 +50,9 @@ class Section:
     text: str
     page: int | None = None
     heading_path: tuple[str, ...] = ()
+    metadata: dict[str, JsonScalar] = field(default_factory=dict)
+    """What the parser knows about this run of text alone (``ocr_confidence``), carried
+    to every chunk cut from it."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,7 @@ class ChunkDraft:
     token_count: int
     page: int | None = None
     heading_path: tuple[str, ...] = ()
+    metadata: dict[str, JsonScalar] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,9 @@ class Chunk:
     token_count: int
     page: int | None = None
     heading_path: tuple[str, ...] = ()
+    metadata: dict[str, JsonScalar] = field(default_factory=dict)
+    """The chunk's own metadata (from its section: ``ocr_engine``, ``ocr_confidence``),
+    distinct from its document's."""
 
 
 @dataclass(frozen=True)
@@ -176,6 +183,8 @@ class Hit:
     char_end: int
     metadata: dict[str, Any]
     similarity: float | None = None
+    chunk_metadata: dict[str, Any] = field(default_factory=dict)
+    """The chunk's own metadata (``Chunk.metadata``); ``metadata`` is its document's."""
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from ragd.adapters.parsers.docx import DOCX, DocxParser
 from ragd.adapters.parsers.html import HTML, HtmlParser
 from ragd.adapters.parsers.json_records import JSON, NDJSON, JsonParser
 from ragd.adapters.parsers.markdown import MARKDOWN, MarkdownParser
+from ragd.adapters.parsers.ocr.images import JPEG, PNG, TIFF, ImageParser
 from ragd.adapters.parsers.pdf import PDF, PdfParser
 from ragd.adapters.parsers.text import PLAIN_TEXT, TextParser
 from ragd.domain.models import ParsedDocument, Section
@@ -26,6 +27,7 @@ _PARSERS: tuple[Parser, ...] = (
     PdfParser(),
     DocxParser(),
     JsonParser(),
+    ImageParser(),
 )
 _BY_MEDIA_TYPE: dict[str, Parser] = {mt: p for p in _PARSERS for mt in p.media_types}
 
@@ -44,10 +46,21 @@ EXTENSIONS: dict[str, str] = {
     ".json": JSON,
     ".jsonl": NDJSON,
     ".ndjson": NDJSON,
+    ".png": PNG,
+    ".jpg": JPEG,
+    ".jpeg": JPEG,
+    ".tif": TIFF,
+    ".tiff": TIFF,
 }
 
 _ZIP_MAGIC = b"PK\x03\x04"
 _HTML_STARTS = (b"<!doctype html", b"<html")
+_IMAGE_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", PNG),
+    (b"\xff\xd8\xff", JPEG),
+    (b"II*\x00", TIFF),
+    (b"MM\x00*", TIFF),
+)
 
 
 def detect_media_type(source: str, head: bytes) -> str:
@@ -88,7 +101,7 @@ def parse_document(data: bytes, media_type: str, *, source: str) -> ParsedDocume
         raise DocumentRejected("document is empty (0 bytes)")
     parsed = parser.parse(data, source=source)
     sections = [
-        Section(text=s.text.strip(), page=s.page, heading_path=s.heading_path)
+        Section(text=s.text.strip(), page=s.page, heading_path=s.heading_path, metadata=s.metadata)
         for s in parsed.sections
         if s.text.strip()
     ]
@@ -102,6 +115,9 @@ def _sniff(head: bytes, ext: str) -> str | None:
     """A media type when the bytes carry an unmistakable signature."""
     if b"%PDF-" in head[:1024]:  # readers accept junk before the header, so do we
         return PDF
+    for magic, image_type in _IMAGE_MAGIC:
+        if head.startswith(magic):
+            return image_type
     if head.startswith(_ZIP_MAGIC):
         # OOXML is a zip; a docx names its "word/" parts early on. Other zips go through
         # the extension, so a broken .docx still reaches the DOCX parser's message.
