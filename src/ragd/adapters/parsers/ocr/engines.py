@@ -51,8 +51,12 @@ class OcrEngine(Protocol):
         ...
 
 
-class PageTimeout(Exception):
-    """One page took longer than it was allowed."""
+class PageTimeout(BaseException):
+    """One page took longer than it was allowed.
+
+    A ``BaseException``, because it is raised from a timer signal inside the engine's own
+    code, whose ``except Exception`` clauses would otherwise swallow or rename it.
+    """
 
 
 @lru_cache(maxsize=2)

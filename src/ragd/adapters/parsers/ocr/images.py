@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import logging
 import math
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from ragd.adapters.parsers.failures import describe
@@ -42,7 +43,10 @@ class ImageParser:
         budget = OcrBudget(limits, what="image")
         sections: list[Section] = []
         try:
-            with Image.open(io.BytesIO(data)) as img:
+            with warnings.catch_warnings():  # the size is checked here, below
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                img = Image.open(io.BytesIO(data))
+            with img:
                 for number, frame in enumerate(ImageSequence.Iterator(img), start=1):
                     _check_size(frame.size)
                     seconds = budget.next_page(number)
