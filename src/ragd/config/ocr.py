@@ -21,6 +21,7 @@ class OcrSettings(Section):
     document_timeout_seconds: float = Field(validation_alias="ocr_document_timeout_seconds")
     max_pages: int = Field(validation_alias="ocr_max_pages")
     threads: int = Field(validation_alias="ocr_threads")
+    memory_mb: int = Field(validation_alias="ocr_memory_mb")
 
 
 class OcrFields(BaseModel):
@@ -47,6 +48,9 @@ class OcrFields(BaseModel):
     """Pages one file may need OCR on; a file with more fails before reading them all."""
     ocr_threads: int = Field(2, ge=1, le=64, validation_alias=env("RAGD_OCR_THREADS"))
     """Threads one page's OCR may use (ONNX Runtime intra-op, or Tesseract's OpenMP)."""
+    ocr_memory_mb: int = Field(1024, ge=0, validation_alias=env("RAGD_OCR_MEMORY_MB"))
+    """Added to the parse process's address-space cap (``RAGD_PARSE_MEMORY_MB``) while
+    OCR is on: the engine's models and buffers (about 500 MB at peak on a full page)."""
 
     @property
     def ocr(self) -> OcrSettings:

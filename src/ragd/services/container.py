@@ -139,9 +139,12 @@ def build_parsing(settings: Settings) -> Parsing:
 
     # The registry, limits included, is pickled to each child: the archive and PDF caps
     # apply inside the sandbox as well.
+    memory_mb = ingest.parse_memory_mb
+    if memory_mb and settings.ocr.engine != "off":
+        memory_mb += settings.ocr.memory_mb  # the OCR engine's models and page buffers
     return SandboxedParsing(
         registry,
-        memory_mb=ingest.parse_memory_mb,
+        memory_mb=memory_mb,
         timeout_seconds=ingest.parse_timeout_seconds,
         processes=ingest.worker_concurrency,
     )
