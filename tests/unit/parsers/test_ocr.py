@@ -171,17 +171,35 @@ def test_pages_are_rendered_within_the_pixel_cap() -> None:
     assert (14_400 * poster) ** 2 <= 12_000_000 * 1.0001
 
 
+def box(text: str, left: float, right: float, y_left: float, y_right: float) -> Box:
+    return Box(text, 0.9, left=left, right=right, y_left=y_left, y_right=y_right, height=28)
+
+
 def test_boxes_are_assembled_into_lines_in_reading_order() -> None:
     boxes = [
-        Box("world", 0.9, left=300, top=12, bottom=40),
-        Box("second", 0.5, left=10, top=60, bottom=88),
-        Box("hello", 1.0, left=10, top=10, bottom=38),
+        Box("world", 0.9, left=300, right=400, y_left=26, y_right=26, height=28),
+        Box("second", 0.5, left=10, right=120, y_left=74, y_right=74, height=28),
+        Box("hello", 1.0, left=10, right=110, y_left=24, y_right=24, height=28),
     ]
 
     page = assemble(boxes)
 
     assert page.text == "hello world\nsecond"
     assert page.confidence == pytest.approx((1.0 * 5 + 0.9 * 5 + 0.5 * 6) / 16, abs=1e-4)
+
+
+def test_a_skewed_line_stays_together_across_the_page() -> None:
+    """Two lines 32 px apart, rising 50 px over the width (2 degrees over 1,460 px), each
+    detected as two pieces: the right piece of line 1 sits higher than the left piece of
+    line 2 starts, yet belongs to line 1."""
+    boxes = [
+        box("one-a", 100, 800, y_left=200, y_right=176),
+        box("one-b", 810, 1560, y_left=175, y_right=150),
+        box("two-a", 100, 800, y_left=232, y_right=208),
+        box("two-b", 810, 1560, y_left=207, y_right=182),
+    ]
+
+    assert assemble(boxes).text == "one-a one-b\ntwo-a two-b"
 
 
 def test_parse_limits_carry_the_ocr_bounds_into_the_parse() -> None:

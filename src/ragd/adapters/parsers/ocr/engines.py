@@ -26,13 +26,17 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Box:
-    """One recognised run of text and where it sits on the page (pixels)."""
+    """One recognised run of text and where it sits on the page (pixels): its horizontal
+    extent, the heights of the middle of its left and right edges (they differ on a skewed
+    line), and its height."""
 
     text: str
     confidence: float
     left: float
-    top: float
-    bottom: float
+    right: float
+    y_left: float
+    y_right: float
+    height: float
 
 
 @dataclass(frozen=True)
@@ -92,31 +96,34 @@ def check_available(name: str) -> None:
 
 
 def assemble(boxes: Sequence[Box]) -> OcrPage:
-    """Boxes joined into lines (same band of height, left to right), lines top to bottom.
+    """Boxes joined into lines, left to right, and the lines top to bottom.
 
-    Two boxes are on one line when their vertical centres are closer than half the
-    smaller box's height: robust to a few degrees of skew, which moves a line's ends by
-    less than that over a column's width.
+    A box continues the line whose last box ends left of it and whose right edge is at
+    the height of this box's left edge (within half a line's height). Following the line
+    from box to box, rather than grouping by height on the page, keeps a skewed line
+    together: over a column's width, 2 degrees move its end by more than a line spacing.
     """
-    kept = [b for b in boxes if b.text.strip()]
+    kept = sorted((b for b in boxes if b.text.strip()), key=lambda b: b.left)
     if not kept:
         return OcrPage(text="", confidence=None)
-    kept.sort(key=lambda b: ((b.top + b.bottom) / 2, b.left))
     lines: list[list[Box]] = []
     for box in kept:
-        centre = (box.top + box.bottom) / 2
-        if lines:
-            last = lines[-1]
-            ref = last[-1]
-            ref_centre = (ref.top + ref.bottom) / 2
-            height = min(box.bottom - box.top, ref.bottom - ref.top)
-            if abs(centre - ref_centre) < max(height, 1.0) / 2:
-                last.append(box)
-                continue
-        lines.append([box])
-    text = "\n".join(
-        " ".join(b.text.strip() for b in sorted(line, key=lambda b: b.left)) for line in lines
-    )
+        best: list[Box] | None = None
+        best_gap = 0.0
+        for line in lines:
+            ref = line[-1]
+            height = max(min(box.height, ref.height), 1.0)
+            if box.left < ref.right - height / 2:
+                continue  # overlaps the line's end: not its continuation
+            gap = abs(box.y_left - ref.y_right)
+            if gap < height / 2 and (best is None or gap < best_gap):
+                best, best_gap = line, gap
+        if best is None:
+            lines.append([box])
+        else:
+            best.append(box)
+    lines.sort(key=lambda line: (line[0].y_left, line[0].left))
+    text = "\n".join(" ".join(b.text.strip() for b in line) for line in lines)
     weight = sum(len(b.text.strip()) for b in kept)
     confidence = sum(b.confidence * len(b.text.strip()) for b in kept) / weight
     return OcrPage(text=text, confidence=round(confidence, 4))

@@ -61,32 +61,33 @@ class TesseractEngine:
 
 
 def _words(tsv: str) -> list[Box]:
-    """Word rows (level 5) of Tesseract's TSV, each line's words sharing its band."""
+    """Word rows (level 5) of Tesseract's TSV; each word placed at its line's height, so
+    the words of one line stay together."""
     boxes: list[Box] = []
     lines: dict[tuple[str, str, str], tuple[float, float]] = {}
     rows = list(csv.DictReader(io.StringIO(tsv), delimiter="\t", quoting=csv.QUOTE_NONE))
     for row in rows:
-        if row.get("level") == "4":  # a line: its band keeps its words together
-            top = float(row["top"])
-            lines[(row["block_num"], row["par_num"], row["line_num"])] = (
-                top,
-                top + float(row["height"]),
-            )
+        if row.get("level") == "4":
+            key = (row["block_num"], row["par_num"], row["line_num"])
+            lines[key] = (float(row["top"]) + float(row["height"]) / 2, float(row["height"]))
     for row in rows:
         text = row.get("text") or ""
         if row.get("level") != "5" or not text.strip() or float(row["conf"]) < 0:
             continue
-        top, bottom = lines.get(
+        middle, height = lines.get(
             (row["block_num"], row["par_num"], row["line_num"]),
-            (float(row["top"]), float(row["top"]) + float(row["height"])),
+            (float(row["top"]) + float(row["height"]) / 2, float(row["height"])),
         )
+        left = float(row["left"])
         boxes.append(
             Box(
                 text=text,
                 confidence=float(row["conf"]) / 100,
-                left=float(row["left"]),
-                top=top,
-                bottom=bottom,
+                left=left,
+                right=left + float(row["width"]),
+                y_left=middle,
+                y_right=middle,
+                height=height,
             )
         )
     return boxes
