@@ -35,7 +35,8 @@ def huge_scan() -> bytes:
 @pytest.fixture
 def sandbox() -> Iterator[SandboxedParsing]:
     limits = ParseLimits(ocr=OcrLimits(document_timeout_seconds=5.0, page_timeout_seconds=30))
-    parsing = SandboxedParsing(ParserRegistry(limits), memory_mb=1024, timeout_seconds=120)
+    # The caps ragd sets with OCR on: RAGD_PARSE_MEMORY_MB + RAGD_OCR_MEMORY_MB.
+    parsing = SandboxedParsing(ParserRegistry(limits), memory_mb=2048, timeout_seconds=120)
     yield parsing
     parsing.close()
 
@@ -56,14 +57,20 @@ def test_a_5000_page_scan_stops_at_the_document_time_bound(
     assert elapsed < 90, elapsed
 
 
-def test_memory_does_not_grow_with_the_pages_read(huge_scan: bytes) -> None:
+def test_memory_does_not_grow_with_the_pages_read(
+    huge_scan: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Peak RSS after 2 OCR pages and after 8 (each run in a fresh child, stopped by
     ``RAGD_OCR_MAX_PAGES``): rendering one page at a time, the six more pages add no
-    more than noise."""
+    more than noise. The child's cap and arenas are the sandbox's with OCR on
+    (``RAGD_PARSE_MEMORY_MB`` + ``RAGD_OCR_MEMORY_MB``, ``MALLOC_ARENA_MAX=2``)."""
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "2")
     peaks = {}
     for most in (2, 8):
-        limits = ParseLimits(ocr=OcrLimits(max_pages=most, document_timeout_seconds=600))
-        with ParserChild(memory_mb=1024, timeout_s=300, limits=limits) as child:
+        limits = ParseLimits(
+            ocr=OcrLimits(max_pages=most, page_timeout_seconds=600, document_timeout_seconds=900)
+        )
+        with ParserChild(memory_mb=2048, timeout_s=300, limits=limits) as child:
             outcome = child.parse(huge_scan, PDF, source="archive.pdf")
         assert outcome.kind == "rejected", outcome
         assert f"more than {most} pages" in outcome.detail

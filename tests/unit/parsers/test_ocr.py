@@ -161,6 +161,28 @@ def test_a_broken_image_is_refused_in_words() -> None:
         registry().parse(b"\x89PNG\r\n\x1a\n" + b"\x00" * 100, "image/png", source="cut.png")
 
 
+@pytest.mark.parametrize(
+    ("source", "fmt", "expected"),
+    [
+        ("scan.png", "PNG", "image/png"),
+        ("photo.JPG", "JPEG", "image/jpeg"),
+        ("photo.jpeg", "JPEG", "image/jpeg"),
+        ("fax.tif", "TIFF", "image/tiff"),
+        ("mislabelled.txt", "PNG", "image/png"),  # the signature wins over the name
+        ("no-extension", "TIFF", "image/tiff"),
+    ],
+)
+def test_images_are_detected_by_signature_and_extension(
+    source: str, fmt: str, expected: str
+) -> None:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("L", (8, 8), 255).save(out, format=fmt)
+
+    assert ParserRegistry().detect(source, out.getvalue()[:4096]) == expected
+
+
 def test_pages_are_rendered_within_the_pixel_cap() -> None:
     limits = OcrLimits(dpi=200, max_pixels=12_000_000)
 

@@ -66,8 +66,15 @@ class RapidOcrEngine:
         import numpy as np
 
         pixels = np.asarray(image.convert("RGB"))
-        with time_limit(timeout):
-            result = self._ocr(pixels)
+        try:
+            with time_limit(timeout):
+                result = self._ocr(pixels)
+        except Exception as exc:
+            # ONNX Runtime reports an allocation that the parse sandbox's memory cap
+            # refused as a RuntimeException; it is a memory failure and is named as one.
+            if "bad_alloc" in str(exc) or "Failed to allocate" in str(exc):
+                raise MemoryError(str(exc)[:200]) from exc
+            raise
         if result.boxes is None or result.txts is None or result.scores is None:
             return OcrPage(text="", confidence=None)
         boxes = []
