@@ -18,7 +18,15 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> TestClient:
     data_dir: Path = tmp_path_factory.mktemp("ocr") / "data"
-    with make_client(data_dir, chunk_tokens=128, chunk_overlap=8) as c:
+    # Time bounds wide enough for a shared test machine; the bounds have tests of their own.
+    with make_client(
+        data_dir,
+        chunk_tokens=128,
+        chunk_overlap=8,
+        parse_timeout_seconds=900,
+        ocr_page_timeout_seconds=300,
+        ocr_document_timeout_seconds=600,
+    ) as c:
         yield c  # type: ignore[misc]
 
 

@@ -123,10 +123,20 @@ def assemble(boxes: Sequence[Box]) -> OcrPage:
         else:
             best.append(box)
     lines.sort(key=lambda line: (line[0].y_left, line[0].left))
-    text = "\n".join(" ".join(b.text.strip() for b in line) for line in lines)
-    weight = sum(len(b.text.strip()) for b in kept)
-    confidence = sum(b.confidence * len(b.text.strip()) for b in kept) / weight
-    return OcrPage(text=text, confidence=round(confidence, 4))
+    return ordered([[(b.text, b.confidence) for b in line] for line in lines])
+
+
+def ordered(lines: Sequence[Sequence[tuple[str, float]]]) -> OcrPage:
+    """A page from lines of ``(text, confidence)`` already in reading order; the page's
+    confidence is the mean over its characters."""
+    words = [(t.strip(), c) for line in lines for t, c in line if t.strip()]
+    if not words:
+        return OcrPage(text="", confidence=None)
+    text = "\n".join(" ".join(t.strip() for t, _ in line if t.strip()) for line in lines)
+    weight = sum(len(t) for t, _ in words)
+    return OcrPage(
+        text=text.strip(), confidence=round(sum(c * len(t) for t, c in words) / weight, 4)
+    )
 
 
 @contextmanager

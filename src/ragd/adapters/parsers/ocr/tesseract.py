@@ -2,7 +2,7 @@
 
 A subprocess rather than a binding: the page's time limit is a plain ``timeout`` that
 kills it, and its memory is under the parse sandbox's limit, which children inherit.
-Words come back as TSV with a confidence each (0-100).
+Words come back as TSV with a confidence each (0-100), in Tesseract's reading order.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import shutil
 import subprocess
 from typing import TYPE_CHECKING
 
-from ragd.adapters.parsers.ocr.engines import Box, OcrPage, PageTimeout, assemble
+from ragd.adapters.parsers.ocr.engines import OcrPage, PageTimeout, ordered
 from ragd.errors import ConfigError, DocumentRejected
 
 if TYPE_CHECKING:
@@ -57,37 +57,18 @@ class TesseractEngine:
         if done.returncode != 0:
             detail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:]
             raise DocumentRejected(f"tesseract could not read a page: {' '.join(detail)}")
-        return assemble(_words(done.stdout.decode("utf-8", "replace")))
+        return _page(done.stdout.decode("utf-8", "replace"))
 
 
-def _words(tsv: str) -> list[Box]:
-    """Word rows (level 5) of Tesseract's TSV; each word placed at its line's height, so
-    the words of one line stay together."""
-    boxes: list[Box] = []
-    lines: dict[tuple[str, str, str], tuple[float, float]] = {}
-    rows = list(csv.DictReader(io.StringIO(tsv), delimiter="\t", quoting=csv.QUOTE_NONE))
-    for row in rows:
-        if row.get("level") == "4":
-            key = (row["block_num"], row["par_num"], row["line_num"])
-            lines[key] = (float(row["top"]) + float(row["height"]) / 2, float(row["height"]))
-    for row in rows:
-        text = row.get("text") or ""
-        if row.get("level") != "5" or not text.strip() or float(row["conf"]) < 0:
+def _page(tsv: str) -> OcrPage:
+    """Tesseract's words in its own reading order (block, paragraph, line, word): its
+    layout analysis deskews the page, so its order is kept rather than rebuilt from
+    positions."""
+    lines: dict[tuple[str, str, str], list[tuple[str, float]]] = {}
+    for row in csv.DictReader(io.StringIO(tsv), delimiter="\t", quoting=csv.QUOTE_NONE):
+        text = (row.get("text") or "").strip()
+        if row.get("level") != "5" or not text or float(row["conf"]) < 0:
             continue
-        middle, height = lines.get(
-            (row["block_num"], row["par_num"], row["line_num"]),
-            (float(row["top"]) + float(row["height"]) / 2, float(row["height"])),
-        )
-        left = float(row["left"])
-        boxes.append(
-            Box(
-                text=text,
-                confidence=float(row["conf"]) / 100,
-                left=left,
-                right=left + float(row["width"]),
-                y_left=middle,
-                y_right=middle,
-                height=height,
-            )
-        )
-    return boxes
+        key = (row["block_num"], row["par_num"], row["line_num"])
+        lines.setdefault(key, []).append((text, float(row["conf"]) / 100))
+    return ordered(list(lines.values()))
