@@ -50,7 +50,7 @@ class OcrFields(BaseModel):
     """Threads one page's OCR may use (ONNX Runtime intra-op, or Tesseract's OpenMP)."""
     ocr_memory_mb: int = Field(1024, ge=0, validation_alias=env("RAGD_OCR_MEMORY_MB"))
     """Added to the parse process's address-space cap (``RAGD_PARSE_MEMORY_MB``) while
-    OCR is on: the engine's models and buffers (about 500 MB at peak on a full page)."""
+    OCR is on: the engine's models and buffers (600-800 MB at peak on a 200-dpi page)."""
 
     @property
     def ocr(self) -> OcrSettings:
