@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -79,3 +80,17 @@ def test_memory_does_not_grow_with_the_pages_read(
         peaks[most] = outcome.peak_rss_mb
 
     assert peaks[16] - peaks[4] < 64, peaks
+
+
+def test_the_parse_cap_grows_by_the_ocr_memory_only_while_ocr_is_on(tmp_path: Path) -> None:
+    from ragd.services.container import build_parsing
+    from tests.conftest import make_settings
+
+    on = build_parsing(make_settings(tmp_path, parse_memory_mb=300, ocr_memory_mb=700))
+    off = build_parsing(make_settings(tmp_path, parse_memory_mb=300, ocr_engine="off"))
+    try:
+        assert isinstance(on, SandboxedParsing) and isinstance(off, SandboxedParsing)
+        assert on._memory_mb == 1000 and off._memory_mb == 300
+    finally:
+        on.close()
+        off.close()
