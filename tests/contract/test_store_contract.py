@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -237,3 +238,22 @@ def test_a_row_stored_before_the_upload_rules_reads_back_usable(
         *(d for _c, d in store.get_chunks(tenant, [f"{doc_id}:1:0"]).values()),
     ):
         assert doc.metadata == {} and len(doc.title) <= 500
+
+
+def test_a_chunk_keeps_its_own_metadata(store: SqlStore, tenant: TenantId) -> None:
+    """OCR confidence rides on the chunk, apart from its document's metadata; a chunk
+    without any reads back with an empty dict (NULL in the column)."""
+    doc_id = _create(store, tenant, _new(kind="scan"))
+    read, typed = _chunks(tenant, doc_id, ["scanned words", "typed words"])
+    read = replace(read, metadata={"ocr_engine": "rapidocr", "ocr_confidence": 0.9731})
+    with store.transaction() as tx:
+        store.replace_chunks(tx, tenant, doc_id, [read, typed])
+
+    listed = store.list_chunks(tenant, doc_id)
+    assert [c.metadata for c in listed] == [
+        {"ocr_engine": "rapidocr", "ocr_confidence": 0.9731},
+        {},
+    ]
+    chunk, doc = store.get_chunks(tenant, [read.id])[read.id]
+    assert chunk.metadata["ocr_confidence"] == 0.9731
+    assert doc.metadata == {"kind": "scan"}

@@ -124,7 +124,11 @@ def test_postgres_uses_jsonb_and_concurrent_upgrades_serialise(pg_url: str) -> N
                 " AND column_name IN ('metadata', 'heading_path')"
             ).all()
         )
-    assert types == {"documents.metadata": "jsonb", "chunks.heading_path": "jsonb"}
+    assert types == {
+        "documents.metadata": "jsonb",
+        "chunks.heading_path": "jsonb",
+        "chunks.metadata": "jsonb",
+    }
     for d in dbs:
         d.dispose()
 

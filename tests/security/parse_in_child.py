@@ -50,16 +50,19 @@ def is_sentence(message: str) -> bool:
 class ParserChild:
     """One child process that parses files sent to it, until closed."""
 
-    def __init__(self, *, memory_mb: int = 1024, timeout_s: float = 20.0) -> None:
+    def __init__(
+        self, *, memory_mb: int = 1024, timeout_s: float = 20.0, limits: Any = None
+    ) -> None:
         self.memory_mb = memory_mb
         self.timeout_s = timeout_s
+        self.limits = limits  # a ParseLimits for the registry, or None for the defaults
         self._ctx = mp.get_context("spawn")
         self._start()
 
     def _start(self) -> None:
         self._conn, child_conn = self._ctx.Pipe()
         self._proc = self._ctx.Process(
-            target=_serve, args=(child_conn, self.memory_mb * MiB), daemon=True
+            target=_serve, args=(child_conn, self.memory_mb * MiB, self.limits), daemon=True
         )
         self._proc.start()
         child_conn.close()
@@ -111,7 +114,7 @@ def parse_once(data: bytes, media_type: str, **limits: Any) -> Outcome:
         return child.parse(data, media_type, source="file")
 
 
-def _serve(conn: Connection, memory_bytes: int) -> None:  # pragma: no cover - in the child
+def _serve(conn: Connection, memory_bytes: int, limits: Any = None) -> None:  # pragma: no cover
     import resource
     import time
     import traceback
@@ -131,7 +134,7 @@ def _serve(conn: Connection, memory_bytes: int) -> None:  # pragma: no cover - i
     from ragd.adapters.parsers.parsing import ParserRegistry
     from ragd.errors import DocumentRejected
 
-    registry = ParserRegistry()
+    registry = ParserRegistry(limits)
 
     def peak_mb() -> float:
         # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a child of a big

@@ -137,6 +137,11 @@ class HitOut(BaseModel):
     char_end: int
     metadata: dict[str, Any]
     similarity: float | None = None
+    chunk_metadata: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The chunk's own metadata (``metadata`` is its document's): "
+        "ocr_engine and ocr_confidence (0-1) for text read by OCR.",
+    )
 
     @classmethod
     def of(cls, h: Hit) -> HitOut:
@@ -153,6 +158,7 @@ class HitOut(BaseModel):
             char_end=h.char_end,
             metadata=h.metadata,
             similarity=h.similarity,
+            chunk_metadata=h.chunk_metadata,
         )
 
 

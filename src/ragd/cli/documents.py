@@ -207,6 +207,7 @@ def docs_show(
                     "char_start": c.char_start,
                     "char_end": c.char_end,
                     "token_count": c.token_count,
+                    "metadata": c.metadata,
                 }
                 for c in chunk_list
             ]
@@ -216,9 +217,10 @@ def docs_show(
         out.print(f"[bold]{key}[/]: {value}", highlight=False)
     for c in chunk_list:
         where = f" p.{c.page}" if c.page else ""
+        meta = "".join(f", {k}={v}" for k, v in c.metadata.items())
         out.print(
             f"\n[bold]#{c.ordinal}[/]{where} {' › '.join(c.heading_path)} "
-            f"[dim]({c.token_count} tokens)[/]"
+            f"[dim]({c.token_count} tokens{meta})[/]"
         )
         out.print(c.text, highlight=False)
 

@@ -62,6 +62,7 @@ def search(
                         "heading_path": list(h.heading_path),
                         "char_start": h.char_start,
                         "char_end": h.char_end,
+                        "chunk_metadata": h.chunk_metadata,
                     }
                     for h in result.hits
                 ],
@@ -85,9 +86,11 @@ def search(
         where = f" p.{h.page}" if h.page else ""
         path = [p for p in h.heading_path if p.casefold() != h.title.casefold()]
         heading = f" › {' › '.join(path)}" if path else ""
+        ocr = h.chunk_metadata.get("ocr_confidence")
+        read = f"  OCR {ocr:.0%}" if isinstance(ocr, int | float) else ""
         out.print(
             f"[bold]{i}.[/] [cyan]{h.title}[/]{where}{heading}  "
-            f"[dim]{h.score:.4f}  {h.document_id}[/]"
+            f"[dim]{h.score:.4f}  {h.document_id}{read}[/]"
         )
         flat = " ".join(h.text.split())
         snippet = flat if len(flat) <= 300 else flat[:300] + "…"

@@ -7,6 +7,7 @@ from ragd.config.ingest import IngestSettings
 from ragd.config.llm import AnswerSettings, LLMSettings
 from ragd.config.models import EmbeddingSettings, RerankSettings
 from ragd.config.observability import ObservabilitySettings
+from ragd.config.ocr import OcrSettings
 from ragd.config.providers import ProviderSettings
 from ragd.config.retrieval import RetrievalMode, RetrievalSettings
 from ragd.config.section import Section
@@ -30,6 +31,7 @@ __all__ = [
     "LLMSettings",
     "LimitsSettings",
     "ObservabilitySettings",
+    "OcrSettings",
     "ProviderSettings",
     "RerankSettings",
     "RetrievalMode",

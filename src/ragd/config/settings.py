@@ -32,6 +32,7 @@ from ragd.config.ingest import IngestFields, IngestSettings
 from ragd.config.llm import AnswerFields, AnswerSettings, LLMFields, LLMSettings
 from ragd.config.models import EmbeddingFields, EmbeddingSettings, RerankFields, RerankSettings
 from ragd.config.observability import ObservabilityFields, ObservabilitySettings
+from ragd.config.ocr import OcrFields, OcrSettings
 from ragd.config.providers import ProviderFields, ProviderSettings
 from ragd.config.retrieval import RetrievalFields, RetrievalSettings
 from ragd.config.section import Section
@@ -56,6 +57,7 @@ SECTIONS: dict[str, type[Section]] = {
     "embedding": EmbeddingSettings,
     "rerank": RerankSettings,
     "ingest": IngestSettings,
+    "ocr": OcrSettings,
     "llm": LLMSettings,
     "answer": AnswerSettings,
     "providers": ProviderSettings,
@@ -85,6 +87,7 @@ class Settings(  # pydantic lists the fields of the last base first: storage, in
     ProviderFields,
     AnswerFields,
     LLMFields,
+    OcrFields,
     IngestFields,
     RerankFields,
     EmbeddingFields,

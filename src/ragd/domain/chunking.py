@@ -130,6 +130,7 @@ def chunk_sections(
                         token_count=count,
                         page=section.page,
                         heading_path=section.heading_path,
+                        metadata=section.metadata,
                     )
                 )
         base += len(text) + len(SECTION_SEPARATOR)

@@ -57,6 +57,9 @@ class Section:
     page: int | None = None
     heading_path: tuple[str, ...] = ()
     table_header: str | None = None
+    metadata: dict[str, JsonScalar] = field(default_factory=dict)
+    """What the parser knows about this run of text alone (``ocr_confidence``), carried
+    to every chunk cut from it."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,7 @@ class ChunkDraft:
     token_count: int
     page: int | None = None
     heading_path: tuple[str, ...] = ()
+    metadata: dict[str, JsonScalar] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,9 @@ class Chunk:
     token_count: int
     page: int | None = None
     heading_path: tuple[str, ...] = ()
+    metadata: dict[str, JsonScalar] = field(default_factory=dict)
+    """The chunk's own metadata (from its section: ``ocr_engine``, ``ocr_confidence``),
+    distinct from its document's."""
 
 
 @dataclass(frozen=True)
@@ -196,6 +203,8 @@ class Hit:
     char_end: int
     metadata: dict[str, Any]
     similarity: float | None = None
+    chunk_metadata: dict[str, Any] = field(default_factory=dict)
+    """The chunk's own metadata (``Chunk.metadata``); ``metadata`` is its document's."""
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from ragd.services.resilience import CircuitBreaker, ResilientLLM
 from ragd.services.resilience import RetryPolicy as LlmRetryPolicy
 
 if TYPE_CHECKING:
+    from ragd.adapters.parsers.ocr.bounds import OcrLimits
     from ragd.adapters.sql.database import Database
     from ragd.domain.models import EmbeddingSpec
 
@@ -138,6 +139,7 @@ def build_parsing(settings: Settings) -> Parsing:
             pdf_max_pages=ingest.pdf_max_pages,
             pdf_max_stream_bytes=ingest.pdf_max_stream_bytes,
             detect_language=ingest.detect_language,
+            ocr=build_ocr_limits(settings),
         )
     )
     if not ingest.parse_sandbox:
@@ -146,12 +148,42 @@ def build_parsing(settings: Settings) -> Parsing:
 
     # The registry, limits included, is pickled to each child: the archive and PDF caps
     # apply inside the sandbox as well.
+    memory_mb = ingest.parse_memory_mb
+    if memory_mb and settings.ocr.engine != "off":
+        memory_mb += settings.ocr.memory_mb  # the OCR engine's models and page buffers
     return SandboxedParsing(
         registry,
-        memory_mb=ingest.parse_memory_mb,
+        memory_mb=memory_mb,
         timeout_seconds=ingest.parse_timeout_seconds,
         # Per worker: one for the large-document lane, one for its loop (prepare_lane).
         processes=2 * ingest.worker_concurrency,
+    )
+
+
+def build_ocr_limits(settings: Settings) -> OcrLimits:
+    """The OCR bounds, the engine checked now rather than at the first scanned page.
+
+    The document's OCR time is kept under the sandbox's parse timeout (less 10% for the
+    text layer and the rest of the parse), so that a long scan fails with the OCR bound's
+    reason, which names the page it reached, rather than the sandbox's.
+    """
+    from ragd.adapters.parsers.ocr.bounds import OcrLimits
+    from ragd.adapters.parsers.ocr.engines import check_available
+
+    ocr, ingest = settings.ocr, settings.ingest
+    if ocr.engine != "off":
+        check_available(ocr.engine)
+    document_seconds = ocr.document_timeout_seconds
+    if ingest.parse_sandbox:
+        document_seconds = min(document_seconds, ingest.parse_timeout_seconds * 0.9)
+    return OcrLimits(
+        engine=ocr.engine,
+        dpi=ocr.dpi,
+        max_pixels=ocr.max_pixels,
+        page_timeout_seconds=ocr.page_timeout_seconds,
+        document_timeout_seconds=document_seconds,
+        max_pages=ocr.max_pages,
+        threads=ocr.threads,
     )
 
 

@@ -298,6 +298,7 @@ class IndexingService:
                 token_count=d.token_count,
                 page=d.page,
                 heading_path=d.heading_path,
+                metadata=d.metadata,
             )
             for d in p.drafts
         ]

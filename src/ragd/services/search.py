@@ -217,6 +217,7 @@ class SearchService:
                     char_start=chunk.char_start,
                     char_end=chunk.char_end,
                     metadata=doc.metadata,
+                    chunk_metadata=dict(chunk.metadata),
                     similarity=s.similarity
                     if s.similarity is not None or mode != "dense"
                     else s.score,  # a dense score is the cosine similarity

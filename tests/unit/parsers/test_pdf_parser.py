@@ -37,7 +37,7 @@ def test_sections_follow_reading_order(two_page_pdf: bytes) -> None:
 
 
 def test_pdf_without_text_layer_is_rejected(image_only_pdf: bytes) -> None:
-    with pytest.raises(DocumentRejected, match=r"no extractable text \(scanned\?\)"):
+    with pytest.raises(DocumentRejected, match=r"no extractable text and no scanned page"):
         parse_document(image_only_pdf, PDF, source="scan.pdf")
 
 

@@ -15,17 +15,20 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from ragd.adapters.parsers.archives import ArchiveLimits, MiB
+from ragd.adapters.parsers.ocr.bounds import OcrLimits
 
 
 @dataclass(frozen=True)
 class ParseLimits:
-    """Bounds on the work one document may cause (settings ``RAGD_ARCHIVE_*``, ``RAGD_PDF_*``)."""
+    """Bounds on the work one document may cause (settings ``RAGD_ARCHIVE_*``,
+    ``RAGD_PDF_*``, ``RAGD_OCR_*``)."""
 
     archive: ArchiveLimits = field(default_factory=ArchiveLimits)
     pdf_max_pages: int = 5_000
     pdf_max_stream_bytes: int = 64 * MiB
     detect_language: bool = True
     """Detect the language of text whose format does not state it (``RAGD_DETECT_LANGUAGE``)."""
+    ocr: OcrLimits = field(default_factory=OcrLimits)
 
 
 _DEFAULT = ParseLimits()

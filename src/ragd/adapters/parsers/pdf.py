@@ -4,7 +4,8 @@ pdfplumber (on pdfminer) is used rather than pypdf because it finds ruled tables
 characters are filtered out of the running text so each cell is indexed once. Pages are
 processed one at a time and their caches dropped, so memory follows the largest page,
 not the whole file. Work is bounded: at most ``RAGD_PDF_MAX_PAGES`` pages, and no stream
-inflates past ``RAGD_PDF_MAX_STREAM_BYTES`` (``pdf_streams``).
+inflates past ``RAGD_PDF_MAX_STREAM_BYTES`` (``pdf_streams``). A page without a usable
+text layer is read by OCR (``ocr.pdf_pages``), within the ``RAGD_OCR_*`` bounds.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from typing import Any
 
 from ragd.adapters.parsers.failures import describe, phrase
 from ragd.adapters.parsers.limits import current_limits
+from ragd.adapters.parsers.ocr.pdf_pages import PdfOcr
 from ragd.adapters.parsers.pdf_info import info_metadata
 from ragd.adapters.parsers.pdf_streams import install as install_bounded_filters
 from ragd.adapters.parsers.table_rows import table_section
 from ragd.domain.models import ParsedDocument, Section
-from ragd.errors import DocumentRejected
+from ragd.errors import DocumentRejected, RagdError
 
 PDF = "application/pdf"
 
@@ -39,6 +41,7 @@ class PdfParser:
 
         install_bounded_filters()
         limits = current_limits()
+        ocr = PdfOcr(data, limits.ocr)
         try:
             with pdfplumber.open(io.BytesIO(data)) as pdf:
                 _check_page_count(pdf, limits.pdf_max_pages)
@@ -47,12 +50,14 @@ class PdfParser:
                 sections: list[Section] = []
                 for number, page in enumerate(pdf.pages, start=1):
                     try:
-                        sections.extend(_page_sections(page, number))
+                        sections.extend(
+                            ocr.page_sections(page, number, _page_sections(page, number))
+                        )
                     finally:
                         page.close()
         except Exception as exc:  # pdfminer raises dozens of types on damaged files
             cause = _unwrap(exc)
-            if isinstance(cause, DocumentRejected):
+            if isinstance(cause, RagdError):  # a bound (DocumentRejected) or the OCR set-up
                 raise cause from exc
             if isinstance(cause, PDFPasswordIncorrect | PDFEncryptionError):
                 raise DocumentRejected(
@@ -60,8 +65,10 @@ class PdfParser:
                 ) from exc
             log.info("PDF %s unreadable: %s", source, describe(cause))
             raise DocumentRejected(f"the PDF cannot be read: {phrase(cause)}") from exc
+        finally:
+            ocr.close()
         if not any(s.text.strip() for s in sections):
-            raise DocumentRejected("the PDF has no extractable text (scanned?)")
+            raise DocumentRejected(ocr.empty_reason())
         return ParsedDocument(sections=sections, title=title, metadata=metadata)
 
 

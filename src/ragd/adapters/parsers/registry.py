@@ -20,6 +20,7 @@ from ragd.adapters.parsers.json_records import JSON, NDJSON, JsonParser
 from ragd.adapters.parsers.limits import current_limits
 from ragd.adapters.parsers.mail import EML, MSG, EmlParser, MsgParser
 from ragd.adapters.parsers.markdown import MARKDOWN, MarkdownParser
+from ragd.adapters.parsers.ocr.images import JPEG, PNG, TIFF, ImageParser
 from ragd.adapters.parsers.ods import ODS, OdsParser
 from ragd.adapters.parsers.pdf import PDF, PdfParser
 from ragd.adapters.parsers.slides import PPTX, PptxParser
@@ -43,6 +44,7 @@ _PARSERS: tuple[Parser, ...] = (
     EpubParser(),
     EmlParser(),
     MsgParser(),
+    ImageParser(),
 )
 _BY_MEDIA_TYPE: dict[str, Parser] = {mt: p for p in _PARSERS for mt in p.media_types}
 
@@ -71,6 +73,11 @@ EXTENSIONS: dict[str, str] = {
     ".epub": EPUB,
     ".eml": EML,
     ".msg": MSG,
+    ".png": PNG,
+    ".jpg": JPEG,
+    ".jpeg": JPEG,
+    ".tif": TIFF,
+    ".tiff": TIFF,
 }
 # A zip's first member tells the OOXML and OpenDocument formats apart when the name does
 # not (a zip's local headers name their members; ``mimetype`` comes first in ODF files).
@@ -86,6 +93,12 @@ _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 _ZIP_MAGIC = b"PK\x03\x04"
 _HTML_STARTS = (b"<!doctype html", b"<html")
+_IMAGE_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", PNG),
+    (b"\xff\xd8\xff", JPEG),
+    (b"II*\x00", TIFF),
+    (b"MM\x00*", TIFF),
+)
 
 
 def detect_media_type(source: str, head: bytes) -> str:
@@ -155,6 +168,9 @@ def _sniff(head: bytes, ext: str) -> str | None:
     """A media type when the bytes carry an unmistakable signature."""
     if b"%PDF-" in head[:1024]:  # readers accept junk before the header, so do we
         return PDF
+    for magic, image_type in _IMAGE_MAGIC:
+        if head.startswith(magic):
+            return image_type
     if head.startswith(_ZIP_MAGIC):
         # OOXML is a zip; a docx names its "word/" parts early on. Other zips go through
         # the extension, so a broken .docx still reaches the DOCX parser's message.

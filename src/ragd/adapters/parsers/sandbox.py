@@ -157,6 +157,9 @@ class _Child:
         ours, theirs = socket.socketpair()
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        # glibc reserves 64 MiB of address space per thread arena; the OCR engine's
+        # threads would spend the RLIMIT_AS cap on reservations they never touch.
+        env.setdefault("MALLOC_ARENA_MAX", "2")
         try:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", __name__, str(theirs.fileno())],

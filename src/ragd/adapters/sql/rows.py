@@ -71,6 +71,7 @@ def chunk_of(row: Row[Any]) -> Chunk:
         token_count=m["token_count"],
         page=m["page"],
         heading_path=tuple(m["heading_path"] or ()),
+        metadata=m["metadata"] or {},
     )
 
 
@@ -87,6 +88,7 @@ CHUNK_COLUMNS = [
         "char_end",
         "heading_path",
         "token_count",
+        "metadata",
     )
 ]
 

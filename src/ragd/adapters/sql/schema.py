@@ -95,6 +95,7 @@ chunks = Table(
     Column("char_end", Integer, nullable=False),
     Column("heading_path", Json, nullable=False),
     Column("token_count", Integer, nullable=False),
+    Column("metadata", Json),  # the chunk's own (OCR confidence); NULL: none
     UniqueConstraint("document_id", "ordinal", name="uq_chunks_document_ordinal"),
     Index("ix_chunks_tenant_document", "tenant_id", "document_id"),
 )

@@ -302,6 +302,7 @@ class SqlStore:
                         "char_end": c.char_end,
                         "heading_path": list(c.heading_path),
                         "token_count": c.token_count,
+                        "metadata": c.metadata or None,
                     }
                     for c in new_chunks[start : start + CHUNK_WRITE_BATCH]
                 ],
