@@ -244,6 +244,8 @@ class IndexingService:
                 text=c.text,
                 vector=vectors[i],
                 metadata=doc.metadata,
+                collection_id=doc.collection_id,
+                readers=doc.readers,
             )
             for i, c in enumerate(chunks)
         ]

@@ -20,7 +20,18 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, and_, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    Select,
+    and_,
+    delete,
+    func,
+    insert,
+    null,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.sql import Executable
 
@@ -85,12 +96,14 @@ class SqlStore:
             "chunk_count": 0,
             "created_at": now,
             "updated_at": now,
+            "collection_id": new.collection_id,
+            "readers": list(new.readers) if new.readers else null(),
         }
         try:
             scoped(tx, tenant).execute(insert(documents).values(**values))
         except IntegrityError as exc:
             raise InvalidRequest(f"a document with source {new.source!r} already exists") from exc
-        return document_of(RowLike(values))  # type: ignore[arg-type]
+        return document_of(RowLike({**values, "readers": list(new.readers)}))  # type: ignore[arg-type]
 
     def update_document_source(
         self, tx: Transaction, tenant: TenantId, document_id: str, new: NewDocument

@@ -45,6 +45,7 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 
+from ragd.adapters.index.access import stored_metadata
 from ragd.adapters.index.checks import (
     checked_entry_vectors,
     checked_query,
@@ -247,7 +248,9 @@ class PgVectorIndex:
         for entry, vec in zip(entries, checked, strict=True):
             cols["chunk_ids"].append(entry.chunk_id)
             cols["sources"].append(entry.source)
-            cols["metadata"].append(json.dumps(entry.metadata, ensure_ascii=False, default=str))
+            cols["metadata"].append(
+                json.dumps(stored_metadata(entry), ensure_ascii=False, default=str)
+            )
             cols["embeddings"].append(q.vector_literal(vec))
             cols["titles"].append(q.fold(entry.title or ""))
             cols["bodies"].append(q.fold(entry.text or ""))

@@ -11,8 +11,10 @@ from typing import Any
 
 import numpy as np
 
+from ragd.adapters.index.access import matches as access_matches
 from ragd.adapters.index.sqlite.memory.postings import bm25
 from ragd.adapters.index.sqlite.memory.snapshot import Snapshot
+from ragd.domain.access import AccessFilter
 from ragd.domain.filters import SearchFilters
 from ragd.domain.models import JsonScalar, ScoredChunk
 
@@ -40,7 +42,27 @@ def filter_mask(snap: Snapshot, filters: SearchFilters) -> np.ndarray | None:
         mask &= snap.sources.table(filters.sources)[snap.source_code[:n]]
     for key, value in filters.metadata.items():
         mask &= _meta_table(snap, key, value)[snap.meta_code[:n]]
+    if filters.access is not None:
+        mask &= _access_table(snap, filters.access)[snap.meta_code[:n]]
     return mask
+
+
+def _access_table(snap: Snapshot, flt: AccessFilter) -> np.ndarray:
+    """Per metadata code: does a chunk with it pass the permission filter? Memoised like
+    ``_meta_table``: one check per distinct payload, not per chunk."""
+    memo_key = ("\x00access", "", flt)  # no metadata key starts with NUL
+    values = snap.metas.values
+    count = len(values)
+    known = snap.meta_memo.get(memo_key)
+    done = 0 if known is None else len(known)
+    if known is not None and done >= count:
+        return known
+    table = np.zeros(count, dtype=bool)
+    if known is not None:
+        table[:done] = known
+    table[done:] = [access_matches(m, flt) for m in values[done:count]]
+    snap.meta_memo[memo_key] = table
+    return table
 
 
 def _meta_table(snap: Snapshot, key: str, value: JsonScalar) -> np.ndarray:
