@@ -27,6 +27,7 @@ from ragd.api.metrics_port import MetricsServer
 from ragd.api.middleware import RequestContext
 from ragd.api.routes import (
     admin,
+    collections,
     conversations,
     documents,
     feedback,
@@ -168,6 +169,7 @@ def create_app(
         health.router,
         me.router,
         sources.router,
+        collections.router,
     )
     for router in routers:
         app.include_router(document_roles(router))

@@ -6,6 +6,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
+from ragd.domain.access import AccessFilter
 from ragd.domain.models import Chunk, Document, DocumentStatus, NewDocument, TenantId
 
 
@@ -62,9 +63,11 @@ class Store(Protocol):
         name_contains: str | None = None,
         limit: int = 50,
         offset: int = 0,
+        visible: AccessFilter | None = None,
     ) -> list[Document]:
         """Newest first (creation time, then id); ``name_contains`` matches the source or
-        the title, literally (no wildcards)."""
+        the title, literally (no wildcards); ``visible`` keeps the documents a caller may
+        read (their collection, their allow-list), in the query."""
         ...
 
     def count_documents(
@@ -73,6 +76,7 @@ class Store(Protocol):
         *,
         status: DocumentStatus | None = None,
         name_contains: str | None = None,
+        visible: AccessFilter | None = None,
     ) -> int:
         """How many documents ``list_documents`` with the same conditions would page over."""
         ...

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from ragd.config import Settings
 from ragd.domain.pricing import PriceTable
 from ragd.ports import LLM, Cache, Embedder, Index, Parsing, Queue, Store
+from ragd.ports.access import Permissions
 from ragd.ports.accounts import Accounts
 from ragd.ports.audit import Audit
 from ragd.ports.conversations import ConversationStore
@@ -33,6 +34,7 @@ from ragd.services.followups import FollowUpRewriter
 from ragd.services.gdpr import GdprService
 from ragd.services.indexing import ChunkingPolicy, IndexingService, RetryPolicy
 from ragd.services.ingest import IngestService
+from ragd.services.permissions import PermissionService
 from ragd.services.prompting import PromptBuilder
 from ragd.services.querying import QueryService
 from ragd.services.quotas import QuotaDefaults, QuotaService
@@ -67,6 +69,7 @@ class Ports:
     sources: SourceStore | None = None
     source_readers: Mapping[str, SourceReader] | None = None
     secret_box: SecretBox | None = None
+    permissions: Permissions | None = None
 
 
 @dataclass
@@ -107,6 +110,8 @@ class Services:
     """Synced sources (S3, web, folder): settings, secrets, removal."""
     source_sync: SourceSync | None = None
     """Runs of synced sources (the worker's scheduler and ``ragd sources run``)."""
+    permissions: PermissionService | None = None
+    """Collections, groups, grants, key scopes; every request's ``Access``."""
 
     def close(self) -> None:
         self.authenticator.close()
@@ -257,6 +262,11 @@ def assemble(settings: Settings, p: Ports) -> Services:
         index_sync=p.index_sync,
         sources=sources,
         source_sync=source_sync,
+        permissions=None
+        if p.permissions is None
+        else PermissionService(
+            p.permissions, p.store, p.index, p.embedder, audit, delete_document=submissions.delete
+        ),
     )
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ragd.domain.access import DEFAULT_COLLECTION
 from ragd.domain.metadata import MAX_TITLE_CHARS
 from ragd.domain.models import Document, DocumentStatus, NewDocument, SourceRecord, TenantId
 from ragd.errors import DocumentRejected, DocumentTooLarge, InvalidRequest, RagdError
@@ -66,6 +67,8 @@ class IngestService:
         title: str | None = None,
         metadata: dict[str, Any] | None = None,
         exact_source: bool = False,
+        collection_id: str = DEFAULT_COLLECTION,
+        readers: tuple[str, ...] = (),
     ) -> Submission:
         """Queue one document. Bad input becomes a failed document with its error, so a
         batch goes on and the person sees what happened to every file.
@@ -95,6 +98,8 @@ class IngestService:
             content_hash=hashlib.sha256(data).hexdigest(),
             size_bytes=len(data),
             metadata=dict(metadata or {}),
+            collection_id=collection_id,
+            readers=readers,
         )
         return self._submit_many(tenant, [(new, data)], exact_source=exact_source)[0]
 
@@ -106,6 +111,8 @@ class IngestService:
         title: str | None = None,
         source: str | None = None,
         metadata: dict[str, Any] | None = None,
+        collection_id: str = DEFAULT_COLLECTION,
+        readers: tuple[str, ...] = (),
     ) -> Submission:
         data = text.encode("utf-8")
         digest = hashlib.sha256(data).hexdigest()
@@ -116,6 +123,8 @@ class IngestService:
             media_type=TEXT_MEDIA_TYPE,
             title=title,
             metadata=metadata,
+            collection_id=collection_id,
+            readers=readers,
         )
 
     def submit_path(self, tenant: TenantId, path: Path) -> list[Submission]:

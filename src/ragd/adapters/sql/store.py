@@ -30,6 +30,7 @@ from sqlalchemy import (
     insert,
     null,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -39,6 +40,7 @@ from ragd.adapters.sql.database import Database
 from ragd.adapters.sql.rls import SYSTEM, scoped
 from ragd.adapters.sql.rows import CHUNK_COLUMNS, RowLike, chunk_of, doc_of, document_of
 from ragd.adapters.sql.schema import chunks, document_blobs, documents, tenants
+from ragd.domain.access import AccessFilter
 from ragd.domain.models import Chunk, Document, DocumentStatus, NewDocument, TenantId, utcnow
 from ragd.errors import BackendUnavailable, InvalidRequest, NotFound
 from ragd.ports.store import Transaction
@@ -192,8 +194,9 @@ class SqlStore:
         name_contains: str | None = None,
         limit: int = 50,
         offset: int = 0,
+        visible: AccessFilter | None = None,
     ) -> list[Document]:
-        q = _listed(select(documents), tenant, status, name_contains)
+        q = _listed(select(documents), tenant, status, name_contains, visible, self.db.is_sqlite)
         q = q.order_by(documents.c.created_at.desc(), documents.c.id.desc())
         q = q.limit(limit).offset(offset)
         return [
@@ -206,8 +209,16 @@ class SqlStore:
         *,
         status: DocumentStatus | None = None,
         name_contains: str | None = None,
+        visible: AccessFilter | None = None,
     ) -> int:
-        q = _listed(select(func.count()).select_from(documents), tenant, status, name_contains)
+        q = _listed(
+            select(func.count()).select_from(documents),
+            tenant,
+            status,
+            name_contains,
+            visible,
+            self.db.is_sqlite,
+        )
         return int(self.db.run_read(lambda conn: conn.execute(q).scalar_one(), tenant))
 
     def set_status(
@@ -416,10 +427,19 @@ class SqlStore:
 
 
 def _listed(
-    q: Select[Any], tenant: TenantId, status: DocumentStatus | None, name_contains: str | None
+    q: Select[Any],
+    tenant: TenantId,
+    status: DocumentStatus | None,
+    name_contains: str | None,
+    visible: AccessFilter | None = None,
+    sqlite: bool = True,
 ) -> Select[Any]:
     """The conditions a listing and its count share, so that ``total`` counts the list."""
     q = q.where(documents.c.tenant_id == tenant)
+    if visible is not None:
+        q = q.where(documents.c.collection_id.in_(visible.collections))
+        if visible.principals is not None:
+            q = q.where(_on_allow_list(visible.principals, sqlite))
     if status is not None:
         q = q.where(documents.c.status == status.value)
     if name_contains:
@@ -428,6 +448,21 @@ def _listed(
             | documents.c.title.contains(name_contains, autoescape=True)
         )
     return q
+
+
+def _on_allow_list(principals: tuple[str, ...], sqlite: bool) -> Any:
+    """No allow-list, or one naming one of ``principals`` (the RLS access policy's test)."""
+    if sqlite:
+        names = ", ".join(f":p{i}" for i in range(len(principals))) or "NULL"
+        return text(
+            "(documents.readers IS NULL OR json_type(documents.readers) != 'array'"
+            " OR json_array_length(documents.readers) = 0 OR EXISTS (SELECT 1 FROM"
+            f" json_each(documents.readers) r WHERE r.value IN ({names})))"
+        ).bindparams(**{f"p{i}": p for i, p in enumerate(principals)})
+    return text(
+        "(documents.readers IS NULL OR documents.readers IN ('null', '[]')"
+        " OR documents.readers ?| CAST(:who AS text[]))"
+    ).bindparams(who=list(principals))
 
 
 def _all_rows(q: Executable) -> Callable[[Connection], Sequence[Row[Any]]]:
