@@ -216,7 +216,7 @@ def assemble(settings: Settings, p: Ports) -> Services:
     prices = PriceTable.parse(settings.llm.prices)
     submissions = SubmitService(uploads, quotas, p.cache)
     sources, source_sync = _sources(settings, p, submissions)
-    conversations = ConversationService(p.conversations)
+    conversations = ConversationService(p.conversations, documents=p.store)
     # With a model configured, a follow-up is condensed by it (one short call, cached);
     # with the extractive default, rewritten without a model.
     followups = FollowUpRewriter(None if settings.llm.provider == "extractive" else p.llm, p.cache)

@@ -68,10 +68,10 @@ class PermissionService:
     # -- who may read what ---------------------------------------------------------
     def access_for(self, principal: Principal) -> Access:
         tenant = principal.tenant_id
+        self.permissions.ensure_defaults(tenant)
         if principal.method == "none" or principal.role == Role.TENANT_ADMIN:
             access = Access(tenant, user_id=principal.user_id)
         else:
-            self.permissions.ensure_defaults(tenant)
             principals, levels = self.permissions.resolve(tenant, principal.user_id)
             access = Access(tenant, levels, principals, principal.user_id)
         if principal.key_id is not None:
