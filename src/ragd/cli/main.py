@@ -4,7 +4,8 @@ Errors from ragd become one readable line on stderr and an exit code (2: bad inp
 3: configuration, 4: not found, 1: anything else), never a traceback.
 
 The commands live in modules by group (``documents``, ``query``, ``serve``,
-``maintenance``, ``health``, ``evaluate``, ``backup``, ``admin``, ``config``, ``sources``);
+``maintenance``, ``health``, ``evaluate``, ``backup``, ``admin``, ``config``, ``sources``,
+``access``);
 this module is the table of contents that registers them, in the order ``ragd --help`` lists them.
 """
 
@@ -17,6 +18,7 @@ from pydantic import ValidationError
 from rich.markup import escape
 
 from ragd.cli import (
+    access,
     admin,
     backup,
     config,
@@ -51,6 +53,16 @@ sources_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(sources_app, name="sources")
+collections_app = typer.Typer(
+    help="Collections: create, configure, delete, move documents.", no_args_is_help=True
+)
+app.add_typer(collections_app, name="collections")
+groups_app = typer.Typer(help="Groups of users, for grants and allow-lists.", no_args_is_help=True)
+app.add_typer(groups_app, name="groups")
+grants_app = typer.Typer(
+    help="Who may read, write or manage which collection; API-key scopes.", no_args_is_help=True
+)
+app.add_typer(grants_app, name="grants")
 
 app.command()(documents.ingest)
 app.command()(query.search)
@@ -83,6 +95,20 @@ sources_app.command("list")(sources.sources_list)
 sources_app.command("run")(sources.sources_run)
 sources_app.command("remove")(sources.sources_remove)
 sources_app.command("keygen")(sources.sources_keygen)
+collections_app.command("list")(access.collections_list)
+collections_app.command("create")(access.collections_create)
+collections_app.command("update")(access.collections_update)
+collections_app.command("delete")(access.collections_delete)
+collections_app.command("move")(access.collections_move)
+groups_app.command("list")(access.groups_list)
+groups_app.command("create")(access.groups_create)
+groups_app.command("delete")(access.groups_delete)
+groups_app.command("add")(access.groups_add)
+groups_app.command("remove")(access.groups_remove)
+grants_app.command("list")(access.grants_list)
+grants_app.command("set")(access.grants_set)
+grants_app.command("revoke")(access.grants_revoke)
+grants_app.command("key-scope")(access.grants_key_scope)
 
 _EXIT_CODES: list[tuple[type[RagdError], int]] = [
     (NotFound, 4),
