@@ -68,7 +68,9 @@ class Permissions(Protocol):
         readers: Sequence[str] | None = None,
     ) -> None:
         """Move a document to another collection and/or replace its allow-list (``()``:
-        none), inside the caller's transaction (which also rewrites its index entries)."""
+        none), inside the caller's transaction (which also rewrites its index entries).
+        Only an indexed or failed document: ``DocumentBusy`` while it is queued or being
+        indexed (the job would write entries with the placement it started with)."""
         ...
 
     # groups --------------------------------------------------------------------

@@ -226,12 +226,14 @@ class PermissionService:
             self.require(access, collection_id, Level.WRITE, actor=actor)
             self.permissions.get_collection(tenant, collection_id)
         new_readers = None if readers is None else readers_of(readers)
-        chunks = self.store.list_chunks(tenant, document_id)
-        vectors = self._vectors(tenant, doc, chunks)
         with self.store.transaction() as tx:
+            # Locks the row, and only while no ingestion job is writing the document (one
+            # would write its entries with the placement it read when it started).
             self.permissions.place_document(
                 tx, tenant, document_id, collection_id=collection_id, readers=new_readers
             )
+            chunks = self.store.list_chunks(tenant, document_id)
+            vectors = self._vectors(tenant, doc, chunks)
             if vectors is not None:
                 self.index.upsert_document(
                     tx,

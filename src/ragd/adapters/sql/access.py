@@ -31,8 +31,8 @@ from ragd.domain.access import (
     level_allows,
     user_principal,
 )
-from ragd.domain.models import TenantId, utcnow
-from ragd.errors import InvalidRequest, NotFound
+from ragd.domain.models import DocumentStatus, TenantId, utcnow
+from ragd.errors import DocumentBusy, InvalidRequest, NotFound
 from ragd.ports.store import Transaction
 
 
@@ -205,17 +205,29 @@ class SqlPermissions:
             values["collection_id"] = collection_id
         if readers is not None:
             values["readers"] = sorted(readers) if readers else null()
-        done = (
-            scoped(tx, tenant)
-            .execute(
-                update(documents)
-                .where(documents.c.tenant_id == tenant, documents.c.id == document_id)
-                .values(**values)
+        conn = scoped(tx, tenant)
+        done = conn.execute(
+            update(documents)
+            .where(
+                documents.c.tenant_id == tenant,
+                documents.c.id == document_id,
+                documents.c.status.in_((DocumentStatus.INDEXED.value, DocumentStatus.FAILED.value)),
             )
-            .rowcount
-        )
-        if not done:
+            .values(**values)
+        ).rowcount
+        if done:
+            return
+        exists = conn.execute(
+            select(documents.c.status).where(
+                documents.c.tenant_id == tenant, documents.c.id == document_id
+            )
+        ).first()
+        if exists is None:
             raise NotFound(f"document {document_id!r} not found")
+        raise DocumentBusy(
+            f"document {document_id} is {exists[0]}: move it or change its readers once it "
+            "is indexed"
+        )
 
     # -- groups --------------------------------------------------------------------
     def list_groups(self, tenant: TenantId) -> list[Group]:
