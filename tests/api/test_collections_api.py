@@ -282,3 +282,60 @@ def test_a_shared_conversation_withholds_turns_the_reader_may_not_read(
     assert shared.status_code == 200
     assert "hrsecretx" not in shared.text and "withheld" in shared.text
     assert "payroll salaries bonus?" in shared.text  # the question itself stays
+
+
+def test_collection_settings_set_chunk_size_and_default_mode(
+    client: TestClient, world: dict[str, Any]
+) -> None:
+    t = world["t"]
+    admin = t.h("admin")
+    body = {
+        "id": "small",
+        "name": "Small",
+        "settings": {"chunk_size": 32, "retrieval_mode": "sparse"},
+    }
+    assert client.post("/api/v1/collections", json=body, headers=admin).status_code == 201
+    text = " ".join(f"sentence number {i} talks about payroll and tides." for i in range(40))
+    ids = {}
+    for c in ("default", "small"):
+        r = client.post(
+            "/api/v1/documents",
+            json={"text": text, "collection": c, "source": f"long-{c}"},
+            headers=admin,
+        )
+        ids[c] = r.json()["id"]
+    chunks = {c: wait_indexed_as(client, i, admin)["chunks"] for c, i in ids.items()}
+    assert chunks["small"] > chunks["default"] > 0
+    r = _search(client, admin, collection="small")
+    assert r.status_code == 200 and r.json()["mode"] == "sparse"
+    assert _search(client, admin).json()["mode"] == "hybrid"
+    got = client.get("/api/v1/collections/small", headers=admin).json()
+    assert got["settings"] == {"chunk_size": 32, "retrieval_mode": "sparse"}
+    assert got["documents"] == 1
+    patched = client.patch(
+        "/api/v1/collections/small", json={"settings": {"retrieval_mode": "dense"}}, headers=admin
+    )
+    assert patched.status_code == 200 and patched.json()["settings"] == {"retrieval_mode": "dense"}
+    assert _search(client, admin, collection="small").json()["mode"] == "dense"
+
+
+def test_an_upload_never_answers_with_or_replaces_another_collections_document(
+    client: TestClient, world: dict[str, Any]
+) -> None:
+    t = world["t"]
+    # eve may write default but not hr: the same text as the hr document is a new document
+    r = client.post("/api/v1/documents", json={"text": HR}, headers=t.h("eve"))
+    assert r.status_code == 202 and r.json()["id"] != world["docs"]["hr"]
+    assert r.json()["collection"] == "default"
+    # a source used in another collection is refused, not replaced
+    admin = t.h("admin")
+    first = client.post(
+        "/api/v1/documents",
+        json={"text": "one", "source": "same.txt", "collection": "hr"},
+        headers=admin,
+    )
+    assert first.status_code == 202
+    again = client.post(
+        "/api/v1/documents", json={"text": "two", "source": "same.txt"}, headers=t.h("eve")
+    )
+    assert again.status_code == 422 and "another collection" in again.text

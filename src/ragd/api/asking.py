@@ -46,6 +46,11 @@ def query_request(
         check_filter_probes(request, services, principal, searched)
     access = caller_access(request, principal, collections)
     searched = dataclasses.replace(searched, access=access.index_filter())
+    named = [collections] if isinstance(collections, str) else collections or []
+    if mode is None and len(named) == 1 and services.permissions is not None:
+        # One collection named: its default retrieval mode, if it has one.
+        settings = services.permissions.permissions.get_collection(principal.tenant_id, named[0])
+        mode = settings.settings.retrieval_mode  # type: ignore[assignment]
     return QueryRequest(
         tenant=principal.tenant_id,
         question=question,

@@ -7,11 +7,12 @@ can be read here without any backend in view.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ragd.config import Settings
+from ragd.domain.models import TenantId
 from ragd.domain.pricing import PriceTable
 from ragd.ports import LLM, Cache, Embedder, Index, Parsing, Queue, Store
 from ragd.ports.access import Permissions
@@ -148,6 +149,7 @@ def assemble(settings: Settings, p: Ports) -> Services:
         embed_batch_size=settings.embedding.batch_size,
         index_sync=p.index_sync if settings.index.outbox_sync_in_worker else None,
         maintain_every_s=settings.index.maintain_seconds,
+        chunk_tokens_for=_collection_chunk_tokens(p.permissions),
         document_timeout_s=ingest.document_timeout_seconds or None,
     )
     search = SearchService(
@@ -267,6 +269,17 @@ def assemble(settings: Settings, p: Ports) -> Services:
         else PermissionService(
             p.permissions, p.store, p.index, p.embedder, audit, delete_document=submissions.delete
         ),
+    )
+
+
+def _collection_chunk_tokens(
+    permissions: Permissions | None,
+) -> Callable[[TenantId, str], int | None] | None:
+    """A collection's chunk size setting, read when a document of it is chunked."""
+    if permissions is None:
+        return None
+    return lambda tenant, collection: (
+        permissions.get_collection(tenant, collection).settings.chunk_size
     )
 
 

@@ -37,6 +37,7 @@ from ragd.domain.models import (
     IndexEntry,
     IngestJob,
     JobState,
+    TenantId,
     utcnow,
 )
 from ragd.errors import DocumentRejected, LeaseLost, NotFound, RagdError
@@ -107,8 +108,11 @@ class IndexingService:
         maintain_every_s: float = MAINTAIN_EVERY_S,
         document_timeout_s: float | None = None,
         check_every_s: float = CHECK_EVERY_S,
+        chunk_tokens_for: Callable[[TenantId, str], int | None] | None = None,
     ) -> None:
         self.store = store
+        self.chunk_tokens_for = chunk_tokens_for
+        """A collection's own chunk size (its settings), None for the default."""
         self.queue = queue
         self.index = index
         self.embedder = embedder
@@ -183,7 +187,7 @@ class IndexingService:
         try:
             data = self.store.get_blob(job.tenant_id, doc.id)
             parsed = self.parsing.parse(data, doc.media_type, source=doc.source)
-            budget = self._chunk_budget(doc.title)
+            budget = self._chunk_budget(doc.title, self._collection_chunk_tokens(doc))
             drafts = chunk_sections(
                 parsed.sections,
                 self.embedder.tokenizer,
@@ -205,7 +209,15 @@ class IndexingService:
         vectors = np.zeros((len(texts), self.embedder.spec.dimension), np.float32)
         return ActiveJob(job, doc, drafts, texts, tokens, vectors)
 
-    def _chunk_budget(self, title: str) -> int:
+    def _collection_chunk_tokens(self, doc: Document) -> int | None:
+        if self.chunk_tokens_for is None:
+            return None
+        try:
+            return self.chunk_tokens_for(doc.tenant_id, doc.collection_id)
+        except NotFound:
+            return None  # the collection went meanwhile: its documents go with it
+
+    def _chunk_budget(self, title: str, max_tokens: int | None = None) -> int:
         """Tokens a chunk may have so that title, headings and chunk fit the model.
 
         The model reads at most ``max_tokens`` including [CLS]/[SEP]; the title is put in
@@ -213,7 +225,7 @@ class IndexingService:
         Anything beyond that would be silently truncated, i.e. never embedded.
         """
         room = self.embedder.max_tokens - 2 - self.embedder.tokenizer.count(title) - HEADING_RESERVE
-        return min(self.chunking.max_tokens, max(MIN_CHUNK_TOKENS, room))
+        return min(max_tokens or self.chunking.max_tokens, max(MIN_CHUNK_TOKENS, room))
 
     def commit(self, p: ActiveJob, worker_id: str, result: BatchResult) -> None:
         doc, tenant, vectors = p.document, p.job.tenant_id, p.vectors
