@@ -132,3 +132,27 @@ def test_apply_access_sets_the_scope_for_the_transaction_only(
         assert set(docs.values()) <= _chunk_docs(conn)
     with world.app.read(A) as conn, pytest.raises(ValueError):
         rls.apply_access(conn, ("a,b",), ())
+
+
+def test_hydration_reads_under_the_callers_access(
+    world: World,  # noqa: F811
+    docs: dict[str, str],
+) -> None:
+    """``Store.get_chunks(..., visible)``: the access policy in the read transaction, and
+    the same rule in Python behind it."""
+    from ragd.domain.access import AccessFilter
+
+    store = SqlStore(world.app)
+    ids = [f"{d}:1:0" for d in docs.values()]
+    everything = store.get_chunks(A, ids)
+    assert set(everything) == set(ids)
+    bob = store.get_chunks(A, ids, AccessFilter(("default", "eng"), ("*", "u:bob")))
+    assert {doc.id for _, doc in bob.values()} == {docs["eng-open"]}
+    lead = store.get_chunks(A, ids, AccessFilter(("eng",), ("*", "g:leads")))
+    assert {doc.id for _, doc in lead.values()} == {docs["eng-open"], docs["eng-leads"]}
+    admin = store.get_chunks(A, ids, AccessFilter(("eng", "hr"), None))
+    assert {doc.id for _, doc in admin.values()} == {
+        docs["eng-open"],
+        docs["eng-leads"],
+        docs["hr"],
+    }

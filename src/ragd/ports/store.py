@@ -114,9 +114,11 @@ class Store(Protocol):
     def list_chunks(self, tenant: TenantId, document_id: str) -> list[Chunk]: ...
 
     def get_chunks(
-        self, tenant: TenantId, chunk_ids: Sequence[str]
+        self, tenant: TenantId, chunk_ids: Sequence[str], visible: AccessFilter | None = None
     ) -> dict[str, tuple[Chunk, Document]]:
-        """Chunks by id with their document; ids of other tenants are simply absent."""
+        """Chunks by id with their document; ids of other tenants are simply absent, and
+        with ``visible`` so are those of documents the caller may not read (on Postgres
+        the row-level-security access policy decides, in the read's transaction)."""
         ...
 
     def iter_indexed_chunks(self, batch_size: int = 256) -> Iterator[list[tuple[Chunk, Document]]]:

@@ -37,7 +37,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.sql import Executable
 
 from ragd.adapters.sql.database import Database
-from ragd.adapters.sql.rls import SYSTEM, scoped
+from ragd.adapters.sql.rls import SYSTEM, apply_access, scoped
 from ragd.adapters.sql.rows import CHUNK_COLUMNS, RowLike, chunk_of, doc_of, document_of
 from ragd.adapters.sql.schema import chunks, document_blobs, documents, tenants
 from ragd.domain.access import AccessFilter
@@ -340,13 +340,15 @@ class SqlStore:
         return [chunk_of(r) for r in rows]
 
     def get_chunks(
-        self, tenant: TenantId, chunk_ids: Sequence[str]
+        self, tenant: TenantId, chunk_ids: Sequence[str], visible: AccessFilter | None = None
     ) -> dict[str, tuple[Chunk, Document]]:
         if not chunk_ids:
             return {}
         doc_cols = [documents.c[n].label(f"d_{n}") for n in documents.c.keys()]  # noqa: SIM118
 
         def read(conn: Connection) -> dict[str, tuple[Chunk, Document]]:
+            if visible is not None:
+                apply_access(conn, visible.collections, visible.principals)
             out: dict[str, tuple[Chunk, Document]] = {}
             docs: dict[str, Document] = {}  # each document mapped (and checked) once
             for start in range(0, len(chunk_ids), 500):
@@ -365,6 +367,8 @@ class SqlStore:
                     if m["tenant_id"] != tenant:  # a chunk always shares its document's tenant
                         continue
                     doc = docs.get(m["d_id"]) or docs.setdefault(m["d_id"], doc_of(m))
+                    if visible is not None and not _visible(doc, visible):
+                        continue  # the policy's rule again (SQLite has no policies)
                     out[m["id"]] = (chunk_of(r), doc)
             return out
 
@@ -448,6 +452,14 @@ def _listed(
             | documents.c.title.contains(name_contains, autoescape=True)
         )
     return q
+
+
+def _visible(doc: Document, visible: AccessFilter) -> bool:
+    if doc.collection_id not in visible.collections:
+        return False
+    if visible.principals is None or not doc.readers:
+        return True
+    return not set(doc.readers).isdisjoint(visible.principals)
 
 
 def _on_allow_list(principals: tuple[str, ...], sqlite: bool) -> Any:
