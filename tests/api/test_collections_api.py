@@ -200,6 +200,9 @@ def test_a_key_scoped_to_a_collection_reaches_only_it(
     assert r.status_code == 204, r.text
     # eve has no grant on hr: her key now reaches nothing
     assert _search(client, t.h("eve")).json()["hits"] == []
+    before = metrics.ACCESS_DENIED.labels("key_scope")._value.get()
+    assert _search(client, t.h("eve"), collection="default").status_code == 404
+    assert metrics.ACCESS_DENIED.labels("key_scope")._value.get() == before + 1
     client.put(
         f"/api/v1/keys/{t.key_ids['eve']}/collections",
         json={"collections": None},

@@ -182,6 +182,9 @@ class Access:
     principals: tuple[str, ...] = ()
     user_id: str | None = None
     all_documents: bool = False
+    key_scope: tuple[str, ...] | None = None
+    """The collections the caller's API key is limited to (None: not limited); only
+    says why a refusal happened (``ragd_access_denied_total{reason="key_scope"}``)."""
 
     @property
     def unrestricted(self) -> bool:
@@ -216,6 +219,7 @@ class Access:
                 self.principals,
                 self.user_id,
                 all_documents=True,
+                key_scope=self.key_scope,
             )
         return Access(
             self.tenant_id,
@@ -223,6 +227,7 @@ class Access:
             self.principals,
             self.user_id,
             all_documents=self.all_documents,
+            key_scope=self.key_scope,
         )
 
     def index_filter(self) -> AccessFilter | None:

@@ -12,6 +12,7 @@ written to the audit log; denials are counted in ``ragd_access_denied_total{reas
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -75,7 +76,9 @@ class PermissionService:
             principals, levels = self.permissions.resolve(tenant, principal.user_id)
             access = Access(tenant, levels, principals, principal.user_id)
         if principal.key_id is not None:
-            access = access.narrowed(self.permissions.key_collections(tenant, principal.key_id))
+            scope = self.permissions.key_collections(tenant, principal.key_id)
+            if scope is not None:
+                access = dataclasses.replace(access.narrowed(scope), key_scope=scope)
         return access
 
     def require(
@@ -91,8 +94,10 @@ class PermissionService:
         if access.can(collection_id, needed):
             return
         reason = "no_grant" if not access.can(collection_id, Level.READ) else "level"
+        if access.key_scope is not None and collection_id not in access.key_scope:
+            reason = "key_scope"
         self.denied(access, reason, f"collection:{collection_id}", actor, action=action)
-        if reason == "no_grant":
+        if reason != "level":
             raise NotFound(f"collection {collection_id!r} not found")  # no existence probe
         raise Forbidden(f"this needs {needed.value} on collection {collection_id!r}")
 
