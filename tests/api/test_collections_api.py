@@ -122,7 +122,12 @@ def test_readers_see_only_readable_collections_and_allow_lists(
         client.get(f"/api/v1/documents/{world['docs']['hr']}", headers=t.h("bob")).status_code
         == 404
     )
-    assert client.get("/api/v1/collections", headers=t.h("bob")).json()[0]["id"] == "default"
+    [default] = client.get("/api/v1/collections", headers=t.h("bob")).json()
+    assert default["id"] == "default" and default["documents"] == 1  # not the allow-listed one
+    admin_view = {
+        c["id"]: c for c in client.get("/api/v1/collections", headers=t.h("admin")).json()
+    }
+    assert admin_view["default"]["documents"] == 2
 
 
 def test_a_cached_answer_never_reaches_a_caller_with_fewer_rights(

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from ragd.domain.access import (
     DEFAULT_COLLECTION,
     Access,
+    AccessFilter,
     Collection,
     CollectionSettings,
     Grant,
@@ -138,11 +139,24 @@ class PermissionService:
     # -- collections ---------------------------------------------------------------
     def collections(self, access: Access) -> list[Collection]:
         self.permissions.ensure_defaults(access.tenant_id)
-        return [c for c in self.permissions.list_collections(access.tenant_id) if access.can(c.id)]
+        found = self.permissions.list_collections(access.tenant_id)
+        return [self._counted(access, c) for c in found if access.can(c.id)]
 
     def collection(self, access: Access, collection_id: str) -> Collection:
         self.require(access, collection_id, Level.READ)
-        return self.permissions.get_collection(access.tenant_id, collection_id)
+        return self._counted(
+            access, self.permissions.get_collection(access.tenant_id, collection_id)
+        )
+
+    def _counted(self, access: Access, collection: Collection) -> Collection:
+        """Its document count as far as the caller may read (allow-listed documents it is
+        not on are not counted either)."""
+        flt = access.index_filter()
+        if flt is None or flt.principals is None:
+            return collection
+        visible = AccessFilter((collection.id,), flt.principals)
+        n = self.store.count_documents(access.tenant_id, visible=visible)
+        return dataclasses.replace(collection, documents=n)
 
     def create_collection(
         self,
