@@ -148,6 +148,15 @@ def test_a_cached_answer_never_reaches_a_caller_with_fewer_rights(
         headers=t.h("bob"),
     )
     assert chat.status_code == 200 and "hrsecretx" not in chat.text
+    # the query log keeps which rights each question was answered under
+    with t.svc.engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT user_id, access FROM query_log WHERE tenant_id = ? AND text = ?",
+            (t.id, question["query"]),
+        ).all()
+    rights = {user: access for user, access in rows}  # noqa: C416 - rows are Row pairs
+    assert rights[t.users["bob"]] != rights[next(iter(set(rights) - {t.users["bob"]}))]
+    assert len(rights[t.users["bob"]]) == 24
 
 
 def test_a_grant_and_a_membership_take_effect_on_the_next_request(

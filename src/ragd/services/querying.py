@@ -181,6 +181,7 @@ class QueryService:
             request_id=request.request_id,
             kind=request.kind,
             text=request.question,
+            access=None if request.access is None else request.access.fingerprint(),
         )
 
     def _context(self, request: QueryRequest) -> tuple[tuple[ChatMessage, ...], Rewrite]:

@@ -9,7 +9,8 @@ added ``NOT NULL DEFAULT 'default'`` in one step, which SQLite applies to existi
 without rewriting them. Every tenant gets its ``default`` collection and the grant that
 keeps today's behaviour: every member (``*``) may write it.
 
-``documents.readers`` is the allow-list (a JSON array of principals; NULL: none). On
+``query_log.access`` keeps the fingerprint of the rights each question was answered
+under. ``documents.readers`` is the allow-list (a JSON array of principals; NULL: none). On
 Postgres the new tables get the tenant policies, and ``documents`` and ``chunks`` a
 restrictive access policy (``ragd.adapters.sql.rls.access_statements``).
 
@@ -88,6 +89,7 @@ def upgrade() -> None:
     _add_collection_column()
     op.add_column("documents", sa.Column("readers", _json, nullable=True))
     op.create_index("ix_documents_tenant_collection", "documents", ["tenant_id", "collection_id"])
+    op.add_column("query_log", sa.Column("access", sa.String(32), nullable=True))
     # Every existing tenant: its default collection, writable by every member.
     op.execute(
         "INSERT INTO collections (tenant_id, id, name, description, settings, created_at,"
@@ -135,6 +137,7 @@ def downgrade() -> None:
     for table in reversed(TENANT_TABLES):
         disable_tenant_rls(table)
     op.drop_index("ix_documents_tenant_collection", table_name="documents")
+    op.drop_column("query_log", "access")
     # Plain DROP COLUMN (SQLite >= 3.35): a batch copy of ``documents`` would cascade.
     op.drop_column("documents", "readers")
     op.drop_column("documents", "collection_id")
