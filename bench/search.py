@@ -9,6 +9,12 @@ shipped MiniLM model, with and without the query embedding.
 Random vectors are fine for latency: exact search costs the same whatever the vectors
 are. They make dense *quality* meaningless, which is measured elsewhere.
 
+Every document is in one of ``COLLECTIONS`` collections and one in ten carries an
+allow-list of 1-3 of ``GROUPS`` groups; the "+access" cases search as a caller who may
+read 10 of the collections and belongs to 3 groups (the permission filter inside the
+index query, ``adapters/index/access.py``), next to the same modes without it in the
+same run, and the summary prints what the filter costs.
+
 By default the index searches in memory (the tenant is loaded on its first search, timed
 as "cold load"); ``--no-cache`` times the SQL paths instead (sqlite-vec KNN, FTS5 BM25),
 which is what every search did before the in-memory cache. Peak RSS is the whole
@@ -40,6 +46,7 @@ import numpy as np
 from ragd.adapters.index.sqlite import SqliteIndex
 from ragd.adapters.index.sqlite.memory.index import DEFAULT_MAX_BYTES
 from ragd.adapters.sql.database import Database
+from ragd.domain.access import AccessFilter
 from ragd.domain.filters import SearchFilters
 from ragd.domain.models import EmbeddingSpec, IndexEntry, TenantId
 from ragd.ports.index import IndexQuery
@@ -48,7 +55,16 @@ SCIFACT = Path(os.environ.get("RAGD_SCIFACT_DIR", "/work/shared/data/scifact"))
 SPEC = EmbeddingSpec("all-MiniLM-L6-v2", 384)
 BIG, SMALL = TenantId("bench-big"), TenantId("bench-small")
 CHUNKS_PER_DOC = 10
+COLLECTIONS = 50
+GROUPS = 200
 BATCH = 1000  # chunks per write transaction
+
+
+ACCESS = AccessFilter(
+    collections=tuple(f"c{i:02d}" for i in range(0, COLLECTIONS, COLLECTIONS // 10)),
+    principals=("*", "u:bench-user", "g:g007", "g:g042", "g:g150"),
+)
+"""A caller who reads 10 of the 50 collections (~20% of the chunks) and is in 3 groups."""
 
 
 def load_sentences() -> tuple[list[str], list[str]]:
@@ -82,6 +98,14 @@ def build_index(index: SqliteIndex, db: Database, n_chunks: int, seed: int) -> d
             title = pick.choice(titles)
             meta = {"lang": pick.choice(langs), "year": 2000 + pick.randrange(25)}
             count = min(CHUNKS_PER_DOC, n - d)
+            collection = f"c{pick.randrange(COLLECTIONS):02d}"
+            readers = (
+                tuple(
+                    sorted({f"g:g{pick.randrange(GROUPS):03d}" for _ in range(pick.randint(1, 3))})
+                )
+                if pick.random() < 0.1
+                else ()
+            )
             vecs = rng.standard_normal((count, SPEC.dimension)).astype(np.float32)
             vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
             entries = [
@@ -93,6 +117,8 @@ def build_index(index: SqliteIndex, db: Database, n_chunks: int, seed: int) -> d
                     text=" ".join(pick.choices(sentences, k=pick.randint(4, 9))),
                     vector=vecs[i],
                     metadata=meta,
+                    collection_id=collection,
+                    readers=readers,
                 )
                 for i in range(count)
             ]
@@ -147,6 +173,12 @@ def main(argv: list[str] | None = None) -> int:
         "--no-cache", action="store_true", help="search through SQL (vec0, FTS5), not in memory"
     )
     ap.add_argument("--json", type=Path, help="also write the results as JSON here")
+    ap.add_argument(
+        "--paired-rounds",
+        type=int,
+        default=2,
+        help="rounds of the paired with/without-permission-filter timing (access cases)",
+    )
     ap.add_argument(
         "--cases",
         default="all",
@@ -205,13 +237,18 @@ def main(argv: list[str] | None = None) -> int:
         "hybrid+meta filter (~0.4%)": {
             "filters": SearchFilters(metadata={"lang": "de", "year": 2010})
         },
+        "dense+access": {"filters": SearchFilters(access=ACCESS)},
+        "sparse+access": {"filters": SearchFilters(access=ACCESS)},
+        "hybrid+access": {"filters": SearchFilters(access=ACCESS)},
     }
     if args.cases != "all":
         wanted = {c.strip() for c in args.cases.split(",")}
         cases = {
             name: kw
             for name, kw in cases.items()
-            if name in wanted or ("filters" in wanted and "filter" in name)
+            if name in wanted
+            or ("filters" in wanted and "filter" in name)
+            or ("access" in wanted and (name.endswith("+access") or "+" not in name))
         }
     pairs = list(zip(queries, vectors, strict=True))
     for name, kw in cases.items():
@@ -248,9 +285,50 @@ def main(argv: list[str] | None = None) -> int:
         for key in ("loadavg_before", "loadavg_after")
     )
     print(f"load average before/after: {before} / {after}")
+    costs: dict[str, dict[str, float]] = {}
+    for mode in ("dense", "sparse", "hybrid"):
+        if f"{mode}+access" not in rows or mode not in rows:
+            continue
+        # Paired: each query with and without the filter back to back (alternating which
+        # goes first), so load drifting on a shared machine hits both alike.
+        base: list[float] = []
+        filtered: list[float] = []
+        plain = SearchFilters()
+        access = SearchFilters(access=ACCESS)
+        for n, (text, vec) in enumerate(pairs * args.paired_rounds):
+            order = [(plain, base), (access, filtered)]
+            for flt, out in order if n % 2 == 0 else order[::-1]:
+                t0 = time.perf_counter()
+                index.search(BIG, query(mode, text, vec, filters=flt))
+                out.append(time.perf_counter() - t0)
+        ratios = sorted(f / b for f, b in zip(filtered, base, strict=True))
+        costs[mode] = {
+            "p50_ms_without": statistics.median(base) * 1e3,
+            "p50_ms_with": statistics.median(filtered) * 1e3,
+            "cost_of_p50": statistics.median(filtered) / statistics.median(base) - 1,
+            "median_paired_cost": statistics.median(ratios) - 1,
+        }
+        c = costs[mode]
+        print(
+            f"permission filter, {mode}: p50 {c['p50_ms_without']:.2f} -> "
+            f"{c['p50_ms_with']:.2f} ms ({c['cost_of_p50']:+.1%}); median paired cost "
+            f"{c['median_paired_cost']:+.1%} (target <= 15%)"
+        )
+    result["access_cost"] = costs
+    if "hybrid + embed" not in rows:
+        return _finish(args, result, db, tmp)
     target = rows["hybrid + embed"]["p95_ms"]
     verdict = "meets" if target <= 50 else "MISSES"
     print(f"\nhybrid p95 incl. embedding: {target:.1f} ms ({verdict} the 50 ms target)")
+    return _finish(args, result, db, tmp)
+
+
+def _finish(
+    args: argparse.Namespace,
+    result: dict[str, Any],
+    db: Database,
+    tmp: tempfile.TemporaryDirectory[str] | None,
+) -> int:
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     db.dispose()

@@ -67,6 +67,12 @@ class Overloaded(BackendUnavailable):
         self.retry_after_seconds = retry_after_seconds
 
 
+class DocumentBusy(InvalidRequest):
+    """The document is being ingested: it cannot be moved now (HTTP 409)."""
+
+    code = "document_busy"
+
+
 class LeaseLost(RagdError):
     """A worker's lease on a job expired and another worker took it over."""
 

@@ -927,3 +927,101 @@ def test_version_changes_with_every_committed_write_only(
     other = TenantId(f"{tenant}-other")
     put(harness, other, [entry("b0", "b", v) for v in unit(rng, 1)])
     assert index.version(tenant) == v2  # another tenant's write is not ours
+
+
+# --------------------------------------------------------------------------- permissions
+
+
+def _access_corpus(tenant: TenantId, n: int = 240) -> list[IndexEntry]:
+    """Chunks in four collections; every third document has an allow-list. The closest
+    and best-matching chunks are the unreadable ones (collection ``hr``), so a backend that
+    filtered after ranking would return fewer than ``k``."""
+    rng = np.random.default_rng(21)
+    vecs = unit(rng, n)
+    collections = ["hr", "default", "eng", "legal"]
+    readers = [(), ("u:ann",), ("g:hr", "u:bob"), ()]
+    out = []
+    for i in range(n):
+        doc = i // 4
+        e = entry(
+            f"{tenant}-p{i:04d}",
+            f"doc-{doc:03d}",
+            vecs[i],
+            text="chunk number payroll salary" if i % 4 == 0 else "chunk number payroll",
+            metadata={"n": i},
+        )
+        out.append(
+            IndexEntry(
+                e.chunk_id,
+                e.document_id,
+                e.source,
+                e.title,
+                e.text,
+                e.vector,
+                e.metadata,
+                collection_id=collections[doc % 4],
+                readers=readers[doc % 3] if doc % 4 else (),
+            )
+        )
+    return out
+
+
+def _readable(e: IndexEntry, flt: Any) -> bool:
+    if e.collection_id not in flt.collections:
+        return False
+    return flt.principals is None or not e.readers or bool(set(e.readers) & set(flt.principals))
+
+
+@pytest.mark.parametrize(
+    "collections, principals",
+    [
+        (("default", "eng"), ("*", "u:ann")),
+        (("eng",), ("*", "g:hr")),
+        (("legal", "default"), None),  # an admin narrowed to collections: no allow-lists
+        (("default",), ("*",)),
+        (("nope",), ("*",)),
+        ((), ("*",)),
+    ],
+)
+def test_access_filter_is_applied_inside_every_mode(
+    harness: IndexHarness, tenant: TenantId, collections: Any, principals: Any
+) -> None:
+    from ragd.domain.access import AccessFilter
+
+    corpus = _access_corpus(tenant)
+    put(harness, tenant, corpus)
+    flt = AccessFilter(collections, principals)
+    filters = SearchFilters(access=flt)
+    expected = {e.chunk_id for e in corpus if _readable(e, flt)}
+    got = _filter_modes(harness.index, tenant, filters)
+    assert got == {"dense": expected, "sparse": expected, "hybrid": expected}
+    # top_k is filled with readable chunks, in the oracle's order, with its scores
+    for query in unit(np.random.default_rng(22), 3):
+        hits = dense(harness.index, tenant, query, k=10, filters=filters)
+        assert_matches_oracle(hits, oracle(corpus, query, 10, lambda e: _readable(e, flt)))
+    top = sparse(harness.index, tenant, "salary payroll", k=5, filters=filters)
+    assert len(top) == min(5, len(expected))
+    assert set(ids(top)) <= expected
+
+
+def test_access_filter_combines_with_other_filters_and_unknown_collection_reads_default(
+    harness: IndexHarness, tenant: TenantId
+) -> None:
+    """An entry written before collections existed (plain metadata, no access keys) is in
+    the default collection with no allow-list; a forged reserved key is dropped."""
+    from ragd.domain.access import AccessFilter
+
+    rng = np.random.default_rng(23)
+    vecs = unit(rng, 3)
+    old = entry("old", "d-old", vecs[0], text="payroll", metadata={"k": 1})
+    forged = IndexEntry(
+        "forged", "d-f", "s", "", "payroll", vecs[1], {"_ragd_c": "eng", "k": 1}, "hr"
+    )
+    eng = IndexEntry("eng", "d-e", "s", "", "payroll", vecs[2], {"k": 2}, "eng")
+    put(harness, tenant, [old, forged, eng])
+    default_only = SearchFilters(access=AccessFilter(("default",), ("*",)))
+    eng_only = SearchFilters(metadata={"k": 2}, access=AccessFilter(("eng",), ("*",)))
+    assert ids(sparse(harness.index, tenant, "payroll", filters=default_only)) == ["old"]
+    assert ids(sparse(harness.index, tenant, "payroll", filters=eng_only)) == ["eng"]
+    eng_k1 = SearchFilters(metadata={"k": 1}, access=AccessFilter(("eng",), ("*",)))
+    assert ids(sparse(harness.index, tenant, "payroll", filters=eng_k1)) == []

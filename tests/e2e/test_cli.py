@@ -194,3 +194,37 @@ def test_config_check_reports_and_refuses(tmp_path: Path) -> None:
     r = ragd(["config", "check", "--json"], data, API_PORT="not-a-port")
     assert r.returncode == 3
     assert json.loads(r.stdout)["errors"][0].startswith("API_PORT: ")
+
+
+def test_collections_groups_and_grants_from_the_command_line(tmp_path: Path, corpus: Path) -> None:
+    data = tmp_path / "data"
+    assert ragd(["ingest", str(corpus / "bees.md")], data).returncode == 0
+    r = ragd(
+        ["collections", "create", "hr", "--name", "HR", "--settings", '{"chunk_size": 256}'], data
+    )
+    assert r.returncode == 0, r.stderr
+    r = ragd(["collections", "list", "--json"], data)
+    listed = {c["id"]: c for c in json.loads(r.stdout)}
+    assert listed["hr"]["settings"] == {"chunk_size": 256} and listed["default"]["documents"] == 1
+    doc_id = json.loads(ragd(["search", "waggle", "--json"], data).stdout)["hits"][0]["document_id"]
+    r = ragd(["collections", "move", doc_id, "--to", "hr", "--readers", "g:leads"], data)
+    assert r.returncode == 0, r.stderr
+    listed = {c["id"]: c for c in json.loads(ragd(["collections", "list", "--json"], data).stdout)}
+    assert listed["hr"]["documents"] == 1 and listed["default"]["documents"] == 0
+    assert ragd(["groups", "create", "leads", "--name", "Leads"], data).returncode == 0
+    assert ragd(["groups", "add", "leads", "u1"], data).returncode == 0
+    groups = json.loads(ragd(["groups", "list", "--json"], data).stdout)
+    assert groups == [{"id": "leads", "name": "Leads", "members": ["u1"]}]
+    assert ragd(["grants", "set", "hr", "g:leads", "read"], data).returncode == 0
+    grants = json.loads(ragd(["grants", "list", "--collection", "hr", "--json"], data).stdout)
+    assert grants == [{"collection": "hr", "principal": "g:leads", "level": "read"}]
+    assert ragd(["grants", "revoke", "hr", "g:leads"], data).returncode == 0
+    bad = ragd(["grants", "set", "hr", "nobody", "read"], data)
+    assert bad.returncode == 2 and "principal" in bad.stderr
+    bad = ragd(["collections", "create", "Bad!", "--name", "x"], data)
+    assert bad.returncode == 2 and "collection" in bad.stderr
+    refused = ragd(["collections", "delete", "hr"], data)
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    r = ragd(["collections", "delete", "hr", "--yes"], data)
+    assert r.returncode == 0 and "1 document" in r.stdout
+    assert json.loads(ragd(["search", "waggle", "--json"], data).stdout)["hits"] == []

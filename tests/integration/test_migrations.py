@@ -198,3 +198,76 @@ def test_ragd_migrate_current_and_to(
     unknown = run("migrate", "--to", "0123abcd")
     assert isinstance(unknown.exception, InvalidRequest)
     assert "unknown revision" in str(unknown.exception)
+
+
+def test_a_database_made_before_collections_upgrades_in_place_and_keeps_every_document(
+    db: Database,
+) -> None:
+    """Revision 0010 on data written at 0009 (only the columns that revision had):
+    every document lands in its tenant's default collection, every member keeps reading
+    it, and nothing is lost."""
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+
+    from ragd.adapters.sql import rls
+    from ragd.adapters.sql.access_schema import collections, grants
+
+    migrate.upgrade(db, "0009")
+    now = datetime.now(UTC)
+    old_tenants = sa.table(
+        "tenants", *(sa.column(c) for c in ("id", "name", "status", "created_at"))
+    )
+    old_cols = (
+        "id tenant_id source title media_type content_hash size_bytes metadata status version"
+        " chunk_count created_at updated_at"
+    ).split()
+    old_docs = sa.table(
+        "documents",
+        *(sa.column(c, sa.JSON() if c == "metadata" else None) for c in old_cols),  # type: ignore[arg-type]
+    )
+    tenant_ids = [TenantId("old-a"), TenantId("old-b")]
+    rows = [
+        {
+            "id": f"{t}-{i}",
+            "tenant_id": t,
+            "source": f"s{i}",
+            "title": f"T{i}",
+            "media_type": "text/plain",
+            "content_hash": "h",
+            "size_bytes": 1,
+            "metadata": {"i": f"{t}-{i}"},
+            "status": "indexed",
+            "version": 1,
+            "chunk_count": 1,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for t in tenant_ids
+        for i in range(7)
+    ]
+    with db.write(rls.SYSTEM) as conn:
+        conn.execute(
+            old_tenants.insert(),
+            [{"id": t, "name": t, "status": "active", "created_at": now} for t in tenant_ids],
+        )
+        conn.execute(old_docs.insert(), rows)
+    migrate.upgrade(db)
+    assert migrate.current(db) == _revisions()[-1]
+    store = SqlStore(db)
+    for t in tenant_ids:
+        found = store.list_documents(t, limit=100)
+        assert sorted(d.id for d in found) == sorted(r["id"] for r in rows if r["tenant_id"] == t)
+        for d in found:
+            assert d.collection_id == "default" and d.readers == ()
+            assert d.metadata == {"i": d.id}
+            assert store.get_document(t, d.id).collection_id == "default"
+    with db.read(rls.SYSTEM) as conn:
+        have = {(r.tenant_id, r.id) for r in conn.execute(collections.select())}
+        granted = {
+            (r.tenant_id, r.collection_id, r.principal, r.level)
+            for r in conn.execute(grants.select())
+        }
+    assert have == {(t, "default") for t in tenant_ids}
+    assert granted == {(t, "default", "*", "write") for t in tenant_ids}
+    _store_works(db)  # new documents get the default collection from the server default

@@ -72,7 +72,7 @@ def test_outbox_payload_round_trips() -> None:
     decoded = decode(encode(spec, points))
     assert decoded.spec == spec
     assert [p.chunk_id for p in decoded.points] == ["c0", "c1", "c2"]
-    assert decoded.points[1].metadata == {"k": 1}
+    assert decoded.points[1].metadata == {"k": 1, "_ragd_c": "default"}  # + the access key
     assert np.array_equal(decoded.points[2].vector, points[2].vector)
     assert decoded.points[0].sparse_indices == points[0].sparse_indices
     assert decode(encode(spec, [])).points == []

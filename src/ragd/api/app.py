@@ -30,6 +30,7 @@ from ragd.api.metrics_port import MetricsServer
 from ragd.api.middleware import RequestContext
 from ragd.api.routes import (
     admin,
+    collections,
     conversations,
     documents,
     feedback,
@@ -169,6 +170,7 @@ def create_app(
         sources.router,
         webhooks.router,
         prompts.router,
+        collections.router,
     )
     for router in routers:
         app.include_router(document_roles(router))

@@ -8,8 +8,11 @@ counted and audited as cross-tenant probes: ``api.tenancy``).
 
 from __future__ import annotations
 
+import dataclasses
+
 from fastapi import Request
 
+from ragd.api.access import caller_access
 from ragd.api.deps import get_services, request_id
 from ragd.api.schemas import Filters
 from ragd.api.tenancy import check_filter_probes
@@ -35,10 +38,19 @@ def query_request(
     filters: Filters | None = None,
     history: tuple[ChatMessage, ...] = (),
     conversation_id: str | None = None,
+    collections: str | list[str] | None = None,
 ) -> QueryRequest:
     searched = filters_of(filters)
+    services = get_services(request)
     if searched.document_ids:
-        check_filter_probes(request, get_services(request), principal, searched)
+        check_filter_probes(request, services, principal, searched)
+    access = caller_access(request, principal, collections)
+    searched = dataclasses.replace(searched, access=access.index_filter())
+    named = [collections] if isinstance(collections, str) else collections or []
+    if mode is None and len(named) == 1 and services.permissions is not None:
+        # One collection named: its default retrieval mode, if it has one.
+        settings = services.permissions.permissions.get_collection(principal.tenant_id, named[0])
+        mode = settings.settings.retrieval_mode  # type: ignore[assignment]
     return QueryRequest(
         tenant=principal.tenant_id,
         question=question,
@@ -50,4 +62,5 @@ def query_request(
         filters=searched,
         history=history,
         conversation_id=conversation_id,
+        access=access,
     )

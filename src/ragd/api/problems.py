@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ragd.errors import (
     BackendUnavailable,
     ConfigError,
+    DocumentBusy,
     DocumentRejected,
     DocumentTooLarge,
     Forbidden,
@@ -55,6 +56,7 @@ _STATUS: list[tuple[type[RagdError], int]] = [
     (DocumentTooLarge, 413),
     (UnsupportedMediaType, 415),
     (DocumentRejected, 422),
+    (DocumentBusy, 409),
     (InvalidRequest, 422),
     (BackendUnavailable, 503),
     (ConfigError, 500),

@@ -70,6 +70,15 @@ class TextDocumentIn(Strict):
             "finite numbers only"
         ),
     )
+    collection: str | None = Field(
+        None, max_length=64, description="The collection it goes to (default: default)."
+    )
+    readers: list[str] | None = Field(
+        None,
+        max_length=200,
+        description="Allow-list of principals (u:<user id>, g:<group id>); none: everyone "
+        "who may read the collection.",
+    )
 
 
 class DocumentOut(BaseModel):
@@ -85,6 +94,8 @@ class DocumentOut(BaseModel):
     metadata: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+    collection: str = "default"
+    readers: list[str] = Field(default_factory=list)
 
     @classmethod
     def of(cls, d: Document) -> DocumentOut:
@@ -101,7 +112,16 @@ class DocumentOut(BaseModel):
             metadata=d.metadata,
             created_at=d.created_at,
             updated_at=d.updated_at,
+            collection=d.collection_id,
+            readers=list(d.readers),
         )
+
+
+class PlacementIn(Strict):
+    collection: str | None = Field(None, max_length=64, description="Move it here.")
+    readers: list[str] | None = Field(
+        None, max_length=200, description="Its new allow-list ([]: none)."
+    )
 
 
 class SubmittedOut(DocumentOut):
@@ -122,6 +142,11 @@ class SearchIn(Strict):
     )
     mode: Mode | None = Field(None, description="Default DEFAULT_RETRIEVAL_STRATEGY.")
     filters: Filters | None = None
+    collection: str | list[str] | None = Field(
+        None,
+        description="Search only these collections (each must be readable); default every "
+        "collection the caller may read. Also as the X-Ragd-Collection header.",
+    )
 
 
 class HitOut(BaseModel):

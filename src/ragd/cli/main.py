@@ -5,8 +5,8 @@ Errors from ragd become one readable line on stderr and an exit code (2: bad inp
 
 The commands live in modules by group (``documents``, ``query``, ``serve``,
 ``maintenance``, ``health``, ``evaluate``, ``backup``, ``admin``, ``config``, ``sources``,
-``webhooks``, ``mcp_server``, ``graph``); this module is the table of contents that registers
-them, in the order ``ragd --help`` lists them.
+``webhooks``, ``mcp_server``, ``graph``, ``access``); this module is the table of contents
+that registers them, in the order ``ragd --help`` lists them.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from rich.markup import escape
 
 from ragd.cli import (
+    access,
     admin,
     backup,
     config,
@@ -61,6 +62,16 @@ graph_app = typer.Typer(
     help="The knowledge graph: build it, inspect it, sync a Neo4j replica.", no_args_is_help=True
 )
 app.add_typer(graph_app, name="graph")
+collections_app = typer.Typer(
+    help="Collections: create, configure, delete, move documents.", no_args_is_help=True
+)
+app.add_typer(collections_app, name="collections")
+groups_app = typer.Typer(help="Groups of users, for grants and allow-lists.", no_args_is_help=True)
+app.add_typer(groups_app, name="groups")
+grants_app = typer.Typer(
+    help="Who may read, write or manage which collection; API-key scopes.", no_args_is_help=True
+)
+app.add_typer(grants_app, name="grants")
 
 app.command()(documents.ingest)
 app.command()(query.search)
@@ -102,6 +113,20 @@ webhooks_app.command("create")(webhooks.webhooks_create)
 webhooks_app.command("list")(webhooks.webhooks_list)
 webhooks_app.command("delete")(webhooks.webhooks_delete)
 webhooks_app.command("deliveries")(webhooks.webhooks_deliveries)
+collections_app.command("list")(access.collections_list)
+collections_app.command("create")(access.collections_create)
+collections_app.command("update")(access.collections_update)
+collections_app.command("delete")(access.collections_delete)
+collections_app.command("move")(access.collections_move)
+groups_app.command("list")(access.groups_list)
+groups_app.command("create")(access.groups_create)
+groups_app.command("delete")(access.groups_delete)
+groups_app.command("add")(access.groups_add)
+groups_app.command("remove")(access.groups_remove)
+grants_app.command("list")(access.grants_list)
+grants_app.command("set")(access.grants_set)
+grants_app.command("revoke")(access.grants_revoke)
+grants_app.command("key-scope")(access.grants_key_scope)
 
 _EXIT_CODES: list[tuple[type[RagdError], int]] = [
     (NotFound, 4),

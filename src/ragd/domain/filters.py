@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ragd.domain.access import AccessFilter
 from ragd.domain.models import JsonScalar
 from ragd.errors import InvalidRequest
 
@@ -20,10 +21,13 @@ class SearchFilters:
     document_ids: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     metadata: dict[str, JsonScalar] = field(default_factory=dict)
+    access: AccessFilter | None = None
+    """The caller's permissions (never user input: set by the search service from the
+    caller's ``Access``); every Index applies it inside its query."""
 
     @property
     def empty(self) -> bool:
-        return not (self.document_ids or self.sources or self.metadata)
+        return not (self.document_ids or self.sources or self.metadata or self.access)
 
     @classmethod
     def from_mapping(cls, raw: dict[str, Any] | None) -> SearchFilters:
@@ -43,6 +47,7 @@ class SearchFilters:
                 not isinstance(key, str)
                 or not key
                 or not key.replace("_", "").replace("-", "").isalnum()
+                or key.startswith("_ragd")
             ):
                 raise InvalidRequest(f"metadata filter key {key!r} must be letters, digits, _ or -")
             if value is not None and not isinstance(value, str | int | float | bool):

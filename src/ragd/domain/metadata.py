@@ -50,6 +50,10 @@ def check_metadata(value: object) -> dict[str, Any]:
     """``value`` itself when it is storable metadata; ``InvalidRequest`` saying why not."""
     if not isinstance(value, dict):
         raise InvalidRequest("metadata must be a JSON object")
+    reserved = sorted(k for k in value if isinstance(k, str) and k.startswith("_ragd"))
+    if reserved:
+        # The Index keeps a chunk's collection and allow-list under this prefix.
+        raise InvalidRequest(f"metadata keys starting with '_ragd' are reserved: {reserved[0]!r}")
     keys = 0
     nodes = 0
     stack: list[tuple[object, int]] = [(value, 1)]

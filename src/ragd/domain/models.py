@@ -145,6 +145,10 @@ class Document:
     chunk_count: int
     created_at: datetime
     updated_at: datetime
+    collection_id: str = "default"
+    """The collection it belongs to (``ragd.domain.access``)."""
+    readers: tuple[str, ...] = ()
+    """Its allow-list of principals; empty: everyone who may read the collection."""
 
 
 @dataclass(frozen=True)
@@ -172,6 +176,10 @@ class IndexEntry:
     text: str
     vector: Vector
     metadata: dict[str, Any] = field(default_factory=dict)
+    collection_id: str = "default"
+    readers: tuple[str, ...] = ()
+    """The document's collection and allow-list: every Index filters on them inside its
+    query (``SearchFilters.access``)."""
 
 
 @dataclass(frozen=True)
@@ -237,3 +245,5 @@ class NewDocument:
     content_hash: str
     size_bytes: int
     metadata: dict[str, Any] = field(default_factory=dict)
+    collection_id: str = "default"
+    readers: tuple[str, ...] = ()

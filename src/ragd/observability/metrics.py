@@ -137,6 +137,13 @@ CROSS_TENANT_LEAKAGE_ATTEMPTS = Counter(
     "genai_cross_tenant_leakage_attempts_total",
     "Requests refused because they reached for another tenant's data.",
 )
+ACCESS_DENIED = Counter(
+    "ragd_access_denied_total",
+    "Requests refused by collection grants, allow-lists or key scopes, by reason: "
+    "no_grant (the collection is not readable), level (read but not write/manage), "
+    "key_scope (the API key is limited to other collections), admin (tenant admins only).",
+    ["reason"],
+)
 COST_DOLLARS = Gauge(
     "genai_cost_total_dollars",
     "Cumulative provider cost in US dollars per tenant (only ever increased; a Gauge so "

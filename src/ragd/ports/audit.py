@@ -46,8 +46,19 @@ class Audit(Protocol):
     def delete_tenant(self, tenant: TenantId) -> int: ...
 
     def record_query(
-        self, tenant: TenantId, *, user_id: str | None, request_id: str | None, kind: str, text: str
-    ) -> None: ...
+        self,
+        tenant: TenantId,
+        *,
+        user_id: str | None,
+        request_id: str | None,
+        kind: str,
+        text: str,
+        access: str | None = None,
+    ) -> None:
+        """Keep a question; ``access`` is the fingerprint of the rights it was answered
+        under (``Access.fingerprint``: which collections and principals), so the log says
+        what each asker could see."""
+        ...
 
     def queries(
         self, tenant: TenantId, *, user_id: str | None = None, limit: int = 1000, offset: int = 0

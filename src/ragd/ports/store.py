@@ -6,6 +6,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
+from ragd.domain.access import AccessFilter
 from ragd.domain.models import Chunk, Document, DocumentStatus, NewDocument, TenantId
 
 
@@ -62,9 +63,11 @@ class Store(Protocol):
         name_contains: str | None = None,
         limit: int = 50,
         offset: int = 0,
+        visible: AccessFilter | None = None,
     ) -> list[Document]:
         """Newest first (creation time, then id); ``name_contains`` matches the source or
-        the title, literally (no wildcards)."""
+        the title, literally (no wildcards); ``visible`` keeps the documents a caller may
+        read (their collection, their allow-list), in the query."""
         ...
 
     def count_documents(
@@ -73,6 +76,7 @@ class Store(Protocol):
         *,
         status: DocumentStatus | None = None,
         name_contains: str | None = None,
+        visible: AccessFilter | None = None,
     ) -> int:
         """How many documents ``list_documents`` with the same conditions would page over."""
         ...
@@ -113,9 +117,11 @@ class Store(Protocol):
     def list_chunks(self, tenant: TenantId, document_id: str) -> list[Chunk]: ...
 
     def get_chunks(
-        self, tenant: TenantId, chunk_ids: Sequence[str]
+        self, tenant: TenantId, chunk_ids: Sequence[str], visible: AccessFilter | None = None
     ) -> dict[str, tuple[Chunk, Document]]:
-        """Chunks by id with their document; ids of other tenants are simply absent."""
+        """Chunks by id with their document; ids of other tenants are simply absent, and
+        with ``visible`` so are those of documents the caller may not read (on Postgres
+        the row-level-security access policy decides, in the read's transaction)."""
         ...
 
     def iter_indexed_chunks(self, batch_size: int = 256) -> Iterator[list[tuple[Chunk, Document]]]:

@@ -7,13 +7,15 @@ can be read here without any backend in view.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ragd.config import Settings
+from ragd.domain.models import TenantId
 from ragd.domain.pricing import PriceTable
 from ragd.ports import LLM, Cache, Embedder, Index, Parsing, Queue, Store
+from ragd.ports.access import Permissions
 from ragd.ports.accounts import Accounts
 from ragd.ports.audit import Audit
 from ragd.ports.conversations import ConversationStore
@@ -39,6 +41,7 @@ from ragd.services.graph_extract import LlmExtractor, RuleExtractor
 from ragd.services.graph_search import GraphPolicy, GraphRetriever
 from ragd.services.indexing import ChunkingPolicy, IndexingService, RetryPolicy
 from ragd.services.ingest import IngestService
+from ragd.services.permissions import PermissionService
 from ragd.services.prompt_templates import PromptTemplateService
 from ragd.services.prompting import PromptBuilder
 from ragd.services.querying import QueryService
@@ -80,6 +83,7 @@ class Ports:
     prompt_templates: PromptTemplates | None = None
     graph: GraphStore | None = None
     graph_sync: GraphSync | None = None
+    permissions: Permissions | None = None
 
 
 @dataclass
@@ -130,6 +134,8 @@ class Services:
     """The graph stage (``ragd graph build``, the worker); None unless RAGD_GRAPH_ENABLED."""
     graph_sync: GraphSync | None = None
     """Applies the graph outbox to Neo4j (``RAGD_GRAPH_STORE=neo4j``); None otherwise."""
+    permissions: PermissionService | None = None
+    """Collections, groups, grants, key scopes; every request's ``Access``."""
 
     def close(self) -> None:
         self.authenticator.close()
@@ -220,6 +226,7 @@ def assemble(settings: Settings, p: Ports) -> Services:
         embed_batch_size=settings.embedding.batch_size,
         index_sync=p.index_sync if settings.index.outbox_sync_in_worker else None,
         maintain_every_s=settings.index.maintain_seconds,
+        chunk_tokens_for=_collection_chunk_tokens(p.permissions),
         document_timeout_s=ingest.document_timeout_seconds or None,
         events=events,
         max_document_bytes=ingest.max_document_bytes,
@@ -302,7 +309,7 @@ def assemble(settings: Settings, p: Ports) -> Services:
     )
     submissions = SubmitService(uploads, quotas, p.cache)
     sources, source_sync = _sources(settings, p, submissions)
-    conversations = ConversationService(p.conversations)
+    conversations = ConversationService(p.conversations, documents=p.store)
     # With a model configured, a follow-up is condensed by it (one short call, cached);
     # with the extractive default, rewritten without a model.
     followups = FollowUpRewriter(None if settings.llm.provider == "extractive" else p.llm, p.cache)
@@ -353,6 +360,11 @@ def assemble(settings: Settings, p: Ports) -> Services:
         graph=p.graph,
         graph_build=graph_build,
         graph_sync=p.graph_sync,
+        permissions=None
+        if p.permissions is None
+        else PermissionService(
+            p.permissions, p.store, p.index, p.embedder, audit, delete_document=submissions.delete
+        ),
     )
 
 
@@ -369,6 +381,17 @@ def _webhooks(settings: Settings, p: Ports) -> WebhookService | None:
             retry_max_s=w.retry_max_seconds,
             timeout_s=w.timeout_seconds,
         ),
+    )
+
+
+def _collection_chunk_tokens(
+    permissions: Permissions | None,
+) -> Callable[[TenantId, str], int | None] | None:
+    """A collection's chunk size setting, read when a document of it is chunked."""
+    if permissions is None:
+        return None
+    return lambda tenant, collection: (
+        permissions.get_collection(tenant, collection).settings.chunk_size
     )
 
 

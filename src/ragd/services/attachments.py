@@ -138,6 +138,9 @@ class AttachmentQueue:
             content_hash=hashlib.sha256(data).hexdigest(),
             size_bytes=len(data),
             metadata=metadata,
+            # An attachment is readable by exactly those who may read its message.
+            collection_id=parent.collection_id,
+            readers=parent.readers,
         )
         existing = by_source.get(source)
         if (

@@ -83,10 +83,17 @@ class LoggedAudit:
         return self.inner.delete_tenant(tenant)
 
     def record_query(
-        self, tenant: TenantId, *, user_id: str | None, request_id: str | None, kind: str, text: str
+        self,
+        tenant: TenantId,
+        *,
+        user_id: str | None,
+        request_id: str | None,
+        kind: str,
+        text: str,
+        access: str | None = None,
     ) -> None:
         self.inner.record_query(
-            tenant, user_id=user_id, request_id=request_id, kind=kind, text=text
+            tenant, user_id=user_id, request_id=request_id, kind=kind, text=text, access=access
         )
 
     def queries(

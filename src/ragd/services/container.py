@@ -352,6 +352,7 @@ def build_services(settings: Settings, *, check_index: bool = True) -> Services:
     ``check_index=False`` skips the embedding-model check, for ``ragd reindex``, which is
     the command that repairs a mismatch.
     """
+    from ragd.adapters.sql.access import SqlPermissions
     from ragd.adapters.sql.accounts import SqlAccounts
     from ragd.adapters.sql.audit import SqlAudit
     from ragd.adapters.sql.conversations import SqlConversations
@@ -380,6 +381,7 @@ def build_services(settings: Settings, *, check_index: bool = True) -> Services:
         accounts=SqlAccounts(db),
         audit=SqlAudit(db),
         conversations=SqlConversations(db),
+        permissions=SqlPermissions(db),
         limiter=build_limiter(settings),
         index_sync=index_sync,
         engine=db.engine,

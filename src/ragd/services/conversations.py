@@ -4,26 +4,34 @@ A conversation belongs to the user who created it. Only its owner changes it or 
 it (resuming appends a turn); when shared, every user of the same tenant may read it, and
 nobody else may write to it. A conversation the caller may not read is a 404, the same as
 one that does not exist, so ids cannot be probed. Tenants never see each other's: every
-call is tenant-scoped (and row-level security backs it on Postgres). ragd has no
-per-document permissions yet; when it does, a shared turn's passages must be filtered by
-the reader's rights here.
+call is tenant-scoped (and row-level security backs it on Postgres). Inside a tenant a
+stored turn is shown as far as the reader may read its documents now (collections,
+allow-lists: ``withheld``): a turn that used a passage the reader may not read keeps its
+question but loses its answer text, passages and citations, so a shared conversation
+never carries one user's rights to another.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass
 
+from ragd.domain.access import Access
 from ragd.domain.answer import Answer
 from ragd.domain.conversations import MAX_TITLE_CHARS, Conversation, Turn
 from ragd.domain.models import TenantId, utcnow
 from ragd.errors import Forbidden, InvalidRequest, NotFound
+from ragd.ports import Store
 from ragd.ports.conversations import ConversationStore
 from ragd.ports.llm import ChatMessage
 
 HISTORY_TURNS = 10
 """Earlier turns of a resumed conversation that reach the prompt and the rewrite."""
 MAX_TURNS_SHOWN = 200
+
+
+WITHHELD = "[withheld: this answer used passages you may not read]"
 
 
 @dataclass(frozen=True)
@@ -45,9 +53,16 @@ def check_title(title: str) -> str:
 
 
 class ConversationService:
-    def __init__(self, store: ConversationStore, *, history_turns: int = HISTORY_TURNS) -> None:
+    def __init__(
+        self,
+        store: ConversationStore,
+        *,
+        history_turns: int = HISTORY_TURNS,
+        documents: Store | None = None,
+    ) -> None:
         self.store = store
         self.history_turns = history_turns
+        self.documents = documents
 
     def create(self, tenant: TenantId, user_id: str | None, title: str = "") -> Conversation:
         return self.store.create_conversation(
@@ -67,11 +82,44 @@ class ConversationService:
             tenant, user_id=user_id, include_shared=include_shared, limit=limit, offset=offset
         )
 
-    def read(self, tenant: TenantId, user_id: str | None, conversation_id: str) -> ConversationView:
-        """The conversation and its turns; ``NotFound`` unless owned or shared."""
+    def read(
+        self,
+        tenant: TenantId,
+        user_id: str | None,
+        conversation_id: str,
+        access: Access | None = None,
+    ) -> ConversationView:
+        """The conversation and its turns; ``NotFound`` unless owned or shared. With
+        ``access``, each turn as far as the reader may read its passages (``withheld``)."""
         conv = self._readable(tenant, user_id, conversation_id)
         turns = self.store.turns(tenant, conversation_id, limit=MAX_TURNS_SHOWN)
+        if access is not None:
+            turns = self.withheld(access, turns)
         return ConversationView(conv, turns, owned=conv.user_id == user_id)
+
+    def withheld(self, access: Access, turns: list[Turn]) -> list[Turn]:
+        """Turns whose passages ``access`` may not all read, without their answer."""
+        if access.unrestricted or self.documents is None:
+            return turns
+        readable: dict[str, bool] = {}
+        out = []
+        for turn in turns:
+            ids = {h.document_id for h in turn.answer.passages}
+            ids |= {c.document_id for c in turn.answer.citations}
+            for doc_id in ids - set(readable):
+                try:
+                    doc = self.documents.get_document(turn.tenant_id, doc_id)
+                    readable[doc_id] = access.may_read_document(doc.collection_id, doc.readers)
+                except NotFound:
+                    readable[doc_id] = True  # deleted since: shown as stored, nothing new
+            if all(readable[d] for d in ids):
+                out.append(turn)
+                continue
+            hidden = dataclasses.replace(
+                turn.answer, text=WITHHELD, passages=[], citations=[], grounded=False
+            )
+            out.append(dataclasses.replace(turn, answer=hidden))
+        return out
 
     def update(
         self,

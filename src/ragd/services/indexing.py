@@ -41,6 +41,7 @@ from ragd.domain.models import (
     IngestJob,
     JobState,
     ParsedDocument,
+    TenantId,
     utcnow,
 )
 from ragd.domain.webhooks import EventType, NewEvent
@@ -137,10 +138,13 @@ class IndexingService:
         max_document_bytes: int | None = None,
         graph: GraphStore | None = None,
         graph_build: GraphBuildService | None = None,
+        chunk_tokens_for: Callable[[TenantId, str], int | None] | None = None,
     ) -> None:
         self.events = events or EventEmitter(None)
         """Webhook events, written in the transaction of the change they report."""
         self.store = store
+        self.chunk_tokens_for = chunk_tokens_for
+        """A collection's own chunk size (its settings), None for the default."""
         self.queue = queue
         self.index = index
         self.embedder = embedder
@@ -237,7 +241,7 @@ class IndexingService:
         try:
             data = self.store.get_blob(job.tenant_id, doc.id)
             parsed = self.parsing.parse(data, doc.media_type, source=doc.source)
-            budget = self._chunk_budget(doc.title)
+            budget = self._chunk_budget(doc.title, self._collection_chunk_tokens(doc))
             drafts = chunk_sections(
                 parsed.sections,
                 self.embedder.tokenizer,
@@ -271,7 +275,15 @@ class IndexingService:
             return None
         return Carried(attachments, known, dict(doc.metadata))
 
-    def _chunk_budget(self, title: str) -> int:
+    def _collection_chunk_tokens(self, doc: Document) -> int | None:
+        if self.chunk_tokens_for is None:
+            return None
+        try:
+            return self.chunk_tokens_for(doc.tenant_id, doc.collection_id)
+        except NotFound:
+            return None  # the collection went meanwhile: its documents go with it
+
+    def _chunk_budget(self, title: str, max_tokens: int | None = None) -> int:
         """Tokens a chunk may have so that title, headings and chunk fit the model.
 
         The model reads at most ``max_tokens`` including [CLS]/[SEP]; the title is put in
@@ -279,7 +291,7 @@ class IndexingService:
         Anything beyond that would be silently truncated, i.e. never embedded.
         """
         room = self.embedder.max_tokens - 2 - self.embedder.tokenizer.count(title) - HEADING_RESERVE
-        return min(self.chunking.max_tokens, max(MIN_CHUNK_TOKENS, room))
+        return min(max_tokens or self.chunking.max_tokens, max(MIN_CHUNK_TOKENS, room))
 
     def commit(self, p: ActiveJob, worker_id: str, result: BatchResult) -> None:
         doc, tenant, vectors = p.document, p.job.tenant_id, p.vectors
@@ -311,6 +323,8 @@ class IndexingService:
                 text=c.text,
                 vector=vectors[i],
                 metadata=doc.metadata,
+                collection_id=doc.collection_id,
+                readers=doc.readers,
             )
             for i, c in enumerate(chunks)
         ]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ragd.domain.access import DEFAULT_COLLECTION
 from ragd.domain.metadata import MAX_TITLE_CHARS
 from ragd.domain.models import Document, DocumentStatus, NewDocument, SourceRecord, TenantId
 from ragd.domain.text import headline
@@ -82,6 +83,8 @@ class IngestService:
         title: str | None = None,
         metadata: dict[str, Any] | None = None,
         exact_source: bool = False,
+        collection_id: str = DEFAULT_COLLECTION,
+        readers: tuple[str, ...] = (),
     ) -> Submission:
         """Queue one document. Bad input becomes a failed document with its error, so a
         batch goes on and the person sees what happened to every file.
@@ -111,6 +114,8 @@ class IngestService:
             content_hash=hashlib.sha256(data).hexdigest(),
             size_bytes=len(data),
             metadata=dict(metadata or {}),
+            collection_id=collection_id,
+            readers=readers,
         )
         return self._submit_many(tenant, [(new, data)], exact_source=exact_source)[0]
 
@@ -122,16 +127,21 @@ class IngestService:
         title: str | None = None,
         source: str | None = None,
         metadata: dict[str, Any] | None = None,
+        collection_id: str = DEFAULT_COLLECTION,
+        readers: tuple[str, ...] = (),
     ) -> Submission:
         data = text.encode("utf-8")
         digest = hashlib.sha256(data).hexdigest()
+        where = "" if collection_id == DEFAULT_COLLECTION else f"{collection_id}:"
         return self.submit_bytes(
             tenant,
             data,
-            source=source or f"text:{digest[:16]}",
+            source=source or f"text:{where}{digest[:16]}",
             media_type=TEXT_MEDIA_TYPE,
             title=title,
             metadata=metadata,
+            collection_id=collection_id,
+            readers=readers,
         )
 
     def submit_path(self, tenant: TenantId, path: Path) -> list[Submission]:
@@ -241,22 +251,31 @@ class IngestService:
             content_hashes=[] if exact_source else [n.content_hash for n, _ in items],
         )
         by_source = {d.source: d for d in known}
-        by_hash: dict[str, Document] = {}
+        # Identical content is the same document only inside one collection: an upload never
+        # answers with (or replaces) a document of a collection it did not name.
+        by_hash: dict[tuple[str, str], Document] = {}
         for d in known:
             if d.status != DocumentStatus.FAILED:
-                by_hash.setdefault(d.content_hash, d)
+                by_hash.setdefault((d.collection_id, d.content_hash), d)
         results: list[Submission | None] = [None] * len(items)
         todo: list[int] = []
-        first_in_batch: dict[str, int] = {}  # content hash -> index of its first new copy
+        first_in_batch: dict[tuple[str, str], int] = {}  # -> index of its first new copy
         copies: dict[int, int] = {}  # later identical copy -> that first index
         for i, (new, _) in enumerate(items):
-            same = by_hash.get(new.content_hash)
+            key = (new.collection_id, new.content_hash)
+            same = by_hash.get(key)
+            elsewhere = by_source.get(new.source)
+            if elsewhere is not None and elsewhere.collection_id != new.collection_id:
+                raise InvalidRequest(
+                    f"a document with source {new.source!r} exists in another collection: "
+                    "move it (PATCH /api/v1/documents/{id}) or upload under another source"
+                )
             if same is not None and (same.source == new.source or new.source not in by_source):
                 results[i] = Submission(same, "unchanged")
-            elif new.content_hash in first_in_batch and new.source not in by_source:
-                copies[i] = first_in_batch[new.content_hash]
+            elif key in first_in_batch and new.source not in by_source:
+                copies[i] = first_in_batch[key]
             else:
-                first_in_batch.setdefault(new.content_hash, i)
+                first_in_batch.setdefault(key, i)
                 todo.append(i)
         if todo:
             with self.store.transaction() as tx:
@@ -270,7 +289,7 @@ class IngestService:
                     else:
                         doc = self.store.update_document_source(tx, tenant, existing.id, new)
                         outcome = "replaced"
-                    by_hash.setdefault(new.content_hash, doc)
+                    by_hash.setdefault((new.collection_id, new.content_hash), doc)
                     self.store.put_blob(tx, tenant, doc.id, data)
                     self.queue.enqueue(tx, tenant, doc.id)
                     results[i] = Submission(doc, outcome)

@@ -28,6 +28,7 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Literal
 
+from ragd.domain.access import Access
 from ragd.domain.answer import Answer
 from ragd.domain.filters import SearchFilters
 from ragd.domain.models import TenantId, Usage
@@ -73,6 +74,9 @@ class QueryRequest:
     conversation_id: str | None = None
     """A stored conversation to ask in: its turns become history and the answer is
     appended to it."""
+    access: Access | None = None
+    """The caller's rights (None: the whole tenant, as the CLI). Their index filter is
+    already in ``filters``; the answer cache keys on the filters, so on it too."""
 
 
 class QueryService:
@@ -180,6 +184,7 @@ class QueryService:
             request_id=request.request_id,
             kind=request.kind,
             text=request.question,
+            access=None if request.access is None else request.access.fingerprint(),
         )
 
     def _context(self, request: QueryRequest) -> tuple[tuple[ChatMessage, ...], Rewrite]:

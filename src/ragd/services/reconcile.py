@@ -143,7 +143,17 @@ class ReconcileService:
         chunks = self.store.list_chunks(tenant, document_id)
         vectors = self.embedder.embed_documents([embedding_text(doc, c) for c in chunks])
         entries = [
-            IndexEntry(c.id, doc.id, doc.source, doc.title, c.text, vectors[i], doc.metadata)
+            IndexEntry(
+                c.id,
+                doc.id,
+                doc.source,
+                doc.title,
+                c.text,
+                vectors[i],
+                doc.metadata,
+                doc.collection_id,
+                doc.readers,
+            )
             for i, c in enumerate(chunks)
         ]
         with self.store.transaction() as tx:

@@ -100,7 +100,17 @@ class ReindexService:
         i = 0
         for doc, chunks in docs:
             entries = [
-                IndexEntry(c.id, doc.id, doc.source, doc.title, c.text, vec, doc.metadata)
+                IndexEntry(
+                    c.id,
+                    doc.id,
+                    doc.source,
+                    doc.title,
+                    c.text,
+                    vec,
+                    doc.metadata,
+                    doc.collection_id,
+                    doc.readers,
+                )
                 for c, vec in zip(chunks, vectors[i : i + len(chunks)], strict=True)
             ]
             i += len(chunks)
@@ -152,6 +162,16 @@ class ReindexService:
         report = ReindexReport()
         vectors = self._vectors([(doc, chunks)], report)
         return [
-            IndexEntry(c.id, doc.id, doc.source, doc.title, c.text, vectors[i], doc.metadata)
+            IndexEntry(
+                c.id,
+                doc.id,
+                doc.source,
+                doc.title,
+                c.text,
+                vectors[i],
+                doc.metadata,
+                doc.collection_id,
+                doc.readers,
+            )
             for i, c in enumerate(chunks)
         ]

@@ -11,6 +11,7 @@ from typing import cast
 
 from opentelemetry import trace
 
+from ragd.domain.access import AccessFilter
 from ragd.domain.filters import SearchFilters
 from ragd.domain.graph import RelationUsed
 from ragd.domain.models import Hit, ScoredChunk, TenantId, Vector
@@ -130,7 +131,7 @@ class SearchService:
                 ),
             )
             t2 = time.perf_counter()
-            hits = self._hydrate(tenant, scored, mode)
+            hits = self._hydrate(tenant, scored, mode, (filters or SearchFilters()).access)
             span.set_attribute(tracing.DOCS_RETRIEVED, len(hits))
         t3 = time.perf_counter()
         timings.update(
@@ -195,9 +196,17 @@ class SearchService:
         metrics.EMBEDDING_TOKENS.labels(model, "query").inc(tokens)
         return vector
 
-    def _hydrate(self, tenant: TenantId, scored: list[ScoredChunk], mode: Mode) -> list[Hit]:
-        """Index results as Hits with their chunk and document from the Store."""
-        found = self.store.get_chunks(tenant, [s.chunk_id for s in scored])
+    def _hydrate(
+        self,
+        tenant: TenantId,
+        scored: list[ScoredChunk],
+        mode: Mode,
+        visible: AccessFilter | None = None,
+    ) -> list[Hit]:
+        """Index results as Hits with their chunk and document from the Store, read under
+        the caller's access (the index has already filtered by it: this is the second
+        line, the row-level-security policy on Postgres)."""
+        found = self.store.get_chunks(tenant, [s.chunk_id for s in scored], visible)
         hits = []
         for s in scored:
             pair = found.get(s.chunk_id)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ragd.domain.access import DEFAULT_COLLECTION
 from ragd.domain.models import Document, TenantId
 from ragd.ports.cache import Cache
 from ragd.services.ingest import IngestService, Submission
@@ -38,10 +39,18 @@ class SubmitService:
         title: str | None = None,
         source: str | None = None,
         metadata: dict[str, Any] | None = None,
+        collection_id: str = DEFAULT_COLLECTION,
+        readers: tuple[str, ...] = (),
     ) -> Submission:
         """Queue a text document; see ``IngestService.submit_text``."""
         submission = self.ingest.submit_text(
-            tenant, text, title=title, source=source, metadata=metadata
+            tenant,
+            text,
+            title=title,
+            source=source,
+            metadata=metadata,
+            collection_id=collection_id,
+            readers=readers,
         )
         return self._submitted(tenant, submission)
 
@@ -54,11 +63,20 @@ class SubmitService:
         title: str | None = None,
         metadata: dict[str, Any] | None = None,
         exact_source: bool = False,
+        collection_id: str = DEFAULT_COLLECTION,
+        readers: tuple[str, ...] = (),
     ) -> Submission:
         """Queue an uploaded file (or a synced source's item, ``exact_source``); see
         ``IngestService.submit_bytes``."""
         submission = self.ingest.submit_bytes(
-            tenant, data, source=source, title=title, metadata=metadata, exact_source=exact_source
+            tenant,
+            data,
+            source=source,
+            title=title,
+            metadata=metadata,
+            exact_source=exact_source,
+            collection_id=collection_id,
+            readers=readers,
         )
         return self._submitted(tenant, submission)
 

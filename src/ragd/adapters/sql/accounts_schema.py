@@ -72,6 +72,8 @@ query_log = Table(
     Column("kind", String(32), nullable=False),
     Column("text", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # Revision 0009: the rights fingerprint the question was answered under.
+    Column("access", String(32)),
     Index("ix_query_log_tenant_user", "tenant_id", "user_id"),
 )
 

@@ -126,7 +126,14 @@ class SqlAudit:
 
     # -- query log -------------------------------------------------------------------
     def record_query(
-        self, tenant: TenantId, *, user_id: str | None, request_id: str | None, kind: str, text: str
+        self,
+        tenant: TenantId,
+        *,
+        user_id: str | None,
+        request_id: str | None,
+        kind: str,
+        text: str,
+        access: str | None = None,
     ) -> None:
         with self.db.write(tenant) as conn:
             conn.execute(
@@ -136,6 +143,7 @@ class SqlAudit:
                     request_id=request_id,
                     kind=kind,
                     text=text,
+                    access=access,
                     created_at=utcnow(),
                 )
             )

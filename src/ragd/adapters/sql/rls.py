@@ -276,3 +276,69 @@ def _check_ident(name: str) -> None:
     """Table and column names are spliced into DDL: only plain lower-case identifiers."""
     if not _IDENT.match(name):
         raise ValueError(f"not a plain SQL identifier: {name!r}")
+
+
+# --------------------------------------------------------------------------- access (0009)
+
+ACCESS_SETTING: Final = "ragd.access"
+COLLECTIONS_SETTING: Final = "ragd.collections"
+PRINCIPALS_SETTING: Final = "ragd.principals"
+ACCESS_POLICY: Final = "ragd_access"
+
+_ACCESS_OFF = (
+    f"(SELECT coalesce(current_setting('{ACCESS_SETTING}', true), '') NOT IN ('on', 'all-docs'))"
+)
+_COLLECTIONS = f"(SELECT string_to_array(current_setting('{COLLECTIONS_SETTING}', true), ','))"
+_PRINCIPALS = f"(SELECT string_to_array(current_setting('{PRINCIPALS_SETTING}', true), ','))"
+_ALL_DOCS = f"(SELECT current_setting('{ACCESS_SETTING}', true) = 'all-docs')"
+
+
+def access_statements(table: str) -> list[str]:
+    """A restrictive read policy narrowing ``documents`` or ``chunks`` to the caller's
+    readable collections and allow-lists, when the transaction carries an access scope.
+
+    Restrictive: it is AND-ed with the tenant policies, so it can only take rows away. A
+    transaction without an access scope (the worker, migrations, tenant admins) keeps
+    today's tenant-wide view; ``apply_access`` turns it on for a caller with limited
+    rights. A chunk is readable when its document is: the chunk policy asks ``documents``,
+    whose own policies apply inside that subquery.
+    """
+    _check_ident(table)
+    if table == "documents":
+        cond = (
+            f"collection_id::text = ANY ({_COLLECTIONS}::text[]) AND (readers IS NULL"
+            f" OR readers IN ('null', '[]') OR {_ALL_DOCS} OR readers ?| {_PRINCIPALS})"
+        )
+    elif table == "chunks":
+        cond = "document_id IN (SELECT d.id FROM documents d)"
+    else:
+        raise ValueError(f"no access policy for table {table!r}")
+    using = f"{SYSTEM_PREDICATE} OR {_ACCESS_OFF} OR ({cond})"
+    return [
+        f"DROP POLICY IF EXISTS {ACCESS_POLICY} ON {table}",
+        f"CREATE POLICY {ACCESS_POLICY} ON {table} AS RESTRICTIVE FOR SELECT USING ({using})",
+    ]
+
+
+def apply_access(
+    conn: Connection,
+    collections: tuple[str, ...] | None,
+    principals: tuple[str, ...] | None,
+) -> None:
+    """Narrow the rest of this transaction's reads of documents and chunks (Postgres):
+    ``collections`` None lifts the narrowing; ``principals`` None reads every document of
+    those collections regardless of allow-lists. Nothing on SQLite."""
+    if conn.dialect.name != "postgresql":
+        return
+    if conn.get_transaction() is None:
+        raise RuntimeError("an access scope needs a transaction (db.read/db.write)")
+    for value in (*(collections or ()), *(principals or ())):
+        if "," in value:
+            raise ValueError(f"not a collection or principal: {value!r}")
+    mode = "" if collections is None else "all-docs" if principals is None else "on"
+    conn.exec_driver_sql(
+        f"SELECT set_config('{ACCESS_SETTING}', %(mode)s, true),"
+        f" set_config('{COLLECTIONS_SETTING}', %(cols)s, true),"
+        f" set_config('{PRINCIPALS_SETTING}', %(who)s, true)",
+        {"mode": mode, "cols": ",".join(collections or ()), "who": ",".join(principals or ())},
+    )

@@ -43,6 +43,8 @@ def document_of(row: Row[Any]) -> Document:
         chunk_count=m["chunk_count"],
         created_at=aware(m["created_at"]),
         updated_at=aware(m["updated_at"]),
+        collection_id=m.get("collection_id") or "default",
+        readers=tuple(m.get("readers") or ()),
     )
 
 

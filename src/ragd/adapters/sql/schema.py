@@ -64,9 +64,13 @@ documents = Table(
     Column("chunk_count", Integer, nullable=False, server_default="0"),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Revision 0009: the collection it belongs to, and its allow-list (NULL: none).
+    Column("collection_id", String(64), nullable=False, server_default="default"),
+    Column("readers", Json),
     UniqueConstraint("tenant_id", "source", name="uq_documents_tenant_source"),
     Index("ix_documents_tenant_hash", "tenant_id", "content_hash"),
     Index("ix_documents_tenant_status", "tenant_id", "status"),
+    Index("ix_documents_tenant_collection", "tenant_id", "collection_id"),
 )
 
 document_blobs = Table(

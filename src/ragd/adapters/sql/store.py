@@ -20,14 +20,27 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, and_, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    Select,
+    and_,
+    delete,
+    func,
+    insert,
+    null,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.sql import Executable
 
 from ragd.adapters.sql.database import Database
-from ragd.adapters.sql.rls import SYSTEM, scoped
+from ragd.adapters.sql.rls import SYSTEM, apply_access, scoped
 from ragd.adapters.sql.rows import CHUNK_COLUMNS, RowLike, chunk_of, doc_of, document_of
 from ragd.adapters.sql.schema import chunks, document_blobs, documents, tenants
+from ragd.domain.access import AccessFilter
 from ragd.domain.models import Chunk, Document, DocumentStatus, NewDocument, TenantId, utcnow
 from ragd.errors import BackendUnavailable, InvalidRequest, NotFound
 from ragd.ports.store import Transaction
@@ -85,12 +98,14 @@ class SqlStore:
             "chunk_count": 0,
             "created_at": now,
             "updated_at": now,
+            "collection_id": new.collection_id,
+            "readers": list(new.readers) if new.readers else null(),
         }
         try:
             scoped(tx, tenant).execute(insert(documents).values(**values))
         except IntegrityError as exc:
             raise InvalidRequest(f"a document with source {new.source!r} already exists") from exc
-        return document_of(RowLike(values))  # type: ignore[arg-type]
+        return document_of(RowLike({**values, "readers": list(new.readers)}))  # type: ignore[arg-type]
 
     def update_document_source(
         self, tx: Transaction, tenant: TenantId, document_id: str, new: NewDocument
@@ -179,8 +194,9 @@ class SqlStore:
         name_contains: str | None = None,
         limit: int = 50,
         offset: int = 0,
+        visible: AccessFilter | None = None,
     ) -> list[Document]:
-        q = _listed(select(documents), tenant, status, name_contains)
+        q = _listed(select(documents), tenant, status, name_contains, visible, self.db.is_sqlite)
         q = q.order_by(documents.c.created_at.desc(), documents.c.id.desc())
         q = q.limit(limit).offset(offset)
         return [
@@ -193,8 +209,16 @@ class SqlStore:
         *,
         status: DocumentStatus | None = None,
         name_contains: str | None = None,
+        visible: AccessFilter | None = None,
     ) -> int:
-        q = _listed(select(func.count()).select_from(documents), tenant, status, name_contains)
+        q = _listed(
+            select(func.count()).select_from(documents),
+            tenant,
+            status,
+            name_contains,
+            visible,
+            self.db.is_sqlite,
+        )
         return int(self.db.run_read(lambda conn: conn.execute(q).scalar_one(), tenant))
 
     def set_status(
@@ -320,13 +344,15 @@ class SqlStore:
         return [chunk_of(r) for r in rows]
 
     def get_chunks(
-        self, tenant: TenantId, chunk_ids: Sequence[str]
+        self, tenant: TenantId, chunk_ids: Sequence[str], visible: AccessFilter | None = None
     ) -> dict[str, tuple[Chunk, Document]]:
         if not chunk_ids:
             return {}
         doc_cols = [documents.c[n].label(f"d_{n}") for n in documents.c.keys()]  # noqa: SIM118
 
         def read(conn: Connection) -> dict[str, tuple[Chunk, Document]]:
+            if visible is not None:
+                apply_access(conn, visible.collections, visible.principals)
             out: dict[str, tuple[Chunk, Document]] = {}
             docs: dict[str, Document] = {}  # each document mapped (and checked) once
             for start in range(0, len(chunk_ids), 500):
@@ -345,6 +371,8 @@ class SqlStore:
                     if m["tenant_id"] != tenant:  # a chunk always shares its document's tenant
                         continue
                     doc = docs.get(m["d_id"]) or docs.setdefault(m["d_id"], doc_of(m))
+                    if visible is not None and not _visible(doc, visible):
+                        continue  # the policy's rule again (SQLite has no policies)
                     out[m["id"]] = (chunk_of(r), doc)
             return out
 
@@ -407,10 +435,19 @@ class SqlStore:
 
 
 def _listed(
-    q: Select[Any], tenant: TenantId, status: DocumentStatus | None, name_contains: str | None
+    q: Select[Any],
+    tenant: TenantId,
+    status: DocumentStatus | None,
+    name_contains: str | None,
+    visible: AccessFilter | None = None,
+    sqlite: bool = True,
 ) -> Select[Any]:
     """The conditions a listing and its count share, so that ``total`` counts the list."""
     q = q.where(documents.c.tenant_id == tenant)
+    if visible is not None:
+        q = q.where(documents.c.collection_id.in_(visible.collections))
+        if visible.principals is not None:
+            q = q.where(_on_allow_list(visible.principals, sqlite))
     if status is not None:
         q = q.where(documents.c.status == status.value)
     if name_contains:
@@ -419,6 +456,29 @@ def _listed(
             | documents.c.title.contains(name_contains, autoescape=True)
         )
     return q
+
+
+def _visible(doc: Document, visible: AccessFilter) -> bool:
+    if doc.collection_id not in visible.collections:
+        return False
+    if visible.principals is None or not doc.readers:
+        return True
+    return not set(doc.readers).isdisjoint(visible.principals)
+
+
+def _on_allow_list(principals: tuple[str, ...], sqlite: bool) -> Any:
+    """No allow-list, or one naming one of ``principals`` (the RLS access policy's test)."""
+    if sqlite:
+        names = ", ".join(f":p{i}" for i in range(len(principals))) or "NULL"
+        return text(
+            "(documents.readers IS NULL OR json_type(documents.readers) != 'array'"
+            " OR json_array_length(documents.readers) = 0 OR EXISTS (SELECT 1 FROM"
+            f" json_each(documents.readers) r WHERE r.value IN ({names})))"
+        ).bindparams(**{f"p{i}": p for i, p in enumerate(principals)})
+    return text(
+        "(documents.readers IS NULL OR documents.readers IN ('null', '[]')"
+        " OR documents.readers ?| CAST(:who AS text[]))"
+    ).bindparams(who=list(principals))
 
 
 def _all_rows(q: Executable) -> Callable[[Connection], Sequence[Row[Any]]]:

@@ -12,6 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from ragd.api.access import access_of
 from ragd.api.conversation_schemas import (
     ConversationDetailOut,
     ConversationIn,
@@ -55,9 +56,11 @@ def list_conversations(
     summary="A conversation with its turns (answers, passages, citations)",
 )
 def get_conversation(
-    conversation_id: str, services: ServicesDep, principal: Reader
+    conversation_id: str, request: Request, services: ServicesDep, principal: Reader
 ) -> ConversationDetailOut:
-    view = services.conversations.read(principal.tenant_id, principal.user_id, conversation_id)
+    view = services.conversations.read(
+        principal.tenant_id, principal.user_id, conversation_id, access_of(request, principal)
+    )
     head = ConversationOut.of(view.conversation, principal.user_id)
     return ConversationDetailOut(**head.model_dump(), messages=[TurnOut.of(t) for t in view.turns])
 

@@ -8,6 +8,7 @@ upload with its own problem (413 too large, 415 wrong content type, 422 bad meta
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -17,11 +18,20 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from ragd.api.deps import Editor, Reader, ServicesDep, audit
+from ragd.api.access import actor_of, caller_access, checked_document
+from ragd.api.deps import Editor, Reader, ServicesDep, audit, get_services
 from ragd.api.problems import ProblemError, status_for
-from ragd.api.schemas import DocumentListOut, DocumentOut, SubmittedOut, TextDocumentIn
+from ragd.api.schemas import (
+    DocumentListOut,
+    DocumentOut,
+    PlacementIn,
+    SubmittedOut,
+    TextDocumentIn,
+)
 from ragd.api.tenancy import guard_cross_tenant
 from ragd.domain import metadata as rules
+from ragd.domain.access import DEFAULT_COLLECTION, Level, check_slug, readers_of
+from ragd.domain.accounts import Principal
 from ragd.domain.models import DocumentStatus, TenantId
 from ragd.errors import DocumentRejected, InvalidRequest
 from ragd.services.ingest import DocumentNotCancellable, Submission
@@ -43,6 +53,12 @@ _UPLOAD_BODY = {
                             "description": "JSON object of metadata, as a string",
                         },
                         "title": {"type": "string"},
+                        "collection": {"type": "string", "description": "default: default"},
+                        "readers": {
+                            "type": "string",
+                            "description": "allow-list: JSON array or comma list of "
+                            "principals (u:<user id>, g:<group id>)",
+                        },
                     },
                 }
             },
@@ -67,10 +83,11 @@ async def upload(
     # Before the body is read: a tenant at its quota is refused without uploading.
     await run_in_threadpool(services.submissions.check_quota, tenant)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    place = _Placement(request, principal)
     if content_type == "application/json":
-        submission = await _submit_json(request, services, tenant)
+        submission = await _submit_json(request, services, tenant, place)
     elif content_type == "multipart/form-data":
-        submission = await _submit_multipart(request, services, tenant)
+        submission = await _submit_multipart(request, services, tenant, place)
     else:
         raise ProblemError(
             415,
@@ -96,7 +113,39 @@ async def upload(
     return SubmittedOut(**DocumentOut.of(doc).model_dump(), outcome=submission.outcome)
 
 
-async def _submit_json(request: Request, services: ServicesDep, tenant: TenantId) -> Submission:
+class _Placement:
+    """Where an upload goes: the named collection (default ``default``), which the
+    caller must be able to write, and the allow-list it gets."""
+
+    def __init__(self, request: Request, principal: Principal) -> None:
+        self.request = request
+        self.principal = principal
+
+    def check(self, collection: str | None, readers: object) -> tuple[str, tuple[str, ...]]:
+        collection = collection or DEFAULT_COLLECTION
+        check_slug(collection, "collection")
+        services = get_services(self.request)
+        if services.permissions is not None:
+            access = services.permissions.access_for(self.principal)
+            services.permissions.require(
+                access, collection, Level.WRITE, actor=actor_of(self.request, self.principal)
+            )
+            services.permissions.permissions.get_collection(self.principal.tenant_id, collection)
+        if isinstance(readers, str):
+            try:
+                readers = (
+                    json.loads(readers)
+                    if readers.strip().startswith("[")
+                    else [r.strip() for r in readers.split(",") if r.strip()]
+                )
+            except ValueError:
+                raise InvalidRequest("readers must be a JSON array or a comma list") from None
+        return collection, readers_of(readers)  # type: ignore[arg-type]
+
+
+async def _submit_json(
+    request: Request, services: ServicesDep, tenant: TenantId, place: _Placement
+) -> Submission:
     raw = await request.body()
     try:
         payload = TextDocumentIn.model_validate_json(raw)
@@ -111,6 +160,7 @@ async def _submit_json(request: Request, services: ServicesDep, tenant: TenantId
                 f"{rules.MAX_METADATA_DEPTH} levels",
             ) from None
         raise RequestValidationError(errors) from None
+    collection, readers = await run_in_threadpool(place.check, payload.collection, payload.readers)
     return await run_in_threadpool(
         services.submissions.submit_text,
         tenant,
@@ -118,11 +168,13 @@ async def _submit_json(request: Request, services: ServicesDep, tenant: TenantId
         title=payload.title,
         source=payload.source,
         metadata=payload.metadata,
+        collection_id=collection,
+        readers=readers,
     )
 
 
 async def _submit_multipart(
-    request: Request, services: ServicesDep, tenant: TenantId
+    request: Request, services: ServicesDep, tenant: TenantId, place: _Placement
 ) -> Submission:
     try:
         form = await request.form(max_files=1, max_fields=10)
@@ -137,6 +189,12 @@ async def _submit_multipart(
         metadata = _metadata(form.get("metadata"))
         title = _form_text(form.get("title"), "title", rules.check_title)
         source = _form_text(upload_file.filename, "file name", _file_name)
+        raw_collection = form.get("collection")
+        if raw_collection is not None and not isinstance(raw_collection, str):
+            raise ProblemError(422, "validation_error", "'collection' must be text")
+        collection, readers = await run_in_threadpool(
+            place.check, raw_collection or None, form.get("readers")
+        )
         data = await upload_file.read()
         return await run_in_threadpool(
             services.submissions.submit_bytes,
@@ -145,6 +203,8 @@ async def _submit_multipart(
             source=source or "upload",
             title=title if title and title.strip() else None,
             metadata=metadata,
+            collection_id=collection,
+            readers=readers,
         )
     finally:
         await form.close()
@@ -179,18 +239,30 @@ def _form_text(raw: object, what: str, check: Callable[[str], str]) -> str | Non
 
 @router.get("", response_model=DocumentListOut, summary="List documents, newest first")
 def list_documents(
+    request: Request,
     services: ServicesDep,
     principal: Reader,
     status: DocumentStatus | None = None,
     q: Annotated[str | None, Query(max_length=200, description="Title/source contains")] = None,
+    collection: Annotated[
+        str | None, Query(max_length=64, description="Only this collection")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> DocumentListOut:
     tenant = principal.tenant_id
+    visible = caller_access(request, principal, collection).index_filter()
     docs = services.store.list_documents(
-        tenant, status=status, name_contains=q or None, limit=limit, offset=offset
+        tenant,
+        status=status,
+        name_contains=q or None,
+        limit=limit,
+        offset=offset,
+        visible=visible,
     )
-    total = services.store.count_documents(tenant, status=status, name_contains=q or None)
+    total = services.store.count_documents(
+        tenant, status=status, name_contains=q or None, visible=visible
+    )
     return DocumentListOut(
         documents=[DocumentOut.of(d) for d in docs], total=total, limit=limit, offset=offset
     )
@@ -201,7 +273,7 @@ def get_document(
     document_id: str, request: Request, services: ServicesDep, principal: Reader
 ) -> DocumentOut:
     with guard_cross_tenant(request, services, principal, document_id):
-        return DocumentOut.of(services.store.get_document(principal.tenant_id, document_id))
+        return DocumentOut.of(checked_document(request, principal, document_id))
 
 
 @router.delete(
@@ -213,6 +285,7 @@ def delete_document(
     document_id: str, request: Request, services: ServicesDep, principal: Editor
 ) -> Response:
     with guard_cross_tenant(request, services, principal, document_id):
+        checked_document(request, principal, document_id, Level.WRITE)
         services.submissions.delete(principal.tenant_id, document_id)
     audit(request, services, principal, "document.delete", document_id)
     return Response(status_code=204)
@@ -228,6 +301,7 @@ def cancel_document(
     document_id: str, request: Request, services: ServicesDep, principal: Editor
 ) -> DocumentOut:
     with guard_cross_tenant(request, services, principal, document_id):
+        checked_document(request, principal, document_id, Level.WRITE)
         try:
             doc = services.submissions.cancel(
                 principal.tenant_id, document_id, by=principal.user_id
@@ -248,6 +322,33 @@ def retry_document(
     document_id: str, request: Request, services: ServicesDep, principal: Editor
 ) -> DocumentOut:
     with guard_cross_tenant(request, services, principal, document_id):
+        checked_document(request, principal, document_id, Level.WRITE)
         doc = services.ingest.retry_document(principal.tenant_id, document_id)
     audit(request, services, principal, "document.retry", document_id)
     return DocumentOut.of(doc)
+
+
+@router.patch(
+    "/{document_id}",
+    response_model=DocumentOut,
+    summary="Move a document to another collection and/or change its allow-list",
+)
+def place_document(
+    document_id: str,
+    body: PlacementIn,
+    request: Request,
+    services: ServicesDep,
+    principal: Editor,
+) -> DocumentOut:
+    if services.permissions is None:
+        raise ProblemError(501, "not_supported", "collections are not available here")
+    with guard_cross_tenant(request, services, principal, document_id):
+        services.permissions.place_document(
+            services.permissions.access_for(principal),
+            document_id,
+            collection_id=body.collection,
+            readers=body.readers,
+            actor=actor_of(request, principal),
+        )
+        services.cache.invalidate_tenant(principal.tenant_id)
+        return DocumentOut.of(services.store.get_document(principal.tenant_id, document_id))

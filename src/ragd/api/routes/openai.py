@@ -98,7 +98,8 @@ def models(services: ServicesDep, _principal: Reader) -> dict[str, Any]:
 async def chat_completions(
     body: ChatRequest, request: Request, services: ServicesDep, principal: Reader
 ) -> Any:
-    if body.model not in MODELS:
+    model, _, collection = body.model.partition(":")  # "ragd:hr" asks collection hr
+    if model not in MODELS or (_ and not collection):
         raise ProblemError(
             404, "model_not_found", f"model {body.model!r} does not exist; see GET /v1/models"
         )
@@ -108,8 +109,9 @@ async def chat_completions(
         request,
         "chat",
         question,
-        mode=MODELS[body.model],
+        mode=MODELS[model],
         history=tuple(history),
+        collections=[collection] if collection else None,
         conversation_id=body.conversation_id,
     )
     created = int(time.time())

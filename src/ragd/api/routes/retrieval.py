@@ -38,6 +38,7 @@ def search(body: SearchIn, request: Request, services: ServicesDep, principal: R
             mode=body.mode,
             k=body.top_k,
             filters=body.filters,
+            collections=body.collection,
         )
     )
     request.state.docs_retrieved = len(result.hits)
@@ -73,6 +74,7 @@ async def query(body: QueryIn, request: Request, services: ServicesDep, principa
         mode=body.mode,
         k=body.top_k,
         filters=body.filters,
+        collections=body.collection,
         history=tuple(ChatMessage(t.role, t.content) for t in body.history),
         conversation_id=body.conversation_id,
     )

@@ -48,6 +48,7 @@ import numpy as np
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 
+from ragd.adapters.index.access import stored_metadata
 from ragd.adapters.index.checks import (
     checked_entry_vectors,
     checked_query,
@@ -125,7 +126,9 @@ def _columns(entries: Sequence[IndexEntry], vectors: Sequence[np.ndarray]) -> di
     return {
         "chunk_ids": [e.chunk_id for e in entries],
         "sources": [e.source for e in entries],
-        "metadata": [json.dumps(e.metadata, ensure_ascii=False, default=str) for e in entries],
+        "metadata": [
+            json.dumps(stored_metadata(e), ensure_ascii=False, default=str) for e in entries
+        ],
         "embeddings": [q.vector_literal(v) for v in vectors],
         "titles": [q.fold(e.title or "") for e in entries],
         "bodies": [q.fold(e.text or "") for e in entries],

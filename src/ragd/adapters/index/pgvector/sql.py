@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ragd.adapters.index.access import postgres_condition
 from ragd.domain.filters import SearchFilters
 from ragd.errors import InvalidRequest
 
@@ -398,6 +399,8 @@ def filter_sql(filters: SearchFilters, params: dict[str, Any]) -> str:
             )
         params[name] = json.dumps({key: value}, ensure_ascii=False)
         parts.append(f"c.metadata @> %({name})s::jsonb")
+    if filters.access is not None:
+        parts.append(postgres_condition(filters.access, params))
     return "".join(f" AND {p}" for p in parts)
 
 

@@ -38,6 +38,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from ragd.adapters.index.access import COLLECTION_KEY, READERS_KEY
 from ragd.adapters.index.qdrant.points import DENSE, SPARSE
 from ragd.domain.models import EmbeddingSpec
 from ragd.errors import BackendUnavailable, ConfigError, InvalidRequest, RagdError
@@ -227,7 +228,14 @@ class QdrantCollections:
                 timeout=max(1, round(self.timeout)),
             ),
         )
-        for field, is_tenant in (("tenant_id", True), ("document_id", False), ("source", False)):
+        for field, is_tenant in (
+            ("tenant_id", True),
+            ("document_id", False),
+            ("source", False),
+            # The permission filter's fields (``adapters/index/access.py``).
+            (f"metadata.{COLLECTION_KEY}", False),
+            (f"metadata.{READERS_KEY}", False),
+        ):
             params = qm.KeywordIndexParams(type=qm.KeywordIndexType.KEYWORD, is_tenant=is_tenant)
             create = partial(
                 self.client.create_payload_index, name, field, field_schema=params, wait=True

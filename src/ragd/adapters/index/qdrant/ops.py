@@ -18,7 +18,9 @@ from typing import Any
 
 from qdrant_client import models as qm
 
+from ragd.adapters.index.access import COLLECTION_KEY, READERS_KEY
 from ragd.adapters.index.qdrant.points import DENSE, SPARSE, PointData, point_id
+from ragd.domain.access import DEFAULT_COLLECTION, AccessFilter
 from ragd.domain.filters import SearchFilters
 from ragd.domain.models import JsonScalar, TenantId
 from ragd.errors import InvalidRequest
@@ -57,11 +59,39 @@ def search_filter(
         must.append(qm.FieldCondition(key="source", match=qm.MatchAny(any=list(filters.sources))))
     for key, value in filters.metadata.items():
         must.append(_metadata_condition(key, value))
+    if filters.access is not None:
+        must.extend(access_conditions(filters.access))
     excluded = sorted(set(excluded_documents))
     must_not: list[Any] = []
     if excluded:
         must_not.append(qm.FieldCondition(key="document_id", match=qm.MatchAny(any=excluded)))
     return qm.Filter(must=must, must_not=must_not or None)
+
+
+def access_conditions(flt: AccessFilter) -> list[Any]:
+    """The permission filter as payload conditions (``adapters.index.access``): the
+    collection among the readable ones (a point written before collections has none and
+    is in the default collection), and no allow-list or one naming a caller's principal."""
+    collection = f"metadata.{COLLECTION_KEY}"
+    readers = qm.PayloadField(key=f"metadata.{READERS_KEY}")
+    if not flt.collections:
+        return [qm.HasIdCondition(has_id=[])]  # nothing is readable
+    in_collection: list[Any] = [
+        qm.FieldCondition(key=collection, match=qm.MatchAny(any=list(flt.collections)))
+    ]
+    if DEFAULT_COLLECTION in flt.collections:
+        in_collection.append(qm.IsEmptyCondition(is_empty=qm.PayloadField(key=collection)))
+    out: list[Any] = [qm.Filter(should=in_collection)]
+    if flt.principals is not None:
+        allowed: list[Any] = [qm.IsEmptyCondition(is_empty=readers)]
+        if flt.principals:
+            allowed.append(
+                qm.FieldCondition(
+                    key=f"metadata.{READERS_KEY}", match=qm.MatchAny(any=list(flt.principals))
+                )
+            )
+        out.append(qm.Filter(should=allowed))
+    return out
 
 
 def _metadata_condition(key: str, value: JsonScalar) -> Any:

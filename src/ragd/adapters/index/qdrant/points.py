@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from ragd.adapters.index.access import stored_metadata
 from ragd.adapters.index.tokens import ChunkTerms, Fts5Tokenizer
 from ragd.adapters.index.words import query_words
 from ragd.domain.models import EmbeddingSpec, IndexEntry, TenantId
@@ -123,7 +124,7 @@ def build_points(
             PointData(
                 chunk_id=entry.chunk_id,
                 source=entry.source,
-                metadata=_jsonable(entry.metadata),
+                metadata=_jsonable(stored_metadata(entry)),
                 vector=vector,
                 sparse_indices=indices,
                 sparse_values=values,

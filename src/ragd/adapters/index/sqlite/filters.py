@@ -10,6 +10,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from ragd.adapters.index.access import sqlite_condition
 from ragd.domain.filters import SearchFilters
 from ragd.domain.models import JsonScalar
 from ragd.errors import InvalidRequest
@@ -27,6 +28,10 @@ def filter_sql(filters: SearchFilters) -> tuple[str, list[Any]]:
         params.extend(filters.sources)
     for key, value in filters.metadata.items():
         cond, cond_params = _metadata_condition(key, value)
+        sql.append(cond)
+        params.extend(cond_params)
+    if filters.access is not None:
+        cond, cond_params = sqlite_condition(filters.access)
         sql.append(cond)
         params.extend(cond_params)
     return "".join(f" AND {s}" for s in sql), params

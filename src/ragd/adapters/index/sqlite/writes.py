@@ -16,6 +16,7 @@ import numpy as np
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
+from ragd.adapters.index.access import stored_metadata
 from ragd.adapters.index.checks import checked_entry_vectors
 from ragd.adapters.index.sqlite import terms, versions
 from ragd.adapters.index.sqlite.errors import translate_errors
@@ -85,7 +86,7 @@ def _insert(
             tenant,
             document_id,
             entry.source,
-            json.dumps(entry.metadata, ensure_ascii=False, default=str),
+            json.dumps(stored_metadata(entry), ensure_ascii=False, default=str),
         )
         for entry in entries
     ]

@@ -6,6 +6,7 @@ import * as library from "./library.js";
 import * as sources from "./sources.js";
 import * as admin from "./admin.js";
 import * as analytics from "./analytics.js";
+import * as collections from "./collections.js";
 
 const ROLES = ["reader", "editor", "tenant_admin", "platform_admin"];
 const ROLE_NAMES = {
@@ -18,6 +19,7 @@ const ROUTES = {
   "/sources": { title: "Sources", role: "editor", view: sources.view },
   "/admin/tenants": { title: "Tenants", role: "platform_admin", view: admin.tenants },
   "/admin/keys": { title: "API keys", role: "tenant_admin", view: admin.keys },
+  "/admin/members": { title: "Members", role: "tenant_admin", view: collections.members },
   "/admin/usage": { title: "Usage", role: "tenant_admin", view: admin.usage },
   "/admin/answers": { title: "Answers", role: "tenant_admin", view: analytics.view },
   "/admin/audit": { title: "Audit log", role: "tenant_admin", view: admin.audit },

@@ -4,6 +4,7 @@
 // Questions are asked in a stored conversation (created with the first one), so the
 // server keeps the history, searches follow-ups with a stand-alone question (shown under
 // the answer when it differs) and lists the conversation beside the chat.
+import { collectionPicker } from "./collections.js";
 import { api, streamEvents } from "./api.js";
 import { conversationList } from "./conversations.js";
 import { add, alertBox, announce, field, h, parsePairs } from "./dom.js";
@@ -36,6 +37,7 @@ export function view(main) {
   const mode = h("select", { name: "mode" },
     ["hybrid", "dense", "sparse", "graph", "hybrid+graph"].map((m) => h("option", { value: m }, m)));
   const filters = h("input", { type: "text", name: "filters", placeholder: "team=docs, year=2024" });
+  const collection = collectionPicker("collection", "all you can read");
   const ask = h("button", { type: "submit" }, "Ask");
   const stop = h("button", { type: "button", class: "secondary", hidden: true }, "Stop");
   const formError = h("div", { "aria-live": "assertive" });
@@ -43,6 +45,7 @@ export function view(main) {
     field("Question", question, "Enter sends; Shift+Enter starts a new line."),
     h("div", { class: "row" },
       field("Retrieval", mode),
+      field("Collection", collection),
       field("Filters", filters, "key=value pairs, comma-separated (source= and document_id= too)")),
     h("div", { class: "actions" }, ask, stop),
     formError);
@@ -135,6 +138,7 @@ export function view(main) {
     }
     const body = { query: text, stream: true, mode: mode.value, conversation_id: conversationId };
     if (parsed) body.filters = parsed;
+    if (collection.value) body.collection = collection.value;
     empty.remove();
     const turn = answerTurn(text, dialog, () => reveal(turn.el));
     log.append(turn.el);

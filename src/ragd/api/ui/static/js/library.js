@@ -1,6 +1,7 @@
 // Document library: upload (drag and drop or the file picker, several files at once), live
 // status per document by polling, retry of failed ones, delete, search by name.
 import { api } from "./api.js";
+import { collectionPicker } from "./collections.js";
 import { alertBox, announce, field, fmtBytes, fmtDate, h, parsePairs } from "./dom.js";
 
 const IN_PROGRESS = new Set(["queued", "parsing", "embedding"]);
@@ -10,12 +11,13 @@ const SLOW_POLL_MS = 10000;
 
 export function view(main, { can }) {
   const editor = can("editor");
-  const state = { q: "", status: "", offset: 0, rows: new Map(), order: "", timer: null, alive: true, gen: 0 };
+  const state = { q: "", status: "", collection: "", offset: 0, rows: new Map(), order: "", timer: null, alive: true, gen: 0 };
 
   const uploads = h("ul", { class: "uploads", "aria-label": "Uploads", "aria-live": "polite" });
   const search = h("input", { type: "search", name: "q", autocomplete: "off" });
   const status = h("select", { name: "status" },
     ["", "queued", "parsing", "embedding", "indexed", "failed"].map((s) => h("option", { value: s }, s || "any")));
+  const inCollection = collectionPicker("collection", "all you can read");
   const tbody = h("tbody");
   const listError = h("div", { "aria-live": "assertive" });
   const count = h("p", { class: "hint", "aria-live": "polite" });
@@ -28,13 +30,13 @@ export function view(main, { can }) {
     h("section", { "aria-labelledby": "docs-h" },
       h("h2", { id: "docs-h" }, "Library"),
       h("form", { class: "row filters", role: "search", onsubmit: (e) => e.preventDefault() },
-        field("Search by name", search), field("Status", status)),
+        field("Search by name", search), field("Status", status), field("Collection", inCollection)),
       listError,
       h("div", { class: "table-wrap" }, h("table", { class: "docs" },
         h("caption", { class: "sr-only" }, "Documents and their ingestion status"),
         h("thead", {}, h("tr", {},
           h("th", { scope: "col" }, "Name"), h("th", { scope: "col" }, "Status"),
-          h("th", { scope: "col", class: "num" }, "Chunks"), h("th", { scope: "col", class: "num" }, "Size"),
+          h("th", { scope: "col" }, "Collection"), h("th", { scope: "col", class: "num" }, "Chunks"), h("th", { scope: "col", class: "num" }, "Size"),
           h("th", { scope: "col" }, "Updated"), h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Actions")))),
         tbody)),
       h("div", { class: "pager" }, count, prev, next)));
@@ -45,6 +47,7 @@ export function view(main, { can }) {
     debounce = setTimeout(() => { state.q = search.value.trim(); state.offset = 0; refresh(); }, 250);
   });
   status.addEventListener("change", () => { state.status = status.value; state.offset = 0; refresh(); });
+  inCollection.addEventListener("change", () => { state.collection = inCollection.value; state.offset = 0; refresh(); });
   prev.addEventListener("click", () => { state.offset = Math.max(0, state.offset - PAGE); refresh(); });
   next.addEventListener("click", () => { state.offset += PAGE; refresh(); });
 
@@ -56,6 +59,8 @@ export function view(main, { can }) {
       h("p", { class: "hint" }, "PDF, Word (.docx), HTML, Markdown, text, JSON and JSONL."));
     const meta = h("input", { type: "text", name: "metadata", placeholder: "team=docs, year=2024", autocomplete: "off" });
     state.meta = meta;
+    const target = collectionPicker("upload_collection", "default");
+    state.target = target;
     input.addEventListener("change", () => { uploadAll([...input.files]); input.value = ""; });
     zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
     zone.addEventListener("dragleave", () => zone.classList.remove("over"));
@@ -66,6 +71,7 @@ export function view(main, { can }) {
     });
     return h("section", { "aria-labelledby": "upload-h" }, h("h2", { id: "upload-h" }, "Upload"),
       field("Metadata for new files", meta, "Optional key=value pairs, comma-separated; chat filters match them."),
+      field("Upload to collection", target),
       zone, uploads);
   }
 
@@ -86,6 +92,7 @@ export function view(main, { can }) {
       const body = new FormData();
       body.append("file", file, file.name);
       if (Object.keys(metadata).length) body.append("metadata", JSON.stringify(metadata));
+      if (state.target?.value) body.append("collection", state.target.value);
       let outcome;
       try {
         const doc = await api("/api/v1/documents", { method: "POST", body });
@@ -112,6 +119,7 @@ export function view(main, { can }) {
         d.source && d.source !== d.title ? h("span", { class: "hint block" }, d.source) : null),
       h("td", {}, h("span", { class: `badge status-${d.status}` }, d.status),
         d.error ? h("p", { class: "doc-error" }, d.error) : null),
+      h("td", {}, d.collection || "default"),
       h("td", { class: "num" }, String(d.chunks)),
       h("td", { class: "num" }, fmtBytes(d.size_bytes)),
       h("td", {}, fmtDate(d.updated_at)),
@@ -185,6 +193,7 @@ export function view(main, { can }) {
     const params = new URLSearchParams({ limit: String(PAGE), offset: String(state.offset) });
     if (state.q) params.set("q", state.q);
     if (state.status) params.set("status", state.status);
+    if (state.collection) params.set("collection", state.collection);
     let delay = SLOW_POLL_MS;
     try {
       const data = await api(`/api/v1/documents?${params}`);
