@@ -137,7 +137,11 @@ class Worker:
         jobs = self._claim()
         if not jobs and not self._work.busy:
             # Nothing to embed: the graph stage's turn (a no-op unless RAGD_GRAPH_ENABLED).
-            built = self.indexing.build_graph(nudge=self._indexed_since_graph)
+            try:
+                built = self.indexing.build_graph(nudge=self._indexed_since_graph)
+            except Exception:  # the graph is an enrichment: its failure must not stop ingestion
+                log.exception("graph build step failed; retried on the next idle turn")
+                built = 0
             self._indexed_since_graph = False
             return BatchResult() if built else None
         result = self._work.add(jobs)

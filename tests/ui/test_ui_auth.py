@@ -55,7 +55,7 @@ def test_sign_in_roles_keys_audit_usage(
     expect(page.get_by_test_id("who")).to_contain_text("tenant acme · tenant admin")
     nav = page.get_by_role("navigation", name="Main")
     expect(nav.get_by_role("link")).to_have_text(
-        ["Chat", "Documents", "API keys", "Usage", "Answers", "Audit log"]
+        ["Chat", "Documents", "Sources", "API keys", "Members", "Usage", "Answers", "Audit log"]
     )
     nav.get_by_role("link", name="Documents").click()
     expect(page.locator("table.docs")).to_contain_text("No documents yet.")

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, and_, delete, exists, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 
 from ragd.adapters.graph import tables as t
 from ragd.adapters.graph.sql_walk import SqlReads
@@ -94,22 +95,29 @@ class SqlGraphStore:
                     )
                 )
             )
-        self._remove(conn, tenant, document_id)
         items = [c for c in chunks if c.chunk_id in present]
-        self._write(conn, tenant, document_id, items)
-        _insert_ignore(  # ignore: a concurrent build of the same document wrote it
-            conn,
-            t.graph_documents,
-            [
-                {
-                    "document_id": document_id,
-                    "tenant_id": tenant,
-                    "version": version,
-                    "built_at": utcnow(),
-                }
-            ],
-        )
-        self._log(conn, tenant, document_id, "upsert")
+        try:
+            # A savepoint: a delete or re-index committing its chunk removal while this
+            # runs makes a mention's foreign key fail; the document is then simply not
+            # built this turn (its next version is pending again), not a crashed worker.
+            with conn.begin_nested():
+                self._remove(conn, tenant, document_id)
+                self._write(conn, tenant, document_id, items)
+                _insert_ignore(  # ignore: a concurrent build of the same document wrote it
+                    conn,
+                    t.graph_documents,
+                    [
+                        {
+                            "document_id": document_id,
+                            "tenant_id": tenant,
+                            "version": version,
+                            "built_at": utcnow(),
+                        }
+                    ],
+                )
+                self._log(conn, tenant, document_id, "upsert")
+        except IntegrityError:
+            return False
         return True
 
     def _write(
