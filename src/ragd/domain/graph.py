@@ -13,6 +13,8 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
+from ragd.errors import InvalidRequest
+
 MAX_NAME_CHARS = 120
 """Longer "names" are sentences an extractor got wrong; they are dropped."""
 MAX_ENTITIES_PER_CHUNK = 40
@@ -187,3 +189,11 @@ def extraction_from_json(data: object) -> Extraction:
         for s, t, k in [item]
     ]
     return Extraction(tuple(entities), tuple(relations))
+
+
+def check_walk_bounds(hops: int, max_edges: int, max_chunks: int) -> None:
+    """Every GraphStore refuses the same walks: the bounds are what keeps a walk cheap."""
+    if hops not in (1, 2):
+        raise InvalidRequest("graph hops must be 1 or 2")
+    if max_edges < 1 or max_chunks < 1:
+        raise InvalidRequest("graph bounds must be positive")

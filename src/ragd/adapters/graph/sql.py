@@ -27,13 +27,13 @@ from ragd.domain.graph import (
     Extraction,
     GraphStats,
     Neighbourhood,
+    check_walk_bounds,
     extraction_from_json,
     extraction_to_json,
     normalise_name,
 )
 from ragd.domain.graph_walk import walk
 from ragd.domain.models import DocumentStatus, TenantId, Vector, utcnow
-from ragd.errors import InvalidRequest
 from ragd.ports.store import Transaction
 
 BATCH = 500
@@ -431,10 +431,7 @@ class SqlGraphStore:
         max_edges: int,
         max_chunks: int,
     ) -> Neighbourhood:
-        if hops not in (1, 2):
-            raise InvalidRequest("graph hops must be 1 or 2")
-        if max_edges < 1 or max_chunks < 1:
-            raise InvalidRequest("graph bounds must be positive")
+        check_walk_bounds(hops, max_edges, max_chunks)
         if not seeds:
             return Neighbourhood()
         return self.db.run_read(

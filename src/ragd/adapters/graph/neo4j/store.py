@@ -21,10 +21,10 @@ from ragd.domain.graph import (
     Extraction,
     GraphStats,
     Neighbourhood,
+    check_walk_bounds,
 )
 from ragd.domain.graph_walk import Edge, walk
 from ragd.domain.models import TenantId, Vector
-from ragd.errors import InvalidRequest
 from ragd.ports.store import Transaction
 
 
@@ -111,10 +111,7 @@ class Neo4jGraphStore:
         max_edges: int,
         max_chunks: int,
     ) -> Neighbourhood:
-        if hops not in (1, 2):
-            raise InvalidRequest("graph hops must be 1 or 2")
-        if max_edges < 1 or max_chunks < 1:
-            raise InvalidRequest("graph bounds must be positive")
+        check_walk_bounds(hops, max_edges, max_chunks)
         if not seeds:
             return Neighbourhood()
         return walk(
