@@ -26,6 +26,7 @@ from ragd_client import (
     Citations,
     Done,
     NotFoundError,
+    PermissionDeniedError,
     RagdClient,
     RateLimitError,
     RetryPolicy,
@@ -34,7 +35,7 @@ from ragd_client import (
     ValidationError,
 )
 
-from tests.live import Server
+from tests.live import ROOT, Server
 
 pytestmark = pytest.mark.slow
 
@@ -68,6 +69,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     admin = _ragd(["admin", "create-platform-admin"], env)["key"]
     acme = _ragd(["admin", "create-tenant", "acme"], env)["key"]
     slow = _ragd(["admin", "create-tenant", "slow"], env)["key"]
+    harbour = _ragd(["admin", "create-tenant", "harbour"], env)["key"]
+    bob = _ragd(["admin", "create-user", "--tenant", "harbour", "--name", "bob"], env)["key"]
     server = Server(env, data / "serve.log")
     try:
         r = httpx.put(
@@ -76,7 +79,14 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
             headers={"X-API-Key": admin},
         )
         assert r.status_code == 200, r.text
-        yield {"base": server.base, "acme": acme, "slow": slow, "dir": str(data)}
+        yield {
+            "base": server.base,
+            "acme": acme,
+            "slow": slow,
+            "harbour": harbour,
+            "bob": bob,
+            "dir": str(data),
+        }
     finally:
         server.stop()
 
@@ -180,3 +190,211 @@ def test_429_is_retried_after_the_servers_retry_after(live: dict[str, str]) -> N
         with pytest.raises(RateLimitError):
             ragd.me()
         assert time.monotonic() - started < 1
+
+
+# -- conversations -------------------------------------------------------------------
+
+SKERROW = (
+    "The Skerrow Island lighthouse was automated in 1987, after its last keeper retired. "
+    "The Skerrow Island lighthouse was designed by the engineer Alan Brodie in 1854. "
+    "The lantern of the Skerrow Island lighthouse flashes white every ten seconds."
+)
+VESSBY = (
+    "The Vessby lighthouse was designed by the engineer Thomas Smith in 1799. "
+    "The lantern of the Vessby lighthouse flashes red every five seconds."
+)
+TURNS = [
+    ("When was the Skerrow Island lighthouse automated?", "1987"),
+    ("Who designed it?", "Alan Brodie"),  # "it": the lighthouse of the first question
+    ("How often does its lantern flash?", "ten seconds"),
+]
+
+RESUME = """
+import json, sys
+from ragd_client import RagdClient
+
+base, key, conv_id, question = sys.argv[1:]
+with RagdClient(base, api_key=key) as ragd:
+    listed = [c.id for c in ragd.iter_conversations(page_size=1)]
+    before = ragd.get_conversation(conv_id)
+    answer = ragd.ask(question, conversation_id=conv_id)
+    after = ragd.get_conversation(conv_id)
+print(json.dumps({
+    "listed": listed,
+    "before": [
+        {
+            "answer_id": t.answer_id,
+            "question": t.question,
+            "search_query": t.search_query,
+            "cited": [c.document_id for c in t.answer.citations],
+        }
+        for t in before.turns
+    ],
+    "answer": {
+        "answer_id": answer.answer_id,
+        "text": answer.answer,
+        "search_query": answer.search_query,
+        "conversation_id": answer.conversation_id,
+        "cited": [c.document_id for c in answer.citations],
+    },
+    "after": [t.answer_id for t in after.turns],
+    "turns": after.conversation.turns,
+}))
+"""
+
+
+def _client_env() -> dict[str, str]:
+    """The environment of a new Python process that imports the client from this tree."""
+    client_dir = str(ROOT / "clients" / "python")
+    path = os.pathsep.join(p for p in (client_dir, os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONPATH": path}
+
+
+def test_a_three_turn_conversation_resumed_in_a_new_process(live: dict[str, str]) -> None:
+    with RagdClient(live["base"], api_key=live["harbour"]) as ragd:
+        skerrow = ragd.upload(SKERROW.encode(), filename="skerrow.txt", title="Skerrow")
+        vessby = ragd.add_text(VESSBY, title="Vessby")
+        for doc in (skerrow, vessby):
+            assert ragd.wait_indexed(doc.id, timeout=60).status == "indexed"
+
+        chat = ragd.create_conversation()
+        assert chat.turns == 0 and chat.owned and not chat.shared
+        answers = []
+        for question, fact in TURNS:
+            answer = ragd.ask(question, conversation_id=chat.id)
+            assert answer.conversation_id == chat.id and answer.answer_id
+            assert answer.grounded and fact in answer.answer, (question, answer.answer)
+            assert answer.citations and {c.document_id for c in answer.citations} == {skerrow.id}
+            answers.append(answer)
+        # What was searched: the first question as asked, the follow-ups made stand-alone
+        # from the stored turns (the client sends no history).
+        assert answers[0].search_query == TURNS[0][0]
+        for answer, (question, _) in zip(answers[1:], TURNS[1:], strict=True):
+            assert answer.search_query and answer.search_query != question
+            assert "Skerrow Island" in answer.search_query
+        ids = [a.answer_id for a in answers]
+        # The control: outside the conversation the follow-up searches its own words and
+        # lands on the other lighthouse.
+        alone = ragd.ask(TURNS[1][0])
+        assert alone.search_query == TURNS[1][0] and alone.conversation_id is None
+        assert {c.document_id for c in alone.citations} != {skerrow.id}
+
+    # A new process: only the base URL, the key and the conversation id cross over.
+    fourth = "When was it designed?"
+    r = subprocess.run(
+        [sys.executable, "-c", RESUME, live["base"], live["harbour"], chat.id, fourth],
+        env=_client_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    resumed = json.loads(r.stdout)
+    assert resumed["listed"][0] == chat.id  # latest first: it was just asked in
+    before = resumed["before"]
+    assert [t["question"] for t in before] == [q for q, _ in TURNS]
+    assert [t["answer_id"] for t in before] == ids
+    assert [t["search_query"] for t in before] == [a.search_query for a in answers]
+    assert all(t["cited"] == [skerrow.id] * len(t["cited"]) and t["cited"] for t in before)
+    answer = resumed["answer"]
+    assert answer["conversation_id"] == chat.id and "1854" in answer["text"]
+    assert "Skerrow Island" in answer["search_query"] and answer["cited"]
+    assert resumed["after"] == [*ids, answer["answer_id"]] and resumed["turns"] == 4
+
+    # Back here, the fourth turn is stored with its citations; the title is the first question.
+    with RagdClient(live["base"], api_key=live["harbour"]) as ragd:
+        detail = ragd.get_conversation(chat.id)
+        assert detail.conversation.title == TURNS[0][0] and detail.conversation.turns == 4
+        last = detail.turns[-1]
+        assert last.question == fourth and last.answer_id == answer["answer_id"]
+        assert last.answer.answer == answer["text"]
+        assert [c.document_id for c in last.answer.citations] == answer["cited"]
+        assert last.answer.passages
+
+        verdict = ragd.feedback(ids[1], "down", reason="incomplete", comment="no first name")
+        assert (verdict.answer_id, verdict.rating, verdict.reason) == (ids[1], "down", "incomplete")
+        assert ragd.feedback(ids[1], "up").reason is None  # again: replaces it
+        with pytest.raises(ValidationError):
+            ragd.feedback(ids[0], "up", reason="wrong")  # a reason goes with a thumbs-down
+        with pytest.raises(NotFoundError):
+            ragd.feedback("ans_missing", "up")
+
+
+def test_an_unknown_or_foreign_conversation_is_not_found(live: dict[str, str]) -> None:
+    with RagdClient(live["base"], api_key=live["harbour"]) as ragd:
+        mine = ragd.create_conversation("Private")
+        for missing in ("conv_missing", "../documents", "a/b?c=d#e"):
+            with pytest.raises(NotFoundError) as unknown:
+                ragd.get_conversation(missing)
+            assert unknown.value.code == "not_found"
+        with pytest.raises(NotFoundError):
+            ragd.ask("Who designed it?", conversation_id="conv_missing")
+        with pytest.raises(NotFoundError):
+            list(ragd.ask_stream("Who designed it?", conversation_id="conv_missing"))
+        with pytest.raises(ValidationError):
+            ragd.ask("Who designed it?", conversation_id="c" * 65)  # over the id's length
+
+    # Another user of the same tenant (unshared), and another tenant: it does not exist.
+    for key in (live["bob"], live["acme"]):
+        with RagdClient(live["base"], api_key=key) as stranger:
+            with pytest.raises(NotFoundError):
+                stranger.get_conversation(mine.id)
+            with pytest.raises(NotFoundError):
+                stranger.ask("Who designed it?", conversation_id=mine.id)
+            with pytest.raises(NotFoundError):
+                stranger.rename_conversation(mine.id, "taken")
+            with pytest.raises(NotFoundError):
+                stranger.delete_conversation(mine.id)
+            assert mine.id not in [c.id for c in stranger.iter_conversations(shared=True)]
+    with RagdClient(live["base"], api_key=live["harbour"]) as ragd:
+        assert ragd.get_conversation(mine.id).conversation.title == "Private"
+        ragd.delete_conversation(mine.id)
+
+
+def test_async_client_conversations(live: dict[str, str]) -> None:
+    async def main() -> None:
+        async with AsyncRagdClient(live["base"], api_key=live["harbour"]) as ragd:
+            doc = await ragd.add_text(SKERROW, title="Skerrow (async)")
+            assert (await ragd.wait_indexed(doc.id, timeout=60)).status in ("indexed",)
+            chat = await ragd.create_conversation("Lighthouses")
+            first = await ragd.ask(TURNS[0][0], conversation_id=chat.id)
+            assert first.conversation_id == chat.id and "1987" in first.answer
+            events = [e async for e in ragd.ask_stream("Who designed it?", conversation_id=chat.id)]
+            assert any(isinstance(e, Token) for e in events) and isinstance(events[-1], Done)
+            streamed = events[-1].answer
+            assert streamed.conversation_id == chat.id and streamed.answer_id
+            assert streamed.search_query and "Skerrow Island" in streamed.search_query
+            assert "Alan Brodie" in streamed.answer and streamed.citations
+
+            detail = await ragd.get_conversation(chat.id)
+            assert [t.answer_id for t in detail.turns] == [first.answer_id, streamed.answer_id]
+            assert detail.turns[1].search_query == streamed.search_query
+            assert detail.turns[1].answer.citations
+
+            renamed = await ragd.rename_conversation(chat.id, "Skerrow")
+            assert renamed.title == "Skerrow" and renamed.turns == 2
+            shared = await ragd.share_conversation(chat.id)
+            assert shared.shared and shared.owned
+            page = await ragd.list_conversations(limit=1)
+            assert [c.id for c in page.conversations] == [chat.id]  # latest first
+            assert chat.id in [c.id async for c in ragd.iter_conversations(page_size=1)]
+            verdict = await ragd.feedback(first.answer_id or "", "down", reason="wrong")
+            assert verdict.rating == "down" and verdict.reason == "wrong"
+
+        # Shared: Bob (same tenant) reads it, owned False, and still cannot ask in it.
+        async with AsyncRagdClient(live["base"], api_key=live["bob"]) as bob:
+            seen = await bob.get_conversation(chat.id)
+            assert not seen.conversation.owned and len(seen.turns) == 2
+            with pytest.raises(PermissionDeniedError):
+                await bob.ask("And when was it automated?", conversation_id=chat.id)
+
+        async with AsyncRagdClient(live["base"], api_key=live["harbour"]) as ragd:
+            private = await ragd.share_conversation(chat.id, shared=False)
+            assert not private.shared
+            await ragd.delete_conversation(chat.id)
+            with pytest.raises(NotFoundError):
+                await ragd.get_conversation(chat.id)
+            with pytest.raises(NotFoundError):
+                await ragd.ask("And then?", conversation_id=chat.id)
+
+    anyio.run(main)

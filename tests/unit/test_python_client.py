@@ -108,3 +108,37 @@ def test_an_endless_event_is_refused_not_buffered() -> None:
 
     with pytest.raises(RagdError, match="over"):
         list(answer_events(lines()))
+
+
+def test_conversation_calls_retry_and_quote_the_id() -> None:
+    """A conversation call is retried like any other, and an id carrying URL syntax stays
+    one path segment: it cannot reach another route."""
+    calls: list[float] = []
+    seen: list[httpx.Request] = []
+    conv = {
+        "id": "c1",
+        "title": "",
+        "shared": False,
+        "owned": True,
+        "turns": 0,
+        "created_at": "2026-01-01T00:00:00Z",
+        "updated_at": "2026-01-01T00:00:00Z",
+    }
+    responses = [
+        _problem(503, "overloaded", **{"Retry-After": "0"}),
+        httpx.Response(201, json=conv),
+    ]
+    responses.append(httpx.Response(200, json={**conv, "messages": []}))
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(time.monotonic())
+        seen.append(request)
+        return responses.pop(0)
+
+    http = httpx.Client(transport=httpx.MockTransport(handler))
+    client = RagdClient("http://ragd.test", http_client=http)
+    assert client.create_conversation().id == "c1"
+    assert len(calls) == 2 and json.loads(seen[1].content) == {"title": ""}
+    detail = client.get_conversation("../documents?x=1#y")
+    assert detail.turns == [] and detail.conversation.turns == 0
+    assert seen[2].url.raw_path == b"/api/v1/conversations/..%2Fdocuments%3Fx%3D1%23y"

@@ -8,6 +8,9 @@ async (``AsyncRagdClient``), on httpx.
         ragd.wait_indexed(doc.id)
         answer = ragd.ask("How many days of leave?")
         for event in ragd.ask_stream("How many days of leave?"): ...
+        chat = ragd.create_conversation()
+        ragd.ask("Who approves leave?", conversation_id=chat.id)
+        ragd.ask("How long do they take?", conversation_id=chat.id)  # a follow-up
 """
 
 from __future__ import annotations
@@ -38,9 +41,14 @@ from ragd_client.models import (
     Answer,
     Citation,
     Citations,
+    Conversation,
+    ConversationDetail,
+    ConversationPage,
+    ConversationTurn,
     Document,
     DocumentPage,
     Done,
+    Feedback,
     Hit,
     Me,
     SearchResult,
@@ -58,9 +66,14 @@ __all__ = [
     "Citation",
     "Citations",
     "ConflictError",
+    "Conversation",
+    "ConversationDetail",
+    "ConversationPage",
+    "ConversationTurn",
     "Document",
     "DocumentPage",
     "Done",
+    "Feedback",
     "Hit",
     "Me",
     "NotFoundError",

@@ -16,10 +16,16 @@ from ragd_client._sse import aanswer_events
 from ragd_client.errors import RagdConnectionError, RagdError
 from ragd_client.models import (
     Answer,
+    Conversation,
+    ConversationDetail,
+    ConversationPage,
     Document,
     DocumentPage,
+    Feedback,
     Me,
     Mode,
+    Rating,
+    Reason,
     SearchResult,
     StreamEvent,
 )
@@ -174,8 +180,16 @@ class AsyncRagdClient:
         mode: Mode | None = None,
         filters: dict[str, Any] | None = None,
         history: list[dict[str, str]] | None = None,
+        conversation_id: str | None = None,
     ) -> Answer:
-        body = _core.query_body(question, top_k=top_k, mode=mode, filters=filters, history=history)
+        body = _core.query_body(
+            question,
+            top_k=top_k,
+            mode=mode,
+            filters=filters,
+            history=history,
+            conversation_id=conversation_id,
+        )
         return Answer.from_json(await self._json("POST", "/api/v1/query", json=body))
 
     async def ask_stream(
@@ -186,9 +200,16 @@ class AsyncRagdClient:
         mode: Mode | None = None,
         filters: dict[str, Any] | None = None,
         history: list[dict[str, str]] | None = None,
+        conversation_id: str | None = None,
     ) -> AsyncIterator[StreamEvent]:
         body = _core.query_body(
-            question, top_k=top_k, mode=mode, filters=filters, history=history, stream=True
+            question,
+            top_k=top_k,
+            mode=mode,
+            filters=filters,
+            history=history,
+            stream=True,
+            conversation_id=conversation_id,
         )
         build = self._build(
             "POST", "/api/v1/query", json=body, headers={"Accept": "text/event-stream"}
@@ -202,3 +223,56 @@ class AsyncRagdClient:
 
     async def me(self) -> Me:
         return Me.from_json(await self._json("GET", "/api/v1/me"))
+
+    # -- conversations and feedback ----------------------------------------------------
+
+    async def create_conversation(self, title: str = "") -> Conversation:
+        body = {"title": title}
+        return Conversation.from_json(await self._json("POST", "/api/v1/conversations", json=body))
+
+    async def list_conversations(
+        self, *, shared: bool = False, limit: int = 50, offset: int = 0
+    ) -> ConversationPage:
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        if shared:
+            params["shared"] = "true"
+        data = await self._json("GET", "/api/v1/conversations", params=params)
+        return ConversationPage.from_json(data)
+
+    async def iter_conversations(
+        self, *, shared: bool = False, page_size: int = 50
+    ) -> AsyncIterator[Conversation]:
+        offset = 0
+        while True:
+            page = await self.list_conversations(shared=shared, limit=page_size, offset=offset)
+            for conv in page.conversations:
+                yield conv
+            offset += len(page.conversations)
+            if len(page.conversations) < page_size:
+                return
+
+    async def get_conversation(self, conversation_id: str) -> ConversationDetail:
+        data = await self._json("GET", _core.conversation_path(conversation_id))
+        return ConversationDetail.from_json(data)
+
+    async def rename_conversation(self, conversation_id: str, title: str) -> Conversation:
+        path = _core.conversation_path(conversation_id)
+        return Conversation.from_json(await self._json("PATCH", path, json={"title": title}))
+
+    async def share_conversation(self, conversation_id: str, shared: bool = True) -> Conversation:
+        path = _core.conversation_path(conversation_id)
+        return Conversation.from_json(await self._json("PATCH", path, json={"shared": shared}))
+
+    async def delete_conversation(self, conversation_id: str) -> None:
+        await self._json("DELETE", _core.conversation_path(conversation_id))
+
+    async def feedback(
+        self,
+        answer_id: str,
+        rating: Rating,
+        reason: Reason | None = None,
+        comment: str | None = None,
+    ) -> Feedback:
+        body = _core.feedback_body(rating, reason, comment)
+        path = _core.answer_feedback_path(answer_id)
+        return Feedback.from_json(await self._json("POST", path, json=body))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from tenacity import RetryCallState, retry_if_exception, stop_after_attempt
@@ -84,6 +85,7 @@ def query_body(
     filters: dict[str, Any] | None,
     history: list[dict[str, str]] | None = None,
     stream: bool | None = None,
+    conversation_id: str | None = None,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {"query": query}
     if top_k is not None:
@@ -96,7 +98,28 @@ def query_body(
         body["history"] = history
     if stream is not None:
         body["stream"] = stream
+    if conversation_id is not None:
+        body["conversation_id"] = conversation_id
     return body
+
+
+def feedback_body(rating: str, reason: str | None, comment: str | None) -> dict[str, Any]:
+    body: dict[str, Any] = {"rating": rating}
+    if reason is not None:
+        body["reason"] = reason
+    if comment is not None:
+        body["comment"] = comment
+    return body
+
+
+def conversation_path(conversation_id: str) -> str:
+    """The conversation's URL path; an id with a slash or other URL syntax is quoted, so it
+    cannot address another route."""
+    return "/api/v1/conversations/" + quote(conversation_id, safe="")
+
+
+def answer_feedback_path(answer_id: str) -> str:
+    return f"/api/v1/answers/{quote(answer_id, safe='')}/feedback"
 
 
 def list_params(status: str | None, q: str | None, limit: int, offset: int) -> dict[str, Any]:

@@ -15,10 +15,16 @@ from ragd_client._sse import answer_events
 from ragd_client.errors import RagdConnectionError, RagdError
 from ragd_client.models import (
     Answer,
+    Conversation,
+    ConversationDetail,
+    ConversationPage,
     Document,
     DocumentPage,
+    Feedback,
     Me,
     Mode,
+    Rating,
+    Reason,
     SearchResult,
     StreamEvent,
 )
@@ -191,9 +197,17 @@ class RagdClient:
         mode: Mode | None = None,
         filters: dict[str, Any] | None = None,
         history: list[dict[str, str]] | None = None,
+        conversation_id: str | None = None,
     ) -> Answer:
         """A grounded answer with checked citations."""
-        body = _core.query_body(question, top_k=top_k, mode=mode, filters=filters, history=history)
+        body = _core.query_body(
+            question,
+            top_k=top_k,
+            mode=mode,
+            filters=filters,
+            history=history,
+            conversation_id=conversation_id,
+        )
         return Answer.from_json(self._json("POST", "/api/v1/query", json=body))
 
     def ask_stream(
@@ -204,12 +218,19 @@ class RagdClient:
         mode: Mode | None = None,
         filters: dict[str, Any] | None = None,
         history: list[dict[str, str]] | None = None,
+        conversation_id: str | None = None,
     ) -> Iterator[StreamEvent]:
         """The answer as it is written: ``Token``…, ``Citations``, then ``Done`` with the
         whole answer. Errors before the stream starts are raised as usual (and retried);
         an error inside it is a ``StreamError``."""
         body = _core.query_body(
-            question, top_k=top_k, mode=mode, filters=filters, history=history, stream=True
+            question,
+            top_k=top_k,
+            mode=mode,
+            filters=filters,
+            history=history,
+            stream=True,
+            conversation_id=conversation_id,
         )
         build = self._build(
             "POST", "/api/v1/query", json=body, headers={"Accept": "text/event-stream"}
@@ -223,3 +244,66 @@ class RagdClient:
     def me(self) -> Me:
         """Who the credentials are."""
         return Me.from_json(self._json("GET", "/api/v1/me"))
+
+    # -- conversations and feedback ----------------------------------------------------
+
+    def create_conversation(self, title: str = "") -> Conversation:
+        """A stored conversation to ask in (``ask(..., conversation_id=c.id)``): each
+        answer is appended as a turn, and the earlier turns steer the search for a
+        follow-up. The title defaults to the first question."""
+        body = {"title": title}
+        return Conversation.from_json(self._json("POST", "/api/v1/conversations", json=body))
+
+    def list_conversations(
+        self, *, shared: bool = False, limit: int = 50, offset: int = 0
+    ) -> ConversationPage:
+        """One page of your conversations, latest first; ``shared=True`` adds the
+        tenant's shared ones (``owned`` False)."""
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        if shared:
+            params["shared"] = "true"
+        data = self._json("GET", "/api/v1/conversations", params=params)
+        return ConversationPage.from_json(data)
+
+    def iter_conversations(
+        self, *, shared: bool = False, page_size: int = 50
+    ) -> Iterator[Conversation]:
+        """Every conversation, a page at a time (latest first)."""
+        offset = 0
+        while True:
+            page = self.list_conversations(shared=shared, limit=page_size, offset=offset)
+            yield from page.conversations
+            offset += len(page.conversations)
+            if len(page.conversations) < page_size:
+                return
+
+    def get_conversation(self, conversation_id: str) -> ConversationDetail:
+        """A conversation with its turns (question, search query, answer with citations)."""
+        data = self._json("GET", _core.conversation_path(conversation_id))
+        return ConversationDetail.from_json(data)
+
+    def rename_conversation(self, conversation_id: str, title: str) -> Conversation:
+        path = _core.conversation_path(conversation_id)
+        return Conversation.from_json(self._json("PATCH", path, json={"title": title}))
+
+    def share_conversation(self, conversation_id: str, shared: bool = True) -> Conversation:
+        """Make it readable (not writable) by every user of the tenant, or private again."""
+        path = _core.conversation_path(conversation_id)
+        return Conversation.from_json(self._json("PATCH", path, json={"shared": shared}))
+
+    def delete_conversation(self, conversation_id: str) -> None:
+        self._json("DELETE", _core.conversation_path(conversation_id))
+
+    def feedback(
+        self,
+        answer_id: str,
+        rating: Rating,
+        reason: Reason | None = None,
+        comment: str | None = None,
+    ) -> Feedback:
+        """Thumbs ``up`` or ``down`` on an answer (its ``answer_id``); a ``reason``
+        (wrong, incomplete, bad_citation) goes with ``down`` only. Giving it again
+        replaces yours."""
+        body = _core.feedback_body(rating, reason, comment)
+        path = _core.answer_feedback_path(answer_id)
+        return Feedback.from_json(self._json("POST", path, json=body))

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 Mode = Literal["hybrid", "dense", "sparse"]
 DocumentStatus = Literal["queued", "parsing", "embedding", "indexed", "failed"]
+Rating = Literal["up", "down"]
+Reason = Literal["wrong", "incomplete", "bad_citation"]
 
 
 def _time(value: Any) -> datetime:
@@ -174,6 +176,11 @@ class Answer:
     cached: bool
     timings: dict[str, float]
     usage: Usage
+    answer_id: str | None = None
+    """Names the answer for ``feedback``."""
+    search_query: str | None = None
+    """What retrieval searched: a follow-up's stand-alone question."""
+    conversation_id: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -187,6 +194,9 @@ class Answer:
             cached=bool(d.get("cached")),
             timings=dict(d.get("timings") or {}),
             usage=Usage.from_json(d.get("usage")),
+            answer_id=d.get("answer_id"),
+            search_query=d.get("search_query"),
+            conversation_id=d.get("conversation_id"),
             raw=d,
         )
 
@@ -226,3 +236,102 @@ class Me:
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Me:
         return cls(d["tenant_id"], d["user_id"], d["role"], raw=d)
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """A stored conversation; ``owned`` is False for another user's shared one (read-only)."""
+
+    id: str
+    title: str
+    shared: bool
+    owned: bool
+    turns: int
+    created_at: datetime
+    updated_at: datetime
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Conversation:
+        return cls(
+            id=d["id"],
+            title=d.get("title", ""),
+            shared=bool(d.get("shared")),
+            owned=bool(d.get("owned", True)),
+            turns=int(d.get("turns", 0)),
+            created_at=_time(d["created_at"]),
+            updated_at=_time(d["updated_at"]),
+            raw=d,
+        )
+
+
+@dataclass(frozen=True)
+class ConversationPage:
+    conversations: list[Conversation]
+    limit: int
+    offset: int
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> ConversationPage:
+        return cls(
+            conversations=[Conversation.from_json(c) for c in d["conversations"]],
+            limit=int(d["limit"]),
+            offset=int(d["offset"]),
+        )
+
+
+@dataclass(frozen=True)
+class ConversationTurn:
+    """One question of a conversation and its answer (with passages and citations)."""
+
+    answer_id: str
+    question: str
+    search_query: str
+    created_at: datetime
+    answer: Answer
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> ConversationTurn:
+        return cls(
+            answer_id=d["answer_id"],
+            question=d["question"],
+            search_query=d.get("search_query", ""),
+            created_at=_time(d["created_at"]),
+            answer=Answer.from_json(d["result"]),
+        )
+
+
+@dataclass(frozen=True)
+class ConversationDetail:
+    """A conversation and its turns, oldest first."""
+
+    conversation: Conversation
+    turns: list[ConversationTurn]
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> ConversationDetail:
+        return cls(
+            conversation=Conversation.from_json(d),
+            turns=[ConversationTurn.from_json(t) for t in d.get("messages") or []],
+        )
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """A verdict on one answer; giving feedback again replaces it."""
+
+    answer_id: str
+    rating: Rating
+    reason: Reason | None
+    comment: str | None
+    created_at: datetime
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Feedback:
+        return cls(
+            answer_id=d["answer_id"],
+            rating=d["rating"],
+            reason=d.get("reason"),
+            comment=d.get("comment"),
+            created_at=_time(d["created_at"]),
+        )
