@@ -2,9 +2,10 @@
 
 Every statement is scoped to the source's tenant (row-level security on Postgres), except
 the scheduler's and the folder watcher's cross-tenant reads (``due``,
-``running_tenants``, ``folders``), which run in the system scope. A run holds its source with a lease (owner + expiry) taken by one
-conditional ``UPDATE``, so two workers never run one source at once; the writes that end a
-run are fenced by the same owner, so a run presumed dead cannot record over its successor.
+``running_tenants``, ``folders``), which run in the system scope. A run holds its source
+with a lease (owner + expiry) taken by one conditional ``UPDATE``, so two workers never run
+one source at once; the writes that end a run are fenced by the same owner, so a run
+presumed dead cannot record over its successor.
 """
 
 from __future__ import annotations
