@@ -115,6 +115,11 @@ def test_a_missing_or_unreadable_folder_is_not_watched(
         finally:
             os.chmod(locked, 0o755)
     assert watcher.watch({}) == {}  # dropped: nothing left to retry
+    rooted = WatchfilesWatcher(debounce_ms=100, roots=[str(tmp_path / "share")])
+    try:  # the roots may have shrunk since the source was saved
+        assert "outside the allowed roots" in rooted.watch({"k": str(locked)})["k"]
+    finally:
+        rooted.close()
 
 
 def test_fair_pick_shares_the_watches_across_tenants() -> None:

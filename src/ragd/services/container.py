@@ -238,7 +238,7 @@ def build_folder_watcher(settings: Settings) -> FolderWatcher | None:
         return None
     from ragd.adapters.sources.folder_watch import WatchfilesWatcher
 
-    return WatchfilesWatcher(debounce_ms=src.watch_debounce_ms)
+    return WatchfilesWatcher(debounce_ms=src.watch_debounce_ms, roots=src.folder_root_list)
 
 
 def build_secret_box(settings: Settings) -> SecretBox:

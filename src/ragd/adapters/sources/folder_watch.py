@@ -36,9 +36,12 @@ CHECK_MS = 1000
 JOIN_SECONDS = 5.0
 
 
-def unwatchable(path: str) -> str | None:
-    """Why this folder cannot be watched now, or ``None``."""
+def unwatchable(path: str, roots: list[Path] | None = None) -> str | None:
+    """Why this folder cannot be watched now, or ``None``. With ``roots``, a folder outside
+    them is refused (they may have changed since the source was saved: its run says so)."""
     p = Path(path)
+    if roots is not None and not any(p == r or p.is_relative_to(r) for r in roots):
+        return f"{path} is outside the allowed roots (RAGD_SOURCES_FOLDER_ROOTS)"
     try:
         if not p.exists():
             return f"folder {path} not found"
@@ -130,8 +133,15 @@ class _Watch:
 
 
 class WatchfilesWatcher:
-    def __init__(self, *, debounce_ms: int, retry_seconds: float = RETRY_SECONDS) -> None:
+    def __init__(
+        self,
+        *,
+        debounce_ms: int,
+        roots: list[str] | None = None,
+        retry_seconds: float = RETRY_SECONDS,
+    ) -> None:
         self.debounce_ms = debounce_ms
+        self.roots = None if roots is None else [Path(r).resolve() for r in roots]
         self.retry_seconds = retry_seconds
         self._watches: dict[str, _Watch] = {}
         self._failed: dict[str, tuple[str, str, float]] = {}
@@ -164,7 +174,7 @@ class WatchfilesWatcher:
             if failed is not None and now < failed[2]:
                 errors[key] = failed[1]
                 continue
-            reason = unwatchable(path)
+            reason = unwatchable(path, self.roots)
             if reason is not None:
                 if failed is None:
                     log.warning("source %s: %s; not watched", key, reason)
