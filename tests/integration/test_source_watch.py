@@ -141,7 +141,7 @@ def test_a_burst_of_writes_gives_a_few_runs(svc: Services, tmp_path: Path) -> No
         )
         time.sleep(1.5)  # any run still to come would have started by now
         runs = state(svc, source).run_number - before
-    assert 1 <= runs <= 3, runs
+    assert 1 <= runs <= 4, runs  # not one per file
 
 
 def test_with_the_watch_off_nothing_runs_until_the_schedule(tmp_path: Path) -> None:
