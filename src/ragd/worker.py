@@ -26,7 +26,9 @@ the ingest section of its settings (``RAGD_WORKER_*``, ``RAGD_JOB_LEASE_SECONDS`
 
 With ``sources`` (the embedded worker and ``ragd worker``, unless
 ``RAGD_SOURCES_IN_WORKER=false``) a worker also runs synced sources that are due, on threads
-of their own (``services.source_schedule``), so a long crawl never holds up ingestion.
+of their own (``services.source_schedule``), so a long crawl never holds up ingestion, and
+watches folder sources' folders (``services.source_watch``, unless
+``RAGD_SOURCES_WATCH=false``) so a changed folder is synced seconds later.
 """
 
 from __future__ import annotations
@@ -298,6 +300,7 @@ def build_worker(
             services.source_sync.sources,
             concurrency=services.settings.sources.concurrency,
             owner=worker_id,
+            watch=services.source_watch,
         )
     deliveries = None
     if services.webhooks is not None and services.settings.webhooks.delivery_in_worker:

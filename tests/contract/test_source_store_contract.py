@@ -109,3 +109,18 @@ def test_unseen_items_are_those_a_run_did_not_stamp(sources: SqlSourceStore) -> 
     assert sources.get(A, src.id).item_count == 2
     sources.delete(A, src.id)
     assert sources.all_items(A, src.id, limit=10) == []
+
+
+def test_folders_lists_every_tenants_enabled_folder_sources(sources: SqlSourceStore) -> None:
+    now = utcnow()
+    a = sources.create(A, NewSource("fa", "folder", {"path": "/srv/a"}, 3600), next_run_at=now)
+    b = sources.create(B, NewSource("fb", "folder", {"path": "/srv/b"}, 3600), next_run_at=now)
+    sources.create(A, NewSource("off", "folder", {"path": "/srv/off"}, 3600, enabled=False),
+                   next_run_at=now)  # fmt: skip
+    sources.create(A, NewSource("site", "web", {"start_urls": ["https://x"]}, 3600),
+                   next_run_at=now)  # fmt: skip
+    listed = sources.folders(100)
+    assert (A, a.id, "/srv/a") in listed and (B, b.id, "/srv/b") in listed
+    assert {p for _, _, p in listed} & {"/srv/off"} == set()
+    assert len([x for x in listed if x[1] in (a.id, b.id)]) == 2
+    assert len(sources.folders(1)) == 1  # bounded

@@ -118,3 +118,38 @@ def test_private_hosts_are_refused(host: str) -> None:
     with pytest.raises(PrivateAddress):
         check_host(host, allow_private=False)
     check_host(host, allow_private=True)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("RAGD_SOURCES_WATCH_DEBOUNCE_MS", "5"),  # below 10 ms: a run per write
+        ("RAGD_SOURCES_WATCH_DEBOUNCE_MS", "600001"),
+        ("RAGD_SOURCES_WATCH_MAX", "-1"),
+        ("RAGD_SOURCES_WATCH_MAX", "100000"),  # a thread per folder: bounded
+        ("RAGD_SOURCES_WATCH", "maybe"),
+    ],
+)
+def test_watch_settings_out_of_bounds_are_refused(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    from pydantic import ValidationError
+
+    from ragd.config import Settings
+
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError, match=name):
+        Settings()  # type: ignore[call-arg]
+
+
+def test_the_folder_watcher_is_built_only_when_it_can_watch(tmp_path: Path) -> None:
+    from ragd.services.container import build_folder_watcher
+    from tests.conftest import make_settings
+
+    roots = str(tmp_path)
+    assert build_folder_watcher(make_settings(tmp_path, sources_folder_roots=roots)) is not None
+    assert build_folder_watcher(make_settings(tmp_path)) is None  # no folder sources at all
+    for off in ({"sources_watch": False}, {"sources_watch_max": 0}):
+        assert (
+            build_folder_watcher(make_settings(tmp_path, sources_folder_roots=roots, **off)) is None
+        )

@@ -25,6 +25,9 @@ class SourcesSettings(Section):
     max_run_seconds: float = Field(validation_alias="sources_max_run_seconds")
     http_timeout_seconds: float = Field(validation_alias="sources_http_timeout_seconds")
     allow_private_networks: bool = Field(validation_alias="sources_allow_private_networks")
+    watch: bool = Field(validation_alias="sources_watch")
+    watch_debounce_ms: int = Field(validation_alias="sources_watch_debounce_ms")
+    watch_max: int = Field(validation_alias="sources_watch_max")
 
     @property
     def folder_root_list(self) -> list[str]:
@@ -74,6 +77,19 @@ class SourcesFields(BaseModel):
     )
     """Web sites and S3 endpoints on loopback, private or link-local addresses (the cloud
     metadata service) are refused unless this is on."""
+    sources_watch: bool = Field(True, validation_alias=env("RAGD_SOURCES_WATCH"))
+    """The worker watches folder sources' folders and runs a source soon after its folder
+    changes (the schedule's full scan goes on as well)."""
+    sources_watch_debounce_ms: int = Field(
+        1000, ge=10, le=600_000, validation_alias=env("RAGD_SOURCES_WATCH_DEBOUNCE_MS")
+    )
+    """A folder's changes are acted on once it has been quiet this long (at most ten times
+    this under a constant stream of changes): a burst of writes gives one run."""
+    sources_watch_max: int = Field(
+        64, ge=0, le=4096, validation_alias=env("RAGD_SOURCES_WATCH_MAX")
+    )
+    """Folders one worker process watches at most (shared fairly across tenants); the rest
+    are scanned on their schedule only."""
 
     @property
     def sources(self) -> SourcesSettings:

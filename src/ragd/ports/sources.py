@@ -1,9 +1,10 @@
 """Ports of sources: where their state lives (SourceStore), how each kind is read
-(SourceReader), how their secrets are kept (SecretBox)."""
+(SourceReader), how their secrets are kept (SecretBox), how folders are watched
+(FolderWatcher)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -59,6 +60,11 @@ class SourceStore(Protocol):
     def due(self, now: datetime, limit: int) -> list[tuple[TenantId, str]]:
         """Enabled sources whose next run is due and whose lease is free (every tenant:
         the scheduler's one cross-tenant read), oldest due first."""
+        ...
+
+    def folders(self, limit: int) -> list[tuple[TenantId, str, str]]:
+        """``(tenant, source id, path)`` of the enabled folder sources (every tenant: the
+        watcher's one cross-tenant read), oldest first."""
         ...
 
     def running_tenants(self, now: datetime) -> set[TenantId]:
@@ -156,3 +162,26 @@ class SecretBox(Protocol):
     def seal(self, secret: dict[str, str]) -> bytes: ...
 
     def open(self, sealed: bytes) -> dict[str, str]: ...
+
+
+class FolderWatcher(Protocol):
+    """Watches folders for changes (created, modified, deleted, renamed files, in every
+    subfolder), each folder on its own, so one that vanishes or cannot be read stops only
+    its own watch. Changes the folder's scan would not see (hidden files, links out of the
+    folder) are ignored. A burst of changes is reported once, after the folder has been
+    quiet for the watcher's debounce time."""
+
+    def watch(self, folders: Mapping[str, str]) -> dict[str, str]:
+        """Watch exactly these folders (key -> path): start the new ones, stop the ones no
+        longer listed, try again the ones whose watch failed. Returns key -> reason for the
+        folders that are not watched now (missing, unreadable, out of watches)."""
+        ...
+
+    def changed(self) -> dict[str, datetime]:
+        """The keys whose folder changed (or whose watch failed: the folder vanished) since
+        the last call, each with when the change was reported."""
+        ...
+
+    def close(self) -> None:
+        """Stop every watch."""
+        ...

@@ -24,7 +24,7 @@ from ragd.ports.index_sync import IndexSync
 from ragd.ports.limiter import Limiter
 from ragd.ports.prompts import PromptTemplates
 from ragd.ports.reranker import Reranker
-from ragd.ports.sources import SecretBox, SourceReader, SourceStore
+from ragd.ports.sources import FolderWatcher, SecretBox, SourceReader, SourceStore
 from ragd.ports.webhooks import Webhooks, WebhookSender
 from ragd.services.accounts import AccountService
 from ragd.services.answer import AnswerPolicy, AnswerService
@@ -49,6 +49,7 @@ from ragd.services.quotas import QuotaDefaults, QuotaService
 from ragd.services.reindex import ReindexService
 from ragd.services.search import FusionPolicy, SearchService
 from ragd.services.source_sync import SourceSync
+from ragd.services.source_watch import SourceWatch
 from ragd.services.sources import SourcePolicy, SourceService
 from ragd.services.submitting import SubmitService
 from ragd.services.webhooks import DeliveryPolicy, EventEmitter, WebhookService
@@ -78,6 +79,7 @@ class Ports:
     sources: SourceStore | None = None
     source_readers: Mapping[str, SourceReader] | None = None
     secret_box: SecretBox | None = None
+    folder_watcher: FolderWatcher | None = None
     webhooks: Webhooks | None = None
     webhook_sender: WebhookSender | None = None
     prompt_templates: PromptTemplates | None = None
@@ -124,6 +126,9 @@ class Services:
     """Synced sources (S3, web, folder): settings, secrets, removal."""
     source_sync: SourceSync | None = None
     """Runs of synced sources (the worker's scheduler and ``ragd sources run``)."""
+    source_watch: SourceWatch | None = None
+    """Folder sources made due when their folder changes (the worker's scheduler); None
+    with ``RAGD_SOURCES_WATCH=false`` or no folder roots."""
     webhooks: WebhookService | None = None
     """Webhook subscriptions and their delivery (None when the container wired none)."""
     prompt_templates: PromptTemplateService | None = None
@@ -355,6 +360,9 @@ def assemble(settings: Settings, p: Ports) -> Services:
         index_sync=p.index_sync,
         sources=sources,
         source_sync=source_sync,
+        source_watch=None
+        if p.folder_watcher is None or p.sources is None
+        else SourceWatch(p.sources, p.folder_watcher, max_folders=settings.sources.watch_max),
         webhooks=_webhooks(settings, p),
         prompt_templates=templates,
         graph=p.graph,

@@ -23,7 +23,7 @@ from ragd.ports.index_sync import IndexSync
 from ragd.ports.limiter import Limiter
 from ragd.ports.llm import UsesEmbedder
 from ragd.ports.reranker import Reranker
-from ragd.ports.sources import SecretBox, SourceReader
+from ragd.ports.sources import FolderWatcher, SecretBox, SourceReader
 from ragd.services.assembly import Ports, Services, assemble
 from ragd.services.backup import BackupPolicy, BackupService
 from ragd.services.reindex import ReindexService
@@ -230,6 +230,17 @@ def build_source_readers(settings: Settings) -> dict[str, SourceReader]:
     }
 
 
+def build_folder_watcher(settings: Settings) -> FolderWatcher | None:
+    """The watcher of folder sources' folders (``RAGD_SOURCES_WATCH``); it starts nothing
+    until the worker's scheduler hands it folders. None when off or without folder roots."""
+    src = settings.sources
+    if not src.watch or not src.folder_root_list or src.watch_max == 0:
+        return None
+    from ragd.adapters.sources.folder_watch import WatchfilesWatcher
+
+    return WatchfilesWatcher(debounce_ms=src.watch_debounce_ms, roots=src.folder_root_list)
+
+
 def build_secret_box(settings: Settings) -> SecretBox:
     """Fernet with ``RAGD_SOURCES_SECRET_KEY``; in development without one, a key file
     under the data directory; elsewhere without one, a box that refuses."""
@@ -388,6 +399,7 @@ def build_services(settings: Settings, *, check_index: bool = True) -> Services:
         sources=SqlSourceStore(db),
         source_readers=build_source_readers(settings),
         secret_box=build_secret_box(settings),
+        folder_watcher=build_folder_watcher(settings),
         webhooks=SqlWebhooks(db),
         webhook_sender=sender.build(
             timeout_s=settings.webhooks.timeout_seconds,

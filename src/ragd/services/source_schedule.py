@@ -7,6 +7,10 @@ ingestion loop, so a long crawl never holds up parsing and embedding, and at mos
 the leases say) goes before a second source of a tenant already being synced, so one
 tenant's big bucket never stalls another tenant's small site. The documents a run submits
 go through the ingestion queue, whose claims are fair across tenants too.
+
+With a ``SourceWatch`` (``RAGD_SOURCES_WATCH``), each turn first makes due the folder
+sources whose folder changed (``services.source_watch``): their runs start here, like any
+other, on the same turn.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from ragd.domain.models import TenantId, utcnow
 from ragd.errors import BackendUnavailable, LeaseLost, NotFound
 from ragd.ports.sources import SourceStore
 from ragd.services.source_sync import SourceSync
+from ragd.services.source_watch import SourceWatch
 
 log = logging.getLogger("ragd.sources")
 
@@ -42,9 +47,16 @@ def fair_order(due: list[tuple[TenantId, str]], busy: set[TenantId]) -> list[tup
 
 class SourceScheduler:
     def __init__(
-        self, sync: SourceSync, sources: SourceStore, *, concurrency: int, owner: str
+        self,
+        sync: SourceSync,
+        sources: SourceStore,
+        *,
+        concurrency: int,
+        owner: str,
+        watch: SourceWatch | None = None,
     ) -> None:
         self.sync = sync
+        self.watch = watch
         self.sources = sources
         self.concurrency = concurrency
         self.owner = owner
@@ -85,14 +97,23 @@ class SourceScheduler:
     def run(self, stop: threading.Event, *, poll_seconds: float) -> None:
         """Start due sources until ``stop`` is set; then let the runs in progress stop at
         their next item (recorded ``partial``) and wait for them."""
-        with ThreadPoolExecutor(
-            max_workers=self.concurrency, thread_name_prefix="ragd-source"
-        ) as pool:
-            while not stop.is_set():
-                try:
-                    self.tick(pool, stop.is_set)
-                except BackendUnavailable as exc:
-                    log.warning("sources: database unavailable: %s", exc)
-                except Exception:
-                    log.exception("sources: scheduling failed")
-                stop.wait(poll_seconds)
+        try:
+            with ThreadPoolExecutor(
+                max_workers=self.concurrency, thread_name_prefix="ragd-source"
+            ) as pool:
+                while not stop.is_set():
+                    self._turn(pool, stop)
+                    stop.wait(poll_seconds)
+        finally:
+            if self.watch is not None:
+                self.watch.close()
+
+    def _turn(self, pool: ThreadPoolExecutor, stop: threading.Event) -> None:
+        try:
+            if self.watch is not None:
+                self.watch.tick()
+            self.tick(pool, stop.is_set)
+        except BackendUnavailable as exc:
+            log.warning("sources: database unavailable: %s", exc)
+        except Exception:
+            log.exception("sources: scheduling failed")

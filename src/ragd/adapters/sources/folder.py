@@ -1,5 +1,5 @@
-"""A folder on the server, scanned in full each run (no watcher: a change is picked up by
-the next scheduled scan, at most the source's interval later).
+"""A folder on the server, scanned in full each run. Between runs the worker watches it
+(``folder_watch``) and makes the source due when it changes; the scan is what syncs.
 
 Only folders below an allow-listed root (``RAGD_SOURCES_FOLDER_ROOTS``) may be a source: a
 tenant must not be able to index ``/etc`` or another tenant's share. Symbolic links are not

@@ -1,10 +1,11 @@
 """SourceStore on SQL: sources, their runs' leases and their items.
 
 Every statement is scoped to the source's tenant (row-level security on Postgres), except
-the scheduler's two cross-tenant reads (``due``, ``running_tenants``), which run in the
-system scope. A run holds its source with a lease (owner + expiry) taken by one
-conditional ``UPDATE``, so two workers never run one source at once; the writes that end a
-run are fenced by the same owner, so a run presumed dead cannot record over its successor.
+the scheduler's and the folder watcher's cross-tenant reads (``due``,
+``running_tenants``, ``folders``), which run in the system scope. A run holds its source
+with a lease (owner + expiry) taken by one conditional ``UPDATE``, so two workers never run
+one source at once; the writes that end a run are fenced by the same owner, so a run
+presumed dead cannot record over its successor.
 """
 
 from __future__ import annotations
@@ -239,6 +240,22 @@ class SqlSourceStore:
             return [(TenantId(t), i) for t, i in rows]
 
         return self.db.run_read(read, SYSTEM)  # every tenant: the scheduler
+
+    def folders(self, limit: int) -> list[tuple[TenantId, str, str]]:
+        def read(conn: Any) -> list[tuple[TenantId, str, str]]:
+            rows = conn.execute(
+                select(sources.c.tenant_id, sources.c.id, sources.c.config)
+                .where(sources.c.enabled.is_(True), sources.c.kind == "folder")
+                .order_by(sources.c.created_at, sources.c.id)
+                .limit(limit)
+            ).all()
+            return [
+                (TenantId(t), i, str(c["path"]))
+                for t, i, c in rows
+                if isinstance(c, dict) and isinstance(c.get("path"), str)
+            ]
+
+        return self.db.run_read(read, SYSTEM)  # every tenant: the folder watcher
 
     def running_tenants(self, now: datetime) -> set[TenantId]:
         def read(conn: Any) -> set[TenantId]:
