@@ -228,3 +228,27 @@ def test_collections_groups_and_grants_from_the_command_line(tmp_path: Path, cor
     r = ragd(["collections", "delete", "hr", "--yes"], data)
     assert r.returncode == 0 and "1 document" in r.stdout
     assert json.loads(ragd(["search", "waggle", "--json"], data).stdout)["hits"] == []
+
+
+def test_api_keys_limited_to_a_role_from_the_command_line(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    r = ragd(["admin", "create-tenant", "acme"], data)
+    assert r.returncode == 0, r.stderr
+    admin = json.loads(r.stdout)["user_id"]
+    r = ragd(["admin", "create-key", "--tenant", "acme", "--user", admin, "--role", "reader"], data)
+    assert r.returncode == 0, r.stderr
+    made = json.loads(r.stdout)
+    assert made["role"] == "reader" and made["key"].startswith("ragd_")
+    listed = ragd(["admin", "keys", "--tenant", "acme"], data).stdout
+    assert f"{made['key_id']}" in listed and "role=reader" in listed
+    r = ragd(["admin", "key-role", made["key_id"], "--tenant", "acme", "--role", "none"], data)
+    assert r.returncode == 0 and "not limited" in r.stdout
+    bad = ragd(["admin", "key-role", made["key_id"], "--tenant", "acme", "--role", "boss"], data)
+    assert bad.returncode == 2 and "unknown role 'boss'" in bad.stderr
+    reader = json.loads(
+        ragd(["admin", "create-user", "--tenant", "acme", "--name", "bob"], data).stdout
+    )["user_id"]
+    above = ragd(
+        ["admin", "create-key", "--tenant", "acme", "--user", reader, "--role", "editor"], data
+    )
+    assert above.returncode == 2 and "its user is only reader" in above.stderr

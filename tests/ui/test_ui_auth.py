@@ -66,15 +66,16 @@ def test_sign_in_roles_keys_audit_usage(
     # is still there and a loose "Name" label would fill it instead.
     expect(page.get_by_role("heading", name="API keys", level=1)).to_be_visible()
     page.get_by_label("Name", exact=True).fill("ci bot")
+    page.get_by_label("Limited to").select_option("reader")
     page.get_by_role("button", name="Create key").click()
     secret = page.locator(".secret-value")
     expect(secret).to_have_text(_startswith("ragd_"))
     new_key = secret.inner_text()
-    assert (
-        httpx.get(base + "/api/v1/me", headers={"X-API-Key": new_key}).json()["tenant_id"] == "acme"
-    )
+    me = httpx.get(base + "/api/v1/me", headers={"X-API-Key": new_key}).json()
+    assert me["tenant_id"] == "acme" and me["role"] == "reader"  # an admin's key, limited
     row = page.locator("tbody tr").filter(has_text="ci bot")
     expect(row).to_contain_text("active")
+    expect(row).to_contain_text("reader")
     page.screenshot(path=str(screenshots / "admin-keys.png"), full_page=True)
     page.once("dialog", lambda d: d.accept())
     row.get_by_role("button", name="Revoke ci bot").click()

@@ -89,3 +89,21 @@ def test_reserved_metadata_keys_are_refused() -> None:
         check_metadata({"_ragd_c": "hr"})
     with pytest.raises(InvalidRequest):
         SearchFilters.from_mapping({"metadata": {"_ragd_c": "hr"}})
+
+
+def test_a_keys_role_caps_levels_and_never_widens() -> None:
+    from ragd.domain.access import level_cap
+    from ragd.domain.accounts import Role, effective_role
+
+    assert effective_role(Role.TENANT_ADMIN, Role.READER) == Role.READER
+    assert effective_role(Role.EDITOR, Role.TENANT_ADMIN) == Role.EDITOR  # never above
+    assert effective_role(Role.EDITOR, None) == Role.EDITOR
+    eve = Access(T, {"hr": Level.MANAGE, "ops": Level.WRITE, "pub": Level.READ}, ("u:eve",))
+    as_reader = eve.capped(level_cap(Role.READER))
+    assert as_reader.readable() == eve.readable()
+    assert not any(as_reader.can(c, Level.WRITE) for c in ("hr", "ops", "pub"))
+    as_editor = eve.capped(level_cap(Role.EDITOR))
+    assert as_editor.can("hr", Level.WRITE) and not as_editor.can("hr", Level.MANAGE)
+    assert as_editor.can("ops", Level.WRITE) and not as_editor.can("pub", Level.WRITE)
+    assert eve.capped(level_cap(Role.TENANT_ADMIN)) == eve
+    assert as_reader.fingerprint() == eve.fingerprint()  # the same rows: the same cache

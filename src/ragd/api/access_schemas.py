@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ragd.domain.access import Collection, Grant, Group
+from ragd.domain.accounts import Role
 
 
 class _Strict(BaseModel):
@@ -93,4 +94,11 @@ class GrantOut(BaseModel):
 class KeyScopeIn(_Strict):
     collections: list[str] | None = Field(
         max_length=200, description="The only collections the key reaches; null: no limit"
+    )
+
+
+class KeyRoleIn(_Strict):
+    role: Role | None = Field(
+        description="The most the key may do (reader, editor, tenant_admin, platform_admin; "
+        "at most its user's role); null: no limit beyond the user's role"
     )

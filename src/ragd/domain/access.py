@@ -26,6 +26,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from ragd.domain.accounts import Role
 from ragd.domain.models import TenantId
 from ragd.errors import InvalidRequest
 
@@ -56,6 +57,17 @@ _RANK = {Level.READ: 0, Level.WRITE: 1, Level.MANAGE: 2}
 
 def level_allows(have: Level, needed: Level) -> bool:
     return _RANK[have] >= _RANK[needed]
+
+
+def level_cap(key_role: Role) -> Level:
+    """The highest collection level an API key limited to ``key_role`` may use, whatever
+    its user's grants say: a reader's key only reads, an editor's key may write but not
+    manage (rename, delete a collection, change its grants)."""
+    if key_role == Role.READER:
+        return Level.READ
+    if key_role == Role.EDITOR:
+        return Level.WRITE
+    return Level.MANAGE
 
 
 def check_slug(value: str, what: str) -> str:
@@ -224,6 +236,22 @@ class Access:
         return Access(
             self.tenant_id,
             {c: lv for c, lv in self.collections.items() if c in wanted},
+            self.principals,
+            self.user_id,
+            all_documents=self.all_documents,
+            key_scope=self.key_scope,
+        )
+
+    def capped(self, most: Level) -> Access:
+        """The same reads, with no level above ``most`` (an API key limited to a role).
+        Only restricted callers are capped: a key limited below tenant_admin never gets
+        the unrestricted access that role gives (``PermissionService.access_for``)."""
+        if most == Level.MANAGE or self.collections is None:
+            return self
+        levels = {c: (most if level_allows(lv, most) else lv) for c, lv in self.collections.items()}
+        return Access(
+            self.tenant_id,
+            levels,
             self.principals,
             self.user_id,
             all_documents=self.all_documents,

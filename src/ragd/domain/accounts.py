@@ -35,6 +35,11 @@ def lesser_role(a: Role, b: Role) -> Role:
     return a if _RANK[a] <= _RANK[b] else b
 
 
+def effective_role(user_role: Role, key_role: Role | None) -> Role:
+    """What a request made with a key acts as: never more than the user is now."""
+    return user_role if key_role is None else lesser_role(user_role, key_role)
+
+
 class Status(StrEnum):
     ACTIVE = "active"
     DISABLED = "disabled"
@@ -84,6 +89,10 @@ class ApiKey:
     expires_at: datetime | None
     revoked_at: datetime | None
     last_used_at: datetime | None
+    role: Role | None = None
+    """The most this key may do (None: whatever its user may). A request with the key acts
+    with the lesser of this and the user's role *at the time of the request*, so lowering
+    the user lowers the key too."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +119,9 @@ class Principal:
     role: Role
     method: AuthMethod
     key_id: str | None = None
+    key_role: Role | None = None
+    """The role the request's API key is limited to (``role`` is already the lesser of it
+    and the user's); permissions also cap collection grants by it (``access.level_cap``)."""
 
     def can(self, needed: Role) -> bool:
         return role_allows(self.role, needed)

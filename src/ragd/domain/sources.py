@@ -218,6 +218,12 @@ class ReadItem:
     """The server said the item no longer exists (404/410): delete it now."""
     validators: dict[str, str] = field(default_factory=dict)
     links: tuple[str, ...] = ()
+    readers: tuple[str, ...] | None = None
+    """The allow-list the item's own permission field gives (``source_permissions``);
+    None when the source maps no permissions (the document's allow-list is left alone)."""
+    groups_if_known: bool = False
+    """``readers`` came from a name outside ragd (a POSIX group): keep a ``g:`` principal
+    only if the tenant has that group."""
 
     def read(self) -> bytes:
         if self.data is not None:

@@ -51,7 +51,16 @@ class Accounts(Protocol):
         prefix: str,
         secret_hash: str,
         expires_at: datetime | None,
+        role: Role | None = None,
     ) -> ApiKey: ...
+
+    def get_key(self, tenant: TenantId, key_id: str) -> ApiKey:
+        """``NotFound`` unless the tenant has it."""
+        ...
+
+    def set_key_role(self, tenant: TenantId, key_id: str, role: Role | None) -> ApiKey:
+        """Limit a key to a role (None: lift the limit); ``NotFound`` for another's key."""
+        ...
 
     def find_key(self, prefix: str) -> StoredKey | None: ...
 

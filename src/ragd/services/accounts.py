@@ -8,15 +8,17 @@ from datetime import timedelta
 
 from ragd.domain.accounts import (
     PLATFORM_TENANT,
+    ApiKey,
     IssuedKey,
     Role,
     Status,
     Tenant,
     TenantLimits,
     User,
+    role_allows,
 )
 from ragd.domain.models import TenantId, utcnow
-from ragd.errors import InvalidRequest, NotFound
+from ragd.errors import Forbidden, InvalidRequest, NotFound
 from ragd.ports.accounts import Accounts
 from ragd.services.auth import KeyHasher, new_key_material
 
@@ -89,7 +91,11 @@ class AccountService:
         *,
         name: str = "api key",
         expires_in_days: int | None = None,
+        role: Role | None = None,
+        by: Role | None = None,
     ) -> IssuedKey:
+        """A new key for ``user_id``, limited to ``role`` if given (see ``key_role``)."""
+        role = self.key_role(tenant, user_id, role, by=by)
         plaintext, prefix, secret = new_key_material()
         expires = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
         key = self.accounts.create_key(
@@ -99,11 +105,44 @@ class AccountService:
             prefix=prefix,
             secret_hash=self.hasher.hash(secret),
             expires_at=expires,
+            role=role,
         )
         return IssuedKey(key, plaintext)
 
-    def rotate_key(self, tenant: TenantId, key_id: str) -> IssuedKey:
-        """A new key for the same user and name; the old one is revoked at once."""
+    def key_role(
+        self, tenant: TenantId, user_id: str, role: Role | None, *, by: Role | None = None
+    ) -> Role | None:
+        """The role limit to store on a key of ``user_id``, asked by a caller acting as
+        ``by`` (None: the command line, no ceiling).
+
+        A limit above the user's role is refused (it would promise what the key can never
+        do); so is one above the caller's, and a caller acting with less than the user
+        (a platform admin's key limited to tenant_admin) gets a key limited to the
+        caller's role when it asks for none, so no key can mint a stronger one.
+        """
+        user = self.accounts.get_user(tenant, user_id)
+        if role is not None and not role_allows(user.role, role):
+            raise InvalidRequest(
+                f"a key cannot be limited to {role.value}: its user is only {user.role.value}"
+            )
+        if by is not None:
+            if role is not None and not role_allows(by, role):
+                raise Forbidden(f"you act as {by.value}: you cannot give a key {role.value}")
+            if role is None and not role_allows(by, user.role):
+                role = by
+        return role
+
+    def set_key_role(
+        self, tenant: TenantId, key_id: str, role: Role | None, *, by: Role | None = None
+    ) -> tuple[ApiKey, ApiKey]:
+        """Limit a key to ``role`` (None: lift the limit, up to the caller's role);
+        returns the key before and after, for the audit log."""
+        before = self.accounts.get_key(tenant, key_id)
+        limit = self.key_role(tenant, before.user_id, role, by=by)
+        return before, self.accounts.set_key_role(tenant, key_id, limit)
+
+    def rotate_key(self, tenant: TenantId, key_id: str, *, by: Role | None = None) -> IssuedKey:
+        """A new key for the same user, name and role limit; the old one is revoked at once."""
         old = next((k for k in self.accounts.list_keys(tenant) if k.id == key_id), None)
         if old is None:
             raise NotFound(f"key {key_id} not found")
@@ -112,7 +151,9 @@ class AccountService:
         days = None
         if old.expires_at is not None:
             days = max(1, (old.expires_at - old.created_at).days)
-        new = self.issue_key(tenant, old.user_id, name=old.name, expires_in_days=days)
+        new = self.issue_key(
+            tenant, old.user_id, name=old.name, expires_in_days=days, role=old.role, by=by
+        )
         self.accounts.revoke_key(tenant, key_id)
         return new
 

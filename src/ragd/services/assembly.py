@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ragd.config import Settings
+from ragd.domain.access import Access
 from ragd.domain.models import TenantId
 from ragd.domain.pricing import PriceTable
+from ragd.errors import NotFound
 from ragd.ports import LLM, Cache, Embedder, Index, Parsing, Queue, Store
 from ragd.ports.access import Permissions
 from ragd.ports.accounts import Accounts
@@ -41,14 +43,14 @@ from ragd.services.graph_extract import LlmExtractor, RuleExtractor
 from ragd.services.graph_search import GraphPolicy, GraphRetriever
 from ragd.services.indexing import ChunkingPolicy, IndexingService, RetryPolicy
 from ragd.services.ingest import IngestService
-from ragd.services.permissions import PermissionService
+from ragd.services.permissions import Actor, PermissionService
 from ragd.services.prompt_templates import PromptTemplateService
 from ragd.services.prompting import PromptBuilder
 from ragd.services.querying import QueryService
 from ragd.services.quotas import QuotaDefaults, QuotaService
 from ragd.services.reindex import ReindexService
 from ragd.services.search import FusionPolicy, SearchService
-from ragd.services.source_sync import SourceSync
+from ragd.services.source_sync import Placement, SourceSync
 from ragd.services.source_watch import SourceWatch
 from ragd.services.sources import SourcePolicy, SourceService
 from ragd.services.submitting import SubmitService
@@ -313,7 +315,14 @@ def assemble(settings: Settings, p: Ports) -> Services:
         ),
     )
     submissions = SubmitService(uploads, quotas, p.cache)
-    sources, source_sync = _sources(settings, p, submissions)
+    permissions = (
+        None
+        if p.permissions is None
+        else PermissionService(
+            p.permissions, p.store, p.index, p.embedder, audit, delete_document=submissions.delete
+        )
+    )
+    sources, source_sync = _sources(settings, p, submissions, permissions)
     conversations = ConversationService(p.conversations, documents=p.store)
     # With a model configured, a follow-up is condensed by it (one short call, cached);
     # with the extractive default, rewritten without a model.
@@ -368,11 +377,7 @@ def assemble(settings: Settings, p: Ports) -> Services:
         graph=p.graph,
         graph_build=graph_build,
         graph_sync=p.graph_sync,
-        permissions=None
-        if p.permissions is None
-        else PermissionService(
-            p.permissions, p.store, p.index, p.embedder, audit, delete_document=submissions.delete
-        ),
+        permissions=permissions,
     )
 
 
@@ -403,8 +408,40 @@ def _collection_chunk_tokens(
     )
 
 
+def _placement(permissions: PermissionService | None) -> Placement | None:
+    """How source runs place their documents: as the tenant's administrator (a source
+    is a tenant admin's set-up), each change audited as done by ``source``."""
+    if permissions is None:
+        return None
+    perms = permissions
+
+    def place(
+        tenant: TenantId, doc_id: str, collection: str | None, readers: tuple[str, ...] | None
+    ) -> None:
+        perms.place_document(
+            Access(tenant, user_id="source"),
+            doc_id,
+            collection_id=collection,
+            readers=readers,
+            actor=Actor(user_id="source"),
+        )
+
+    def exists(tenant: TenantId, collection: str) -> bool:
+        try:
+            perms.permissions.get_collection(tenant, collection)
+        except NotFound:
+            return False
+        return True
+
+    return Placement(
+        place=place,
+        groups=lambda tenant: {g.id for g in perms.permissions.list_groups(tenant)},
+        collection_exists=exists,
+    )
+
+
 def _sources(
-    settings: Settings, p: Ports, submissions: SubmitService
+    settings: Settings, p: Ports, submissions: SubmitService, permissions: PermissionService | None
 ) -> tuple[SourceService | None, SourceSync | None]:
     """Synced sources, when the container built their ports."""
     if p.sources is None or p.source_readers is None or p.secret_box is None:
@@ -426,5 +463,6 @@ def _sources(
         submissions,
         lease_seconds=src.lease_seconds,
         max_run_seconds=src.max_run_seconds,
+        placement=_placement(permissions),
     )
     return service, sync

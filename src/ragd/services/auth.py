@@ -28,7 +28,7 @@ from datetime import datetime
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from ragd.domain.accounts import Principal, Status, lesser_role
+from ragd.domain.accounts import Principal, Status, effective_role, lesser_role
 from ragd.domain.models import TenantId, utcnow
 from ragd.errors import Forbidden, NotFound, Overloaded, RateLimited, Unauthenticated
 from ragd.ports.accounts import Accounts
@@ -186,7 +186,14 @@ class Authenticator:
         user = self.accounts.get_user(key.tenant_id, key.user_id)
         self._check_active(key.tenant_id, user.status)
         self._touch(key.tenant_id, key.id, now)
-        return Principal(key.tenant_id, user.id, user.role, "api_key", key.id)
+        return Principal(
+            key.tenant_id,
+            user.id,
+            effective_role(user.role, key.role),
+            "api_key",
+            key.id,
+            key_role=key.role,
+        )
 
     def _recently_verified(self, prefix: str, digest: bytes) -> bool:
         """A hit renews the entry: a key in use stays verified (its record is still read)."""

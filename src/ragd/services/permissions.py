@@ -4,8 +4,10 @@ Every request turns its principal into an ``Access`` here (``access_for``), read
 from the database, so a changed grant, membership or key scope takes effect on the next
 request. Tenant admins (and the unauthenticated local mode) read the whole tenant;
 everyone else reads what grants give them and their groups; an API key limited to some
-collections narrows whoever holds it. Platform admins get nothing inside a tenant's data
-from their role: only what grants give them. Every grant change and every denial is
+collections narrows whoever holds it, and one limited to a role acts as that role (the
+lesser of it and its user's) and uses no grant above what the role may
+(``access.level_cap``: a reader's key only reads). Platform admins get nothing inside a
+tenant's data from their role: only what grants give them. Every grant change and every denial is
 written to the audit log; denials are counted in ``ragd_access_denied_total{reason}``.
 """
 
@@ -27,9 +29,10 @@ from ragd.domain.access import (
     Level,
     check_principal,
     check_slug,
+    level_cap,
     readers_of,
 )
-from ragd.domain.accounts import Principal, Role
+from ragd.domain.accounts import PLATFORM_TENANT, Principal, Role
 from ragd.domain.models import Chunk, Document, IndexEntry, TenantId, Vector
 from ragd.errors import Forbidden, InvalidRequest, NotFound
 from ragd.observability import metrics
@@ -71,11 +74,13 @@ class PermissionService:
     def access_for(self, principal: Principal) -> Access:
         tenant = principal.tenant_id
         self.permissions.ensure_defaults(tenant)
-        if principal.method == "none" or principal.role == Role.TENANT_ADMIN:
+        if principal.method == "none" or _tenant_admin(principal):
             access = Access(tenant, user_id=principal.user_id)
         else:
             principals, levels = self.permissions.resolve(tenant, principal.user_id)
             access = Access(tenant, levels, principals, principal.user_id)
+        if principal.key_role is not None:
+            access = access.capped(level_cap(principal.key_role))
         if principal.key_id is not None:
             scope = self.permissions.key_collections(tenant, principal.key_id)
             if scope is not None:
@@ -411,6 +416,15 @@ class PermissionService:
             request_id=actor.request_id,
             detail=detail,
         )
+
+
+def _tenant_admin(principal: Principal) -> bool:
+    """Reads the whole tenant by role. A key limited to tenant_admin in the platform
+    tenant is not: its user is (most likely) a platform admin, who reads there only what
+    grants give, and limiting a key must never widen what it reads."""
+    if principal.role != Role.TENANT_ADMIN:
+        return False
+    return principal.key_role is None or principal.tenant_id != PLATFORM_TENANT
 
 
 def _name(name: str) -> str:

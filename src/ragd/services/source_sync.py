@@ -19,6 +19,12 @@ ends where an uninterrupted run would have:
 
 A failed item keeps its document; a listing that stopped early (an error, the time limit,
 an unreachable site) deletes nothing: a site that is down must not empty the index.
+
+Placement (``domain.source_permissions``): documents go to the source's ``collection``;
+with ``permissions`` set, each item's allow-list is its own permission field as read this
+run. A document whose collection or allow-list differs from that is placed first
+(``Placement.place``: the Store row and its index entries in one transaction, audited),
+whether or not its content changed, so a changed field counts from the run that sees it.
 """
 
 from __future__ import annotations
@@ -29,7 +35,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
-from ragd.domain.models import TenantId, utcnow
+from ragd.domain.access import DEFAULT_COLLECTION
+from ragd.domain.models import Document, TenantId, utcnow
+from ragd.domain.source_permissions import target_of
 from ragd.domain.sources import (
     ItemRecord,
     ReadItem,
@@ -55,6 +63,17 @@ BATCH = 100
 
 
 @dataclass(frozen=True)
+class Placement:
+    """What a run needs of the permissions use case to place its documents."""
+
+    place: Callable[[TenantId, str, str | None, tuple[str, ...] | None], None]
+    """Move a document to a collection and/or set its allow-list (None: leave it)."""
+    groups: Callable[[TenantId], set[str]]
+    """The tenant's group ids."""
+    collection_exists: Callable[[TenantId, str], bool]
+
+
+@dataclass(frozen=True)
 class RunResult:
     source_id: str
     outcome: RunOutcome
@@ -73,7 +92,9 @@ class SourceSync:
         *,
         lease_seconds: float,
         max_run_seconds: float,
+        placement: Placement | None = None,
     ) -> None:
+        self.placement = placement
         self.sources = sources
         self.readers = readers
         self.box = box
@@ -155,6 +176,9 @@ class _Run:
         self.tally = RunTally()
         self.renewed = time.monotonic()
         self.seen_keys: set[str] = set()
+        self.target = target_of(source.config)
+        self.placed_keys: set[str] = set()
+        self._groups: set[str] | None = None
 
     def execute(self) -> bool:
         """Read, apply, delete; whether the listing was complete."""
@@ -162,6 +186,15 @@ class _Run:
         reader = s.readers.get(self.source.kind)
         if reader is None:
             raise NotFound(f"{self.source.kind} sources are not available in this installation")
+        placed = self.target.collection != DEFAULT_COLLECTION or self.target.maps_readers
+        if placed and s.placement is None:
+            raise NotFound("collections are not available here: a source cannot place documents")
+        if (
+            s.placement is not None
+            and self.target.collection != DEFAULT_COLLECTION
+            and not s.placement.collection_exists(self.tenant, self.target.collection)
+        ):
+            raise NotFound(f"the source's collection {self.target.collection!r} does not exist")
         sealed = s.sources.sealed_secret(self.tenant, self.source.id)
         access = SourceAccess(
             source_id=self.source.id,
@@ -212,6 +245,8 @@ class _Run:
                 self._gone(item, row)
             elif item.error is not None:
                 self._failed(item, row, item.error)
+            elif has_doc and doc is not None and not self._placed(item, row, doc):
+                continue  # could not be placed: failed, kept as it was
             elif (
                 has_doc
                 and row is not None
@@ -220,7 +255,7 @@ class _Run:
                     or (item.change_key is not None and item.change_key == row.change_key)
                 )
             ):
-                self._count("unchanged")
+                self._count("changed" if item.key in self.placed_keys else "unchanged")
                 fresher = item.validators and item.validators != row.validators
                 if item.links != row.links or fresher:
                     self._record(item, row.document_id, row.change_key)
@@ -256,6 +291,8 @@ class _Run:
                 "source_key": item.key,
             },
             exact_source=True,
+            collection_id=self.target.collection,
+            readers=self._readers(item) or (),
         )
         doc = submission.document
         if submission.outcome == "failed":
@@ -271,6 +308,42 @@ class _Run:
         else:
             self._count("unchanged")
         self._record(item, doc.id, item.change_key)
+
+    def _readers(self, item: ReadItem) -> tuple[str, ...] | None:
+        """The allow-list the item's own field gives (None: the source maps none); a POSIX
+        group counts only if the tenant has a ragd group of that name."""
+        if item.readers is None or not self.target.maps_readers:
+            return None
+        if not item.groups_if_known:
+            return item.readers
+        if self._groups is None:
+            placement = self.sync.placement
+            self._groups = placement.groups(self.tenant) if placement else set()
+        return tuple(p for p in item.readers if not p.startswith("g:") or p[2:] in self._groups)
+
+    def _placed(self, item: ReadItem, row: SourceItem | None, doc: Document) -> bool:
+        """Put an existing document where the source says (its collection, its field's
+        allow-list) before anything else; whether it is there now."""
+        readers = self._readers(item)
+        move = doc.collection_id != self.target.collection
+        relist = readers is not None and readers != tuple(sorted(doc.readers))
+        if not move and not relist:
+            return True
+        placement = self.sync.placement
+        if placement is None:
+            return True
+        try:
+            placement.place(
+                self.tenant,
+                doc.id,
+                self.target.collection if move else None,
+                readers if relist else None,
+            )
+        except RagdError as exc:  # busy being indexed, a collection gone: the next run
+            self._failed(item, row, f"cannot set its collection or readers: {exc}")
+            return False
+        self.placed_keys.add(item.key)
+        return True
 
     def _gone(self, item: ReadItem, row: SourceItem | None) -> None:
         if row is None:

@@ -15,8 +15,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ragd.domain.access import check_slug
+from ragd.domain.source_permissions import COMMON_SETTINGS, check_common, parse_readers
 from ragd.domain.sources import ReadItem, ScanReport, SourceAccess, SourceItem, SourceKind
-from ragd.errors import BackendUnavailable, InvalidRequest
+from ragd.errors import BackendUnavailable, InvalidRequest, RagdError
 
 DEFAULT_MAX_ITEMS = 100_000
 
@@ -29,7 +31,7 @@ class FolderReader:
         self.max_bytes = max_bytes
 
     def check(self, config: dict[str, Any]) -> dict[str, Any]:
-        unknown = set(config) - {"path", "max_items"}
+        unknown = set(config) - {"path", "max_items"} - COMMON_SETTINGS
         if unknown:
             raise InvalidRequest(f"unknown folder source setting(s): {', '.join(sorted(unknown))}")
         raw = config.get("path")
@@ -44,7 +46,11 @@ class FolderReader:
         if not any(path == r or path.is_relative_to(r) for r in self.roots):
             raise InvalidRequest(f"{raw} is outside the allowed roots (RAGD_SOURCES_FOLDER_ROOTS)")
         max_items = _positive(config.get("max_items", DEFAULT_MAX_ITEMS), "max_items")
-        return {"path": str(path), "max_items": max_items}
+        common = check_common(config, frozenset({"sidecar", "posix_group"}))
+        sidecar = common.get("permissions", {}).get("sidecar")
+        if sidecar is True or (isinstance(sidecar, str) and not sidecar.startswith(".")):
+            raise InvalidRequest("'permissions.sidecar' is a file suffix such as '.readers'")
+        return {"path": str(path), "max_items": max_items, **common}
 
     def scan(
         self,
@@ -56,14 +62,16 @@ class FolderReader:
     ) -> Iterator[ReadItem]:
         config = self.check(access.config)  # the roots may have changed since it was saved
         root = Path(config["path"])
+        perms = config.get("permissions", {})
+        sidecar: str | None = perms.get("sidecar")
         if not root.is_dir():
             raise BackendUnavailable(f"{root} is not a readable folder")
         count = 0
         for dirpath, dirnames, filenames in os.walk(root, onerror=_raise):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             for name in sorted(filenames):
-                if name.startswith("."):
-                    continue
+                if name.startswith(".") or (sidecar and name.endswith(sidecar)):
+                    continue  # hidden, or a sidecar (read with its file)
                 if time.monotonic() > deadline:
                     report.stop("time limit reached (RAGD_SOURCES_MAX_RUN_SECONDS)")
                     return
@@ -72,6 +80,8 @@ class FolderReader:
                     return
                 path = Path(dirpath) / name
                 item = self._item(root, path)
+                if item is not None and perms and item.error is None:
+                    item = _with_readers(item, path, sidecar)
                 if item is not None:
                     count += 1
                     yield item
@@ -102,6 +112,38 @@ class FolderReader:
             size=st.st_size,
             load=lambda: _read(real, self.max_bytes),
         )
+
+
+def _with_readers(item: ReadItem, path: Path, sidecar: str | None) -> ReadItem:
+    """The file's allow-list: its sidecar's principals, or its POSIX group as the ragd
+    group of the same name (if the tenant has one: ``groups_if_known``)."""
+    try:
+        if sidecar is not None:
+            side = path.with_name(path.name + sidecar)
+            try:
+                with side.open("rb") as f:
+                    raw = f.read(MAX_SIDECAR_BYTES + 1)
+            except FileNotFoundError:
+                item.readers = ()
+                return item
+            if len(raw) > MAX_SIDECAR_BYTES:
+                raise InvalidRequest(f"{side.name} is over {MAX_SIDECAR_BYTES} bytes")
+            item.readers = parse_readers(raw.decode("utf-8", errors="strict"))
+            return item
+        import grp
+
+        try:
+            name = grp.getgrgid(path.stat().st_gid).gr_name.lower()
+            item.readers = (f"g:{check_slug(name, 'group')}",)
+            item.groups_if_known = True
+        except (KeyError, InvalidRequest):  # no name for the gid, or not a ragd group id
+            item.readers = ()
+    except (OSError, UnicodeDecodeError, RagdError) as exc:
+        item.error = f"cannot read its permissions: {exc}"
+    return item
+
+
+MAX_SIDECAR_BYTES = 16_384
 
 
 def _read(path: Path, limit: int) -> bytes:

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ragd.adapters.sources.network import check_host
+from ragd.domain.source_permissions import COMMON_SETTINGS, check_common, parse_readers
 from ragd.domain.sources import ReadItem, ScanReport, SourceAccess, SourceItem, SourceKind
 from ragd.errors import BackendUnavailable, ConfigError, InvalidRequest, NotFound, RagdError
 
@@ -40,7 +41,7 @@ class S3Reader:
         self.allow_private = allow_private
 
     def check(self, config: dict[str, Any]) -> dict[str, Any]:
-        unknown = set(config) - _SETTINGS
+        unknown = set(config) - _SETTINGS - COMMON_SETTINGS
         if unknown:
             raise InvalidRequest(f"unknown s3 source setting(s): {', '.join(sorted(unknown))}")
         bucket = config.get("bucket")
@@ -64,6 +65,11 @@ class S3Reader:
         if not isinstance(max_items, int) or isinstance(max_items, bool) or max_items < 1:
             raise InvalidRequest("'max_items' must be a positive integer")
         out["max_items"] = max_items
+        out.update(check_common(config, frozenset({"metadata", "tag"})))
+        if any(v is True for v in out.get("permissions", {}).values()):
+            raise InvalidRequest(
+                "'permissions.metadata' or '.tag' names the key, e.g. ragd-readers"
+            )
         return out
 
     def scan(
@@ -95,7 +101,10 @@ class S3Reader:
                         report.notes.append(f"item limit {config['max_items']} reached")
                         return
                     count += 1
-                    yield self._item(client, bucket, key, obj)
+                    item = self._item(client, bucket, key, obj)
+                    if config.get("permissions") and item.error is None:
+                        _with_readers(client, bucket, item, config["permissions"])
+                    yield item
 
     def _item(self, client: Any, bucket: str, key: str, obj: dict[str, Any]) -> ReadItem:
         size = int(obj.get("Size", 0))
@@ -149,6 +158,24 @@ class S3Reader:
             if secret.get("session_token"):
                 kwargs["aws_session_token"] = secret["session_token"]
         return boto3.session.Session().client("s3", **kwargs)
+
+
+def _with_readers(client: Any, bucket: str, item: ReadItem, perms: dict[str, str]) -> None:
+    """The object's allow-list from its user metadata (``x-amz-meta-<name>``, one HEAD) or
+    its tag ``<name>`` (one GetObjectTagging): a request per object, only for a source that
+    maps permissions. A failure fails the item (its document keeps its allow-list)."""
+    try:
+        with _errors(item.uri):
+            if "metadata" in perms:
+                head = client.head_object(Bucket=bucket, Key=item.key)
+                meta = {str(k).lower(): str(v) for k, v in head.get("Metadata", {}).items()}
+                raw = meta.get(perms["metadata"].lower())
+            else:
+                tags = client.get_object_tagging(Bucket=bucket, Key=item.key).get("TagSet", [])
+                raw = next((str(t["Value"]) for t in tags if t.get("Key") == perms["tag"]), None)
+        item.readers = parse_readers(raw)
+    except RagdError as exc:
+        item.error = f"cannot read its permissions: {exc}"
 
 
 class _errors:

@@ -39,6 +39,7 @@ import httpx
 import ragd
 from ragd.adapters.sources.network import check_host
 from ragd.adapters.sources.web_urls import canonical_url, page_links, site_of, sitemap_locations
+from ragd.domain.source_permissions import check_common
 from ragd.domain.sources import ReadItem, ScanReport, SourceAccess, SourceItem, SourceKind
 from ragd.errors import InvalidRequest, RagdError
 
@@ -68,7 +69,7 @@ class WebReader:
         self.allow_private = allow_private
 
     def check(self, config: dict[str, Any]) -> dict[str, Any]:
-        unknown = set(config) - _SETTINGS
+        unknown = set(config) - _SETTINGS - {"collection"}
         if unknown:
             raise InvalidRequest(f"unknown web source setting(s): {', '.join(sorted(unknown))}")
         raw_starts = config.get("start_urls") or []
@@ -103,6 +104,7 @@ class WebReader:
                 config.get("max_depth", DEFAULT_MAX_DEPTH), "max_depth", MAX_DEPTH, low=0
             ),
             "same_site": bool(config.get("same_site", True)),
+            **check_common(config, frozenset()),
         }
 
     def scan(

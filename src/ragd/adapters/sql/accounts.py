@@ -80,6 +80,7 @@ def _key(row: Row[Any]) -> ApiKey:
         expires_at=_aware(m["expires_at"]),
         revoked_at=_aware(m["revoked_at"]),
         last_used_at=_aware(m["last_used_at"]),
+        role=None if m["role"] is None else Role(m["role"]),
     )
 
 
@@ -208,6 +209,7 @@ class SqlAccounts:
         prefix: str,
         secret_hash: str,
         expires_at: datetime | None,
+        role: Role | None = None,
     ) -> ApiKey:
         self.get_user(tenant, user_id)
         key_id = str(uuid.uuid4())
@@ -222,6 +224,7 @@ class SqlAccounts:
                     secret_hash=secret_hash,
                     created_at=utcnow(),
                     expires_at=expires_at,
+                    role=None if role is None else role.value,
                 )
             )
         return self._get_key(tenant, key_id)
@@ -259,6 +262,20 @@ class SqlAccounts:
             )
         if n.rowcount == 0:
             raise NotFound(f"key {key_id} not found")
+        return self._get_key(tenant, key_id)
+
+    def set_key_role(self, tenant: TenantId, key_id: str, role: Role | None) -> ApiKey:
+        with self.db.write(tenant) as conn:
+            n = conn.execute(
+                update(api_keys)
+                .where(api_keys.c.tenant_id == tenant, api_keys.c.id == key_id)
+                .values(role=None if role is None else role.value)
+            )
+        if n.rowcount == 0:
+            raise NotFound(f"key {key_id} not found")
+        return self._get_key(tenant, key_id)
+
+    def get_key(self, tenant: TenantId, key_id: str) -> ApiKey:
         return self._get_key(tenant, key_id)
 
     def touch_key(self, tenant: TenantId, key_id: str, when: datetime) -> None:

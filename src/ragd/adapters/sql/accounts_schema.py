@@ -43,6 +43,8 @@ api_keys = Table(
     Column("expires_at", DateTime(timezone=True)),
     Column("revoked_at", DateTime(timezone=True)),
     Column("last_used_at", DateTime(timezone=True)),
+    # Revision 0012: the role the key is limited to (NULL: its user's).
+    Column("role", String(32)),
     Index("ix_api_keys_tenant_user", "tenant_id", "user_id"),
 )
 

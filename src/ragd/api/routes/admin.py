@@ -86,6 +86,11 @@ class KeyIn(Strict):
     user_id: str | None = Field(None, description="Default: the caller")
     name: str = Field("api key", min_length=1, max_length=200)
     expires_in_days: int | None = Field(None, ge=1, le=3650)
+    role: Role | None = Field(
+        None,
+        description="Limit the key to this role (at most its user's); a request with the key "
+        "acts with the lesser of it and the user's role at the time",
+    )
 
 
 class KeyOut(BaseModel):
@@ -98,6 +103,7 @@ class KeyOut(BaseModel):
     expires_at: datetime | None
     revoked_at: datetime | None
     last_used_at: datetime | None
+    role: Role | None = Field(None, description="The role the key is limited to (null: none)")
 
     @classmethod
     def of(cls, k: ApiKey) -> KeyOut:
@@ -274,9 +280,16 @@ def create_key(
     tenant = _target(principal, tenant_id)
     user_id = body.user_id or principal.user_id
     issued = services.account_admin.issue_key(
-        tenant, user_id, name=body.name, expires_in_days=body.expires_in_days
+        tenant,
+        user_id,
+        name=body.name,
+        expires_in_days=body.expires_in_days,
+        role=body.role,
+        by=principal.role,
     )
-    audit(request, services, principal, "key.create", issued.key.id, detail={"user": user_id})
+    role = issued.key.role
+    detail = {"user": user_id, "role": None if role is None else role.value}
+    audit(request, services, principal, "key.create", issued.key.id, detail=detail)
     return _issued(issued)
 
 
@@ -295,7 +308,9 @@ def rotate_key(
     principal: TenantAdmin,
     tenant_id: TenantParam = None,
 ) -> IssuedKeyOut:
-    issued = services.account_admin.rotate_key(_target(principal, tenant_id), key_id)
+    issued = services.account_admin.rotate_key(
+        _target(principal, tenant_id), key_id, by=principal.role
+    )
     audit(request, services, principal, "key.rotate", key_id, detail={"new": issued.key.id})
     return _issued(issued)
 

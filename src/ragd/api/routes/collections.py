@@ -1,8 +1,9 @@
-"""``/api/v1/collections``, ``/api/v1/groups``, ``/api/v1/keys/{id}/collections``.
+"""``/api/v1/collections``, ``/api/v1/groups``, ``/api/v1/keys/{id}/collections`` and
+``/api/v1/keys/{id}/role``.
 
 Collections are listed as far as the caller may read them; creating one, groups and key
-scopes are for tenant admins; a collection's settings, grants and deletion for its
-managers (and tenant admins). Every grant change and every refusal is audited.
+scopes (collections, role) are for tenant admins; a collection's settings, grants and
+deletion for its managers (and tenant admins). Every grant change and every refusal is audited.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from ragd.api.access_schemas import (
     GrantOut,
     GroupIn,
     GroupOut,
+    KeyRoleIn,
     KeyScopeIn,
 )
-from ragd.api.deps import Reader, ServicesDep, TenantAdmin
+from ragd.api.deps import Reader, ServicesDep, TenantAdmin, audit
 from ragd.api.problems import ProblemError
 from ragd.services.container import Services
 from ragd.services.permissions import PermissionService
@@ -194,4 +196,27 @@ def set_key_collections(
     _perms(services).set_key_collections(
         access_of(request, principal), key_id, body.collections, actor_of(request, principal)
     )
+    return Response(status_code=204)
+
+
+@router.put(
+    "/keys/{key_id}/role",
+    status_code=204,
+    summary="Limit an API key to a role, at most its user's (null: no limit)",
+)
+def set_key_role(
+    key_id: str,
+    body: KeyRoleIn,
+    request: Request,
+    services: ServicesDep,
+    principal: TenantAdmin,
+) -> Response:
+    before, after = services.account_admin.set_key_role(
+        principal.tenant_id, key_id, body.role, by=principal.role
+    )
+    detail = {
+        "before": None if before.role is None else before.role.value,
+        "after": None if after.role is None else after.role.value,
+    }
+    audit(request, services, principal, "key.role", key_id, detail=detail)
     return Response(status_code=204)

@@ -110,11 +110,15 @@ export function keys(main, { me, can }) {
   const user = h("select", { name: "user_id" });
   const name = h("input", { name: "name", value: "api key", required: true, autocomplete: "off" });
   const days = h("input", { name: "expires_in_days", type: "number", min: "1", max: "3650", inputmode: "numeric" });
+  const role = h("select", { name: "role" },
+    h("option", { value: "" }, "the user's role"),
+    ...["reader", "editor", "tenant_admin"].map((r) => h("option", { value: r }, r)));
   const secret = h("div");
   const form = h("form", { class: "card", "aria-labelledby": "new-key-h" },
     h("h2", { id: "new-key-h" }, "New key"),
     h("div", { class: "row" }, field("Name", name), field("For user", user),
-      field("Expires in (days)", days, "Empty: never")),
+      field("Expires in (days)", days, "Empty: never"),
+      field("Limited to", role, "At most the user's role")),
     h("div", { class: "actions" }, h("button", { type: "submit" }, "Create key")));
   const list = h("div");
   main.append(picker, form, secret, h("h2", {}, "Keys"), list);
@@ -127,6 +131,7 @@ export function keys(main, { me, can }) {
     const body = { name: name.value.trim() || "api key" };
     if (user.value) body.user_id = user.value;
     if (days.value) body.expires_in_days = Number(days.value);
+    if (role.value) body.role = role.value;
     try {
       const issued = await api(withTenant("/admin/keys", tenant, me), { method: "POST", json: body });
       secret.replaceChildren(secretBox(`New key “${issued.name}” (${issued.prefix}…).`, issued.key));
@@ -164,6 +169,7 @@ export function keys(main, { me, can }) {
         { label: "Name", cell: (k) => k.name },
         { label: "Prefix", cell: (k) => h("code", {}, k.prefix) },
         { label: "User", cell: (k) => names.get(k.user_id) || k.user_id },
+        { label: "Role", cell: (k) => k.role || "user's" },
         { label: "Created", cell: (k) => fmtDate(k.created_at) },
         { label: "Expires", cell: (k) => (k.expires_at ? fmtDate(k.expires_at) : "never") },
         { label: "Last used", cell: (k) => fmtDate(k.last_used_at) },
