@@ -70,7 +70,7 @@ def _search_all_modes(index: SqliteIndex, tenant: TenantId, flt: AccessFilter) -
         q = IndexQuery(
             "payroll",
             np.ones(SPEC.dimension, np.float32),
-            mode=mode,  # type: ignore[arg-type]
+            mode=mode,
             k=50,
             filters=SearchFilters(access=flt),
         )
