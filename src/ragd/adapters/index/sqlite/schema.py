@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
+from ragd.adapters.index.access import SQLITE_BACKFILL
 from ragd.adapters.index.sqlite import terms, versions
 from ragd.adapters.index.tokens import TOKENIZE
 from ragd.domain.models import EmbeddingSpec
@@ -18,7 +19,7 @@ _META_MODEL = "embedding_model"
 _META_DIMENSION = "embedding_dimension"
 _META_SCHEMA = "schema_version"
 _META_TERMS = "terms_complete"
-_SCHEMA_VERSION = "2"
+_SCHEMA_VERSION = "3"
 
 TABLES = (
     "fts_chunks",
@@ -43,8 +44,11 @@ def create(conn: Connection, spec: EmbeddingSpec) -> None:
         " tenant_id TEXT NOT NULL,"
         " document_id TEXT NOT NULL,"
         " source TEXT NOT NULL,"
-        " metadata TEXT NOT NULL)"
+        " metadata TEXT NOT NULL,"
+        " collection_id TEXT,"
+        " readers TEXT)"
     )
+    _add_access_columns(conn)
     conn.exec_driver_sql(
         "CREATE INDEX IF NOT EXISTS ix_index_chunks_tenant_document"
         " ON index_chunks (tenant_id, document_id)"
@@ -52,6 +56,17 @@ def create(conn: Connection, spec: EmbeddingSpec) -> None:
     conn.exec_driver_sql(
         "CREATE INDEX IF NOT EXISTS ix_index_chunks_tenant_source"
         " ON index_chunks (tenant_id, source)"
+    )
+    # Covers the permission filter's restriction of a tenant's rows (access.sqlite_condition).
+    conn.exec_driver_sql(
+        "CREATE INDEX IF NOT EXISTS ix_index_chunks_tenant_access"
+        " ON index_chunks (tenant_id, collection_id, readers)"
+    )
+    # A process of the previous version inserting into an upgraded file names neither
+    # column: fill them from the payload it wrote (new writes set them, so it never fires).
+    conn.exec_driver_sql(
+        "CREATE TRIGGER IF NOT EXISTS tr_index_chunks_access AFTER INSERT ON index_chunks"
+        f" WHEN NEW.collection_id IS NULL BEGIN {SQLITE_BACKFILL} WHERE rowid = NEW.rowid; END"
     )
     # The tenant partition key keeps a tenant's KNN scan to its own vector chunks.
     # No vec0 metadata columns: filtering on a text metadata column longer than 12
@@ -90,6 +105,20 @@ def create(conn: Connection, spec: EmbeddingSpec) -> None:
         if terms.backfill(conn):
             versions.new_epoch(conn)
         conn.exec_driver_sql("INSERT INTO index_meta (key, value) VALUES (?, '1')", (_META_TERMS,))
+
+
+def _add_access_columns(conn: Connection) -> None:
+    """Upgrade an index written before the access columns existed (schema 2), in place:
+    add them and fill them from each row's payload, in the caller's transaction.
+
+    The rows' ids, vectors and payloads stay as they are, so no cache is invalidated.
+    """
+    columns = {r[1] for r in conn.exec_driver_sql("PRAGMA table_info(index_chunks)").all()}
+    if "collection_id" in columns:
+        return
+    conn.exec_driver_sql("ALTER TABLE index_chunks ADD COLUMN collection_id TEXT")
+    conn.exec_driver_sql("ALTER TABLE index_chunks ADD COLUMN readers TEXT")
+    conn.exec_driver_sql(SQLITE_BACKFILL)
 
 
 def read_spec(conn: Connection) -> EmbeddingSpec | None:

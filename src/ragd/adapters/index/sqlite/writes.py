@@ -16,7 +16,7 @@ import numpy as np
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
-from ragd.adapters.index.access import stored_metadata
+from ragd.adapters.index.access import stored_metadata, stored_readers
 from ragd.adapters.index.checks import checked_entry_vectors
 from ragd.adapters.index.sqlite import terms, versions
 from ragd.adapters.index.sqlite.errors import translate_errors
@@ -87,14 +87,16 @@ def _insert(
             document_id,
             entry.source,
             json.dumps(stored_metadata(entry), ensure_ascii=False, default=str),
+            entry.collection_id,
+            stored_readers(entry),
         )
         for entry in entries
     ]
     try:
         conn.exec_driver_sql(
             "INSERT INTO index_chunks"
-            " (chunk_id, tenant_id, document_id, source, metadata)"
-            " VALUES (?, ?, ?, ?, ?)",
+            " (chunk_id, tenant_id, document_id, source, metadata, collection_id, readers)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
     except IntegrityError as exc:
