@@ -19,7 +19,9 @@ def test_sources_page(page: Any, start_server: Any, tmp_path: Path, screenshots:
     share.mkdir()
     (share / "owls.md").write_text("# Owls\nOwls hunt at night.")
     (share / "moles.txt").write_text("Moles dig tunnels.")
-    srv, _env = start_server(RAGD_SOURCES_FOLDER_ROOTS=str(share))
+    # The folder watch off: its own run after the delete would replace the "Run now" run's
+    # counts on the card (tests/integration/test_source_watch.py covers the watch).
+    srv, _env = start_server(RAGD_SOURCES_FOLDER_ROOTS=str(share), RAGD_SOURCES_WATCH="false")
     page.goto(srv.base + "/#/sources")
     expect(page.get_by_role("heading", name="Sources", exact=True)).to_be_visible()
     page.get_by_label("Kind").select_option("folder")
