@@ -13,8 +13,8 @@ FusionMethod = Literal["rrf", "weighted"]
 
 
 class RetrievalSettings(Section):
-    """What a query retrieves: its default mode and sizes, the relevance floor, and the
-    weighted reciprocal-rank fusion of the dense and sparse sides."""
+    """What a query retrieves: its default mode and sizes, the relevance floor, and how
+    the dense and sparse sides are fused (weighted scores by default, or weighted RRF)."""
 
     default_mode: RetrievalMode = Field(validation_alias="default_retrieval_strategy")
     max_results: int = Field(validation_alias="max_retrieval_results")
