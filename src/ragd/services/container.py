@@ -125,6 +125,7 @@ def build_parsing(settings: Settings) -> Parsing:
     the server it runs in, down. One child per worker thread."""
     from ragd.adapters.parsers.archives import ArchiveLimits
     from ragd.adapters.parsers.limits import ParseLimits
+    from ragd.adapters.parsers.ocr.embedded import ImageLimits
     from ragd.adapters.parsers.parsing import ParserRegistry
 
     ingest = settings.ingest
@@ -140,6 +141,11 @@ def build_parsing(settings: Settings) -> Parsing:
             pdf_max_stream_bytes=ingest.pdf_max_stream_bytes,
             detect_language=ingest.detect_language,
             ocr=build_ocr_limits(settings),
+            images=ImageLimits(
+                enabled=settings.images.enabled,
+                max_per_document=settings.images.max_per_document,
+                min_pixels=settings.images.min_pixels,
+            ),
         )
     )
     if not ingest.parse_sandbox:

@@ -50,7 +50,7 @@ class ImageParser:
                 for number, frame in enumerate(ImageSequence.Iterator(img), start=1):
                     _check_size(frame.size)
                     seconds = budget.next_page(number)
-                    page = _prepared(frame, limits.max_pixels)
+                    page = prepared(frame, limits.max_pixels)
                     engine = get_engine(limits.engine, limits.threads)
                     try:
                         result = engine.read(page, timeout=seconds)
@@ -84,7 +84,7 @@ def _check_size(size: tuple[int, int]) -> None:
         )
 
 
-def _prepared(frame: Image, max_pixels: int) -> Image:
+def prepared(frame: Image, max_pixels: int) -> Image:
     """The frame decoded, greyscale, and no larger than ``max_pixels``."""
     width, height = frame.size
     factor = math.sqrt(width * height / max_pixels) if width * height > max_pixels else 1.0
