@@ -1,6 +1,8 @@
 """Images in documents through the real HTTP API: a PDF with a typed page, a chart image
 and a photographed page is uploaded and parsed in the real sandbox; a question only the
-chart's text answers is answered with a citation to the image chunk."""
+chart's text answers is answered with a citation to the image chunk; with the fake
+vision server (OpenAI wire format) the caption is stored and searchable, and with a dead
+one OCR alone still indexes the image."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.api.conftest import make_client, wait_indexed
+from tests.fakes.openai_server import VISION_CAPTION, FakeOpenAIServer
 from tests.image_docs import report_pdf
 
 pytestmark = pytest.mark.slow
@@ -47,3 +50,57 @@ def test_a_question_only_the_chart_answers_cites_the_image_chunk(client: TestCli
     assert passage["chunk_id"] == cited["chunk_id"]
     assert passage["chunk_metadata"]["kind"] == "image", passage
     assert passage["chunk_metadata"]["bbox"] and "8412" in cited["quote"]
+
+
+def upload(client: TestClient) -> dict:  # type: ignore[type-arg]
+    r = client.post(
+        "/api/v1/documents",
+        files={"file": ("report.pdf", report_pdf(photographed=False), "application/pdf")},
+    )
+    assert r.status_code == 202, r.text
+    doc = wait_indexed(client, r.json()["id"], timeout=240)
+    assert doc["status"] == "indexed", doc
+    return doc  # type: ignore[no-any-return]
+
+
+def image_hit(client: TestClient, query: str) -> dict:  # type: ignore[type-arg]
+    r = client.post("/api/v1/search", json={"query": query, "mode": "sparse", "top_k": 3})
+    assert r.status_code == 200, r.text
+    return r.json()["hits"][0]  # type: ignore[no-any-return]
+
+
+def test_with_a_vision_server_the_caption_is_stored_and_searchable(tmp_path: Path) -> None:
+    with FakeOpenAIServer(models=["fake-vision"]) as server:
+        with make_client(
+            tmp_path / "data",
+            vision_provider="openai-compatible",
+            vision_model="fake-vision",
+            vision_base_url=server.base_url,
+            parse_timeout_seconds=900,
+            ocr_document_timeout_seconds=600,
+        ) as c:
+            doc = upload(c)
+            hit = image_hit(c, "quokka blue bar chart")
+        [request] = server.chat_requests()
+    assert hit["document_id"] == doc["id"] and hit["chunk_metadata"]["kind"] == "image"
+    assert hit["chunk_metadata"]["caption_model"] == "fake-vision"
+    # The caption names the preview's size: the image itself reached the server.
+    assert f"{VISION_CAPTION} (768x427 pixels)." in hit["text"] and "8412" in hit["text"]
+    content = request.body["messages"][0]["content"]
+    assert content[1]["image_url"]["url"].startswith("data:image/png;base64,")
+
+
+def test_a_dead_vision_server_leaves_ocr_alone(tmp_path: Path) -> None:
+    with make_client(
+        tmp_path / "data",
+        vision_provider="openai-compatible",
+        vision_model="fake-vision",
+        vision_base_url="http://127.0.0.1:9/v1",
+        vision_timeout_seconds=2,
+        parse_timeout_seconds=900,
+        ocr_document_timeout_seconds=600,
+    ) as c:
+        doc = upload(c)
+        hit = image_hit(c, "Zorblat sales Q4 units")
+    assert hit["document_id"] == doc["id"] and hit["chunk_metadata"]["kind"] == "image"
+    assert "caption_model" not in hit["chunk_metadata"] and "8412" in hit["text"]

@@ -107,7 +107,7 @@ ENV = {
     "RAGD_IMAGES_ENABLED": "false",
     "RAGD_IMAGE_MAX_PER_DOCUMENT": "7",
     "RAGD_IMAGE_MIN_PIXELS": "4096",
-    "RAGD_VISION_PROVIDER": "ollama",
+    "RAGD_VISION_PROVIDER": "openai-compatible",
     "RAGD_VISION_MODEL": "llava",
     "RAGD_VISION_BASE_URL": "http://127.0.0.1:9/",
     "RAGD_VISION_MAX_TOKENS": "200",

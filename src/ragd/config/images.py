@@ -45,13 +45,14 @@ class ImageFields(BaseModel):
     """An embedded image with fewer pixels (128 x 128) is an icon or a rule, not read."""
     vision_provider: VisionProvider = Field("none", validation_alias=env("RAGD_VISION_PROVIDER"))
     """Who captions image chunks: ``openai`` / ``openai-compatible`` (chat completions
-    with an ``image_url`` data URI), ``anthropic`` (Messages, base64 image source),
+    with an ``image_url`` data URI), ``anthropic`` (Messages, a base64 image source),
     ``ollama`` (``/api/chat`` with ``images``) or ``none`` (OCR text only)."""
     vision_model: str | None = Field(
         None, validation_alias=env("RAGD_VISION_MODEL", "VISION_MODEL")
     )
     vision_base_url: str | None = Field(None, validation_alias=env("RAGD_VISION_BASE_URL"))
-    """The provider's URL; unset: the LLM settings' URL for that provider."""
+    """The provider's URL; unset: the LLM settings' for that provider (``LLM_BASE_URL``,
+    ``ANTHROPIC_BASE_URL``, ``OLLAMA_URL``), else its public one."""
     vision_max_tokens: int = Field(
         300, ge=16, le=4096, validation_alias=env("RAGD_VISION_MAX_TOKENS")
     )

@@ -27,6 +27,7 @@ from ragd.ports.limiter import Limiter
 from ragd.ports.prompts import PromptTemplates
 from ragd.ports.reranker import Reranker
 from ragd.ports.sources import FolderWatcher, SecretBox, SourceReader, SourceStore
+from ragd.ports.vision import Vision
 from ragd.ports.webhooks import Webhooks, WebhookSender
 from ragd.services.accounts import AccountService
 from ragd.services.answer import AnswerPolicy, AnswerService
@@ -88,6 +89,7 @@ class Ports:
     graph: GraphStore | None = None
     graph_sync: GraphSync | None = None
     permissions: Permissions | None = None
+    vision: Vision | None = None
 
 
 @dataclass
@@ -239,6 +241,8 @@ def assemble(settings: Settings, p: Ports) -> Services:
         max_document_bytes=ingest.max_document_bytes,
         graph=p.graph,
         graph_build=graph_build,
+        vision=p.vision,
+        prices=prices,
     )
     search = SearchService(
         p.store,

@@ -24,6 +24,7 @@ from ragd.ports.limiter import Limiter
 from ragd.ports.llm import UsesEmbedder
 from ragd.ports.reranker import Reranker
 from ragd.ports.sources import FolderWatcher, SecretBox, SourceReader
+from ragd.ports.vision import Vision
 from ragd.services.assembly import Ports, Services, assemble
 from ragd.services.backup import BackupPolicy, BackupService
 from ragd.services.reindex import ReindexService
@@ -163,6 +164,34 @@ def build_parsing(settings: Settings) -> Parsing:
         timeout_seconds=ingest.parse_timeout_seconds,
         # Per worker: one for the large-document lane, one for its loop (prepare_lane).
         processes=2 * ingest.worker_concurrency,
+    )
+
+
+def build_vision(settings: Settings) -> Vision | None:
+    """The captioning model of image chunks (``RAGD_VISION_*``), or None: OCR text only.
+    Its key is the provider's own (``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``); its URL,
+    unset, the LLM settings' URL for that provider."""
+    vision, providers = settings.vision, settings.providers
+    if vision.provider == "none":
+        return None
+    from ragd.adapters.http.client import secret
+    from ragd.adapters.vision import build
+
+    if vision.provider == "anthropic":
+        key = secret(providers.anthropic_api_key)
+        base = vision.base_url or settings.llm.anthropic_base_url
+    elif vision.provider == "ollama":
+        key, base = None, vision.base_url or providers.ollama_url
+    else:
+        key = secret(providers.openai_api_key)
+        base = vision.base_url or settings.llm.base_url
+    return build(
+        wire=vision.provider,
+        model=vision.model,
+        base_url=base,
+        api_key=key,
+        max_tokens=vision.max_tokens,
+        timeout=vision.timeout_seconds,
     )
 
 
@@ -399,6 +428,7 @@ def build_services(settings: Settings, *, check_index: bool = True) -> Services:
         audit=SqlAudit(db),
         conversations=SqlConversations(db),
         permissions=SqlPermissions(db),
+        vision=build_vision(settings),
         limiter=build_limiter(settings),
         index_sync=index_sync,
         engine=db.engine,

@@ -44,14 +44,17 @@ from ragd.domain.models import (
     TenantId,
     utcnow,
 )
+from ragd.domain.pricing import PriceTable
 from ragd.domain.webhooks import EventType, NewEvent
 from ragd.errors import DocumentRejected, InvalidRequest, LeaseLost, NotFound, RagdError
 from ragd.ports import Embedder, Index, Parsing, Queue, Store
 from ragd.ports.graph import GraphStore
 from ragd.ports.index import IndexMaintenance
 from ragd.ports.index_sync import IndexSync
+from ragd.ports.vision import Vision
 from ragd.services.attachments import AttachmentQueue, Carried
 from ragd.services.graph_build import GraphBuildService
+from ragd.services.images import captioned
 from ragd.services.ingest import title_from_source
 from ragd.services.scheduling import ActiveJob, BatchResult, Workload
 from ragd.services.webhooks import EventEmitter, document_event
@@ -139,6 +142,8 @@ class IndexingService:
         graph: GraphStore | None = None,
         graph_build: GraphBuildService | None = None,
         chunk_tokens_for: Callable[[TenantId, str], int | None] | None = None,
+        vision: Vision | None = None,
+        prices: PriceTable | None = None,
     ) -> None:
         self.events = events or EventEmitter(None)
         """Webhook events, written in the transaction of the change they report."""
@@ -168,6 +173,10 @@ class IndexingService:
         """Loses a replaced document's graph contribution in the commit that replaces it."""
         self.graph_build = graph_build
         """The graph stage (``RAGD_GRAPH_ENABLED``), run by the worker when it is idle."""
+        self.vision = vision
+        """Captions image sections before they are chunked (``RAGD_VISION_*``)."""
+        self.prices = prices
+        """What captions cost (``RAGD_LLM_PRICES``)."""
 
     def maintain_index(self) -> str | None:
         """The index's background upkeep (``IndexMaintenance``), at most once every
@@ -241,6 +250,8 @@ class IndexingService:
         try:
             data = self.store.get_blob(job.tenant_id, doc.id)
             parsed = self.parsing.parse(data, doc.media_type, source=doc.source)
+            if self.vision is not None and parsed.images:
+                parsed = captioned(parsed, self.vision, job.tenant_id, self.prices)
             budget = self._chunk_budget(doc.title, self._collection_chunk_tokens(doc))
             drafts = chunk_sections(
                 parsed.sections,
