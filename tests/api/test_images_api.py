@@ -104,3 +104,75 @@ def test_a_dead_vision_server_leaves_ocr_alone(tmp_path: Path) -> None:
         hit = image_hit(c, "Zorblat sales Q4 units")
     assert hit["document_id"] == doc["id"] and hit["chunk_metadata"]["kind"] == "image"
     assert "caption_model" not in hit["chunk_metadata"] and "8412" in hit["text"]
+
+
+def test_the_thumbnail_route_is_checked_like_a_document_read(tmp_path: Path) -> None:
+    import io
+    import time
+    import uuid
+
+    from PIL import Image
+
+    from ragd.domain.accounts import Role
+
+    with make_client(
+        tmp_path / "data",
+        auth="required",
+        parse_timeout_seconds=900,
+        ocr_document_timeout_seconds=600,
+    ) as c:
+        svc = c.app.state.services  # type: ignore[attr-defined]
+        keys: dict[str, str] = {}
+        users: dict[str, str] = {}
+        for tenant in ("a", "b"):
+            made = svc.account_admin.create_tenant(f"img{tenant}{uuid.uuid4().hex[:8]}")
+            keys[f"{tenant}-admin"] = made.key.plaintext
+            if tenant == "a":
+                for name in ("bob", "cy"):
+                    user = svc.accounts.create_user(made.tenant.id, name, None, Role.READER)
+                    keys[name] = svc.account_admin.issue_key(made.tenant.id, user.id).plaintext
+                    users[name] = user.id
+
+        def h(who: str) -> dict[str, str]:
+            return {"X-API-Key": keys[who]}
+
+        r = c.post(
+            "/api/v1/documents",
+            files={"file": ("r.pdf", report_pdf(photographed=False), "application/pdf")},
+            data={"readers": f'["u:{users["bob"]}"]'},
+            headers=h("a-admin"),
+        )
+        assert r.status_code == 202, r.text
+        doc_id = r.json()["id"]
+        for _ in range(2400):
+            doc = c.get(f"/api/v1/documents/{doc_id}", headers=h("a-admin")).json()
+            if doc["status"] in ("indexed", "failed"):
+                break
+            time.sleep(0.1)
+        assert doc["status"] == "indexed", doc
+        chunks = {
+            hit["chunk_metadata"].get("kind", "text"): hit["chunk_id"]
+            for hit in c.post(
+                "/api/v1/search",
+                json={"query": "Zorblat sales annual report widget", "mode": "sparse"},
+                headers=h("a-admin"),
+            ).json()["hits"]
+        }
+        url = f"/api/v1/documents/{doc_id}/chunks/{chunks['image']}/image"
+
+        for who in ("a-admin", "bob"):
+            r = c.get(url, headers=h(who))
+            assert r.status_code == 200 and r.headers["content-type"] == "image/png", who
+            assert Image.open(io.BytesIO(r.content)).size == (768, 427)
+        for who in ("cy", "b-admin"):  # not on the allow-list; another tenant
+            r = c.get(url, headers=h(who))
+            assert r.status_code == 404, (who, r.text)
+            assert r.headers["content-type"].startswith("application/problem+json")
+        text_chunk = f"/api/v1/documents/{doc_id}/chunks/{chunks['text']}/image"
+        assert c.get(text_chunk, headers=h("a-admin")).status_code == 404
+        assert c.get(url, headers={}).status_code == 401
+
+        assert c.delete(f"/api/v1/documents/{doc_id}", headers=h("a-admin")).status_code == 204
+        assert c.get(url, headers=h("a-admin")).status_code == 404
+        with svc.engine.connect() as conn:  # the row went with the document (SQLite: no RLS)
+            assert conn.exec_driver_sql("SELECT count(*) FROM chunk_images").scalar() == 0

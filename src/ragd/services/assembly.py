@@ -22,6 +22,7 @@ from ragd.ports.accounts import Accounts
 from ragd.ports.audit import Audit
 from ragd.ports.conversations import ConversationStore
 from ragd.ports.graph import GraphStore, GraphSync
+from ragd.ports.images import ImageStore
 from ragd.ports.index_sync import IndexSync
 from ragd.ports.limiter import Limiter
 from ragd.ports.prompts import PromptTemplates
@@ -90,6 +91,7 @@ class Ports:
     graph_sync: GraphSync | None = None
     permissions: Permissions | None = None
     vision: Vision | None = None
+    images: ImageStore | None = None
 
 
 @dataclass
@@ -145,6 +147,8 @@ class Services:
     """Applies the graph outbox to Neo4j (``RAGD_GRAPH_STORE=neo4j``); None otherwise."""
     permissions: PermissionService | None = None
     """Collections, groups, grants, key scopes; every request's ``Access``."""
+    images: ImageStore | None = None
+    """Image chunks' previews, served as thumbnails (None when the container wired none)."""
 
     def close(self) -> None:
         self.authenticator.close()
@@ -243,6 +247,7 @@ def assemble(settings: Settings, p: Ports) -> Services:
         graph_build=graph_build,
         vision=p.vision,
         prices=prices,
+        images=p.images,
     )
     search = SearchService(
         p.store,
@@ -382,6 +387,7 @@ def assemble(settings: Settings, p: Ports) -> Services:
         graph_build=graph_build,
         graph_sync=p.graph_sync,
         permissions=permissions,
+        images=p.images,
     )
 
 

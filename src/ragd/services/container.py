@@ -402,6 +402,7 @@ def build_services(settings: Settings, *, check_index: bool = True) -> Services:
     from ragd.adapters.sql.accounts import SqlAccounts
     from ragd.adapters.sql.audit import SqlAudit
     from ragd.adapters.sql.conversations import SqlConversations
+    from ragd.adapters.sql.images import SqlImageStore
     from ragd.adapters.sql.prompts import SqlPromptTemplates
     from ragd.adapters.sql.queue import SqlQueue
     from ragd.adapters.sql.sources import SqlSourceStore
@@ -429,6 +430,7 @@ def build_services(settings: Settings, *, check_index: bool = True) -> Services:
         conversations=SqlConversations(db),
         permissions=SqlPermissions(db),
         vision=build_vision(settings),
+        images=SqlImageStore(db),
         limiter=build_limiter(settings),
         index_sync=index_sync,
         engine=db.engine,

@@ -49,6 +49,7 @@ from ragd.domain.webhooks import EventType, NewEvent
 from ragd.errors import DocumentRejected, InvalidRequest, LeaseLost, NotFound, RagdError
 from ragd.ports import Embedder, Index, Parsing, Queue, Store
 from ragd.ports.graph import GraphStore
+from ragd.ports.images import ImageStore
 from ragd.ports.index import IndexMaintenance
 from ragd.ports.index_sync import IndexSync
 from ragd.ports.vision import Vision
@@ -144,6 +145,7 @@ class IndexingService:
         chunk_tokens_for: Callable[[TenantId, str], int | None] | None = None,
         vision: Vision | None = None,
         prices: PriceTable | None = None,
+        images: ImageStore | None = None,
     ) -> None:
         self.events = events or EventEmitter(None)
         """Webhook events, written in the transaction of the change they report."""
@@ -177,6 +179,8 @@ class IndexingService:
         """Captions image sections before they are chunked (``RAGD_VISION_*``)."""
         self.prices = prices
         """What captions cost (``RAGD_LLM_PRICES``)."""
+        self.images = images
+        """Where image chunks' previews go (thumbnails), written with the chunks."""
 
     def maintain_index(self) -> str | None:
         """The index's background upkeep (``IndexMaintenance``), at most once every
@@ -274,7 +278,11 @@ class IndexingService:
             self.fail(job, doc, worker_id, exc, result)
             return None
         vectors = np.zeros((len(texts), self.embedder.spec.dimension), np.float32)
-        return ActiveJob(job, doc, drafts, texts, tokens, vectors, carried=carried)
+        # Only the images some chunk was cut from: an image with neither OCR text nor a
+        # caption made no chunk, and nothing would cite (or show) it.
+        used = {str(d.metadata["image"]) for d in drafts if "image" in d.metadata}
+        images = [i for i in parsed.images if i.key in used] if self.images else []
+        return ActiveJob(job, doc, drafts, texts, tokens, vectors, carried=carried, images=images)
 
     def _carried(self, doc: Document, attachments: list[Attachment]) -> Carried | None:
         """The attachments to queue with ``doc``'s commit, and those queued by an earlier
@@ -345,6 +353,8 @@ class IndexingService:
                 if self.graph is not None:  # the old version's entities and relations
                     self.graph.remove_document(tx, tenant, doc.id)
                 self.store.replace_chunks(tx, tenant, doc.id, chunks)
+                if self.images is not None:
+                    self.images.replace_images(tx, tenant, doc.id, p.images)
                 self.index.upsert_document(tx, tenant, doc.id, entries)
                 self.store.set_status(
                     tx,
