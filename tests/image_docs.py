@@ -32,7 +32,13 @@ def chart_png(text: str = CHART_TEXT) -> bytes:
     return out.getvalue()
 
 
-def report_pdf(*, photographed: bool = True, icons: int = 1) -> bytes:
+def report_pdf(
+    *,
+    photographed: bool = True,
+    icons: int = 1,
+    typed: str = TYPED_TEXT,
+    chart_text: str = CHART_TEXT,
+) -> bytes:
     """Page 1: typed text, a chart image and ``icons`` 16-pixel icons; page 2 (when
     ``photographed``): a photographed page, an image of text with no text layer."""
     from PIL import Image
@@ -45,9 +51,10 @@ def report_pdf(*, photographed: bool = True, icons: int = 1) -> bytes:
     width, height = letter
     text = pdf.beginText(72, height - 72)
     text.setFont("Helvetica", 11)
-    text.textLine(TYPED_TEXT)
+    for line in _lines(typed, 95):
+        text.textLine(line)
     pdf.drawText(text)
-    pdf.drawImage(ImageReader(chart()), 72, 300, width=450, height=250)
+    pdf.drawImage(ImageReader(chart(chart_text)), 72, 300, width=450, height=250)
     icon = ImageReader(Image.new("RGB", (16, 16), "red"))
     for i in range(icons):
         pdf.drawImage(icon, 20 + (i % 100) * 3, 20 + (i // 100) % 50 * 3, width=2, height=2)
@@ -59,6 +66,12 @@ def report_pdf(*, photographed: bool = True, icons: int = 1) -> bytes:
         pdf.showPage()
     pdf.save()
     return buf.getvalue()
+
+
+def _lines(text: str, width: int) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, width)[:20] or [""]
 
 
 def report_docx() -> bytes:
