@@ -36,7 +36,8 @@ class ImageFields(BaseModel):
         True, validation_alias=env("RAGD_IMAGES_ENABLED", "MULTIMODAL_ENABLED")
     )
     """Images embedded in PDF, DOCX and PPTX files become image chunks (their OCR text,
-    and a caption when a vision model is set); ``false``: only their documents' text."""
+    and a caption when a vision model is set), and image files' pages image chunks with
+    a preview; ``false``: only their documents' text, image files read by OCR alone."""
     image_max_per_document: int = Field(
         50, ge=0, le=10_000, validation_alias=env("RAGD_IMAGE_MAX_PER_DOCUMENT")
     )

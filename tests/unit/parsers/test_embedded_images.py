@@ -100,3 +100,18 @@ def test_a_corrupt_image_stream_leaves_the_text_indexed() -> None:
     parsed = PdfParser().parse(corrupt_image_pdf(), source="bad.pdf")
     assert parsed.sections[0].text.strip() == TYPED_TEXT
     assert all(not s.text.strip() for s in image_sections(parsed))
+
+
+def test_an_image_file_is_an_image_chunk_with_a_preview_per_frame_up_to_the_cap() -> None:
+    from ragd.adapters.parsers.ocr.images import ImageParser
+    from tests.ocr_samples import PARAGRAPHS, Sample, tiff_pages
+
+    frames = [Sample(PARAGRAPHS[i], "vera-sans", 30) for i in range(3)]
+    with applied(ParseLimits(images=ImageLimits(max_per_document=2))):
+        parsed = ImageParser().parse(tiff_pages(frames), source="scan.tiff")
+    kinds = [(s.page, s.metadata.get("kind"), s.metadata.get("image")) for s in parsed.sections]
+    assert kinds == [(1, "image", "1"), (2, "image", "2"), (3, None, None)]
+    assert [i.key for i in parsed.images] == ["1", "2"]
+    from PIL import Image
+
+    assert max(Image.open(io.BytesIO(parsed.images[0].data)).size) == 768

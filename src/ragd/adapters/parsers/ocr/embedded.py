@@ -85,7 +85,7 @@ class EmbeddedImages:
         from ragd.adapters.parsers.ocr.images import prepared
 
         try:
-            preview = _preview(image)
+            small = preview(image)
             grey = prepared(image, self.ocr.max_pixels)
         except (OSError, ValueError, SyntaxError) as exc:
             log.info("embedded image unreadable: %s", exc)
@@ -99,7 +99,7 @@ class EmbeddedImages:
             self._budget.out_of_time(page or len(self.images) + 1)
             raise
         key = str(len(self.images) + 1)
-        self.images.append(DocumentImage(key=key, data=preview))
+        self.images.append(DocumentImage(key=key, data=small))
         meta: dict[str, JsonScalar] = {"kind": "image", "image": key, "ocr_engine": engine.name}
         if page is not None:
             meta["page"] = page
@@ -195,10 +195,17 @@ def part_images(archive: Any, part: Any, reader: EmbeddedImages, page: int | Non
     return found
 
 
-def _preview(image: Image) -> bytes:
-    """A PNG of ``image`` at most ``PREVIEW_SIDE`` pixels a side."""
-    small = image.copy() if image.mode in ("L", "RGB") else image.convert("RGB")
-    small.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
+def preview(image: Image) -> bytes:
+    """A PNG of ``image`` at most ``PREVIEW_SIDE`` pixels a side, resized before any mode
+    conversion so a large frame is never copied at full size."""
+    width, height = image.size
+    scale = min(1.0, PREVIEW_SIDE / max(width, height, 1))
+    if scale < 1:
+        small = image.resize((max(1, round(width * scale)), max(1, round(height * scale))))
+    else:
+        small = image.copy()
+    if small.mode not in ("L", "RGB"):
+        small = small.convert("RGB")
     out = io.BytesIO()
     small.save(out, format="PNG", optimize=True)
     return out.getvalue()
