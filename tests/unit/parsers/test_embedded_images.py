@@ -115,3 +115,15 @@ def test_an_image_file_is_an_image_chunk_with_a_preview_per_frame_up_to_the_cap(
     from PIL import Image
 
     assert max(Image.open(io.BytesIO(parsed.images[0].data)).size) == 768
+
+
+def test_a_corrupt_picture_in_a_docx_is_skipped_and_counted() -> None:
+    import zipfile
+
+    from tests.office_files import _replace_member
+
+    data = report_docx()
+    [media] = [n for n in zipfile.ZipFile(io.BytesIO(data)).namelist() if "/media/" in n]
+    parsed = DocxParser().parse(_replace_member(data, media, b"\x89PNG broken"), source="d")
+    assert parsed.sections[0].text.strip() == TYPED_TEXT
+    assert not image_sections(parsed) and parsed.metadata["images_skipped"] == 1
