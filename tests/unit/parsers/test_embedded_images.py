@@ -127,3 +127,20 @@ def test_a_corrupt_picture_in_a_docx_is_skipped_and_counted() -> None:
     parsed = DocxParser().parse(_replace_member(data, media, b"\x89PNG broken"), source="d")
     assert parsed.sections[0].text.strip() == TYPED_TEXT
     assert not image_sections(parsed) and parsed.metadata["images_skipped"] == 1
+
+
+@pytest.mark.parametrize("budget", ["page", "document"])
+def test_an_image_over_its_time_is_skipped_and_the_text_kept(budget: str) -> None:
+    from ragd.adapters.parsers.ocr.bounds import OcrLimits
+
+    ocr = (
+        OcrLimits(page_timeout_seconds=0.01)
+        if budget == "page"
+        else OcrLimits(page_timeout_seconds=30, document_timeout_seconds=20)
+    )
+    started = time.monotonic()
+    with applied(ParseLimits(ocr=ocr)):
+        parsed = PdfParser().parse(report_pdf(photographed=False), source="slow.pdf")
+    assert parsed.sections[0].text.strip() == TYPED_TEXT
+    assert not image_sections(parsed) and parsed.metadata["images_skipped"] == 1
+    assert time.monotonic() - started < 30

@@ -11,8 +11,10 @@ The work is bounded so a hostile file cannot make it large: an image under
 before anything is decoded, at most ``RAGD_IMAGE_MAX_PER_DOCUMENT`` images are read, one
 larger than ``MAX_DECODE_FACTOR`` x ``RAGD_OCR_MAX_PIXELS`` is skipped undecoded, an image
 that does not decode is skipped, and the OCR time comes out of the document's OCR budget
-(``RAGD_OCR_DOCUMENT_TIMEOUT_SECONDS``). What was skipped is counted, not fatal: the
-document's text is worth indexing without its pictures.
+(``RAGD_OCR_DOCUMENT_TIMEOUT_SECONDS``): an image that takes longer than
+``RAGD_OCR_PAGE_TIMEOUT_SECONDS`` is skipped, and no image is started once less than that
+is left of the document's time. What was skipped is counted (``images_skipped`` in the
+document's metadata), not fatal: the text is worth indexing without its pictures.
 """
 
 from __future__ import annotations
@@ -91,13 +93,19 @@ class EmbeddedImages:
             log.info("embedded image unreadable: %s", exc)
             self.skipped += 1
             return None
+        if self._budget.seconds_left() < self.ocr.page_timeout_seconds:
+            # Pictures are worth less than the document: when its OCR time runs short they
+            # are skipped (and counted), so the text and any scanned page still get read.
+            self.skipped += 1
+            return None
         seconds = self._budget.next_page(page or len(self.images) + 1)
         engine = get_engine(self.ocr.engine, self.ocr.threads)
         try:
             result = engine.read(grey, timeout=seconds)
-        except PageTimeout:
-            self._budget.out_of_time(page or len(self.images) + 1)
-            raise
+        except PageTimeout:  # this picture alone: skipped, the document goes on
+            log.info("an embedded image took longer than %g s to read: skipped", seconds)
+            self.skipped += 1
+            return None
         key = str(len(self.images) + 1)
         self.images.append(DocumentImage(key=key, data=small))
         meta: dict[str, JsonScalar] = {"kind": "image", "image": key, "ocr_engine": engine.name}
