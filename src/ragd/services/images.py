@@ -1,11 +1,12 @@
 """Captions for image sections: the vision model's description put in front of the OCR
 text, so a question in other words than the picture's own finds it.
 
-A caption is an enrichment, not a requirement: a vision call that fails leaves that image
-with its OCR text (logged), and the document is indexed as it would be with no vision
-model; a dead vision server never fails ingestion. Tokens and cost are counted as an LLM
-call's are (``ragd_llm_tokens_total``, ``ragd_cost_dollars_total``, a ``cost_event`` log
-line with ``purpose="vision"``).
+A caption is an enrichment, not a requirement: a vision call that fails leaves that image,
+and the rest of its document's, with their OCR text (logged; one failed call per document
+at most, so a dead server costs one ``RAGD_VISION_TIMEOUT_SECONDS``), and the document is
+indexed as it would be with no vision model; a dead vision server never fails ingestion.
+Tokens and cost are counted as an LLM call's are (``ragd_llm_tokens_total``,
+``genai_cost_total_dollars``, a ``cost_event`` log line with ``purpose="vision"``).
 """
 
 from __future__ import annotations
@@ -39,8 +40,13 @@ def captioned(
         try:
             caption = vision.describe(image.data, image.media_type)
         except RagdError as exc:
-            log.warning("vision caption failed (%s): the image keeps its OCR text only", exc)
-            continue
+            # Once per document: a server that is down, slow or refusing the key would
+            # fail (and make the worker wait for) every other image of it too.
+            log.warning(
+                "vision caption failed (%s): this document's images keep their OCR text only",
+                exc,
+            )
+            break
         _account(tenant, caption, prices or PriceTable({}))
         if caption.text:
             captions[image.key] = caption.text
