@@ -65,12 +65,54 @@ def answer_text(messages: Iterable[Mapping[str, Any]]) -> str:
     """
     last = ""
     for message in messages:
-        if message.get("role") == "user" and isinstance(message.get("content"), str):
-            last = message["content"]
+        content = message.get("content")
+        image = _image_of(message) if message.get("role") == "user" else None
+        if image is not None:  # a vision request: a caption that names the image's size
+            return caption_text(image)
+        if message.get("role") == "user" and isinstance(content, str):
+            last = content
     question = last.rsplit("Question:", 1)[-1].strip()
     words = question.splitlines()[0].split()[:20] if question else []
     asked = " ".join(words).rstrip("?.!") or "nothing"
     return f"You asked: {asked}. The answer is in passage one [1]."
+
+
+VISION_CAPTION = "A quokka-blue bar chart with four bars rising to the right"
+
+
+def _image_of(message: Mapping[str, Any]) -> str | None:
+    """The base64 image of a vision request in any of the three wire formats: OpenAI's
+    ``image_url`` data URI, Anthropic's ``image`` block with a base64 ``source``,
+    Ollama's ``images`` list; None for a text-only message."""
+    images = message.get("images")
+    if isinstance(images, list) and images:  # Ollama
+        return str(images[0])
+    content = message.get("content")
+    for part in content if isinstance(content, list) else []:
+        if not isinstance(part, dict):
+            continue
+        if part.get("type") == "image_url":  # OpenAI
+            head, _, payload = str(part["image_url"]["url"]).partition(",")
+            return payload if head.startswith("data:image/") and head.endswith(";base64") else ""
+        if part.get("type") == "image" and part.get("source", {}).get("type") == "base64":
+            return str(part["source"]["data"])  # Anthropic
+    return None
+
+
+def caption_text(image_b64: str) -> str:
+    """The fake vision model's caption of a base64 image: a fixed phrase and the decoded
+    image's size (so a test sees the image itself really arrived)."""
+    import base64
+    import binascii
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        width, height = Image.open(io.BytesIO(base64.b64decode(image_b64))).size
+    except (binascii.Error, UnidentifiedImageError, ValueError):
+        return "not an image"
+    return f"{VISION_CAPTION} ({width}x{height} pixels)."
 
 
 def generate(

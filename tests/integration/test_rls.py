@@ -35,6 +35,7 @@ from ragd.adapters.sql.accounts import SqlAccounts
 from ragd.adapters.sql.audit import SqlAudit
 from ragd.adapters.sql.conversations import SqlConversations
 from ragd.adapters.sql.database import Database
+from ragd.adapters.sql.images import SqlImageStore
 from ragd.adapters.sql.queue import SqlQueue
 from ragd.adapters.sql.rls import SYSTEM, scoped, system_scope
 from ragd.adapters.sql.schema import documents
@@ -46,6 +47,7 @@ from ragd.domain.conversations import Feedback, Rating, Turn
 from ragd.domain.graph import ChunkExtraction, ExtractedEntity, ExtractedRelation, Extraction
 from ragd.domain.models import (
     Chunk,
+    DocumentImage,
     DocumentStatus,
     EmbeddingSpec,
     IndexEntry,
@@ -72,6 +74,7 @@ TENANT_TABLES = {
     "documents": "tenant_id",
     "document_blobs": "tenant_id",
     "chunks": "tenant_id",
+    "chunk_images": "tenant_id",
     "ingest_jobs": "tenant_id",
     "users": "tenant_id",
     "api_keys": "tenant_id",
@@ -167,6 +170,7 @@ def _fill(app: Database) -> None:
                 tx, t, NewDocument(f"{t}.txt", "T", "text/plain", f"h-{t}", 5, {})
             )
             store.put_blob(tx, t, doc.id, b"bytes")
+            SqlImageStore(app).replace_images(tx, t, doc.id, [DocumentImage("1", b"png")])
             queue.enqueue(tx, t, doc.id)
         docs[t] = doc
     # The worker: one claim across tenants, then one transaction committing both tenants'

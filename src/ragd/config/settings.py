@@ -27,6 +27,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from ragd.config import compat
 from ragd.config.backup import BackupFields, BackupSettings
 from ragd.config.graph import GraphFields, GraphSettings
+from ragd.config.images import ImageFields, ImageSettings, VisionSettings
 from ragd.config.index import IndexFields, IndexSettings
 from ragd.config.ingest import IngestFields, IngestSettings
 from ragd.config.llm import AnswerFields, AnswerSettings, LLMFields, LLMSettings
@@ -58,6 +59,8 @@ SECTIONS: dict[str, type[Section]] = {
     "rerank": RerankSettings,
     "ingest": IngestSettings,
     "ocr": OcrSettings,
+    "images": ImageSettings,
+    "vision": VisionSettings,
     "llm": LLMSettings,
     "answer": AnswerSettings,
     "providers": ProviderSettings,
@@ -87,6 +90,7 @@ class Settings(  # pydantic lists the fields of the last base first: storage, in
     ProviderFields,
     AnswerFields,
     LLMFields,
+    ImageFields,
     OcrFields,
     IngestFields,
     RerankFields,

@@ -73,6 +73,17 @@ class Attachment:
 
 
 @dataclass(frozen=True)
+class DocumentImage:
+    """An image found inside a document, shrunk to a preview: what a vision model is shown
+    and what the thumbnail route serves. Its sections name it by ``key`` in their
+    metadata (``"image"``)."""
+
+    key: str
+    data: bytes
+    media_type: str = "image/png"
+
+
+@dataclass(frozen=True)
 class ParsedDocument:
     """What a Parser makes of one document's bytes."""
 
@@ -82,6 +93,8 @@ class ParsedDocument:
     """What the content says about itself (author, dates, language...): merged under the
     uploader's own metadata when the document is indexed."""
     attachments: list[Attachment] = field(default_factory=list)
+    images: list[DocumentImage] = field(default_factory=list)
+    """Previews of the images its image sections were read from (``kind: "image"``)."""
 
     @property
     def text(self) -> str:

@@ -22,11 +22,13 @@ from ragd.ports.accounts import Accounts
 from ragd.ports.audit import Audit
 from ragd.ports.conversations import ConversationStore
 from ragd.ports.graph import GraphStore, GraphSync
+from ragd.ports.images import ImageStore
 from ragd.ports.index_sync import IndexSync
 from ragd.ports.limiter import Limiter
 from ragd.ports.prompts import PromptTemplates
 from ragd.ports.reranker import Reranker
 from ragd.ports.sources import FolderWatcher, SecretBox, SourceReader, SourceStore
+from ragd.ports.vision import Vision
 from ragd.ports.webhooks import Webhooks, WebhookSender
 from ragd.services.accounts import AccountService
 from ragd.services.answer import AnswerPolicy, AnswerService
@@ -88,6 +90,8 @@ class Ports:
     graph: GraphStore | None = None
     graph_sync: GraphSync | None = None
     permissions: Permissions | None = None
+    vision: Vision | None = None
+    images: ImageStore | None = None
 
 
 @dataclass
@@ -143,6 +147,8 @@ class Services:
     """Applies the graph outbox to Neo4j (``RAGD_GRAPH_STORE=neo4j``); None otherwise."""
     permissions: PermissionService | None = None
     """Collections, groups, grants, key scopes; every request's ``Access``."""
+    images: ImageStore | None = None
+    """Image chunks' previews, served as thumbnails (None when the container wired none)."""
 
     def close(self) -> None:
         self.authenticator.close()
@@ -239,6 +245,9 @@ def assemble(settings: Settings, p: Ports) -> Services:
         max_document_bytes=ingest.max_document_bytes,
         graph=p.graph,
         graph_build=graph_build,
+        vision=p.vision,
+        prices=prices,
+        images=p.images,
     )
     search = SearchService(
         p.store,
@@ -378,6 +387,7 @@ def assemble(settings: Settings, p: Ports) -> Services:
         graph_build=graph_build,
         graph_sync=p.graph_sync,
         permissions=permissions,
+        images=p.images,
     )
 
 

@@ -24,6 +24,7 @@ from ragd.ports.limiter import Limiter
 from ragd.ports.llm import UsesEmbedder
 from ragd.ports.reranker import Reranker
 from ragd.ports.sources import FolderWatcher, SecretBox, SourceReader
+from ragd.ports.vision import Vision
 from ragd.services.assembly import Ports, Services, assemble
 from ragd.services.backup import BackupPolicy, BackupService
 from ragd.services.reindex import ReindexService
@@ -125,6 +126,7 @@ def build_parsing(settings: Settings) -> Parsing:
     the server it runs in, down. One child per worker thread."""
     from ragd.adapters.parsers.archives import ArchiveLimits
     from ragd.adapters.parsers.limits import ParseLimits
+    from ragd.adapters.parsers.ocr.embedded import ImageLimits
     from ragd.adapters.parsers.parsing import ParserRegistry
 
     ingest = settings.ingest
@@ -140,6 +142,11 @@ def build_parsing(settings: Settings) -> Parsing:
             pdf_max_stream_bytes=ingest.pdf_max_stream_bytes,
             detect_language=ingest.detect_language,
             ocr=build_ocr_limits(settings),
+            images=ImageLimits(
+                enabled=settings.images.enabled,
+                max_per_document=settings.images.max_per_document,
+                min_pixels=settings.images.min_pixels,
+            ),
         )
     )
     if not ingest.parse_sandbox:
@@ -157,6 +164,34 @@ def build_parsing(settings: Settings) -> Parsing:
         timeout_seconds=ingest.parse_timeout_seconds,
         # Per worker: one for the large-document lane, one for its loop (prepare_lane).
         processes=2 * ingest.worker_concurrency,
+    )
+
+
+def build_vision(settings: Settings) -> Vision | None:
+    """The captioning model of image chunks (``RAGD_VISION_*``), or None: OCR text only.
+    Its key is the provider's own (``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``); its URL,
+    unset, the LLM settings' URL for that provider."""
+    vision, providers = settings.vision, settings.providers
+    if vision.provider == "none":
+        return None
+    from ragd.adapters.http.client import secret
+    from ragd.adapters.vision import build
+
+    if vision.provider == "anthropic":
+        key = secret(providers.anthropic_api_key)
+        base = vision.base_url or settings.llm.anthropic_base_url
+    elif vision.provider == "ollama":
+        key, base = None, vision.base_url or providers.ollama_url
+    else:
+        key = secret(providers.openai_api_key)
+        base = vision.base_url or settings.llm.base_url
+    return build(
+        wire=vision.provider,
+        model=vision.model,
+        base_url=base,
+        api_key=key,
+        max_tokens=vision.max_tokens,
+        timeout=vision.timeout_seconds,
     )
 
 
@@ -367,6 +402,7 @@ def build_services(settings: Settings, *, check_index: bool = True) -> Services:
     from ragd.adapters.sql.accounts import SqlAccounts
     from ragd.adapters.sql.audit import SqlAudit
     from ragd.adapters.sql.conversations import SqlConversations
+    from ragd.adapters.sql.images import SqlImageStore
     from ragd.adapters.sql.prompts import SqlPromptTemplates
     from ragd.adapters.sql.queue import SqlQueue
     from ragd.adapters.sql.sources import SqlSourceStore
@@ -393,6 +429,8 @@ def build_services(settings: Settings, *, check_index: bool = True) -> Services:
         audit=SqlAudit(db),
         conversations=SqlConversations(db),
         permissions=SqlPermissions(db),
+        vision=build_vision(settings),
+        images=SqlImageStore(db),
         limiter=build_limiter(settings),
         index_sync=index_sync,
         engine=db.engine,

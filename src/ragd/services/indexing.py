@@ -44,14 +44,18 @@ from ragd.domain.models import (
     TenantId,
     utcnow,
 )
+from ragd.domain.pricing import PriceTable
 from ragd.domain.webhooks import EventType, NewEvent
 from ragd.errors import DocumentRejected, InvalidRequest, LeaseLost, NotFound, RagdError
 from ragd.ports import Embedder, Index, Parsing, Queue, Store
 from ragd.ports.graph import GraphStore
+from ragd.ports.images import ImageStore
 from ragd.ports.index import IndexMaintenance
 from ragd.ports.index_sync import IndexSync
+from ragd.ports.vision import Vision
 from ragd.services.attachments import AttachmentQueue, Carried
 from ragd.services.graph_build import GraphBuildService
+from ragd.services.images import captioned
 from ragd.services.ingest import title_from_source
 from ragd.services.scheduling import ActiveJob, BatchResult, Workload
 from ragd.services.webhooks import EventEmitter, document_event
@@ -139,6 +143,9 @@ class IndexingService:
         graph: GraphStore | None = None,
         graph_build: GraphBuildService | None = None,
         chunk_tokens_for: Callable[[TenantId, str], int | None] | None = None,
+        vision: Vision | None = None,
+        prices: PriceTable | None = None,
+        images: ImageStore | None = None,
     ) -> None:
         self.events = events or EventEmitter(None)
         """Webhook events, written in the transaction of the change they report."""
@@ -168,6 +175,12 @@ class IndexingService:
         """Loses a replaced document's graph contribution in the commit that replaces it."""
         self.graph_build = graph_build
         """The graph stage (``RAGD_GRAPH_ENABLED``), run by the worker when it is idle."""
+        self.vision = vision
+        """Captions image sections before they are chunked (``RAGD_VISION_*``)."""
+        self.prices = prices
+        """What captions cost (``RAGD_LLM_PRICES``)."""
+        self.images = images
+        """Where image chunks' previews go (thumbnails), written with the chunks."""
 
     def maintain_index(self) -> str | None:
         """The index's background upkeep (``IndexMaintenance``), at most once every
@@ -241,6 +254,8 @@ class IndexingService:
         try:
             data = self.store.get_blob(job.tenant_id, doc.id)
             parsed = self.parsing.parse(data, doc.media_type, source=doc.source)
+            if self.vision is not None and parsed.images:
+                parsed = captioned(parsed, self.vision, job.tenant_id, self.prices)
             budget = self._chunk_budget(doc.title, self._collection_chunk_tokens(doc))
             drafts = chunk_sections(
                 parsed.sections,
@@ -263,7 +278,11 @@ class IndexingService:
             self.fail(job, doc, worker_id, exc, result)
             return None
         vectors = np.zeros((len(texts), self.embedder.spec.dimension), np.float32)
-        return ActiveJob(job, doc, drafts, texts, tokens, vectors, carried=carried)
+        # Only the images some chunk was cut from: an image with neither OCR text nor a
+        # caption made no chunk, and nothing would cite (or show) it.
+        used = {str(d.metadata["image"]) for d in drafts if "image" in d.metadata}
+        images = [i for i in parsed.images if i.key in used] if self.images else []
+        return ActiveJob(job, doc, drafts, texts, tokens, vectors, carried=carried, images=images)
 
     def _carried(self, doc: Document, attachments: list[Attachment]) -> Carried | None:
         """The attachments to queue with ``doc``'s commit, and those queued by an earlier
@@ -334,6 +353,8 @@ class IndexingService:
                 if self.graph is not None:  # the old version's entities and relations
                     self.graph.remove_document(tx, tenant, doc.id)
                 self.store.replace_chunks(tx, tenant, doc.id, chunks)
+                if self.images is not None:
+                    self.images.replace_images(tx, tenant, doc.id, p.images)
                 self.index.upsert_document(tx, tenant, doc.id, entries)
                 self.store.set_status(
                     tx,

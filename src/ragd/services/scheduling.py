@@ -30,7 +30,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from ragd.domain.models import ChunkDraft, Document, DocumentStatus, IngestJob, TenantId
+from ragd.domain.models import (
+    ChunkDraft,
+    Document,
+    DocumentImage,
+    DocumentStatus,
+    IngestJob,
+    TenantId,
+)
 from ragd.errors import DocumentRejected, LeaseLost
 from ragd.observability import metrics
 from ragd.services.prepare_lane import LARGE_DOCUMENT_BYTES, PrepareLane
@@ -82,6 +89,8 @@ class ActiveJob:
     """Model time spent on this document (its share of every slice it was in)."""
     carried: Carried | None = None
     """Files the document carries (an e-mail's attachments), queued with its commit."""
+    images: list[DocumentImage] = field(default_factory=list)
+    """Previews of the images its image chunks were read from, stored with its commit."""
 
     def __post_init__(self) -> None:
         if not self.pending:

@@ -9,9 +9,10 @@ give the title, author, dates and language (``content_metadata``).
 A DOCX is a zip, so it is opened through ``archives``: the central directory is checked
 against the archive limits before anything is inflated, and python-docx is handed a
 stored copy holding only the XML parts, each inflated within those limits (images and
-embedded files are never inflated). python-docx parses XML with lxml's default limits
-(``huge_tree`` off: a text node over 10 MB or nesting over 256 levels is an error, not
-gigabytes of tree).
+embedded files are never inflated by it; the body's pictures are read from the archive,
+bounded the same way, as image sections after its text: ``ocr.embedded``). python-docx
+parses XML with lxml's default limits (``huge_tree`` off: a text node over 10 MB or
+nesting over 256 levels is an error, not gigabytes of tree).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ragd.adapters.parsers.archives import open_archive
 from ragd.adapters.parsers.content_metadata import core_metadata
 from ragd.adapters.parsers.failures import phrase
 from ragd.adapters.parsers.limits import current_limits
+from ragd.adapters.parsers.ocr.embedded import EmbeddedImages, part_images
 from ragd.adapters.parsers.sections import SectionBuilder
 from ragd.domain.models import ParsedDocument, Section
 from ragd.errors import DocumentRejected
@@ -43,11 +45,15 @@ class DocxParser:
         import docx
         from docx.opc.exceptions import PackageNotFoundError
 
-        archive = open_archive(data, current_limits().archive, what=_WHAT)
+        limits = current_limits()
+        archive = open_archive(data, limits.archive, what=_WHAT)
         package = archive.repack(_is_xml_part)
+        images = EmbeddedImages(limits.images, limits.ocr)
         try:
             document = docx.Document(io.BytesIO(package))
             title, sections = _walk(document)
+            if images.active:  # a DOCX has no pages: its pictures follow its text
+                sections.extend(part_images(archive, document.part, images, None))
             core_title = document.core_properties.title
             metadata = core_metadata(document.core_properties)
             metadata.pop("title", None)
@@ -66,11 +72,15 @@ class DocxParser:
             ) from exc
         except Exception as exc:  # lxml and python-docx raise their own types
             raise DocumentRejected(_damaged(exc, source)) from exc
-        if not sections:
+        if not any(s.text.strip() for s in sections):
             raise DocumentRejected("the DOCX file has no text")
         if isinstance(core_title, str) and core_title.strip():
             title = core_title.strip()
-        return ParsedDocument(sections=sections, title=title, metadata=metadata)
+        if images.skipped:
+            metadata["images_skipped"] = images.skipped
+        return ParsedDocument(
+            sections=sections, title=title, metadata=metadata, images=images.images
+        )
 
 
 def _is_xml_part(name: str) -> bool:

@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 
 from ragd.adapters.parsers.archives import ArchiveLimits, MiB
 from ragd.adapters.parsers.ocr.bounds import OcrLimits
+from ragd.adapters.parsers.ocr.embedded import ImageLimits
 
 
 @dataclass(frozen=True)
 class ParseLimits:
     """Bounds on the work one document may cause (settings ``RAGD_ARCHIVE_*``,
-    ``RAGD_PDF_*``, ``RAGD_OCR_*``)."""
+    ``RAGD_PDF_*``, ``RAGD_OCR_*``, ``RAGD_IMAGE_*``)."""
 
     archive: ArchiveLimits = field(default_factory=ArchiveLimits)
     pdf_max_pages: int = 5_000
@@ -29,6 +30,8 @@ class ParseLimits:
     detect_language: bool = True
     """Detect the language of text whose format does not state it (``RAGD_DETECT_LANGUAGE``)."""
     ocr: OcrLimits = field(default_factory=OcrLimits)
+    images: ImageLimits = field(default_factory=ImageLimits)
+    """Images embedded in PDF, DOCX and PPTX files (``RAGD_IMAGES_ENABLED``, ``RAGD_IMAGE_*``)."""
 
 
 _DEFAULT = ParseLimits()

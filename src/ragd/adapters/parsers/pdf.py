@@ -5,7 +5,8 @@ characters are filtered out of the running text so each cell is indexed once. Pa
 processed one at a time and their caches dropped, so memory follows the largest page,
 not the whole file. Work is bounded: at most ``RAGD_PDF_MAX_PAGES`` pages, and no stream
 inflates past ``RAGD_PDF_MAX_STREAM_BYTES`` (``pdf_streams``). A page without a usable
-text layer is read by OCR (``ocr.pdf_pages``), within the ``RAGD_OCR_*`` bounds.
+text layer is read by OCR (``ocr.pdf_pages``), within the ``RAGD_OCR_*`` bounds; the
+images on a typed page are read apart, as image sections (``ocr.embedded``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from ragd.adapters.parsers.failures import describe, phrase
 from ragd.adapters.parsers.limits import current_limits
+from ragd.adapters.parsers.ocr.embedded import EmbeddedImages, pdf_page_images
 from ragd.adapters.parsers.ocr.pdf_pages import PdfOcr
 from ragd.adapters.parsers.pdf_info import info_metadata
 from ragd.adapters.parsers.pdf_streams import install as install_bounded_filters
@@ -42,6 +44,7 @@ class PdfParser:
         install_bounded_filters()
         limits = current_limits()
         ocr = PdfOcr(data, limits.ocr)
+        images = EmbeddedImages(limits.images, limits.ocr, ocr.budget)
         try:
             with pdfplumber.open(io.BytesIO(data)) as pdf:
                 _check_page_count(pdf, limits.pdf_max_pages)
@@ -50,9 +53,12 @@ class PdfParser:
                 sections: list[Section] = []
                 for number, page in enumerate(pdf.pages, start=1):
                     try:
-                        sections.extend(
-                            ocr.page_sections(page, number, _page_sections(page, number))
-                        )
+                        typed = _page_sections(page, number)
+                        read = ocr.page_sections(page, number, typed)
+                        sections.extend(read)
+                        if read is typed and images.active and page.images:
+                            # A typed page keeps its text; its pictures are read apart.
+                            sections.extend(pdf_page_images(ocr.document(), number, images))
                     finally:
                         page.close()
         except Exception as exc:  # pdfminer raises dozens of types on damaged files
@@ -69,7 +75,11 @@ class PdfParser:
             ocr.close()
         if not any(s.text.strip() for s in sections):
             raise DocumentRejected(ocr.empty_reason())
-        return ParsedDocument(sections=sections, title=title, metadata=metadata)
+        if images.skipped:
+            metadata["images_skipped"] = images.skipped
+        return ParsedDocument(
+            sections=sections, title=title, metadata=metadata, images=images.images
+        )
 
 
 def _check_page_count(pdf: Any, most: int) -> None:

@@ -133,13 +133,18 @@ def get_parser(media_type: str) -> Parser:
 
 
 def parse_document(data: bytes, media_type: str, *, source: str) -> ParsedDocument:
-    """Parse ``data`` and keep only sections with text; ``DocumentRejected`` on failure."""
+    """Parse ``data`` and keep only sections with text (and image sections, which a vision
+    model may still caption); ``DocumentRejected`` on failure."""
     parser = get_parser(media_type)
     if not data:
         raise DocumentRejected("document is empty (0 bytes)")
     parsed = parser.parse(data, source=source)
-    sections = [replace(s, text=s.text.strip()) for s in parsed.sections if s.text.strip()]
-    if not sections:
+    sections = [
+        replace(s, text=s.text.strip())
+        for s in parsed.sections
+        if s.text.strip() or (parsed.images and s.metadata.get("kind") == "image")
+    ]
+    if not any(s.text for s in sections) and not parsed.images:
         raise DocumentRejected("no text could be extracted")
     title = parsed.title.strip() if parsed.title else None
     metadata = clean(parsed.metadata)
@@ -148,7 +153,11 @@ def parse_document(data: bytes, media_type: str, *, source: str) -> ParsedDocume
         if language:
             metadata["language"] = language
     return ParsedDocument(
-        sections=sections, title=title or None, metadata=metadata, attachments=parsed.attachments
+        sections=sections,
+        title=title or None,
+        metadata=metadata,
+        attachments=parsed.attachments,
+        images=parsed.images,
     )
 
 

@@ -7,7 +7,8 @@ it (``table_rows.table_section``); the speaker notes follow the slide's own text
 
 A PPTX is a zip, so it is opened through ``archives`` like a DOCX: python-pptx is handed a
 stored copy holding only the XML parts, each inflated within the archive limits (images,
-media and embedded files are never inflated).
+media and embedded files are never inflated by it). A slide's pictures are read from the
+archive, bounded the same way, as image sections of that slide (``ocr.embedded``).
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from ragd.adapters.parsers.archives import open_archive
 from ragd.adapters.parsers.content_metadata import core_metadata
 from ragd.adapters.parsers.failures import phrase
 from ragd.adapters.parsers.limits import current_limits
+from ragd.adapters.parsers.ocr.embedded import EmbeddedImages, part_images
 from ragd.adapters.parsers.table_rows import table_section
 from ragd.domain.models import ParsedDocument, Section
 from ragd.errors import DocumentRejected
@@ -38,23 +41,34 @@ class PptxParser:
     def parse(self, data: bytes, *, source: str) -> ParsedDocument:
         import pptx
 
-        archive = open_archive(data, current_limits().archive, what=_WHAT)
+        limits = current_limits()
+        archive = open_archive(data, limits.archive, what=_WHAT)
         package = archive.repack(lambda name: name.lower().endswith((".xml", ".rels")))
+        images = EmbeddedImages(limits.images, limits.ocr)
         try:
             deck = pptx.Presentation(io.BytesIO(package))
-            sections = [
-                s for number, slide in enumerate(deck.slides, 1) for s in _slide(slide, number)
-            ]
+            sections = []
+            for number, slide in enumerate(deck.slides, 1):
+                own = _slide(slide, number)
+                sections.extend(own)
+                if images.active:
+                    path = own[0].heading_path if own else ()
+                    for s in part_images(archive, slide.part, images, number):
+                        sections.append(replace(s, heading_path=path))
             metadata = core_metadata(deck.core_properties)
         except DocumentRejected:
             raise
         except Exception as exc:  # python-pptx, lxml and zipfile raise their own types
             log.info("PPTX %s unreadable: %s: %s", source, type(exc).__name__, exc)
             raise DocumentRejected(f"the PPTX file cannot be read: {phrase(exc)}") from exc
-        if not sections:
+        if not any(s.text.strip() for s in sections):
             raise DocumentRejected("the PPTX file has no text")
         title = metadata.pop("title", None) or _first_title(sections)
-        return ParsedDocument(sections=sections, title=title, metadata=metadata)
+        if images.skipped:
+            metadata["images_skipped"] = images.skipped
+        return ParsedDocument(
+            sections=sections, title=title, metadata=metadata, images=images.images
+        )
 
 
 def _slide(slide: Any, number: int) -> list[Section]:

@@ -104,6 +104,20 @@ chunks = Table(
     Index("ix_chunks_tenant_document", "tenant_id", "document_id"),
 )
 
+chunk_images = Table(
+    "chunk_images",
+    metadata,
+    # Revision 0013: the preview of each image an image chunk was read from, served as its
+    # thumbnail; replaced with the document's chunks, deleted with the document.
+    Column(
+        "document_id", String(36), ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("image_key", String(16), primary_key=True),
+    Column("tenant_id", String(64), nullable=False),
+    Column("media_type", String(64), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+)
+
 ingest_jobs = Table(
     "ingest_jobs",
     metadata,

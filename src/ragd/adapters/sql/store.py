@@ -39,7 +39,7 @@ from sqlalchemy.sql import Executable
 from ragd.adapters.sql.database import Database
 from ragd.adapters.sql.rls import SYSTEM, apply_access, scoped
 from ragd.adapters.sql.rows import CHUNK_COLUMNS, RowLike, chunk_of, doc_of, document_of
-from ragd.adapters.sql.schema import chunks, document_blobs, documents, tenants
+from ragd.adapters.sql.schema import chunk_images, chunks, document_blobs, documents, tenants
 from ragd.domain.access import AccessFilter
 from ragd.domain.models import Chunk, Document, DocumentStatus, NewDocument, TenantId, utcnow
 from ragd.errors import BackendUnavailable, InvalidRequest, NotFound
@@ -254,7 +254,7 @@ class SqlStore:
     def delete_document(self, tx: Transaction, tenant: TenantId, document_id: str) -> bool:
         # Children first: do not rely on ON DELETE CASCADE being enabled on every backend.
         conn = scoped(tx, tenant)
-        for table in (chunks, document_blobs):
+        for table in (chunks, document_blobs, chunk_images):
             conn.execute(
                 delete(table).where(table.c.tenant_id == tenant, table.c.document_id == document_id)
             )

@@ -1,5 +1,5 @@
 """``/api/v1/documents``: upload (multipart file or JSON text), list, get, delete, cancel,
-retry.
+retry, and an image chunk's image.
 
 The upload route reads the body itself instead of declaring ``File``/``Form`` parameters:
 FastAPI turns any body-parsing failure into a bare 400, and ragd answers each kind of bad
@@ -33,7 +33,7 @@ from ragd.domain import metadata as rules
 from ragd.domain.access import DEFAULT_COLLECTION, Level, check_slug, readers_of
 from ragd.domain.accounts import Principal
 from ragd.domain.models import DocumentStatus, TenantId
-from ragd.errors import DocumentRejected, InvalidRequest
+from ragd.errors import DocumentRejected, InvalidRequest, NotFound
 from ragd.services.ingest import DocumentNotCancellable, Submission
 
 router = APIRouter(prefix="/api/v1/documents", tags=["documents"])
@@ -274,6 +274,39 @@ def get_document(
 ) -> DocumentOut:
     with guard_cross_tenant(request, services, principal, document_id):
         return DocumentOut.of(checked_document(request, principal, document_id))
+
+
+@router.get(
+    "/{document_id}/chunks/{chunk_id}/image",
+    summary="The image an image chunk was read from (a PNG of at most 768 pixels a side)",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}, "description": "the image"}},
+)
+def chunk_image(
+    document_id: str, chunk_id: str, request: Request, services: ServicesDep, principal: Reader
+) -> Response:
+    """Checked as reading the document is (tenant, collection, allow-list); 404 for a
+    chunk of another document, one that is not an image chunk, or an image not kept."""
+    tenant = principal.tenant_id
+    with guard_cross_tenant(request, services, principal, document_id):
+        checked_document(request, principal, document_id)
+    found = services.store.get_chunks(tenant, [chunk_id]).get(chunk_id)
+    chunk = found[0] if found is not None else None
+    image = None
+    if (
+        chunk is not None
+        and chunk.document_id == document_id
+        and chunk.metadata.get("kind") == "image"
+        and services.images is not None
+    ):
+        image = services.images.get_image(tenant, document_id, str(chunk.metadata.get("image")))
+    if image is None:
+        raise NotFound(f"chunk {chunk_id!r} of document {document_id!r} has no image")
+    return Response(
+        content=image.data,
+        media_type=image.media_type,
+        headers={"Cache-Control": "private, max-age=3600"},
+    )
 
 
 @router.delete(

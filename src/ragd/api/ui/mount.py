@@ -34,7 +34,9 @@ CSP = "; ".join(
         "default-src 'self'",
         "script-src 'self'",
         "style-src 'self'",
-        "img-src 'self' data:",
+        # blob: for image chunks' pictures, fetched with the credential (an <img src> cannot
+        # send it) and shown from an object URL this page created.
+        "img-src 'self' data: blob:",
         "connect-src 'self'",
         "object-src 'none'",
         "base-uri 'none'",

@@ -47,6 +47,10 @@ class OcrBudget:
         self._started = time.monotonic()
         self.pages = 0
 
+    def seconds_left(self) -> float:
+        """What is left of the document's OCR time."""
+        return self.limits.document_timeout_seconds - (time.monotonic() - self._started)
+
     def next_page(self, number: int) -> float:
         """Account for one more page to OCR; the seconds that page may take."""
         if self.pages >= self.limits.max_pages:

@@ -2,7 +2,9 @@
 
 Each frame of a TIFF is a page. The header's size is checked before anything is decoded
 (``MAX_IMAGE_PIXELS``), and a frame larger than ``RAGD_OCR_MAX_PIXELS`` is scaled down
-(JPEG while it is decoded, others after) before it reaches the engine.
+(JPEG while it is decoded, others after) before it reaches the engine. A page with text
+is an image chunk (``kind: "image"``) with a preview, like a picture inside a PDF
+(``embedded``), so it has a thumbnail and a vision model may caption it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ragd.adapters.parsers.failures import describe
 from ragd.adapters.parsers.ocr.bounds import MAX_IMAGE_PIXELS, OcrBudget
 from ragd.adapters.parsers.ocr.engines import PageTimeout, get_engine
-from ragd.domain.models import ParsedDocument, Section
+from ragd.domain.models import DocumentImage, ParsedDocument, Section
 from ragd.errors import DocumentRejected
 
 if TYPE_CHECKING:
@@ -36,8 +38,12 @@ class ImageParser:
         from PIL import Image, ImageSequence, UnidentifiedImageError
 
         from ragd.adapters.parsers.limits import current_limits
+        from ragd.adapters.parsers.ocr.embedded import preview
 
-        limits = current_limits().ocr
+        parse_limits = current_limits()
+        limits = parse_limits.ocr
+        keep_previews = parse_limits.images.enabled
+        previews: list[DocumentImage] = []
         if not limits.enabled:
             raise DocumentRejected("images are read by OCR, which is off (RAGD_OCR_ENGINE=off)")
         budget = OcrBudget(limits, what="image")
@@ -50,7 +56,7 @@ class ImageParser:
                 for number, frame in enumerate(ImageSequence.Iterator(img), start=1):
                     _check_size(frame.size)
                     seconds = budget.next_page(number)
-                    page = _prepared(frame, limits.max_pixels)
+                    page = prepared(frame, limits.max_pixels)
                     engine = get_engine(limits.engine, limits.threads)
                     try:
                         result = engine.read(page, timeout=seconds)
@@ -62,6 +68,12 @@ class ImageParser:
                         meta: dict[str, Any] = {"ocr_engine": engine.name}
                         if result.confidence is not None:
                             meta["ocr_confidence"] = result.confidence
+                        if keep_previews and len(previews) < parse_limits.images.max_per_document:
+                            # An image chunk like a picture inside a PDF: kind, preview
+                            # (thumbnail, vision caption).
+                            key = str(len(previews) + 1)
+                            previews.append(DocumentImage(key=key, data=preview(frame)))
+                            meta.update(kind="image", image=key, page=number)
                         sections.append(Section(text=result.text, page=number, metadata=meta))
         except Image.DecompressionBombError as exc:
             raise DocumentRejected(
@@ -72,7 +84,7 @@ class ImageParser:
             raise DocumentRejected(f"the image cannot be read: {describe(exc)}") from exc
         if not sections:
             raise DocumentRejected("OCR found no text in the image")
-        return ParsedDocument(sections=sections)
+        return ParsedDocument(sections=sections, images=previews)
 
 
 def _check_size(size: tuple[int, int]) -> None:
@@ -84,7 +96,7 @@ def _check_size(size: tuple[int, int]) -> None:
         )
 
 
-def _prepared(frame: Image, max_pixels: int) -> Image:
+def prepared(frame: Image, max_pixels: int) -> Image:
     """The frame decoded, greyscale, and no larger than ``max_pixels``."""
     width, height = frame.size
     factor = math.sqrt(width * height / max_pixels) if width * height > max_pixels else 1.0

@@ -66,6 +66,19 @@ class PdfOcr:
         self._pdf: Any = None
 
     @property
+    def budget(self) -> OcrBudget:
+        """The document's OCR budget, which its embedded images draw on too."""
+        return self._budget
+
+    def document(self) -> Any:
+        """The file opened by pdfium (once), for rendering and for its images."""
+        import pypdfium2 as pdfium
+
+        if self._pdf is None:
+            self._pdf = pdfium.PdfDocument(self._data)
+        return self._pdf
+
+    @property
     def pages_read(self) -> int:
         return self._budget.pages
 
@@ -111,11 +124,7 @@ class PdfOcr:
 
     def _render(self, number: int) -> Image:
         """Page ``number`` (1-based) as a greyscale image within the pixel cap."""
-        import pypdfium2 as pdfium
-
-        if self._pdf is None:
-            self._pdf = pdfium.PdfDocument(self._data)
-        page = self._pdf[number - 1]
+        page = self.document()[number - 1]
         try:
             width, height = page.get_size()
             scale = render_scale(width, height, self._limits)

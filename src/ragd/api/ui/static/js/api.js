@@ -53,6 +53,14 @@ export async function api(path, { method = "GET", json, body, signal } = {}) {
   return type.includes("json") ? response.json() : response.text();
 }
 
+// GET an image (or any binary) with the credential, as an object URL for an <img>: an
+// <img src> cannot send the Authorization header. Revoke it when the image is gone.
+export async function apiObjectUrl(path, { signal } = {}) {
+  const response = await fetch(path, { headers: headers(), signal });
+  if (!response.ok) throw await fail(response);
+  return URL.createObjectURL(await response.blob());
+}
+
 // POST a JSON body and yield its Server-Sent Events as { event, data } (data unparsed).
 // EventSource cannot send a body or headers, hence this parser over fetch's stream.
 export async function* streamEvents(path, json, { signal } = {}) {

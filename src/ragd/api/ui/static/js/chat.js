@@ -5,7 +5,7 @@
 // server keeps the history, searches follow-ups with a stand-alone question (shown under
 // the answer when it differs) and lists the conversation beside the chat.
 import { collectionPicker } from "./collections.js";
-import { api, streamEvents } from "./api.js";
+import { api, apiObjectUrl, streamEvents } from "./api.js";
 import { conversationList } from "./conversations.js";
 import { add, alertBox, announce, field, h, parsePairs } from "./dom.js";
 import { feedbackBar } from "./feedback.js";
@@ -308,7 +308,8 @@ function renderSources(container, citations, passages, dialog) {
     citeButton(c, passages, dialog, `[${c.n}]`), " ",
     h("span", { class: "source-title" }, c.title),
     c.page ? h("span", { class: "hint" }, ` · page ${c.page}`) : null,
-    c.supported ? null : h("span", { class: "badge bad" }, "not supported")));
+    c.supported ? null : h("span", { class: "badge bad" }, "not supported"),
+    chunkImage(c, passageOf(c, passages), "source-thumb")));
   add(container, [h("h2", { class: "sources-title" }, "Sources"), h("ul", {}, items)]);
 }
 
@@ -318,9 +319,10 @@ function passageDialog() {
   const meta = h("p", { class: "meta" });
   const flag = h("div");
   const body = h("blockquote", { class: "passage-text", tabindex: "0", "aria-label": "Passage text" });
+  const figure = h("div", { class: "passage-figure" });
   const close = h("button", { type: "button", class: "secondary" }, "Close");
   const el = h("dialog", { class: "passage", "aria-labelledby": "passage-title" },
-    h("div", { class: "dialog-head" }, title, close), meta, flag, body);
+    h("div", { class: "dialog-head" }, title, close), meta, flag, figure, body);
   let opener = null;
   close.addEventListener("click", () => el.close());
   el.addEventListener("close", () => opener?.focus());
@@ -341,6 +343,9 @@ function passageDialog() {
         `Not supported: only ${Math.round(citation.support * 100)}% of the sentence's words are in this passage.`));
     }
     body.replaceChildren();
+    figure.replaceChildren();
+    const image = chunkImage(citation, passage, "passage-image");
+    if (image) figure.append(image);
     if (!passage) {
       body.append(h("mark", {}, citation.quote));
     } else {
@@ -357,6 +362,22 @@ function passageDialog() {
     close.focus();
   }
   return { el, open };
+}
+
+// The image an image chunk was read from (a chart, a figure), fetched with the caller's
+// credential; null for a text chunk. Its alternative text is the chunk's own text (the
+// caption and the OCR text), so a screen reader gets what the picture holds.
+function chunkImage(citation, passage, cls) {
+  if (passage?.chunk_metadata?.kind !== "image") return null;
+  const where = citation.page ? ` on page ${citation.page}` : "";
+  const img = h("img", { class: cls, alt: `Image${where}: ${passage.text.slice(0, 300)}` });
+  const path = `/api/v1/documents/${encodeURIComponent(citation.document_id)}` +
+    `/chunks/${encodeURIComponent(citation.chunk_id)}/image`;
+  apiObjectUrl(path).then((url) => {
+    img.addEventListener("load", () => URL.revokeObjectURL(url), { once: true });
+    img.src = url;
+  }).catch(() => img.remove());
+  return img;
 }
 
 // Where the quote lies in the passage text: its document offsets shifted by the passage's
