@@ -176,3 +176,58 @@ def test_the_thumbnail_route_is_checked_like_a_document_read(tmp_path: Path) -> 
         assert c.get(url, headers=h("a-admin")).status_code == 404
         with svc.engine.connect() as conn:  # the row went with the document (SQLite: no RLS)
             assert conn.exec_driver_sql("SELECT count(*) FROM chunk_images").scalar() == 0
+
+
+def photo_png() -> bytes:
+    """A picture with no text in it: concentric shapes on a gradient (OCR reads nothing)."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (640, 400), (40, 90, 160))
+    draw = ImageDraw.Draw(img)
+    for i in range(8):
+        draw.ellipse(
+            (40 + 20 * i, 30 + 15 * i, 600 - 20 * i, 370 - 15 * i), outline=(250, 200 - 20 * i, 60)
+        )
+    out = io.BytesIO()
+    img.save(out, format="PNG")
+    return out.getvalue()
+
+
+def upload_photo(c: TestClient) -> dict:  # type: ignore[type-arg]
+    r = c.post("/api/v1/documents", files={"file": ("photo.png", photo_png(), "image/png")})
+    assert r.status_code == 202, r.text
+    return wait_indexed(c, r.json()["id"], timeout=240)
+
+
+def test_a_photo_without_text_is_captioned_by_the_vision_model(tmp_path: Path) -> None:
+    with (
+        FakeOpenAIServer(models=["fake-vision"]) as server,
+        make_client(
+            tmp_path / "data",
+            vision_provider="openai-compatible",
+            vision_model="fake-vision",
+            vision_base_url=server.base_url,
+            parse_timeout_seconds=900,
+            ocr_document_timeout_seconds=600,
+        ) as c,
+    ):
+        doc = upload_photo(c)
+        assert doc["status"] == "indexed", doc
+        hit = image_hit(c, "quokka blue bar chart")
+        thumb = c.get(f"/api/v1/documents/{doc['id']}/chunks/{hit['chunk_id']}/image")
+    assert hit["document_id"] == doc["id"] and hit["chunk_metadata"]["kind"] == "image"
+    assert hit["text"].startswith(f"Image: {VISION_CAPTION} (640x400 pixels).")
+    assert thumb.status_code == 200 and thumb.headers["content-type"].startswith("image/")
+
+
+def test_a_photo_without_text_and_no_vision_model_fails_with_the_setting_named(
+    tmp_path: Path,
+) -> None:
+    with make_client(
+        tmp_path / "data", parse_timeout_seconds=900, ocr_document_timeout_seconds=600
+    ) as c:
+        doc = upload_photo(c)
+    assert doc["status"] == "failed", doc
+    assert "OCR found no text" in doc["error"] and "RAGD_VISION_PROVIDER" in doc["error"]

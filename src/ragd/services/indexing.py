@@ -63,6 +63,11 @@ from ragd.services.webhooks import EventEmitter, document_event
 log = logging.getLogger("ragd.indexing")
 
 HEADING_RESERVE = 8
+NO_TEXT = "no text could be extracted"
+NO_IMAGE_TEXT = (
+    "no text could be extracted: OCR found no text in the image and no vision model "
+    "captioned it (set RAGD_VISION_PROVIDER and RAGD_VISION_MODEL to caption pictures)"
+)
 MAINTAIN_EVERY_S = 60.0
 """How often a worker asks the index for upkeep (one cheap query when there is none)."""
 
@@ -264,7 +269,7 @@ class IndexingService:
                 overlap=min(self.chunking.overlap, budget // 4),
             )
             if not drafts:
-                raise DocumentRejected("no text could be extracted")
+                raise DocumentRejected(NO_IMAGE_TEXT if parsed.images else NO_TEXT)
             if parsed.title and doc.title == title_from_source(doc.source):
                 # The title was only guessed from the file name; the document knows better.
                 doc = replace(doc, title=parsed.title.strip()[:500])

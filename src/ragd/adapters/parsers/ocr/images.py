@@ -64,16 +64,20 @@ class ImageParser:
                         budget.out_of_time(number)
                         raise
                     del page
-                    if result.text.strip():
-                        meta: dict[str, Any] = {"ocr_engine": engine.name}
-                        if result.confidence is not None:
-                            meta["ocr_confidence"] = result.confidence
-                        if keep_previews and len(previews) < parse_limits.images.max_per_document:
-                            # An image chunk like a picture inside a PDF: kind, preview
-                            # (thumbnail, vision caption).
-                            key = str(len(previews) + 1)
-                            previews.append(DocumentImage(key=key, data=preview(frame)))
-                            meta.update(kind="image", image=key, page=number)
+                    has_text = bool(result.text.strip())
+                    meta: dict[str, Any] = {"ocr_engine": engine.name}
+                    if result.confidence is not None and has_text:
+                        meta["ocr_confidence"] = result.confidence
+                    if keep_previews and len(previews) < parse_limits.images.max_per_document:
+                        # An image chunk like a picture inside a PDF: kind, preview
+                        # (thumbnail, vision caption). A page without text keeps its
+                        # preview too, as an empty section: a vision model configured
+                        # for the worker may still caption it (a photo, a diagram).
+                        key = str(len(previews) + 1)
+                        previews.append(DocumentImage(key=key, data=preview(frame)))
+                        meta.update(kind="image", image=key, page=number)
+                        sections.append(Section(text=result.text, page=number, metadata=meta))
+                    elif has_text:
                         sections.append(Section(text=result.text, page=number, metadata=meta))
         except Image.DecompressionBombError as exc:
             raise DocumentRejected(
@@ -84,6 +88,8 @@ class ImageParser:
             raise DocumentRejected(f"the image cannot be read: {describe(exc)}") from exc
         if not sections:
             raise DocumentRejected("OCR found no text in the image")
+        # Sections may all be empty here (pages kept for a caption): the worker rejects
+        # the document after captioning if it still has no text (``NO_IMAGE_TEXT``).
         return ParsedDocument(sections=sections, images=previews)
 
 
