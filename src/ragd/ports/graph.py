@@ -20,6 +20,7 @@ from ragd.domain.graph import (
     GraphStats,
     Neighbourhood,
 )
+from ragd.domain.graph_visible import ChunkVisibility
 from ragd.domain.models import TenantId, Usage, Vector
 from ragd.ports.store import Transaction
 
@@ -83,10 +84,12 @@ class GraphStore(Protocol):
         hops: int,
         max_edges: int,
         max_chunks: int,
+        visible: ChunkVisibility | None = None,
     ) -> Neighbourhood:
         """Chunks that mention a seed (hop 0) or state a relation within ``hops`` (1 or 2)
         of one, best first. At most ``max_edges`` relations are walked per hop (the
-        best-supported first) and ``max_chunks`` chunks returned."""
+        best-supported first) and ``max_chunks`` chunks returned. With ``visible``, the
+        walk sees only the chunks it lets through (``ragd.domain.graph_visible``)."""
         ...
 
     def stats(self, tenant: TenantId) -> GraphStats: ...

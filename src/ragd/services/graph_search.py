@@ -30,6 +30,7 @@ from ragd.domain.graph import (
     RelationUsed,
     normalise_name,
 )
+from ragd.domain.graph_visible import ChunkVisibility
 from ragd.domain.models import ScoredChunk, TenantId, Vector
 from ragd.ports import Embedder
 from ragd.ports.graph import GraphStore
@@ -95,20 +96,29 @@ class GraphRetriever:
         ordered = sorted(found.values(), key=lambda m: (-m.score, len(m.key)))
         return ordered[: self.policy.max_seeds]
 
-    def neighbourhood(self, tenant: TenantId, question: str) -> Neighbourhood:
+    def neighbourhood(
+        self, tenant: TenantId, question: str, visible: ChunkVisibility | None = None
+    ) -> Neighbourhood:
         seeds = self.seeds(tenant, question)
         if not seeds:
             return Neighbourhood()
         p = self.policy
         hood = self.graph.neighbourhood(
-            tenant, seeds, hops=p.hops, max_edges=p.max_edges, max_chunks=p.max_chunks
+            tenant,
+            seeds,
+            hops=p.hops,
+            max_edges=p.max_edges,
+            max_chunks=p.max_chunks,
+            visible=visible,
         )
         kept = [c for c in hood.chunks if c.score >= p.min_score]
         return Neighbourhood(kept, hood.relations)
 
-    def scored(self, tenant: TenantId, question: str) -> tuple[list[ScoredChunk], Neighbourhood]:
+    def scored(
+        self, tenant: TenantId, question: str, visible: ChunkVisibility | None = None
+    ) -> tuple[list[ScoredChunk], Neighbourhood]:
         """The ``graph`` mode: the neighbourhood's chunks as a ranked list."""
-        hood = self.neighbourhood(tenant, question)
+        hood = self.neighbourhood(tenant, question, visible)
         return [ScoredChunk(c.chunk_id, c.score) for c in hood.chunks], hood
 
     def fuse(
@@ -119,6 +129,7 @@ class GraphRetriever:
         *,
         rrf_k: int,
         limit: int,
+        visible: ChunkVisibility | None = None,
     ) -> tuple[list[ScoredChunk], Neighbourhood]:
         """``hybrid+graph``: the hybrid list and what only the graph reaches, by weighted
         reciprocal rank.
@@ -130,7 +141,7 @@ class GraphRetriever:
         list's first ``ANCHORS`` chunks links to the question's entity. A bridge found
         nowhere near the top of the list is a detour the question did not ask for.
         """
-        hood = self.neighbourhood(tenant, question)
+        hood = self.neighbourhood(tenant, question, visible)
         last = max(1, self.policy.hops)
         anchors = {h.chunk_id for h in hybrid[:ANCHORS]}
         bridges = {

@@ -6,6 +6,7 @@ Traced as two spans, ``embed`` and ``search`` (index search and hydration).
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -14,6 +15,7 @@ from opentelemetry import trace
 from ragd.domain.access import AccessFilter
 from ragd.domain.filters import SearchFilters
 from ragd.domain.graph import RelationUsed
+from ragd.domain.graph_visible import ChunkVisibility
 from ragd.domain.models import Hit, ScoredChunk, TenantId, Vector
 from ragd.errors import InvalidRequest
 from ragd.observability import metrics, tracing
@@ -172,18 +174,31 @@ class SearchService:
         assert self.graph is not None
         filters = filters or SearchFilters()
         want = k if filters.empty else min(self.max_k, k * 3)
+        visible = self._visibility(tenant, filters.access)
         if mode == "graph":
-            scored, hood = self.graph.scored(tenant, query)
+            scored, hood = self.graph.scored(tenant, query, visible)
         else:
             hybrid = self.index.search(
                 tenant, self._index_query(query, vector, "hybrid", want, filters)
             )
             scored, hood = self.graph.fuse(
-                tenant, query, hybrid, rrf_k=self.fusion.rrf_k, limit=want
+                tenant, query, hybrid, rrf_k=self.fusion.rrf_k, limit=want, visible=visible
             )
-        hits = [h for h in self._hydrate(tenant, scored[:want], mode) if filters_match(filters, h)]
+        hydrated = self._hydrate(tenant, scored[:want], mode, filters.access)
+        hits = [h for h in hydrated if filters_match(filters, h)]
         hits = hits[:k]
         return hits, relations_for(hood, [h.chunk_id for h in hits])
+
+    def _visibility(self, tenant: TenantId, access: AccessFilter | None) -> ChunkVisibility | None:
+        """What the graph walk may see for this caller: the chunks the Store reads under
+        the caller's access (None: everything, a caller with every right)."""
+        if access is None:
+            return None
+
+        def visible(chunk_ids: Sequence[str]) -> set[str]:
+            return set(self.store.get_chunks(tenant, list(chunk_ids), access))
+
+        return visible
 
     def _embed_query(self, tenant: TenantId, query: str) -> Vector:
         model = self.embedder.spec.model

@@ -32,6 +32,7 @@ from ragd.domain.graph import (
     extraction_to_json,
     normalise_name,
 )
+from ragd.domain.graph_visible import ChunkVisibility, seen_by
 from ragd.domain.graph_walk import walk
 from ragd.domain.models import DocumentStatus, TenantId, Vector, utcnow
 from ragd.ports.store import Transaction
@@ -430,13 +431,18 @@ class SqlGraphStore:
         hops: int,
         max_edges: int,
         max_chunks: int,
+        visible: ChunkVisibility | None = None,
     ) -> Neighbourhood:
         check_walk_bounds(hops, max_edges, max_chunks)
         if not seeds:
             return Neighbourhood()
         return self.db.run_read(
             lambda conn: walk(
-                SqlReads(conn, tenant), seeds, hops=hops, max_edges=max_edges, max_chunks=max_chunks
+                seen_by(SqlReads(conn, tenant), visible),
+                seeds,
+                hops=hops,
+                max_edges=max_edges,
+                max_chunks=max_chunks,
             ),
             tenant,
         )

@@ -23,6 +23,7 @@ from ragd.domain.graph import (
     Neighbourhood,
     check_walk_bounds,
 )
+from ragd.domain.graph_visible import ChunkVisibility, seen_by
 from ragd.domain.graph_walk import Edge, walk
 from ragd.domain.models import TenantId, Vector
 from ragd.ports.store import Transaction
@@ -110,12 +111,13 @@ class Neo4jGraphStore:
         hops: int,
         max_edges: int,
         max_chunks: int,
+        visible: ChunkVisibility | None = None,
     ) -> Neighbourhood:
         check_walk_bounds(hops, max_edges, max_chunks)
         if not seeds:
             return Neighbourhood()
         return walk(
-            CypherReads(self.runner, tenant),
+            seen_by(CypherReads(self.runner, tenant), visible),
             seeds,
             hops=hops,
             max_edges=max_edges,
