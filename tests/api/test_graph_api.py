@@ -72,3 +72,41 @@ def test_a_graph_mode_without_the_graph_is_refused(tmp_path: Path) -> None:
         assert bad.status_code == 422
         models = {m["id"] for m in client.get("/v1/models").json()["data"]}
         assert "ragd-graph" not in models and "ragd-hybrid" in models
+
+
+def test_hybrid_graph_starts_from_the_same_hybrid_list(tmp_path: Path) -> None:
+    """The hybrid list ``hybrid+graph`` fuses the graph into is the one ``hybrid`` returns,
+    with the configured fusion (it was plain RRF whatever RAGD_FUSION said). With every
+    weight on the dense side, hybrid ranks as dense does; a graph that adds nothing (no
+    shared entities) must leave that order as it is."""
+    # Each question's words are in a text it does not mean (a satellite, a stock market),
+    # its meaning in one without its words: plain RRF puts the first on top, dense the
+    # second.
+    texts = [
+        "Honeybees show nest mates where the flowers are with a waggle of the body.",
+        "Communication satellites orbit the earth and relay television signals.",
+        "Glaciers carve deep valleys as the ice slides slowly over bedrock.",
+        "Frozen rivers: skaters glide where the water stopped flowing in winter.",
+        "Movement of the stock market surprised analysts this quarter.",
+    ]
+    with make_client(
+        tmp_path / "data",
+        graph_enabled=True,
+        fusion_dense_share=1.0,
+        embedding_model="all-MiniLM-L6-v2",
+    ) as c:
+        for i, text in enumerate(texts):
+            r = c.post("/api/v1/documents", json={"text": text, "title": f"t{i}"})
+            assert wait_indexed(c, r.json()["id"])["status"] == "indexed"
+        for q in ("insect communication", "ice sheet movement"):
+            order = {
+                mode: [
+                    h["chunk_id"]
+                    for h in c.post(
+                        "/api/v1/search", json={"query": q, "mode": mode, "top_k": 6}
+                    ).json()["hits"]
+                ]
+                for mode in ("dense", "hybrid", "hybrid+graph")
+            }
+            assert order["hybrid"] == order["dense"], order
+            assert order["hybrid+graph"] == order["hybrid"], (q, order)

@@ -116,21 +116,7 @@ class SearchService:
                 return SearchResult(hits=hits, mode=mode, timings=timings, relations=relations)
             index_mode = cast(IndexMode, mode)  # the graph modes returned above
             scored = self.index.search(
-                tenant,
-                IndexQuery(
-                    text=query,
-                    vector=vector,
-                    mode=index_mode,
-                    k=k,
-                    filters=filters or SearchFilters(),
-                    rrf_k=self.fusion.rrf_k,
-                    dense_weight=self.fusion.dense_weight,
-                    sparse_weight=self.fusion.sparse_weight,
-                    candidates=max(self.fusion.candidates, k),
-                    fusion=self.fusion.method,
-                    dense_share=self.fusion.dense_share,
-                    adaptive=self.fusion.adaptive,
-                ),
+                tenant, self._index_query(query, vector, index_mode, k, filters or SearchFilters())
             )
             t2 = time.perf_counter()
             hits = self._hydrate(tenant, scored, mode, (filters or SearchFilters()).access)
@@ -157,6 +143,9 @@ class SearchService:
             dense_weight=self.fusion.dense_weight,
             sparse_weight=self.fusion.sparse_weight,
             candidates=max(self.fusion.candidates, k),
+            fusion=self.fusion.method,
+            dense_share=self.fusion.dense_share,
+            adaptive=self.fusion.adaptive,
         )
 
     def _graph_search(
