@@ -119,11 +119,10 @@ def test_filtered_approximate_search_keeps_recall(
 def test_filtered_candidates_come_from_a_short_walk_and_fill_or_walk_on(
     db: Database, shared_graph: tuple[PgVectorIndex, dict[str, list[IndexEntry]]]
 ) -> None:
-    """A filtered search first takes the rows passing the filter among those one
-    ``ef_search`` walk reached (a hybrid's 100 fusion candidates: recall@100 stays high);
-    when they are fewer than asked, it walks on and then scans exactly, so a filter
-    passing few rows still gets every one of them (``ef_search`` = 10: a short walk that
-    reaches too few of the small tenant's 25 rows)."""
+    """A filtered search first takes the rows passing the filter among those a bounded
+    walk reached (a hybrid's 100 fusion candidates: recall@100 stays high); when they
+    are fewer than asked, it walks on and then scans exactly, so a filter passing few
+    rows still gets every one of them."""
     _, corpus = shared_graph
     de = SearchFilters(metadata={"lang": "de"})  # 25, 75 and 400 rows
     for ef_search, k in ((10, 10), (40, 100)):
