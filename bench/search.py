@@ -205,19 +205,26 @@ def open_pgvector(args: argparse.Namespace) -> tuple[Index, Write, Callable[[], 
     if not url:
         sys.exit("--backend pgvector needs --database-url (or RAGD_TEST_DATABASE_URL)")
     admin = create_engine(normalise_url(url), isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    name = f"ragd_bench_search_{uuid.uuid4().hex[:8]}"
+    keep = args.pg_database is not None
+    name = args.pg_database or f"ragd_bench_search_{uuid.uuid4().hex[:8]}"
     with admin.connect() as c:
-        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        exists = c.exec_driver_sql(
+            "SELECT 1 FROM pg_database WHERE datname = %(n)s", {"n": name}
+        ).scalar()
+        if not exists:
+            c.exec_driver_sql(f'CREATE DATABASE "{name}"')
     db = Database(make_url(url).set(database=name).render_as_string(False), statement_timeout_ms=0)
     index = PgVectorIndex(db, SPEC)
-    index.ensure_ready()
-    with db.write() as c:  # bulk load: the graph is built once, after it
-        c.exec_driver_sql("DROP INDEX ix_index_chunks_embedding")
+    if not exists:  # a kept one is used as it is (its shared graph stays dropped)
+        index.ensure_ready()
+        with db.write() as c:  # bulk load: the graph is built once, after it
+            c.exec_driver_sql("DROP INDEX ix_index_chunks_embedding")
 
     def close() -> None:
         db.dispose()
-        with admin.connect() as c:
-            c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not keep:
+            with admin.connect() as c:
+                c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
 
     def after_load() -> None:
@@ -278,6 +285,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="also write the results as JSON here")
     ap.add_argument("--backend", choices=("sqlite", "pgvector", "qdrant"), default="sqlite")
     ap.add_argument("--database-url", help="--backend pgvector: the server (a database is made)")
+    ap.add_argument(
+        "--pg-database",
+        help="--backend pgvector: reuse/keep this database (built if new) instead of a "
+        "throw-away one",
+    )
     ap.add_argument(
         "--paired-rounds",
         type=int,

@@ -10,7 +10,12 @@ collections with random allow-lists, grant and revoke levels to users, groups an
 everyone, add and remove group members, limit and unlimit a reader's API key, move
 documents between collections, and search, ask (through the answer cache: the same few
 questions over and over, by callers with different rights), chat, list and read
-documents. The machine keeps its own model of who may read what; every document's text
+documents. Every person also holds a second key that a rule limits to a role and lifts
+again (``PUT /api/v1/keys/{id}/role``); a request with it acts as the lesser of that role
+and the user's (a tenant admin's key limited to editor reads by grants and allow-lists, a
+reader's key never writes, an editor's key never manages), and every request made with it
+(uploads, grant and group changes, and all the reads) is checked against that. The
+machine keeps its own model of who may read what; every document's text
 carries a marker unique to it, so any leak is visible in any response body, and listing
 totals must equal the model's count.
 
@@ -58,6 +63,16 @@ QUESTIONS = [f"what about {w} {v}?" for w in VOCAB[:3] for v in VOCAB[5:7]]
 MARKER = re.compile(r"dk[0-9a-f]{10}x")
 COLLECTIONS = ("default", "c1", "c2")
 PEOPLE = ("admin", "editor", "r1", "r2")
+ROLE_LIMITED = tuple(f"{p}+" for p in PEOPLE)
+"""``r1+``: r1 through their second key, the one ``key_role_limit`` limits to a role."""
+CALLERS = PEOPLE + ROLE_LIMITED
+USER_ROLE = {
+    "admin": Role.TENANT_ADMIN,
+    "editor": Role.EDITOR,
+    "r1": Role.READER,
+    "r2": Role.READER,
+}
+ROLE_RANK = {Role.READER: 0, Role.EDITOR: 1, Role.TENANT_ADMIN: 2}
 LEVELS = ("read", "write", "manage")
 RANK = {"read": 0, "write": 1, "manage": 2}
 
@@ -84,6 +99,7 @@ class TenantModel:
     grants: dict[str, dict[str, str]] = field(default_factory=dict)  # collection -> who -> level
     members: set[str] = field(default_factory=set)  # user names in group g1
     scope: tuple[str, ...] | None = None  # r1's key
+    key_roles: dict[str, Role | None] = field(default_factory=dict)  # person -> "+" key's limit
 
 
 class World:
@@ -111,6 +127,8 @@ def permission_machine(client: TestClient) -> type[RuleBasedStateMachine]:
             m = TenantModel()
             m.keys["admin"] = created.key.plaintext
             m.users["admin"] = created.key.key.user_id
+            second = svc.account_admin.issue_key(created.tenant.id, m.users["admin"])
+            m.keys["admin+"], m.key_ids["admin+"] = second.plaintext, second.key.id
             for name, role in (("editor", Role.EDITOR), ("r1", Role.READER), ("r2", Role.READER)):
                 user = svc.accounts.create_user(created.tenant.id, name, None, role)
                 issued = svc.account_admin.issue_key(created.tenant.id, user.id)
@@ -119,6 +137,9 @@ def permission_machine(client: TestClient) -> type[RuleBasedStateMachine]:
                     user.id,
                     issued.key.id,
                 )
+                second = svc.account_admin.issue_key(created.tenant.id, user.id)
+                m.keys[f"{name}+"], m.key_ids[f"{name}+"] = second.plaintext, second.key.id
+            m.key_roles = dict.fromkeys(PEOPLE)
             admin = {"X-API-Key": m.keys["admin"]}
             for c in COLLECTIONS[1:]:
                 r = client.post("/api/v1/collections", json={"id": c, "name": c}, headers=admin)
@@ -131,17 +152,33 @@ def permission_machine(client: TestClient) -> type[RuleBasedStateMachine]:
         # ------------------------------------------------------------------ the model
 
         def principals(self, m: TenantModel, who: str) -> set[str]:
-            out = {"*", f"u:{m.users[who]}"}
-            if who in m.members:
+            person = who.rstrip("+")
+            out = {"*", f"u:{m.users[person]}"}
+            if person in m.members:
                 out.add("g:g1")
             return out
 
+        def key_role(self, m: TenantModel, who: str) -> Role | None:
+            return m.key_roles[who[:-1]] if who.endswith("+") else None
+
+        def acts_as(self, m: TenantModel, who: str) -> Role:
+            """The lesser of the key's role limit and the user's role."""
+            user, limit = USER_ROLE[who.rstrip("+")], self.key_role(m, who)
+            return user if limit is None or ROLE_RANK[user] <= ROLE_RANK[limit] else limit
+
         def level(self, m: TenantModel, who: str, collection: str) -> int:
-            if who == "admin":
+            """The level ``who`` holds on ``collection`` (-1: none), key scope included; a
+            key limited to reader (editor) uses no level above read (write)."""
+            scope = self.scope(m, who)
+            if scope is not None and collection not in scope:
+                return -1
+            if self.acts_as(m, who) == Role.TENANT_ADMIN:
                 return 2
             mine = self.principals(m, who)
             levels = [RANK[lv] for p, lv in m.grants[collection].items() if p in mine]
-            return max(levels, default=-1)
+            limit = self.key_role(m, who)
+            cap = 0 if limit == Role.READER else 1 if limit == Role.EDITOR else 2
+            return min(max(levels, default=-1), cap)
 
         def scope(self, m: TenantModel, who: str) -> tuple[str, ...] | None:
             return m.scope if who == "r1" else None
@@ -153,7 +190,7 @@ def permission_machine(client: TestClient) -> type[RuleBasedStateMachine]:
             scope = self.scope(m, who)
             if scope is not None and doc.collection not in scope:
                 return False
-            if who == "admin":
+            if self.acts_as(m, who) == Role.TENANT_ADMIN:
                 return True
             if self.level(m, who, doc.collection) < 0:
                 return False
@@ -176,7 +213,7 @@ def permission_machine(client: TestClient) -> type[RuleBasedStateMachine]:
         @rule(
             target=docs,
             t=st.integers(0, 1),
-            who=st.sampled_from(["admin", "editor"]),
+            who=st.sampled_from(["admin", "editor", "admin+", "editor+"]),
             c=st.sampled_from(COLLECTIONS),
             readers=st.lists(st.sampled_from(["g:g1", "r1", "r2", "*"]), max_size=2),
             words=st.lists(st.sampled_from(VOCAB), min_size=3, max_size=6),
@@ -246,6 +283,65 @@ def permission_machine(client: TestClient) -> type[RuleBasedStateMachine]:
             assert r.status_code == 204, r.text
             m.scope = None if scope is None else tuple(sorted(set(scope)))
 
+        @rule(
+            t=st.integers(0, 1),
+            who=st.sampled_from(PEOPLE),
+            role=st.sampled_from([None, Role.READER, Role.EDITOR, Role.TENANT_ADMIN]),
+        )
+        def key_role_limit(self, t: int, who: str, role: Role | None) -> None:
+            self.step()
+            tenant = sorted(world.tenants)[t]
+            m = world.tenants[tenant]
+            r = client.put(
+                f"/api/v1/keys/{m.key_ids[who + '+']}/role",
+                json={"role": None if role is None else role.value},
+                headers=self.h(tenant, "admin"),
+            )
+            if role is not None and ROLE_RANK[role] > ROLE_RANK[USER_ROLE[who]]:
+                assert r.status_code == 422, r.text  # above the user: refused, unchanged
+                Counter.denied += 1
+                return
+            assert r.status_code == 204, r.text
+            m.key_roles[who] = role
+
+        @rule(
+            t=st.integers(0, 1),
+            by=st.sampled_from(["admin+", "editor", "editor+", "r1+"]),
+            c=st.sampled_from(COLLECTIONS),
+            who=st.sampled_from(["r1", "r2"]),
+            level=st.sampled_from(LEVELS),
+            group=st.booleans(),
+        )
+        def manage(self, t: int, by: str, c: str, who: str, level: str, group: bool) -> None:
+            """Grant changes (manage on the collection) and group changes (tenant admins)
+            by callers who may or may not make them, role-limited keys among them."""
+            self.step()
+            tenant = sorted(world.tenants)[t]
+            m = world.tenants[tenant]
+            if group:
+                r = client.put(
+                    f"/api/v1/groups/g1/members/{m.users[who]}", headers=self.h(tenant, by)
+                )
+                if self.acts_as(m, by) != Role.TENANT_ADMIN:
+                    assert r.status_code in (403, 404), r.text
+                    Counter.denied += 1
+                    return
+                assert r.status_code == 204, r.text
+                m.members.add(who)
+                return
+            principal = f"u:{m.users[who]}"
+            r = client.put(
+                f"/api/v1/collections/{c}/grants",
+                json={"principal": principal, "level": level},
+                headers=self.h(tenant, by),
+            )
+            if self.level(m, by, c) < 2:
+                assert r.status_code in (403, 404), r.text
+                Counter.denied += 1
+                return
+            assert r.status_code == 204, r.text
+            m.grants[c][principal] = level
+
         @rule(doc=docs, c=st.sampled_from(COLLECTIONS), clear=st.booleans())
         def move(self, doc: str, c: str, clear: bool) -> None:
             self.step()
@@ -270,7 +366,7 @@ def permission_machine(client: TestClient) -> type[RuleBasedStateMachine]:
 
         @rule(
             t=st.integers(0, 1),
-            who=st.sampled_from(PEOPLE),
+            who=st.sampled_from(CALLERS),
             word=st.sampled_from(VOCAB),
             mode=st.sampled_from(["hybrid", "dense", "sparse"]),
             c=st.sampled_from([None, *COLLECTIONS]),
@@ -283,10 +379,8 @@ def permission_machine(client: TestClient) -> type[RuleBasedStateMachine]:
                 body["collection"] = c
             r = client.post("/api/v1/search", json=body, headers=self.h(tenant, who))
             if r.status_code == 404:  # named a collection it may not read
-                m = world.tenants[tenant]
-                scope = self.scope(m, who)
                 assert c is not None
-                assert self.level(m, who, c) < 0 or (scope is not None and c not in scope)
+                assert self.level(world.tenants[tenant], who, c) < 0
                 Counter.denied += 1
                 return
             assert r.status_code == 200, r.text
@@ -299,7 +393,7 @@ def permission_machine(client: TestClient) -> type[RuleBasedStateMachine]:
 
         @rule(
             t=st.integers(0, 1),
-            who=st.sampled_from(PEOPLE),
+            who=st.sampled_from(CALLERS),
             question=st.sampled_from(QUESTIONS),
             chat=st.booleans(),
         )
@@ -319,7 +413,7 @@ def permission_machine(client: TestClient) -> type[RuleBasedStateMachine]:
             assert r.status_code == 200, r.text
             self.check(tenant, who, r.text)
 
-        @rule(t=st.integers(0, 1), who=st.sampled_from(PEOPLE), c=st.sampled_from([None, "c1"]))
+        @rule(t=st.integers(0, 1), who=st.sampled_from(CALLERS), c=st.sampled_from([None, "c1"]))
         def list_documents(self, t: int, who: str, c: str | None) -> None:
             self.step()
             tenant = sorted(world.tenants)[t]
@@ -330,9 +424,8 @@ def permission_machine(client: TestClient) -> type[RuleBasedStateMachine]:
                 url = f"/api/v1/documents?limit=500&offset={len(listed)}"
                 r = client.get(url + (f"&collection={c}" if c else ""), headers=self.h(tenant, who))
                 if r.status_code == 404:
-                    scope = self.scope(m, who)
                     assert c is not None
-                    assert self.level(m, who, c) < 0 or (scope is not None and c not in scope)
+                    assert self.level(m, who, c) < 0
                     return
                 assert r.status_code == 200, r.text
                 self.check(tenant, who, r.text)
@@ -349,7 +442,7 @@ def permission_machine(client: TestClient) -> type[RuleBasedStateMachine]:
             assert listed == expected
             assert totals == {len(expected)}
 
-        @rule(doc=docs, t=st.integers(0, 1), who=st.sampled_from(PEOPLE))
+        @rule(doc=docs, t=st.integers(0, 1), who=st.sampled_from(CALLERS))
         def read_document(self, doc: str, t: int, who: str) -> None:
             self.step()
             if doc not in world.docs:

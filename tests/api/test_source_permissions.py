@@ -1,6 +1,6 @@
 """Synced sources map their own permission fields onto document allow-lists, over HTTP
 (auth required, embedded worker) against the real servers the source tests use: moto's S3
-in server mode and a folder.
+in server mode, a folder, and a small web site on loopback (``tests.fakes.web_site``).
 
 A reader not on an item's field does not find its document; after the field changes (the
 content does not) and a run, the allow-list follows. A source's ``collection`` puts its
@@ -25,6 +25,7 @@ from fastapi.testclient import TestClient
 from ragd.domain.accounts import Role
 from ragd.domain.models import TenantId
 from tests.api.conftest import make_client
+from tests.fakes.web_site import html, web_site
 from tests.objectstore import s3_server
 
 
@@ -213,6 +214,68 @@ def test_a_files_posix_group_maps_to_a_ragd_group_only_if_it_exists(
     assert r.status_code == 204
     p.run(sid, 2)
     assert p.finds("alice", "posixmarkerx") and not p.finds("bob", "posixmarkerx")
+
+
+def test_a_web_pages_meta_tag_sets_the_allow_list_and_follows_its_changes(
+    client: TestClient,
+) -> None:
+    p = People(client)
+
+    def page(readers: str | None, marker: str) -> str:
+        meta = f'<meta name="ragd-readers" content="{readers}">' if readers is not None else ""
+        return html("Pay", f"salary bands {marker}", ["/open"]).replace("<head>", "<head>" + meta)
+
+    with web_site() as site:
+        site.set_page("/", page(f"u:{p.ids['alice']}", "webmarkerx"))
+        site.set_page("/open", html("Open", "the canteen menu openmarkerx"))
+        sid = p.source(
+            name="site",
+            kind="web",
+            config={"start_urls": [f"{site.base}/"], "permissions": {"meta": "ragd-readers"}},
+            interval_seconds=3600,
+        )
+        status = p.run(sid, 1)
+        assert status["last_outcome"] == "success" and status["added"] == 2, status
+        assert p.finds("alice", "webmarkerx") and not p.finds("bob", "webmarkerx")
+        assert p.finds("bob", "openmarkerx")  # no meta tag: no allow-list
+        site.set_page("/", page(f"g:nobody, u:{p.ids['bob']}", "webmarkerx"))
+        p.run(sid, 2)
+        assert p.finds("bob", "webmarkerx") and not p.finds("alice", "webmarkerx")
+        assert site.not_modified["/open"] >= 1  # unchanged pages keep theirs (304)
+        assert p.finds("bob", "openmarkerx") and p.finds("alice", "openmarkerx")
+        # a tag that is not a list of principals fails the page; it keeps its allow-list
+        site.set_page("/", page("alice; DROP TABLE", "webmarkerx"))
+        status = p.run(sid, 3)
+        assert status["failed"] == 1, status
+        assert p.finds("bob", "webmarkerx") and not p.finds("alice", "webmarkerx")
+        site.set_page("/", page(None, "webmarkerx"))  # the tag removed: everyone
+        p.run(sid, 4)
+        assert p.finds("alice", "webmarkerx") and p.finds("bob", "webmarkerx")
+
+
+@pytest.mark.parametrize(
+    ("config", "fragment"),
+    [
+        ({"permissions": {"meta": True}}, "meta name"),
+        ({"permissions": {"sidecar": ".readers"}}, "exactly one of: meta"),
+        ({"permissions": {"meta": "bad name!"}}, "field name"),
+    ],
+)
+def test_bad_web_permission_settings_are_problems(
+    client: TestClient, config: dict[str, Any], fragment: str
+) -> None:
+    p = People(client)
+    r = client.post(
+        "/api/v1/sources",
+        json={
+            "name": "x",
+            "kind": "web",
+            "config": {"start_urls": ["http://127.0.0.1:9/"], **config},
+        },
+        headers=p.admin,
+    )
+    assert r.status_code in (400, 422), r.text
+    assert fragment in r.text
 
 
 @pytest.mark.parametrize(

@@ -116,6 +116,32 @@ def test_filtered_approximate_search_keeps_recall(
         assert recall >= 0.95, f"{tenant} {filters}: recall@10 {recall:.3f}"
 
 
+def test_filtered_candidates_come_from_a_short_walk_and_fill_or_walk_on(
+    db: Database, shared_graph: tuple[PgVectorIndex, dict[str, list[IndexEntry]]]
+) -> None:
+    """A filtered search first takes the rows passing the filter among those a bounded
+    walk reached (a hybrid's 100 fusion candidates: recall@100 stays high); when they
+    are fewer than asked, it walks on and then scans exactly, so a filter passing few
+    rows still gets every one of them."""
+    _, corpus = shared_graph
+    de = SearchFilters(metadata={"lang": "de"})  # 25, 75 and 400 rows
+    for ef_search, k in ((10, 10), (40, 100)):
+        index = PgVectorIndex(db, SPEC, exact_below=0, ef_search=ef_search)
+        for tenant, entries in corpus.items():
+            readable = sum(e.metadata["lang"] == "de" for e in entries)
+            hits = total = 0
+            for q in _unit(np.random.default_rng(9), 10):
+                got = index.search(
+                    TenantId(tenant), IndexQuery(text="", vector=q, mode="dense", k=k, filters=de)
+                )
+                assert len(got) == min(k, readable), (tenant, k)
+                assert all(g.chunk_id.startswith(f"{tenant}-") for g in got)
+                expected = _exact_top(entries, q, k, lambda e: e.metadata["lang"] == "de")
+                hits += len({g.chunk_id for g in got} & set(expected))
+                total += len(expected)
+            assert hits / total >= 0.9, f"{tenant}, k={k}: recall {hits / total:.3f}"
+
+
 def test_approximate_hybrid_fills_the_dense_side(
     shared_graph: tuple[PgVectorIndex, dict[str, list[IndexEntry]]],
 ) -> None:

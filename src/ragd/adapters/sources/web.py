@@ -20,6 +20,12 @@ Rules of the crawl, each a bound on what a hostile or broken site can make ragd 
   down and the crawl stops, incomplete;
 - a page larger than ``RAGD_MAX_DOCUMENT_BYTES`` is a failed item, read no further.
 
+Permissions (``"permissions": {"meta": "ragd-readers"}``): an HTML page's
+``<meta name="ragd-readers" content="g:hr u:...">`` becomes its document's allow-list on
+every fetch (``source_permissions``); a page without that meta tag, or a file that is not
+HTML, gets none (everyone who reads the source's collection). A 304 leaves the allow-list
+as it is: the tag is part of the page, so a change to it changes the page.
+
 404 and 410 mean the page is gone (deleted now); other failures keep what was indexed.
 """
 
@@ -39,7 +45,7 @@ import httpx
 import ragd
 from ragd.adapters.sources.network import check_host
 from ragd.adapters.sources.web_urls import canonical_url, page_links, site_of, sitemap_locations
-from ragd.domain.source_permissions import check_common
+from ragd.domain.source_permissions import COMMON_SETTINGS, check_common, parse_readers
 from ragd.domain.sources import ReadItem, ScanReport, SourceAccess, SourceItem, SourceKind
 from ragd.errors import InvalidRequest, RagdError
 
@@ -69,7 +75,7 @@ class WebReader:
         self.allow_private = allow_private
 
     def check(self, config: dict[str, Any]) -> dict[str, Any]:
-        unknown = set(config) - _SETTINGS - {"collection"}
+        unknown = set(config) - _SETTINGS - COMMON_SETTINGS
         if unknown:
             raise InvalidRequest(f"unknown web source setting(s): {', '.join(sorted(unknown))}")
         raw_starts = config.get("start_urls") or []
@@ -104,7 +110,7 @@ class WebReader:
                 config.get("max_depth", DEFAULT_MAX_DEPTH), "max_depth", MAX_DEPTH, low=0
             ),
             "same_site": bool(config.get("same_site", True)),
-            **check_common(config, frozenset()),
+            **_common(config),
         }
 
     def scan(
@@ -121,6 +127,15 @@ class WebReader:
             yield from crawl.run()
         finally:
             crawl.client.close()
+
+
+def _common(config: dict[str, Any]) -> dict[str, Any]:
+    common = check_common(config, frozenset({"meta"}))
+    if common.get("permissions", {}).get("meta") is True:
+        raise InvalidRequest(
+            "'permissions.meta' names the page's <meta name>, e.g. \"ragd-readers\""
+        )
+    return common
 
 
 def _bounded(value: object, name: str, high: int, low: int = 1) -> int:
@@ -246,9 +261,17 @@ class _Crawl:
     def _content(self, key: str, got: _Fetched) -> ReadItem | None:
         media_type = got.headers.get("content-type", "").split(";")[0].strip().lower() or None
         links: tuple[str, ...] = ()
+        meta_name: str | None = self.config.get("permissions", {}).get("meta")
+        readers: tuple[str, ...] | None = () if meta_name else None
+        error: str | None = None
         if media_type in HTML_TYPES:
             text = got.body.decode(_charset(got.headers) or "utf-8", errors="replace")
-            page = page_links(text)
+            page = page_links(text, meta_name)
+            if meta_name:
+                try:
+                    readers = parse_readers(page.meta_value)
+                except RagdError as exc:
+                    error = f"cannot read its permissions: {exc}"
             base = canonical_url(page.base, key) if page.base else key
             if page.canonical:
                 canon = canonical_url(page.canonical, key)
@@ -267,6 +290,10 @@ class _Crawl:
             )
             if v
         }
+        if error is not None:  # the document keeps the allow-list it had
+            return ReadItem(
+                key=key, uri=key, change_key=None, error=error, links=links[:MAX_STORED_LINKS]
+            )
         return ReadItem(
             key=key,
             uri=key,
@@ -276,6 +303,7 @@ class _Crawl:
             data=got.body,
             validators=validators,
             links=links[:MAX_STORED_LINKS],
+            readers=readers,
         )
 
     # -- requests ------------------------------------------------------------------------

@@ -65,15 +65,19 @@ def site_of(url: str) -> str:
 
 class PageLinks(HTMLParser):
     """``<a href>``, ``<link rel=canonical>``, ``<base href>`` and the robots meta tag of
-    one HTML page; at most ``MAX_LINKS_PER_PAGE`` links."""
+    one HTML page; at most ``MAX_LINKS_PER_PAGE`` links. With ``meta_name``, also the
+    content of the first ``<meta name=...>`` of that name (``meta_value``; None if the
+    page has none), which a source maps onto the document's allow-list."""
 
-    def __init__(self) -> None:
+    def __init__(self, meta_name: str | None = None) -> None:
         super().__init__(convert_charrefs=True)
         self.links: list[str] = []
         self.canonical: str | None = None
         self.base: str | None = None
         self.noindex = False
         self.nofollow = False
+        self.meta_name = meta_name.lower() if meta_name else None
+        self.meta_value: str | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k.lower(): (v or "") for k, v in attrs}
@@ -88,10 +92,17 @@ class PageLinks(HTMLParser):
             content = a.get("content", "").lower()
             self.noindex = self.noindex or "noindex" in content or "none" in content
             self.nofollow = self.nofollow or "nofollow" in content or "none" in content
+        elif (
+            tag == "meta"
+            and self.meta_name is not None
+            and self.meta_value is None
+            and a.get("name", "").lower() == self.meta_name
+        ):
+            self.meta_value = a.get("content", "")
 
 
-def page_links(html: str) -> PageLinks:
-    parser = PageLinks()
+def page_links(html: str, meta_name: str | None = None) -> PageLinks:
+    parser = PageLinks(meta_name)
     try:
         parser.feed(html)
         parser.close()

@@ -12,9 +12,12 @@ Dense search is exact (a scan of the tenant's rows) while the rows it must look 
 ``ef_search`` per query). One HNSW graph serves every tenant, so the tenant condition (and
 any metadata filter) is applied while the graph is walked: pgvector 0.8's iterative scan
 (``hnsw.iterative_scan = relaxed_order``) keeps walking until enough rows pass, up to
-``hnsw.max_scan_tuples``. If it still comes up short the search is redone exactly, so a
-selective filter costs time, never results. ``tests/contract/test_pgvector_index.py``
-measures the recall of the approximate path against exact search.
+``hnsw.max_scan_tuples``. A search with a permission or metadata filter first walks a
+bounded distance and keeps the passing rows among all it reached
+(``_short_walk_first``), walking on only when those are too few. If it still comes up
+short the search is redone exactly, so a selective filter costs time, never results.
+``tests/contract/test_pgvector_index.py`` measures the recall of the approximate path
+against exact search.
 
 Sparse search matches the OR of the query's lexemes against a ``tsvector`` of title (label
 A) and text (label D) through a GIN index on (tenant, tsvector), and ranks BM25-style: per
@@ -78,6 +81,14 @@ takes a few milliseconds, and exact is what the contract suite (and users) expec
 MAX_SCAN_TUPLES = 40_000
 """``hnsw.max_scan_tuples`` for iterative scans (pgvector's default is 20,000): enough for
 a tenant holding 1% of a shared graph to fill 200 candidates under a 50% filter."""
+
+SHORT_WALK_FACTOR = 20
+"""A filtered search's first walk visits at most this many times ``ef_search`` tuples
+(``hnsw.max_scan_tuples``) before it takes the best passing rows among all it reached
+(``_short_walk_first``). At 100k chunks under a 17 % permission filter: x20 (2,000)
+cost about what the unfiltered search costs, x40 +31 %, the unbounded walk +150 %; on
+SciFact vectors the fused top 10 agreed with exact search 0.938 at x20, 0.967 at x40
+(the unfiltered search's own: 0.967), 0.982 unbounded (bench/README.md)."""
 
 SPARSE_WEIGHTS = (0.8, 0.0, 0.0, 1.0)
 """``ts_rank`` weights (each in [0, 1]) for labels {D, C, B, A}: text is D, title A. A
@@ -358,17 +369,46 @@ class PgVectorIndex:
             lambda conn: self._hybrid(conn, where, params, query, slots), tenant
         )
 
-    def _prepare(self, conn: Connection, params: dict[str, Any]) -> int:
-        """Session settings for this search's transaction; returns the tenant's row count."""
+    def _prepare(
+        self, conn: Connection, params: dict[str, Any], *, short_walk: bool = False
+    ) -> int:
+        """Session settings for this search's transaction; returns the tenant's row count.
+
+        ``short_walk``: the graph walk stops after ``SHORT_WALK_FACTOR`` x ``ef_search``
+        visited tuples (see ``_short_walk_first``)."""
+        ef_search = min(1000, max(self._ef_search, int(params["n"])))
         row = conn.exec_driver_sql(
             q.PREPARE_SEARCH,
             {
                 "tenant": params["tenant"],
-                "ef_search": str(min(1000, max(self._ef_search, int(params["n"])))),
-                "max_scan_tuples": str(self._max_scan_tuples),
+                "ef_search": str(ef_search),
+                "max_scan_tuples": str(
+                    min(ef_search * SHORT_WALK_FACTOR, self._max_scan_tuples)
+                    if short_walk
+                    else self._max_scan_tuples
+                ),
             },
         ).one()
         return int(row[-1] or 0)
+
+    @staticmethod
+    def _short_walk_first(query: IndexQuery) -> bool:
+        """Whether an approximate dense search first walks the graph only as far as an
+        unfiltered search does, and walks on only if that came up short.
+
+        Under a filter that passes a small share of the rows (a caller's permissions, a
+        metadata filter), an iterative scan for ``n`` rows walks ~n/share graph tuples: at
+        100k rows, 100 fusion candidates under a 17 % permission filter cost 585 tuples
+        and 4-5x the time of the same search without the filter. The first attempt
+        therefore stops the iterative scan after ``SHORT_WALK_FACTOR`` x ``ef_search``
+        visited tuples (``hnsw.max_scan_tuples``) and keeps the nearest rows that pass
+        among every tuple the walk reached (once over the budget, pgvector's iterative
+        scan hands out the ones it had discarded, best first); only when those are fewer
+        than ``n`` does the search walk on (unbounded iterative scan), and only when that
+        also comes up short does it scan exactly. Cost and agreement with exact search:
+        bench/README.md, "Permission filters".
+        """
+        return bool(query.filters.access or query.filters.metadata)
 
     def _exact(self, rows: int, query: IndexQuery) -> bool:
         """Exact dense search for small tenants and for id/source filters (whose rows an
@@ -379,16 +419,22 @@ class PgVectorIndex:
     def _dense(
         self, conn: Connection, where: str, params: dict[str, Any], query: IndexQuery
     ) -> list[ScoredChunk]:
+        short = self._short_walk_first(query)
         with _translate():
-            rows = self._prepare(conn, params)
+            rows = self._prepare(conn, params, short_walk=short)
             if rows == 0:
                 return []
-            exact = self._exact(rows, query)
-            found = conn.exec_driver_sql(q.dense_sql(where, exact=exact), params).all()
-            if not exact and len(found) < min(params["n"], rows):
-                # The graph walk stopped (max_scan_tuples) before n rows passed the
-                # conditions; only an exact scan can tell whether more exist.
-                log.debug("approximate dense search came up short; searching exactly")
+            found: Sequence[Any] = []
+            walks = 0 if self._exact(rows, query) else 1 + short
+            for walk in range(walks):
+                if walk:  # the short walk came up short: walk on
+                    self._prepare(conn, params)
+                found = conn.exec_driver_sql(q.dense_sql(where, exact=False), params).all()
+                if len(found) >= min(params["n"], rows):
+                    break
+            else:
+                # Exact by choice, or the graph walk stopped (max_scan_tuples) before n rows
+                # passed the conditions: only an exact scan can tell whether more exist.
                 found = conn.exec_driver_sql(q.dense_sql(where, exact=True), params).all()
         return [
             ScoredChunk(cid, 1.0 - float(dist), dense_rank=i, similarity=1.0 - float(dist))
@@ -415,15 +461,22 @@ class PgVectorIndex:
         query: IndexQuery,
         slots: int,
     ) -> list[ScoredChunk]:
+        short = self._short_walk_first(query)
         with _translate():
-            rows = self._prepare(conn, params)
+            rows = self._prepare(conn, params, short_walk=short)
             if rows == 0:
                 return []
-            exact = self._exact(rows, query)
-            sql = q.hybrid_sql(where, exact=exact, slots=slots)
-            found = conn.exec_driver_sql(sql, params).all()
-            dense_count = int(found[0][-1]) if found else 0
-            if not exact and dense_count < min(params["n"], rows):
+            found: Sequence[Any] = []
+            walks = 0 if self._exact(rows, query) else 1 + short
+            for walk in range(walks):
+                if walk:  # the short walk came up short: walk on
+                    self._prepare(conn, params)
+                sql = q.hybrid_sql(where, exact=False, slots=slots)
+                found = conn.exec_driver_sql(sql, params).all()
+                dense_count = int(found[0][-1]) if found else 0
+                if dense_count >= min(params["n"], rows):
+                    break
+            else:
                 sql = q.hybrid_sql(where, exact=True, slots=slots)
                 found = conn.exec_driver_sql(sql, params).all()
         return [
