@@ -8,7 +8,9 @@ app (auth required, embedded worker) with two tenants, each with an admin, an ed
 two readers, three collections and a group. Rules upload documents into random
 collections with random allow-lists, grant and revoke levels to users, groups and
 everyone, add and remove group members, limit and unlimit a reader's API key, move
-documents between collections, and search, ask (through the answer cache: the same few
+documents between collections, and search (in every mode, the knowledge graph's
+included: its walk must neither show nor travel through what the caller may not read),
+ask (through the answer cache: the same few
 questions over and over, by callers with different rights), chat, list and read
 documents. Every person also holds a second key that a rule limits to a role and lifts
 again (``PUT /api/v1/keys/{id}/role``); a request with it acts as the lesser of that role
@@ -80,6 +82,7 @@ RANK = {"read": 0, "write": 1, "manage": 2}
 class Counter:
     steps = 0
     hits = 0
+    graph_hits = 0
     denied = 0
 
 
@@ -224,7 +227,10 @@ def permission_machine(client: TestClient) -> type[RuleBasedStateMachine]:
             m = world.tenants[tenant]
             names = sorted({r if r.startswith(("g:", "*")) else f"u:{m.users[r]}" for r in readers})
             marker = "dk" + uuid.uuid4().hex[:10] + "x"
-            body = {"text": f"{' '.join(words)} {marker}.", "collection": c, "readers": names}
+            # Capitalised in one sentence, the words are names the graph's offline
+            # extractor finds and links to each other (shared with other documents).
+            text = "They met " + " and ".join(f"the {w.capitalize()}" for w in words)
+            body = {"text": f"{text} {marker}.", "collection": c, "readers": names}
             r = client.post("/api/v1/documents", json=body, headers=self.h(tenant, who))
             if self.level(m, who, c) < 1:
                 assert r.status_code in (403, 404), r.text
@@ -368,7 +374,7 @@ def permission_machine(client: TestClient) -> type[RuleBasedStateMachine]:
             t=st.integers(0, 1),
             who=st.sampled_from(CALLERS),
             word=st.sampled_from(VOCAB),
-            mode=st.sampled_from(["hybrid", "dense", "sparse"]),
+            mode=st.sampled_from(["hybrid", "dense", "sparse", "graph", "hybrid+graph"]),
             c=st.sampled_from([None, *COLLECTIONS]),
         )
         def search(self, t: int, who: str, word: str, mode: str, c: str | None) -> None:
@@ -390,6 +396,8 @@ def permission_machine(client: TestClient) -> type[RuleBasedStateMachine]:
                 assert d is not None and self.may_read(tenant, who, d)
                 assert c is None or d.collection == c
             Counter.hits += len(r.json()["hits"])
+            if mode in ("graph", "hybrid+graph"):
+                Counter.graph_hits += len(r.json()["hits"])
 
         @rule(
             t=st.integers(0, 1),
@@ -467,6 +475,7 @@ def client(
         "auth": "required",
         "worker_poll_seconds": 0.02,
         "cache_ttl_seconds": 60,
+        "graph_enabled": True,  # the graph modes walk entities of every document
     }
     if request.param == "sqlite":
         with make_client(data, **common) as c:
@@ -492,7 +501,7 @@ def client(
 
 
 def test_no_response_carries_what_the_caller_may_not_read(client: TestClient) -> None:
-    Counter.steps = Counter.hits = Counter.denied = 0
+    Counter.steps = Counter.hits = Counter.denied = Counter.graph_hits = 0
     machine = permission_machine(client)
     while Counter.steps < OPERATIONS:  # Hypothesis ends runs early: go on until enough
         run_state_machine_as_test(
@@ -506,7 +515,7 @@ def test_no_response_carries_what_the_caller_may_not_read(client: TestClient) ->
             ),
         )
     sys.stdout.write(
-        f"\npermission isolation: {Counter.steps} operations, {Counter.hits} hits seen, "
-        f"{Counter.denied} refusals\n"
+        f"\npermission isolation: {Counter.steps} operations, {Counter.hits} hits seen "
+        f"({Counter.graph_hits} in graph modes), {Counter.denied} refusals\n"
     )
     assert Counter.hits > 0, "no search ever found a document: nothing was indexed"
