@@ -74,12 +74,13 @@ class CachedEmbedder:
 def evaluate(
     llm: ExtractiveLLM, cases: list[tuple[str, list[str], tuple[str, ...]]]
 ) -> dict[str, float]:
-    answered = containing = stray = 0
+    answered = containing = stray = words = 0
     for question, passages, answers in cases:
         text = llm.complete(GenerationRequest([], question, passages)).text
         if text == extractive.NO_ANSWER:
             continue
         answered += 1
+        words += len(strip_citations(text).split())
         containing += holds_answer(strip_citations(text), answers)
         cited = set(citation_numbers(text))
         stray += not all(holds_answer(passages[n - 1], answers) for n in cited)
@@ -88,6 +89,7 @@ def evaluate(
         "containment": containing / n,
         "answered": answered / n,
         "stray": stray / max(answered, 1),
+        "words": words / max(answered, 1),
     }
 
 
@@ -124,14 +126,19 @@ def main() -> None:
     grid: list[tuple[float, SelectionPolicy]] = [(extractive.LEXICAL_SHARE, extractive.POLICY)]
     if args.grid:
         grid = [
-            (share, SelectionPolicy(floor=f, cliff=c, neighbour=nb, other=o, max_sentences=m))
-            for share, f, c, nb, o, m in itertools.product(
-                args.shares, (0.3, 0.45, 0.6), (0.85,), (0.2, 0.35, 0.5), (0.95, 1.01), (3, 4)
+            (
+                share,
+                SelectionPolicy(
+                    floor=f, cliff=0.85, neighbour=nb, other=o, max_sentences=5, max_words=w
+                ),
+            )
+            for share, f, nb, o, w in itertools.product(
+                args.shares, (0.3, 0.45), (0.0, 0.01, 0.05, 0.1, 0.2), (0.98, 1.01), (70, 80, 100)
             )
         ]
     print(
         f"{'share':>5} {'floor':>5} {'cliff':>5} {'neigh':>5} {'other':>5} "
-        f"{'contain':>8} {'answered':>8} {'stray':>6}"
+        f"{'max':>3} {'words':>5} {'contain':>8} {'answered':>8} {'stray':>6} {'words':>6}"
     )
     for share, policy in grid:
         llm = ExtractiveLLM(policy, share)
@@ -140,8 +147,9 @@ def main() -> None:
         m = evaluate(llm, cases)
         print(
             f"{share:>5} {policy.floor:>5} {policy.cliff:>5} {policy.neighbour:>5} "
-            f"{policy.other:>5} {policy.max_sentences:>3} "
-            f"{m['containment']:>8.4f} {m['answered']:>8.4f} {m['stray']:>6.4f}",
+            f"{policy.other:>5} {policy.max_sentences:>3} {policy.max_words:>5} "
+            f"{m['containment']:>8.4f} {m['answered']:>8.4f} {m['stray']:>6.4f} "
+            f"{m['words']:>6.1f}",
             flush=True,
         )
         if embedder.misses:
