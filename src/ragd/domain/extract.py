@@ -6,8 +6,9 @@ cosine). The choice then follows how a person would quote:
 
 * start from the most relevant sentence; if even that one is below ``floor``, decline
   (an empty choice) rather than quote something unrelated;
-* stay in its passage: its neighbours join when they clear ``neighbour`` × the best
-  relevance (an answer often spans the sentence before or after the best one), and so do
+* stay in its passage: its neighbours join, the more relevant side first, when they clear
+  ``neighbour`` × the best relevance (an answer often spans the sentence before or after
+  the best one) and the answer stays within ``max_words``, and so do
   other sentences of the passage above ``cliff`` × the best;
 * another passage gets in only with a sentence nearly as relevant as the best (``other``
   × best): sentences from elsewhere are what makes an answer read as padding;

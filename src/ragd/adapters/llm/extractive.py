@@ -4,7 +4,9 @@ It answers with the passages' own sentences, each followed by its ``[n]``, so ev
 citation it makes verifies. Which sentences: each sentence of the retrieved passages is
 scored for relevance to the question, by BM25 over the sentences (the question's words)
 and, when the container gave it the embedder, by the cosine of the sentence's embedding
-with the question's (the words it means); ``domain.extract.select`` then keeps the best
+with the question's (the words it means). Only the few sentences lexically close to the
+best are embedded, and their vectors are kept across questions (``sentence_vectors``): the
+model is the cost of an answer. ``domain.extract.select`` then keeps the best
 one, its relevant neighbours, and little else, and declines (``NO_ANSWER``) when nothing is
 relevant enough. It is the default LLM when nothing else is configured, and the last step
 of a fallback chain.
@@ -23,7 +25,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-
 from ragd.adapters.llm.sentence_vectors import SentenceVectors
 from ragd.domain.answer import NO_ANSWER
 from ragd.domain.extract import Scored, SelectionPolicy, select
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
 MODEL = "ragd-extractive"
 _REFERENCE = re.compile(r"\[\d{1,3}(?:\s*[,\u2013-]\s*\d{1,3})*\]")
+_WORDS = re.compile(r"\S+")
 MIN_CHARS = 25
 MAX_CHARS = 1000
 """Longer sentences are left out (tables and reference lists run together read as one);
@@ -50,9 +52,9 @@ RANK_DECAY = 0.2
 LEXICAL_SHARE = 0.5
 """Relevance = this share of the sentence's BM25 (relative to the best sentence's) plus
 the rest of its cosine with the question (when an embedder is attached)."""
-EMBED_TOP = 8
+EMBED_TOP = 4
 """Most sentences embedded per question: the lexically best, each at least
-``EMBED_MIN_LEXICAL`` × the best lexical score (~3 a question on covid-dev). Embedding is
+``EMBED_MIN_LEXICAL`` × the best lexical score (~2.5 a question on covid-dev). Embedding is
 ~0.3 ms a token here, so embedding every lexical top-16 sentence and each passage's first
 (~17 a question) was ~87 % of a ``/query``; on covid-dev at equal answer length the
 narrower set answers as well (bench/README.md, issue 22)."""
@@ -87,7 +89,8 @@ class ExtractiveLLM:
         return 1_000_000  # reads whatever it is given; the prompt budget never binds
 
     def count_tokens(self, text: str) -> int:
-        return max(1, len(text.split()))
+        """Words, counted without splitting (a 1 MB passage would be 150k strings)."""
+        return max(1, sum(1 for _ in _WORDS.finditer(text)))
 
     def complete(self, request: GenerationRequest) -> Completion:
         parts = self._select(request)
