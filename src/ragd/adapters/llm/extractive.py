@@ -25,6 +25,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ragd.adapters.llm import sentence_vectors
 from ragd.adapters.llm.sentence_vectors import SentenceVectors
 from ragd.domain.answer import NO_ANSWER
 from ragd.domain.extract import Scored, SelectionPolicy, select
@@ -71,14 +72,21 @@ class _Candidate:
 
 
 class ExtractiveLLM:
-    def __init__(self, policy: SelectionPolicy = POLICY, lexical_share: float = LEXICAL_SHARE):
+    def __init__(
+        self,
+        policy: SelectionPolicy = POLICY,
+        lexical_share: float = LEXICAL_SHARE,
+        cache_size: int = sentence_vectors.CAPACITY,
+    ):
         self._vectors: SentenceVectors | None = None
         self.policy = policy
         self.lexical_share = lexical_share
+        self.cache_size = cache_size
+        """Sentence vectors kept across questions (``sentence_vectors``); 0: none."""
 
     def use_embedder(self, embedder: Embedder) -> None:
         """Score sentences by meaning too (``ports.llm.UsesEmbedder``)."""
-        self._vectors = SentenceVectors(embedder)
+        self._vectors = SentenceVectors(embedder, self.cache_size)
 
     @property
     def model(self) -> str:
@@ -162,8 +170,8 @@ def _to_embed(lex: list[float]) -> list[int]:
 
 def _quotable(text: str) -> str:
     """A sentence as quoted: whitespace collapsed, and the passage's own bracketed
-    reference numbers (a paper's "[12]", "[3, 4]") in parentheses, which the citation
-    check would otherwise read as citations of retrieved passage 12. Kept rather than
+    reference numbers (a paper's "[12]", "[3, 4]") put in parentheses, since the citation
+    check would read "[12]" as a citation of retrieved passage 12. Kept rather than
     dropped: they are part of the quote (and of 4.6 % of covid-dev's gold answers)."""
     return " ".join(_REFERENCE.sub(_parenthesised, text).split())
 
