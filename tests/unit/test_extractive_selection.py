@@ -118,7 +118,8 @@ class CountingEmbedder:
 
 def test_only_the_lexically_close_sentences_are_embedded() -> None:
     filler = " ".join(f"Sentence number {i} is about weather and rain." for i in range(30))
-    passage = f"Honey is made by bees from nectar. Bees store nectar in combs. {filler}"
+    long = "Bees make honey " + "from the nectar they gather " * 25 + "in summer."  # 726 chars
+    passage = f"Honey is made by bees from nectar. {long} Bees store nectar in combs. {filler}"
     spy = CountingEmbedder()
     llm = ExtractiveLLM()
     llm.use_embedder(spy)  # type: ignore[arg-type]
@@ -127,6 +128,8 @@ def test_only_the_lexically_close_sentences_are_embedded() -> None:
     [batch] = spy.documents
     assert 1 <= len(batch) <= extractive.EMBED_TOP
     assert all("weather" not in t for t in batch)  # no question word: no vector
+    # The long sentence is embedded from its head only (the model's cost grows with it).
+    assert any(long.startswith(t) and len(t) < len(long) for t in batch)
     # Asked again: every vector comes from the cache, the model is not run.
     llm.complete(GenerationRequest([], "how do bees make honey?", [passage, filler]))
     assert len(spy.documents) == 1 and len(spy.queries) == 1

@@ -60,6 +60,10 @@ EMBED_TOP = 4
 (~17 a question) was ~87 % of a ``/query``; on covid-dev at equal answer length the
 narrower set answers as well (bench/README.md, issue 22)."""
 EMBED_MIN_LEXICAL = 0.6
+EMBED_CHARS = 400
+"""A sentence is embedded from its first this many characters (~100 tokens): bounds the
+model's cost for the long ones (up to ``MAX_CHARS``); covid-dev's answers were the same
+at 250, 400 and 1,000."""
 POLICY = SelectionPolicy()
 
 
@@ -134,7 +138,7 @@ class ExtractiveLLM:
         if self._vectors is not None and share < 1.0:
             picked = _to_embed(lex)
             if picked:
-                v = self._vectors.documents([candidates[i].text for i in picked])
+                v = self._vectors.documents([candidates[i].text[:EMBED_CHARS] for i in picked])
                 cos = v @ self._vectors.query(question[:MAX_QUESTION_CHARS])
                 for i, c in zip(picked, cos.tolist(), strict=True):
                     semantic[i] = max(0.0, c)
