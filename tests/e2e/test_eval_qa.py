@@ -71,6 +71,7 @@ def test_eval_scores_a_qa_set_per_mode_and_its_answers(tmp_path: Path) -> None:
     answers = report["answers"]
     assert answers["model"] == "ragd-extractive" and answers["questions"] == 4
     assert answers["containment"] == 1.0
+    assert 3 <= answers["answer_words_mean"] <= 60  # quoted sentences, not whole documents
     # The answers quote the document holding the answer, nothing from the others.
     assert answers["stray_share"] == 0.0
 

@@ -229,7 +229,8 @@ def _eval_qa(
         a = answer_report.as_dict()
         out.print(
             f"answers ({a['model']}): containment {a['containment']:.4f} · "
-            f"{a['answered']}/{a['questions']} answered · citing a passage without the "
+            f"{a['answered']}/{a['questions']} answered, {a['answer_words_mean']} words "
+            f"on average · citing a passage without the "
             f"answer {a['stray_share']:.2%} of answers · "
             f"p50 {a['latency_ms_p50']:.0f} ms, p95 {a['latency_ms_p95']:.0f} ms",
             highlight=False,

@@ -6,8 +6,9 @@ cosine). The choice then follows how a person would quote:
 
 * start from the most relevant sentence; if even that one is below ``floor``, decline
   (an empty choice) rather than quote something unrelated;
-* stay in its passage: its neighbours join when they clear ``neighbour`` × the best
-  relevance (an answer often spans the sentence before or after the best one), and so do
+* stay in its passage: its neighbours join, the more relevant side first, when they clear
+  ``neighbour`` × the best relevance (an answer often spans the sentence before or after
+  the best one) and the answer stays within ``max_words``, and so do
   other sentences of the passage above ``cliff`` × the best;
 * another passage gets in only with a sentence nearly as relevant as the best (``other``
   × best): sentences from elsewhere are what makes an answer read as padding;
@@ -27,15 +28,20 @@ class Scored:
     position: int
     """Order of the sentence in its passage (0-based)."""
     relevance: float
+    words: int = 0
+    """Length in words, for ``SelectionPolicy.max_words`` (0: not counted)."""
 
 
 @dataclass(frozen=True)
 class SelectionPolicy:
     floor: float = 0.3
     cliff: float = 0.85
-    neighbour: float = 0.2
+    neighbour: float = 0.05
     other: float = 0.98
-    max_sentences: int = 4
+    max_sentences: int = 5
+    max_words: int = 120
+    """Neighbours and other sentences join only while the answer stays within this many
+    words (the best sentence always counts, however long); 0: no cap."""
 
 
 def select(candidates: Sequence[Scored], policy: SelectionPolicy) -> list[int]:
@@ -49,29 +55,34 @@ def select(candidates: Sequence[Scored], policy: SelectionPolicy) -> list[int]:
         return []
     at = {(c.passage, c.position): i for i, c in enumerate(candidates)}
     chosen = [order[0]]
+    words = best.words
 
-    def room() -> bool:
-        return len(chosen) < policy.max_sentences
+    def room(i: int) -> bool:
+        fits = not policy.max_words or words + candidates[i].words <= policy.max_words
+        return len(chosen) < policy.max_sentences and fits
 
-    # Contiguous sentences of the best one's passage, growing outwards from it.
+    # Contiguous sentences of the best one's passage, growing outwards from it, the more
+    # relevant side first.
     lo = hi = best.position
-    while room():
+    while len(chosen) < policy.max_sentences:
+        sides = [(p, at.get((best.passage, p))) for p in (hi + 1, lo - 1)]
+        grow = sorted(
+            ((candidates[i].relevance, p, i) for p, i in sides if i is not None),
+            reverse=True,
+        )
         grown = False
-        for pos in (hi + 1, lo - 1):
-            i = at.get((best.passage, pos))
-            if (
-                i is not None
-                and room()
-                and candidates[i].relevance >= policy.neighbour * best.relevance
-            ):
+        for relevance, pos, i in grow:
+            if room(i) and relevance >= policy.neighbour * best.relevance:
                 chosen.append(i)
+                words += candidates[i].words
                 lo, hi = min(lo, pos), max(hi, pos)
                 grown = True
+                break
         if not grown:
             break
     # Then the rest, best first, until the cliff.
     for i in order[1:]:
-        if not room():
+        if len(chosen) >= policy.max_sentences:
             break
         c = candidates[i]
         if i in chosen:
@@ -80,5 +91,7 @@ def select(candidates: Sequence[Scored], policy: SelectionPolicy) -> list[int]:
             break
         if c.passage != best.passage and c.relevance < policy.other * best.relevance:
             continue
-        chosen.append(i)
+        if room(i):
+            chosen.append(i)
+            words += c.words
     return sorted(chosen, key=lambda i: (candidates[i].passage, candidates[i].position))

@@ -146,6 +146,9 @@ class QaAnswerReport:
     """Answers citing a passage that holds no gold span."""
     cited_passage_holds: int = 0
     """Answers with at least one cited passage that holds a gold span."""
+    words: int = 0
+    """Words of the answers given, citations left out: containment rises with length (a
+    whole passage would contain most answers), so the mean is reported beside it."""
     latency_ms_p50: float = 0.0
     latency_ms_p95: float = 0.0
 
@@ -158,6 +161,7 @@ class QaAnswerReport:
             "containment": round(self.containing / n, 4),
             "stray_share": round(self.stray / a, 4),
             "cited_passage_holds_answer": round(self.cited_passage_holds / n, 4),
+            "answer_words_mean": round(self.words / a, 1),
             "latency_ms_p50": round(self.latency_ms_p50, 1),
             "latency_ms_p95": round(self.latency_ms_p95, 1),
         }
@@ -181,7 +185,9 @@ def run_qa_answers(
         report.questions += 1
         if answer.text.strip() and answer.text != NO_ANSWER:
             report.answered += 1
-            report.containing += holds_answer(strip_citations(answer.text), item.answers)
+            quoted = strip_citations(answer.text)
+            report.words += len(quoted.split())
+            report.containing += holds_answer(quoted, item.answers)
             cited = {c.n for c in answer.citations}
             holding = [holds_answer(answer.passages[n - 1].text, item.answers) for n in cited]
             report.stray += not all(holding)
