@@ -331,3 +331,32 @@ def test_minilm_build_from_settings() -> None:
         ).spec.dimension
         == 384
     )
+
+
+def test_a_query_vector_is_the_callers_own(embedder: Embedder) -> None:
+    """Changing a returned query vector changes nothing the next caller gets (the MiniLM
+    embedder keeps recent questions' vectors: one /query embeds its question twice)."""
+    first = embedder.embed_query("where do honeybees dance")
+    kept = np.array(first, copy=True)
+    first[:] = 0.0
+    again = embedder.embed_query("where do honeybees dance")
+    assert np.allclose(again, kept, atol=1e-6)
+
+
+def test_minilm_keeps_a_bounded_number_of_recent_queries() -> None:
+    from ragd.adapters.embedder.onnx_minilm import RECENT_QUERIES
+
+    embedder = OnnxMiniLMEmbedder()
+    vectors = {
+        f"question {i}": embedder.embed_query(f"question {i}") for i in range(RECENT_QUERIES + 5)
+    }
+    assert len(embedder._recent) == RECENT_QUERIES
+    assert (
+        "question 0" not in embedder._recent
+        and f"question {RECENT_QUERIES + 4}" in embedder._recent
+    )
+    for text, vector in list(vectors.items())[-3:]:  # a kept one equals a fresh computation
+        assert np.allclose(
+            embedder.embed_query(text), embedder.embed_documents([text])[0], atol=1e-6
+        )
+        assert np.allclose(vector, embedder.embed_documents([text])[0], atol=1e-6)
