@@ -20,6 +20,7 @@ from ragd.observability import metrics, tracing
 from ragd.ports import Embedder, Index, Store
 from ragd.ports.index import Fusion, IndexMode, IndexQuery, Mode
 from ragd.services.graph_search import GraphRetriever, relations_for
+from ragd.services.relevance_feedback import RelevanceFeedback, feedback_search
 
 tracer = trace.get_tracer("ragd")
 
@@ -37,6 +38,10 @@ class FusionPolicy:
     method: Fusion = "rrf"
     dense_share: float = 0.5
     adaptive: float = 0.0
+    feedback: int = 0
+    """Dense pseudo-relevance feedback from this many top documents (0: off)."""
+    feedback_weight: float = 0.5
+    feedback_dense_share: float = 0.6
 
 
 @dataclass
@@ -113,7 +118,9 @@ class SearchService:
                 )
                 return SearchResult(hits=hits, mode=mode, timings=timings, relations=relations)
             index_mode = cast(IndexMode, mode)  # the graph modes returned above
-            scored = self.index.search(
+            scored = feedback_search(
+                self.index,
+                self.store,
                 tenant,
                 IndexQuery(
                     text=query,
@@ -128,6 +135,11 @@ class SearchService:
                     fusion=self.fusion.method,
                     dense_share=self.fusion.dense_share,
                     adaptive=self.fusion.adaptive,
+                ),
+                RelevanceFeedback(
+                    self.fusion.feedback,
+                    self.fusion.feedback_weight,
+                    self.fusion.feedback_dense_share,
                 ),
             )
             t2 = time.perf_counter()
