@@ -37,23 +37,39 @@ class RelevanceFeedback:
 def feedback_search(
     index: Index, store: Store, tenant: TenantId, query: IndexQuery, feedback: RelevanceFeedback
 ) -> list[ScoredChunk]:
-    """The query's hybrid results after one feedback round; plain results when feedback is
-    off, the query has no vector or is not hybrid, the index cannot return stored vectors,
-    or the first search found nothing to feed back.
+    """The query's hybrid results after one feedback round (a first search of ``POOL``
+    hits, then ``feedback_round``); the plain search when feedback does not apply."""
+    if not _applies(index, query, feedback):
+        return index.search(tenant, query)
+    first = index.search(tenant, replace(query, k=max(query.k, POOL)))
+    return feedback_round(index, store, tenant, query, first, feedback)
+
+
+def feedback_round(
+    index: Index,
+    store: Store,
+    tenant: TenantId,
+    query: IndexQuery,
+    first: list[ScoredChunk],
+    feedback: RelevanceFeedback,
+) -> list[ScoredChunk]:
+    """The second search of a feedback round, given the first search's results ``first``
+    (best first; when they hold fewer documents than wanted and were cut at ``query.k``,
+    the first search is asked again for ``POOL`` hits). ``first`` itself, cut to
+    ``query.k``, when feedback is off, the query has no vector or is not hybrid, the index
+    cannot return stored vectors, or nothing was found to feed back.
 
     Documents are told apart by the Store (read under the query's access filter, so a
     chunk the caller may not read never steers the search). The returned hits keep their
     cosine similarity to the *original* query, which the answer path's threshold reads."""
     vector = query.vector
-    if (
-        feedback.documents <= 0
-        or vector is None
-        or query.mode != "hybrid"
-        or not isinstance(index, VectorSource)
-    ):
-        return index.search(tenant, query)
-    first = index.search(tenant, replace(query, k=max(query.k, POOL)))
+    if vector is None or not _applies(index, query, feedback):
+        return first[: query.k]
+    assert isinstance(index, VectorSource)  # _applies checked it
     chosen = _best_per_document(store, tenant, query, first, feedback.documents)
+    if len(chosen) < feedback.documents and len(first) >= query.k and query.k < POOL:
+        first = index.search(tenant, replace(query, k=POOL))
+        chosen = _best_per_document(store, tenant, query, first, feedback.documents)
     stored = index.stored_vectors(tenant, chosen) if chosen else {}
     vectors = [stored[c] for c in chosen if c in stored]
     if not vectors:
@@ -61,6 +77,15 @@ def feedback_search(
     expanded = feedback_vector(vector, vectors, feedback.weight)
     second = index.search(tenant, replace(query, vector=expanded, dense_share=feedback.dense_share))
     return _with_query_similarity(index, tenant, vector, second)
+
+
+def _applies(index: Index, query: IndexQuery, feedback: RelevanceFeedback) -> bool:
+    return (
+        feedback.documents > 0
+        and query.vector is not None
+        and query.mode == "hybrid"
+        and isinstance(index, VectorSource)
+    )
 
 
 def _best_per_document(

@@ -20,7 +20,7 @@ from ragd.observability import metrics, tracing
 from ragd.ports import Embedder, Index, Store
 from ragd.ports.index import Fusion, IndexMode, IndexQuery, Mode
 from ragd.services.graph_search import GraphRetriever, relations_for
-from ragd.services.relevance_feedback import RelevanceFeedback, feedback_search
+from ragd.services.relevance_feedback import RelevanceFeedback, feedback_round
 
 tracer = trace.get_tracer("ragd")
 
@@ -118,9 +118,7 @@ class SearchService:
                 )
                 return SearchResult(hits=hits, mode=mode, timings=timings, relations=relations)
             index_mode = cast(IndexMode, mode)  # the graph modes returned above
-            scored = feedback_search(
-                self.index,
-                self.store,
+            scored = self.index.search(
                 tenant,
                 IndexQuery(
                     text=query,
@@ -136,12 +134,9 @@ class SearchService:
                     dense_share=self.fusion.dense_share,
                     adaptive=self.fusion.adaptive,
                 ),
-                RelevanceFeedback(
-                    self.fusion.feedback,
-                    self.fusion.feedback_weight,
-                    self.fusion.feedback_dense_share,
-                ),
             )
+            if index_mode == "hybrid" and self.fusion.feedback > 0:
+                scored = self._feedback_round(tenant, query, vector, k, filters, scored)
             t2 = time.perf_counter()
             hits = self._hydrate(tenant, scored, mode, (filters or SearchFilters()).access)
             span.set_attribute(tracing.DOCS_RETRIEVED, len(hits))
@@ -167,6 +162,9 @@ class SearchService:
             dense_weight=self.fusion.dense_weight,
             sparse_weight=self.fusion.sparse_weight,
             candidates=max(self.fusion.candidates, k),
+            fusion=self.fusion.method,
+            dense_share=self.fusion.dense_share,
+            adaptive=self.fusion.adaptive,
         )
 
     def _graph_search(
@@ -245,6 +243,28 @@ class SearchService:
                 )
             )
         return hits
+
+    def _feedback_round(
+        self,
+        tenant: TenantId,
+        query: str,
+        vector: Vector | None,
+        k: int,
+        filters: SearchFilters | None,
+        first: list[ScoredChunk],
+    ) -> list[ScoredChunk]:
+        """The hybrid results after one round of dense feedback (``RAGD_FUSION_FEEDBACK``,
+        ``services.relevance_feedback``) from the first search's results ``first``."""
+        return feedback_round(
+            self.index,
+            self.store,
+            tenant,
+            self._index_query(query, vector, "hybrid", k, filters or SearchFilters()),
+            first,
+            RelevanceFeedback(
+                self.fusion.feedback, self.fusion.feedback_weight, self.fusion.feedback_dense_share
+            ),
+        )
 
 
 def filters_match(filters: SearchFilters, hit: Hit) -> bool:
