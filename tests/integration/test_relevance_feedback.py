@@ -87,6 +87,13 @@ def test_feedback_adds_the_best_chunk_of_each_top_document_and_searches_again(
                 assert hit.similarity == pytest.approx(dense[hit.chunk_id], abs=1e-5)
         plain = svc.index.search(tenant, replace(base, k=5))
         assert [h.score for h in got] != [h.score for h in plain]  # the round moved scores
+        # k = 1: the first page holds one document, so the round asks for POOL hits to
+        # find two, and ranks like the round that started from POOL hits.
+        [one] = svc.search.search(tenant, query, mode="hybrid", k=1).hits
+        policy = RelevanceFeedback(2, 0.5, 0.6)
+        [want_one] = feedback_search(svc.index, svc.store, tenant, replace(base, k=1), policy)
+        assert one.chunk_id == want_one.chunk_id == second[0].chunk_id
+        assert one.score == pytest.approx(want_one.score)
     finally:
         svc.close()
 
