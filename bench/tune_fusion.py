@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ragd.config import Settings
-from ragd.domain.fusion import rrf_fuse, weighted_fuse
+from ragd.domain.fusion import feedback_vector, rrf_fuse, weighted_fuse
 from ragd.domain.metrics import evaluate_run
 from ragd.domain.models import ScoredChunk, TenantId
 from ragd.domain.qa import answer_recall
@@ -34,6 +34,7 @@ from ragd.ports.index import IndexQuery
 from ragd.services.container import build_services, migrate_database
 from ragd.services.evaluation import load_beir
 from ragd.services.qa_evaluation import is_qa_dataset, load_qa
+from ragd.services.relevance_feedback import POOL
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEPTH = 100
@@ -166,32 +167,48 @@ def fusers(grid: dict[str, Sequence[Any]]) -> dict[str, Fuser]:
             return weighted_fuse(*L.queries[q], dense_weight=wd, adaptive=ad, head=head, limit=200)
 
         out[f"ws wd{wd} ad{ad} h{head}"] = f
-    for wd, ad, fb, wd2 in itertools.product(grid["wd"], grid["adaptive"], grid["fb"], grid["wd2"]):
+    for wd, ad, fb, wd2, fw in itertools.product(
+        grid["wd"], grid["adaptive"], grid["fb"], grid["wd2"], grid["fbw"]
+    ):
 
         def g(
-            L: Lists, q: str, wd: float = wd, ad: float = ad, fb: int = fb, wd2: float = wd2
+            L: Lists,
+            q: str,
+            wd: float = wd,
+            ad: float = ad,
+            fb: int = fb,
+            wd2: float = wd2,
+            fw: float = fw,
         ) -> list[ScoredChunk]:
+            # As services.relevance_feedback does it: the best chunk of each of the first
+            # ``fb`` documents among the top POOL fused hits, unit vectors weighted ``fw``.
             dense, sparse = L.queries[q]
-            first = weighted_fuse(dense, sparse, dense_weight=wd, adaptive=ad, limit=fb)
+            first = weighted_fuse(dense, sparse, dense_weight=wd, adaptive=ad, limit=POOL)
+            chosen: list[str] = []
+            seen: set[str] = set()
+            for h in first:
+                if L.ext[h.chunk_id] not in seen and len(chosen) < fb:
+                    seen.add(L.ext[h.chunk_id])
+                    chosen.append(h.chunk_id)
             pos = {c: i for i, c in enumerate(L.ids)}
-            vec = L.qvec[q] / np.linalg.norm(L.qvec[q])
-            vec = vec + sum(L.matrix[pos[h.chunk_id]] for h in first)
+            vec = feedback_vector(L.qvec[q], [L.matrix[pos[c]] for c in chosen], fw)
             return weighted_fuse(
                 dense_side(L, vec), sparse, dense_weight=wd2, adaptive=ad, limit=200
             )
 
-        out[f"prf wd{wd} ad{ad} fb{fb} wd2{wd2}"] = g
+        out[f"prf wd{wd} ad{ad} fb{fb} wd2{wd2} w{fw}"] = g
     return out
 
 
 def grid_cmd(args: argparse.Namespace) -> None:
     all_lists = [load_lists(Path(p)) for p in args.lists]
-    grid = {
+    grid: dict[str, Sequence[Any]] = {
         "wd": [float(x) for x in args.wd.split(",")],
         "adaptive": [float(x) for x in args.adaptive.split(",")],
         "head": [int(x) for x in args.head.split(",")],
         "fb": [int(x) for x in args.fb.split(",")] if args.fb else [],
         "wd2": [float(x) for x in args.wd2.split(",")],
+        "fbw": [float(x) for x in args.fb_weight.split(",")],
     }
     names = [L.name for L in all_lists]
     print(f"{'setting':<34}" + "".join(f"{n[:26]:>28}" for n in names) + f"{'min gain':>10}")
@@ -229,6 +246,7 @@ def main() -> None:
     g.add_argument("--head", default="10")
     g.add_argument("--fb", default="")
     g.add_argument("--wd2", default="0.6")
+    g.add_argument("--fb-weight", default="0.5", help="feedback vector weight(s)")
     g.add_argument("--gain", action="store_true")
     args = ap.parse_args()
     if args.cmd == "dump":

@@ -20,10 +20,10 @@ import numpy as np
 import pytest
 
 from ragd.domain.filters import SearchFilters
-from ragd.domain.fusion import rrf_fuse, weighted_fuse
+from ragd.domain.fusion import feedback_vector, rrf_fuse, weighted_fuse
 from ragd.domain.models import EmbeddingSpec, IndexEntry, ScoredChunk, TenantId
 from ragd.errors import IndexMismatch, InvalidRequest
-from ragd.ports.index import Index, IndexQuery
+from ragd.ports.index import Index, IndexQuery, VectorSource
 from ragd.ports.store import Transaction
 from tests.contract.conftest import BACKENDS, database_url_for
 
@@ -541,6 +541,65 @@ def test_weighted_hybrid_ranks_the_same_on_every_backend(
         assert ids(got) == ids(want)
         for g, w in zip(got, want, strict=True):
             assert g.score == pytest.approx(w.score, abs=TOL)
+
+
+def test_stored_vectors_are_the_upserted_vectors_of_the_tenant_only(
+    harness: IndexHarness, tenant: TenantId
+) -> None:
+    """Every backend hands back what it stores (dense feedback and reindex read them):
+    the direction of each upserted vector, absent ids and other tenants' chunks left out."""
+    index = harness.index
+    assert isinstance(index, VectorSource)
+    rng = np.random.default_rng(5)
+    raw = rng.standard_normal((6, DIM)).astype(np.float32) * 3.0  # not unit length
+    put(harness, tenant, [entry(f"sv{i}", f"d{i % 2}", raw[i], text="w") for i in range(6)])
+    got = index.stored_vectors(tenant, ["sv0", "sv3", "sv5", "nope", "sv3"])
+    assert sorted(got) == ["sv0", "sv3", "sv5"]
+    for cid, vec in got.items():
+        want = raw[int(cid[2:])].astype(np.float64)
+        v = np.asarray(vec, dtype=np.float64)
+        assert v.shape == (DIM,)
+        assert float(v @ want) / (np.linalg.norm(v) * np.linalg.norm(want)) == pytest.approx(
+            1.0, abs=1e-6
+        )
+    assert index.stored_vectors(TenantId(f"{tenant}-other"), ["sv0"]) == {}
+    assert index.stored_vectors(tenant, []) == {}
+
+
+def test_a_feedback_round_ranks_the_same_on_every_backend(
+    harness: IndexHarness, tenant: TenantId
+) -> None:
+    """Dense feedback (``services.relevance_feedback``) is a first hybrid search, the
+    stored vectors of its top hits, and a second hybrid search with the moved query
+    vector: each step through the port, so every backend must give the ranking computed
+    here from the oracle and the shared fusion."""
+    index = harness.index
+    assert isinstance(index, VectorSource)
+    rng = np.random.default_rng(41)
+    vecs = unit(rng, 42)
+    corpus = [entry(f"v{i:02d}", f"d{i}", vecs[i], text=f"filler{i} words here") for i in range(40)]
+    corpus.append(entry("lexA", "da", vecs[40], text="quokka quokka island"))
+    corpus.append(entry("lexB", "db", vecs[41], text="quokka island shore"))
+    put(harness, tenant, corpus)
+    keyword = [ScoredChunk("lexA", 2.0, sparse_rank=1), ScoredChunk("lexB", 1.0, sparse_rank=2)]
+    query_vec = vecs[7] + 0.3 * vecs[41]
+    q = IndexQuery(
+        text="quokka", vector=query_vec, k=8, candidates=20, fusion="weighted", dense_share=0.4
+    )
+    first = index.search(tenant, q)
+    top2 = ids(first)[:2]
+    stored = index.stored_vectors(tenant, top2)
+    moved = feedback_vector(query_vec, [stored[c] for c in top2], 0.5)
+    got = index.search(tenant, IndexQuery(**{**q.__dict__, "vector": moved, "dense_share": 0.6}))
+    by_id = {e.chunk_id: e.vector for e in corpus}
+    want_moved = feedback_vector(query_vec, [by_id[c] for c in top2], 0.5)
+    exact = [
+        ScoredChunk(cid, score, dense_rank=r, similarity=score)
+        for r, (cid, score) in enumerate(oracle(corpus, want_moved, 20), start=1)
+    ]
+    want = weighted_fuse(exact, keyword, dense_weight=0.6, depth=20, limit=8)
+    assert ids(got) == ids(want)
+    assert ids(got) != ids(first)  # the round moved the ranking: the test can fail
 
 
 @pytest.mark.parametrize(

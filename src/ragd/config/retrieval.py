@@ -28,6 +28,9 @@ class RetrievalSettings(Section):
     fusion: FusionMethod
     fusion_dense_share: float
     fusion_adaptive: float
+    fusion_feedback: int
+    fusion_feedback_weight: float
+    fusion_feedback_dense_share: float
 
 
 class RetrievalFields(BaseModel):
@@ -57,6 +60,18 @@ class RetrievalFields(BaseModel):
     )
     fusion_adaptive: float = Field(0.0, ge=0, le=10, validation_alias=env("RAGD_FUSION_ADAPTIVE"))
     """Per query, each side's share is scaled by its confidence to this power (0: fixed)."""
+    fusion_feedback: int = Field(0, ge=0, le=5, validation_alias=env("RAGD_FUSION_FEEDBACK"))
+    """Hybrid search: dense pseudo-relevance feedback from this many top documents (0: off).
+    Each one's best chunk vector is added to the query vector and hybrid search runs again
+    (``services.relevance_feedback``); off by default, see bench/README.md for why."""
+    fusion_feedback_weight: float = Field(
+        0.5, ge=0, le=10, validation_alias=env("RAGD_FUSION_FEEDBACK_WEIGHT")
+    )
+    """Weight of each feedback vector against the query vector (both unit length)."""
+    fusion_feedback_dense_share: float = Field(
+        0.6, ge=0, le=1, validation_alias=env("RAGD_FUSION_FEEDBACK_DENSE_SHARE")
+    )
+    """Weighted fusion's dense share in the search with the feedback vector."""
 
     @property
     def retrieval(self) -> RetrievalSettings:

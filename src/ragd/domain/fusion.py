@@ -1,4 +1,4 @@
-"""Reciprocal-rank fusion of dense and sparse result lists.
+"""Fusion of dense and sparse result lists, and the query vector of dense feedback.
 
 RRF needs no score calibration between cosine similarities and BM25, which have different
 scales per query; only ranks matter. Weights let a deployment lean on one side; both the
@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ragd.domain.models import ScoredChunk
+import numpy as np
+
+from ragd.domain.models import ScoredChunk, Vector
 
 
 def rrf_fuse(
@@ -131,3 +133,24 @@ def weighted_fuse(
         )
         for cid, score in ordered
     ]
+
+
+def feedback_vector(query: Vector, feedback: Sequence[Vector], weight: float) -> Vector:
+    """The query vector moved toward its best hits (dense pseudo-relevance feedback).
+
+    Unit query plus ``weight`` times each feedback vector made unit: cosine ranking only
+    sees the direction, and unit parts keep a long query or an unnormalised stored vector
+    from outweighing the others. The hits a first search ranks best usually share the
+    query's topic in the model's own terms, so a second dense search with this vector
+    finds their neighbours that the short query alone scored low. Zero vectors are
+    skipped (no direction to add)."""
+    out = np.asarray(query, dtype=np.float64).copy()
+    norm = float(np.linalg.norm(out))
+    if norm > 0:
+        out /= norm
+    for vec in feedback:
+        v = np.asarray(vec, dtype=np.float64)
+        n = float(np.linalg.norm(v))
+        if n > 0:
+            out += weight * v / n
+    return out.astype(np.float32)

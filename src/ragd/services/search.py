@@ -22,6 +22,7 @@ from ragd.observability import metrics, tracing
 from ragd.ports import Embedder, Index, Store
 from ragd.ports.index import Fusion, IndexMode, IndexQuery, Mode
 from ragd.services.graph_search import GraphRetriever, relations_for
+from ragd.services.relevance_feedback import RelevanceFeedback, feedback_round
 
 tracer = trace.get_tracer("ragd")
 
@@ -39,6 +40,10 @@ class FusionPolicy:
     method: Fusion = "rrf"
     dense_share: float = 0.5
     adaptive: float = 0.0
+    feedback: int = 0
+    """Dense pseudo-relevance feedback from this many top documents (0: off)."""
+    feedback_weight: float = 0.5
+    feedback_dense_share: float = 0.6
 
 
 @dataclass
@@ -118,6 +123,8 @@ class SearchService:
             scored = self.index.search(
                 tenant, self._index_query(query, vector, index_mode, k, filters or SearchFilters())
             )
+            if index_mode == "hybrid" and self.fusion.feedback > 0:
+                scored = self._feedback_round(tenant, query, vector, k, filters, scored)
             t2 = time.perf_counter()
             hits = self._hydrate(tenant, scored, mode, (filters or SearchFilters()).access)
             span.set_attribute(tracing.DOCS_RETRIEVED, len(hits))
@@ -237,6 +244,28 @@ class SearchService:
                 )
             )
         return hits
+
+    def _feedback_round(
+        self,
+        tenant: TenantId,
+        query: str,
+        vector: Vector | None,
+        k: int,
+        filters: SearchFilters | None,
+        first: list[ScoredChunk],
+    ) -> list[ScoredChunk]:
+        """The hybrid results after one round of dense feedback (``RAGD_FUSION_FEEDBACK``,
+        ``services.relevance_feedback``) from the first search's results ``first``."""
+        return feedback_round(
+            self.index,
+            self.store,
+            tenant,
+            self._index_query(query, vector, "hybrid", k, filters or SearchFilters()),
+            first,
+            RelevanceFeedback(
+                self.fusion.feedback, self.fusion.feedback_weight, self.fusion.feedback_dense_share
+            ),
+        )
 
 
 def filters_match(filters: SearchFilters, hit: Hit) -> bool:

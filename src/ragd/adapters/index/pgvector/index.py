@@ -331,6 +331,27 @@ class PgVectorIndex:
 
         return self._db.run_read(read, tenant)
 
+    def stored_vectors(self, tenant: TenantId, chunk_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Vectors of these chunks as stored (``VectorSource``: a reindex copies them, and
+        dense feedback adds the top hits' vectors to the query), read under the tenant's
+        row-level security."""
+        ids = list(dict.fromkeys(chunk_ids))
+
+        def read(conn: Connection) -> dict[str, np.ndarray]:
+            out: dict[str, np.ndarray] = {}
+            with _translate():
+                for start in range(0, len(ids), 500):
+                    rows = conn.exec_driver_sql(
+                        "SELECT chunk_id, embedding::text FROM index_chunks"
+                        " WHERE tenant_id = %(tenant)s AND chunk_id = ANY(%(ids)s)",
+                        {"tenant": tenant, "ids": ids[start : start + 500]},
+                    ).all()
+                    for chunk_id, text in rows:
+                        out[chunk_id] = np.asarray(json.loads(text), dtype=np.float32)
+            return out
+
+        return self._db.run_read(read, tenant) if ids else {}
+
     def search(self, tenant: TenantId, query: IndexQuery) -> list[ScoredChunk]:
         qvec = checked_query(query, self._spec)
         params: dict[str, Any] = {"tenant": tenant, "n": side_size(query)}
