@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import httpx
 import pytest
@@ -338,3 +339,21 @@ def test_query_reranks_top_k_retrieval_down_to_top_k_rerank(tmp_path) -> None:
         fake.stop()  # reranker down: the answer keeps the retrieval order instead of failing
         after = c.post("/api/v1/query", json={"query": "Moon gravity tides sea"})
         assert after.status_code == 200 and len(after.json()["passages"]) == 1
+
+
+def test_a_cached_answer_is_not_served_under_other_ranking_settings(tmp_path: Path) -> None:
+    """The answer cache in Redis outlives a restart; a restart with other fusion settings
+    ranks passages differently, so it must not be served the answers cached before."""
+    from tests.services import redis_url
+
+    q = {"query": "What causes tides?"}
+    data = tmp_path / "data"
+    with make_client(data, redis_url=redis_url()) as c:
+        r = c.post("/api/v1/documents", json={"text": TIDES, "title": "tides"})
+        assert wait_indexed(c, r.json()["id"])["status"] == "indexed"
+        assert c.post("/api/v1/query", json=q).json()["cached"] is False
+        assert c.post("/api/v1/query", json=q).json()["cached"] is True
+    with make_client(data, redis_url=redis_url()) as c:  # same settings: still cached
+        assert c.post("/api/v1/query", json=q).json()["cached"] is True
+    with make_client(data, redis_url=redis_url(), fusion_dense_share=0.9) as c:
+        assert c.post("/api/v1/query", json=q).json()["cached"] is False

@@ -296,6 +296,9 @@ class AnswerService:
                 self.prompts.max_passages,
                 self.prompts.max_tokens,
                 self.policy.similarity_threshold,
+                # How passages are ranked: a cache in Redis outlives a restart with new
+                # RAGD_FUSION* settings, whose answers must not be the old ones.
+                repr(self.search.fusion),
             ],
             sort_keys=True,
         )
