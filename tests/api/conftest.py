@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,33 @@ def wait_indexed(client: TestClient, document_id: str, timeout: float = 30.0) ->
 def make_client(data_dir: Path, **overrides: object) -> TestClient:
     settings = make_settings(data_dir, **overrides)
     return TestClient(create_app(settings), raise_server_exceptions=False)
+
+
+@contextmanager
+def backend_client(
+    request: pytest.FixtureRequest, data: Path, **common: object
+) -> Iterator[TestClient]:
+    """A client on SQLite, or (``request.param == "postgres"``) on Postgres + pgvector in a
+    fresh schema, connected as the restricted role row-level security applies to, with the
+    embedded worker: for module fixtures parametrised ``["sqlite", "postgres"]``."""
+    if request.param == "sqlite":
+        with make_client(data, **common) as c:
+            yield c
+        return
+    from tests.contract.conftest import PgTestDatabase, pg_schema, with_search_path
+
+    pgdb: PgTestDatabase = request.getfixturevalue("pg_session_database")
+    with (
+        pg_schema(pgdb) as schema,
+        make_client(
+            data,
+            database_url=with_search_path(pgdb.app_url, schema),
+            vector_store_type="pgvector",
+            embedded_worker=True,
+            **common,
+        ) as c,
+    ):
+        yield c
 
 
 @pytest.fixture

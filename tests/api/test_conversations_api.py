@@ -19,13 +19,8 @@ from httpx_sse import connect_sse
 
 from ragd.domain.accounts import Role
 from ragd.domain.models import TenantId
-from tests.api.conftest import BEES, TIDES, make_client, wait_indexed
-from tests.contract.conftest import (  # noqa: F401 - fixtures
-    PgTestDatabase,
-    pg_schema,
-    pg_session_database,
-    with_search_path,
-)
+from tests.api.conftest import BEES, TIDES, backend_client, wait_indexed
+from tests.contract.conftest import pg_session_database  # noqa: F401 - the fixture
 
 NONSENSE = "Zyxqv wombat saxophone?"
 
@@ -36,21 +31,7 @@ def client(
 ) -> Iterator[TestClient]:
     data: Path = tmp_path_factory.mktemp("conversations")
     common: dict[str, object] = {"auth": "required", "similarity_threshold": 0.25}
-    if request.param == "sqlite":
-        with make_client(data, **common) as c:
-            yield c
-        return
-    pgdb: PgTestDatabase = request.getfixturevalue("pg_session_database")
-    with (
-        pg_schema(pgdb) as schema,
-        make_client(
-            data,
-            database_url=with_search_path(pgdb.app_url, schema),
-            vector_store_type="pgvector",
-            embedded_worker=True,
-            **common,
-        ) as c,
-    ):
+    with backend_client(request, data, **common) as c:
         yield c
 
 

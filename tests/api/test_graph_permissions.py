@@ -19,13 +19,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ragd.domain.accounts import Role
-from tests.api.conftest import make_client
-from tests.contract.conftest import (  # noqa: F401 - fixtures
-    PgTestDatabase,
-    pg_schema,
-    pg_session_database,
-    with_search_path,
-)
+from tests.api.conftest import backend_client
+from tests.contract.conftest import pg_session_database  # noqa: F401 - the fixture
 
 OPEN = "In a small trial, Aspirin was tested by the Hallbrook Research Group."
 SECRET = "Later the Hallbrook Research Group studied Protein Veltrin in mice. Codeword kestrel."
@@ -48,21 +43,7 @@ def client(
         "graph_enabled": True,
         "worker_poll_seconds": 0.02,
     }
-    if request.param == "sqlite":
-        with make_client(data, **common) as c:
-            yield c
-        return
-    pgdb: PgTestDatabase = request.getfixturevalue("pg_session_database")
-    with (
-        pg_schema(pgdb) as schema,
-        make_client(
-            data,
-            database_url=with_search_path(pgdb.app_url, schema),
-            vector_store_type="pgvector",
-            embedded_worker=True,
-            **common,
-        ) as c,
-    ):
+    with backend_client(request, data, **common) as c:
         yield c
 
 

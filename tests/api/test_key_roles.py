@@ -22,13 +22,8 @@ from sqlalchemy import update
 from ragd.adapters.sql.accounts_schema import users
 from ragd.domain.accounts import Role
 from ragd.domain.models import TenantId
-from tests.api.conftest import make_client
-from tests.contract.conftest import (  # noqa: F401 - fixtures
-    PgTestDatabase,
-    pg_schema,
-    pg_session_database,
-    with_search_path,
-)
+from tests.api.conftest import backend_client
+from tests.contract.conftest import pg_session_database  # noqa: F401 - the fixture
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -37,21 +32,7 @@ def client(
 ) -> Iterator[TestClient]:
     data: Path = tmp_path_factory.mktemp("keyroles")
     common: dict[str, object] = {"auth": "required", "worker_poll_seconds": 0.02}
-    if request.param == "sqlite":
-        with make_client(data, **common) as c:
-            yield c
-        return
-    pgdb: PgTestDatabase = request.getfixturevalue("pg_session_database")
-    with (
-        pg_schema(pgdb) as schema,
-        make_client(
-            data,
-            database_url=with_search_path(pgdb.app_url, schema),
-            vector_store_type="pgvector",
-            embedded_worker=True,
-            **common,
-        ) as c,
-    ):
+    with backend_client(request, data, **common) as c:
         yield c
 
 
