@@ -61,6 +61,9 @@ from tests.contract.conftest import (  # noqa: F401 - fixtures
 OPERATIONS = int(os.environ.get("RAGD_PERMISSION_OPS", "300"))
 STEPS = 50
 VOCAB = "river mountain honey bread tide forest copper violin lantern orbit".split()
+NAMES = (
+    "Arvel Dunmore Quillan Sorrel Tamsin Veyra Ormond Petrak Lisande Corvin Brisk Halden".split()
+)
 QUESTIONS = [f"what about {w} {v}?" for w in VOCAB[:3] for v in VOCAB[5:7]]
 MARKER = re.compile(r"dk[0-9a-f]{10}x")
 COLLECTIONS = ("default", "c1", "c2")
@@ -220,16 +223,19 @@ def permission_machine(client: TestClient) -> type[RuleBasedStateMachine]:
             c=st.sampled_from(COLLECTIONS),
             readers=st.lists(st.sampled_from(["g:g1", "r1", "r2", "*"]), max_size=2),
             words=st.lists(st.sampled_from(VOCAB), min_size=3, max_size=6),
+            pair=st.lists(st.sampled_from(NAMES), min_size=2, max_size=2, unique=True),
         )
-        def upload(self, t: int, who: str, c: str, readers: list[str], words: list[str]) -> str:
+        def upload(
+            self, t: int, who: str, c: str, readers: list[str], words: list[str], pair: list[str]
+        ) -> str:
             self.step()
             tenant = sorted(world.tenants)[t]
             m = world.tenants[tenant]
             names = sorted({r if r.startswith(("g:", "*")) else f"u:{m.users[r]}" for r in readers})
             marker = "dk" + uuid.uuid4().hex[:10] + "x"
-            # Capitalised in one sentence, the words are names the graph's offline
-            # extractor finds and links to each other (shared with other documents).
-            text = "They met " + " and ".join(f"the {w.capitalize()}" for w in words)
+            # Two names the graph's offline extractor finds and links: documents sharing
+            # a name chain into walks of 1-2 hops across collections and allow-lists.
+            text = f"{' '.join(words)}. They met the {pair[0]} and the {pair[1]}"
             body = {"text": f"{text} {marker}.", "collection": c, "readers": names}
             r = client.post("/api/v1/documents", json=body, headers=self.h(tenant, who))
             if self.level(m, who, c) < 1:
@@ -373,7 +379,7 @@ def permission_machine(client: TestClient) -> type[RuleBasedStateMachine]:
         @rule(
             t=st.integers(0, 1),
             who=st.sampled_from(CALLERS),
-            word=st.sampled_from(VOCAB),
+            word=st.sampled_from(VOCAB + NAMES),
             mode=st.sampled_from(["hybrid", "dense", "sparse", "graph", "hybrid+graph"]),
             c=st.sampled_from([None, *COLLECTIONS]),
         )
