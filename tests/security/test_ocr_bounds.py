@@ -80,12 +80,20 @@ def test_memory_does_not_grow_with_the_pages_read(
         return float(outcome.peak_rss_mb)
 
     peaks = {4: peak(4), 16: peak(16)}
-    if peaks[16] - peaks[4] >= 64:
+    if peaks[16] - peaks[4] >= GROWTH_BOUND_MB:
         # Heap fragmentation only ever adds to a peak, and one CI run saw +94 MB from it
         # alone: the lower of two fresh children is the measurement. Memory that follows
         # the pages read shows in both.
         peaks[16] = min(peaks[16], peak(16))
-    assert peaks[16] - peaks[4] < 64, peaks
+    assert peaks[16] - peaks[4] < GROWTH_BOUND_MB, peaks
+
+
+GROWTH_BOUND_MB = 96
+"""8 MB a page over the 12 more pages: above what the allocator and the OCR engine's
+arenas add between two fresh children (up to +69 MB seen in CI runs with the lower of two
+children taken), far below what keeping the pages would cost at the default 300 dpi
+(~25 MB an RGB page, ~300 MB for 12). At this test's 100 dpi a kept RGB page is ~2.8 MB,
+which this bound alone would not catch: the bound is on the shipped dpi's failure."""
 
 
 def test_the_parse_cap_grows_by_the_ocr_memory_only_while_ocr_is_on(tmp_path: Path) -> None:
