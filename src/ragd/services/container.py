@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from ragd.adapters import providers
 from ragd.config import Settings
 from ragd.errors import ConfigError, InvalidRequest
-from ragd.ports import LLM, Cache, Embedder, Index, Parsing
+from ragd.ports import LLM, Cache, Embedder, Index
 from ragd.ports.graph import GraphStore, GraphSync
 from ragd.ports.index_sync import IndexSync
 from ragd.ports.limiter import Limiter
@@ -27,12 +27,12 @@ from ragd.ports.sources import FolderWatcher, SecretBox, SourceReader
 from ragd.ports.vision import Vision
 from ragd.services.assembly import Ports, Services, assemble
 from ragd.services.backup import BackupPolicy, BackupService
+from ragd.services.container_parsing import build_parsing
 from ragd.services.reindex import ReindexService
 from ragd.services.resilience import CircuitBreaker, ResilientLLM
 from ragd.services.resilience import RetryPolicy as LlmRetryPolicy
 
 if TYPE_CHECKING:
-    from ragd.adapters.parsers.ocr.bounds import OcrLimits
     from ragd.adapters.sql.database import Database
     from ragd.domain.models import EmbeddingSpec
 
@@ -120,53 +120,6 @@ def build_limiter(settings: Settings) -> Limiter:
     return MemoryLimiter()
 
 
-def build_parsing(settings: Settings) -> Parsing:
-    """The parsers, each document parsed in a child process under a memory and a time
-    limit (``RAGD_PARSE_*``): a hostile file fails alone instead of taking the worker, or
-    the server it runs in, down. One child per worker thread."""
-    from ragd.adapters.parsers.archives import ArchiveLimits
-    from ragd.adapters.parsers.limits import ParseLimits
-    from ragd.adapters.parsers.ocr.embedded import ImageLimits
-    from ragd.adapters.parsers.parsing import ParserRegistry
-
-    ingest = settings.ingest
-    registry = ParserRegistry(
-        ParseLimits(
-            archive=ArchiveLimits(
-                max_members=ingest.archive_max_members,
-                max_inflated_bytes=ingest.archive_max_inflated_bytes,
-                max_member_bytes=ingest.archive_max_member_bytes,
-                max_ratio=ingest.archive_max_ratio,
-            ),
-            pdf_max_pages=ingest.pdf_max_pages,
-            pdf_max_stream_bytes=ingest.pdf_max_stream_bytes,
-            detect_language=ingest.detect_language,
-            ocr=build_ocr_limits(settings),
-            images=ImageLimits(
-                enabled=settings.images.enabled,
-                max_per_document=settings.images.max_per_document,
-                min_pixels=settings.images.min_pixels,
-            ),
-        )
-    )
-    if not ingest.parse_sandbox:
-        return registry
-    from ragd.adapters.parsers.sandbox import SandboxedParsing
-
-    # The registry, limits included, is pickled to each child: the archive and PDF caps
-    # apply inside the sandbox as well.
-    memory_mb = ingest.parse_memory_mb
-    if memory_mb and settings.ocr.engine != "off":
-        memory_mb += settings.ocr.memory_mb  # the OCR engine's models and page buffers
-    return SandboxedParsing(
-        registry,
-        memory_mb=memory_mb,
-        timeout_seconds=ingest.parse_timeout_seconds,
-        # Per worker: one for the large-document lane, one for its loop (prepare_lane).
-        processes=2 * ingest.worker_concurrency,
-    )
-
-
 def build_vision(settings: Settings) -> Vision | None:
     """The captioning model of image chunks (``RAGD_VISION_*``), or None: OCR text only.
     Its key is the provider's own (``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``); its URL,
@@ -192,33 +145,6 @@ def build_vision(settings: Settings) -> Vision | None:
         api_key=key,
         max_tokens=vision.max_tokens,
         timeout=vision.timeout_seconds,
-    )
-
-
-def build_ocr_limits(settings: Settings) -> OcrLimits:
-    """The OCR bounds, the engine checked now rather than at the first scanned page.
-
-    The document's OCR time is kept under the sandbox's parse timeout (less 10% for the
-    text layer and the rest of the parse), so that a long scan fails with the OCR bound's
-    reason, which names the page it reached, rather than the sandbox's.
-    """
-    from ragd.adapters.parsers.ocr.bounds import OcrLimits
-    from ragd.adapters.parsers.ocr.engines import check_available
-
-    ocr, ingest = settings.ocr, settings.ingest
-    if ocr.engine != "off":
-        check_available(ocr.engine)
-    document_seconds = ocr.document_timeout_seconds
-    if ingest.parse_sandbox:
-        document_seconds = min(document_seconds, ingest.parse_timeout_seconds * 0.9)
-    return OcrLimits(
-        engine=ocr.engine,
-        dpi=ocr.dpi,
-        max_pixels=ocr.max_pixels,
-        page_timeout_seconds=ocr.page_timeout_seconds,
-        document_timeout_seconds=document_seconds,
-        max_pages=ocr.max_pages,
-        threads=ocr.threads,
     )
 
 

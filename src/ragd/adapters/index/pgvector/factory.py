@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ragd.adapters.index.pgvector.index import PgVectorIndex, title_rank_weights
+from ragd.adapters.index.pgvector.index import PgVectorIndex
+from ragd.adapters.index.pgvector.ranking import title_rank_weights
 from ragd.adapters.sql.database import Database
 from ragd.domain.models import EmbeddingSpec
 

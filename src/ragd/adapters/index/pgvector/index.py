@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -51,7 +50,6 @@ import numpy as np
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 
-from ragd.adapters.index.access import stored_metadata
 from ragd.adapters.index.checks import (
     checked_entry_vectors,
     checked_query,
@@ -60,6 +58,12 @@ from ragd.adapters.index.checks import (
 from ragd.adapters.index.fusion import fuse_hybrid
 from ragd.adapters.index.pgvector import graphs, schema
 from ragd.adapters.index.pgvector import sql as q
+from ragd.adapters.index.pgvector.ranking import (
+    EXTRA_SLOTS,
+    SPARSE_MAX_SCORED,
+    SPARSE_NORMALIZATION,
+    SPARSE_WEIGHTS,
+)
 from ragd.adapters.index.words import query_words
 from ragd.adapters.sql.database import Database
 from ragd.adapters.sql.rls import SYSTEM, scoped
@@ -90,60 +94,16 @@ cost about what the unfiltered search costs, x40 +31 %, the unbounded walk +150 
 SciFact vectors the fused top 10 agreed with exact search 0.938 at x20, 0.967 at x40
 (the unfiltered search's own: 0.967), 0.982 unbounded (bench/README.md)."""
 
-SPARSE_WEIGHTS = (0.8, 0.0, 0.0, 1.0)
-"""``ts_rank`` weights (each in [0, 1]) for labels {D, C, B, A}: text is D, title A. A
-title word counts 1.25 times a text word: SciFact test nDCG@10 0.6867, against 0.6843
-with equal weights, 0.6703 at 1.67x and 0.6771 with the title below the text."""
-
-
-def title_rank_weights(title_weight: float) -> tuple[float, float, float, float]:
-    """``ts_rank`` weights {D, C, B, A} that make a title word count ``title_weight``
-    text words (``RAGD_BM25_TITLE_WEIGHT``); each weight must stay in [0, 1]."""
-    if not math.isfinite(title_weight) or title_weight < 0:
-        raise ConfigError(f"title_weight must be a non-negative number, got {title_weight}")
-    if title_weight >= 1:
-        return (1.0 / title_weight, 0.0, 0.0, 1.0)
-    return (1.0, 0.0, 0.0, title_weight)
-
-
-SPARSE_NORMALIZATION = 1
-"""``ts_rank`` normalisation flags: 1 divides by 1 + log(document length)."""
-
-SPARSE_MAX_SCORED = 2_000
-"""The most rows a sparse search scores (``RAGD_PG_SPARSE_MAX_SCORED``): those holding the
-query's rarest words, as many words as fit (see ``sql._TERM_CTES``). Scoring is
-per row, so this bounds a text search's cost in a tenant of any size; a tenant of up to
-this many rows is always ranked exactly. SciFact train split (10k chunks): sparse nDCG@10
-0.6939 with 500, 1,000, 2,000, 5,000 or every row scored; at 1M rows the 200 bench
-queries' top 10 was 99.8 % the unbounded one's, p95 24 ms against 44 ms with 5,000."""
-
 BUILD_MEMORY = "1GB"
 """``maintenance_work_mem`` while ``maintain`` builds a tenant's graph
 (``RAGD_PG_BUILD_MEMORY``): one build at a time across processes, so the server spends it
 once. 1GB holds the graph of ~500k 384-d rows."""
-
-EXTRA_SLOTS = 4
-"""Score slots beyond one per query word, for words that yield several lexemes."""
 
 _LOCK = 0x72616769  # advisory lock serialising ensure_ready/rebuild across processes
 
 
 WRITE_BATCH = 1000
 """Index rows per INSERT statement (``upsert_document``)."""
-
-
-def _columns(entries: Sequence[IndexEntry], vectors: Sequence[np.ndarray]) -> dict[str, list[str]]:
-    """The unnest arrays of ``INSERT_CHUNKS`` for these entries."""
-    return {
-        "chunk_ids": [e.chunk_id for e in entries],
-        "sources": [e.source for e in entries],
-        "metadata": [
-            json.dumps(stored_metadata(e), ensure_ascii=False, default=str) for e in entries
-        ],
-        "embeddings": [q.vector_literal(v) for v in vectors],
-        "titles": [q.fold(e.title or "") for e in entries],
-        "bodies": [q.fold(e.text or "") for e in entries],
-    }
 
 
 class PgVectorIndex:
@@ -288,7 +248,7 @@ class PgVectorIndex:
             conn.exec_driver_sql(q.BUMP_VERSION, keys)  # first: the tenant's write lock
             deleted = int(conn.exec_driver_sql(q.DELETE_DOCUMENT, keys).scalar_one())
             for start in range(0, len(entries), WRITE_BATCH):
-                cols = _columns(
+                cols = q.insert_columns(
                     entries[start : start + WRITE_BATCH], checked[start : start + WRITE_BATCH]
                 )
                 try:

@@ -16,12 +16,14 @@ import hashlib
 import json
 import math
 import unicodedata
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from ragd.adapters.index.access import postgres_condition
+from ragd.adapters.index.access import postgres_condition, stored_metadata
 from ragd.domain.filters import SearchFilters
+from ragd.domain.models import IndexEntry
 from ragd.errors import InvalidRequest
 
 TS_CONFIG = "english"
@@ -418,3 +420,19 @@ def fold(text: str) -> str:
         return text.replace("\x00", " ") if "\x00" in text else text
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).replace("\x00", " ")
+
+
+def insert_columns(
+    entries: Sequence[IndexEntry], vectors: Sequence[np.ndarray]
+) -> dict[str, list[str]]:
+    """The unnest arrays of ``INSERT_CHUNKS`` for these entries."""
+    return {
+        "chunk_ids": [e.chunk_id for e in entries],
+        "sources": [e.source for e in entries],
+        "metadata": [
+            json.dumps(stored_metadata(e), ensure_ascii=False, default=str) for e in entries
+        ],
+        "embeddings": [vector_literal(v) for v in vectors],
+        "titles": [fold(e.title or "") for e in entries],
+        "bodies": [fold(e.text or "") for e in entries],
+    }
