@@ -50,13 +50,8 @@ from hypothesis.stateful import (
 )
 
 from ragd.domain.accounts import Role
-from tests.api.conftest import make_client
-from tests.contract.conftest import (  # noqa: F401 - fixtures
-    PgTestDatabase,
-    pg_schema,
-    pg_session_database,
-    with_search_path,
-)
+from tests.api.conftest import backend_client, make_client
+from tests.contract.conftest import pg_session_database  # noqa: F401 - the fixture
 
 OPERATIONS = int(os.environ.get("RAGD_PERMISSION_OPS", "300"))
 STEPS = 50
@@ -483,26 +478,12 @@ def client(
         "cache_ttl_seconds": 60,
         "graph_enabled": True,  # the graph modes walk entities of every document
     }
-    if request.param == "sqlite":
-        with make_client(data, **common) as c:
-            yield c
-        return
     if request.param == "qdrant":
         pytest.importorskip("qdrant_client")
         with make_client(data, vector_store_type="qdrant", **common) as c:
             yield c
         return
-    pgdb: PgTestDatabase = request.getfixturevalue("pg_session_database")
-    with (
-        pg_schema(pgdb) as schema,
-        make_client(
-            data,
-            database_url=with_search_path(pgdb.app_url, schema),
-            vector_store_type="pgvector",
-            embedded_worker=True,
-            **common,
-        ) as c,
-    ):
+    with backend_client(request, data, **common) as c:
         yield c
 
 

@@ -34,13 +34,8 @@ from hypothesis.stateful import (
 from ragd.domain.accounts import Role
 from ragd.domain.models import TenantId
 from ragd.errors import NotFound
-from tests.api.conftest import make_client
-from tests.contract.conftest import (  # noqa: F401 - fixtures
-    PgTestDatabase,
-    pg_schema,
-    pg_session_database,
-    with_search_path,
-)
+from tests.api.conftest import backend_client
+from tests.contract.conftest import pg_session_database  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.slow
 
@@ -392,21 +387,7 @@ def client(
         "graph_enabled": True,
         "graph_min_score": 0.0,  # every chunk the walk reaches, however common its names
     }
-    if request.param == "sqlite":
-        with make_client(data, **common) as c:
-            yield c
-        return
-    pgdb: PgTestDatabase = request.getfixturevalue("pg_session_database")
-    with (
-        pg_schema(pgdb) as schema,
-        make_client(
-            data,
-            database_url=with_search_path(pgdb.app_url, schema),
-            vector_store_type="pgvector",
-            embedded_worker=True,  # on by default for SQLite only
-            **common,
-        ) as c,
-    ):
+    with backend_client(request, data, **common) as c:
         yield c
 
 
