@@ -105,7 +105,7 @@ def test_title_weight_multiplies_title_counts_like_the_other_indexes() -> None:
 
 
 def test_pgvector_rank_weights_express_the_same_title_weight() -> None:
-    from ragd.adapters.index.pgvector.index import title_rank_weights
+    from ragd.adapters.index.pgvector.ranking import title_rank_weights
     from ragd.errors import ConfigError
 
     assert title_rank_weights(1.0) == (1.0, 0.0, 0.0, 1.0)
