@@ -360,3 +360,51 @@ def test_minilm_keeps_a_bounded_number_of_recent_queries() -> None:
             embedder.embed_query(text), embedder.embed_documents([text])[0], atol=1e-6
         )
         assert np.allclose(vector, embedder.embed_documents([text])[0], atol=1e-6)
+
+
+def test_concurrent_questions_each_get_their_own_vector(embedder: Embedder) -> None:
+    """Questions asked at once (the MiniLM embedder runs them as one padded batch) get the
+    vectors they get alone, each its own, whatever their lengths."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    questions = [f"{text} (asked {i})" for i, text in enumerate(MIXED * 4) if text.strip()]
+    alone = [np.array(embedder.embed_query(q)) for q in questions]
+    if isinstance(embedder, OnnxMiniLMEmbedder):
+        embedder._recent.clear()  # computed again, not read back
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(embedder.embed_query, questions))
+    for got, want in zip(together, alone, strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+
+
+def test_minilm_runs_questions_asked_at_once_in_shared_batches() -> None:
+    """While one model run is busy, the questions that arrive wait for one shared run
+    instead of each starting its own (``adapters/batching.py``)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    embedder = OnnxMiniLMEmbedder()
+    embedder.embed_query("warm up: load the model")
+    runs: list[int] = []
+    gate = threading.Event()
+    real = embedder.embed_documents
+
+    def counted(texts: Any) -> Any:
+        runs.append(len(texts))
+        if len(runs) == 1:
+            assert gate.wait(10)
+        return real(texts)
+
+    embedder.embed_documents = counted  # type: ignore[method-assign]
+    questions = [f"why is the sky blue, variant {i}" for i in range(7)]
+    with ThreadPoolExecutor(8) as pool:
+        first = pool.submit(embedder.embed_query, "what makes the sea salty")
+        while not runs:
+            threading.Event().wait(0.005)
+        rest = [pool.submit(embedder.embed_query, q) for q in questions]
+        while len(embedder._queries._queues.get(None, [])) < len(questions):
+            threading.Event().wait(0.005)
+        gate.set()
+        vectors = [f.result(10) for f in [first, *rest]]
+    assert runs == [1, len(questions)]
+    for q, v in zip(questions, vectors[1:], strict=True):
+        np.testing.assert_allclose(v, real([q])[0], atol=1e-5, rtol=0)
