@@ -1,11 +1,8 @@
 """Exact dense and BM25 search over one snapshot, with the SQL path's filter semantics.
 
 Dense search is one BLAS matrix-vector product over the tenant's vectors (float32,
-rescored in float64 so near-ties order exactly), or, for searches of the same snapshot
-running at once, one matrix-matrix product shared by all of them: the scan is bound by
-memory bandwidth, so reading the vectors once for several queries costs about what one
-query does. Keyword search touches only the query terms' postings (``postings.py``).
-Both break ties by chunk id, as the SQL path does.
+rescored in float64 so near-ties order exactly); keyword search touches only the query
+terms' postings (``postings.py``). Both break ties by chunk id, as the SQL path does.
 """
 
 from __future__ import annotations
