@@ -449,24 +449,3 @@ def test_vec0_bulk_read_equals_point_reads(api: Any, monkeypatch: pytest.MonkeyP
 def test_blas_limit_is_harmless() -> None:
     blas.limit_this_thread()
     assert float(np.ones(4, np.float32) @ np.ones(4, np.float32)) == 4.0
-
-
-def test_concurrent_dense_searches_share_scans_and_rank_as_alone(api: Any) -> None:
-    """Searches running at once share one matrix product per batch (``adapters/batching``):
-    each still gets exactly the hits it gets alone, filters and all."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    db, index = api
-    _corpus(db, index, docs=60)
-    asks = [
-        IndexQuery(text, vec, mode=mode, k=10, candidates=20, filters=flt)  # type: ignore[arg-type]
-        for text, vec in queries(seed=3)
-        for mode in ("dense", "hybrid")
-        for flt in (SearchFilters(), SearchFilters(metadata={"lang": "de"}))
-    ]
-    alone = [index.search(T, q) for q in asks]
-    before = index._scans.items
-    with ThreadPoolExecutor(8) as pool:
-        together = list(pool.map(lambda q: index.search(T, q), asks * 6))
-    same_results(together, alone * 6)
-    assert index._scans.items - before == len(asks) * 6  # every full scan went through it

