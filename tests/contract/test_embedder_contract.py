@@ -360,3 +360,17 @@ def test_minilm_keeps_a_bounded_number_of_recent_queries() -> None:
             embedder.embed_query(text), embedder.embed_documents([text])[0], atol=1e-6
         )
         assert np.allclose(vector, embedder.embed_documents([text])[0], atol=1e-6)
+
+
+def test_concurrent_questions_each_get_their_own_vector(embedder: Embedder) -> None:
+    """Questions asked at once from many threads get the vectors they get alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    questions = [f"{text} (asked {i})" for i, text in enumerate(MIXED * 4) if text.strip()]
+    alone = [np.array(embedder.embed_query(q)) for q in questions]
+    if isinstance(embedder, OnnxMiniLMEmbedder):
+        embedder._recent.clear()  # computed again, not read back
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(embedder.embed_query, questions))
+    for got, want in zip(together, alone, strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
