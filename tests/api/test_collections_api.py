@@ -225,6 +225,31 @@ def test_a_key_scoped_to_a_collection_reaches_only_it(
     assert "opencommonx" in _search(client, t.h("eve")).text
 
 
+def test_a_rotated_key_keeps_its_collection_limit(
+    client: TestClient, world: dict[str, Any]
+) -> None:
+    t = world["t"]
+    svc = t.svc
+    cy = svc.accounts.get_user(t.id, t.users["cy"])
+    issued = svc.account_admin.issue_key(t.id, cy.id, name="hr only")
+    r = client.put(
+        f"/api/v1/keys/{issued.key.id}/collections",
+        json={"collections": ["hr"]},
+        headers=t.h("admin"),
+    )
+    assert r.status_code == 204, r.text
+    rotated = client.post(f"/admin/keys/{issued.key.id}/rotate", headers=t.h("admin"))
+    assert rotated.status_code == 201, rotated.text
+    new = {"X-API-Key": rotated.json()["key"]}
+    assert svc.permissions.permissions.key_collections(t.id, rotated.json()["id"]) == ("hr",)
+    # cy reads default through her own key, but not through the rotated, limited one
+    assert "opencommonx" in _search(client, t.h("cy")).text
+    assert "opencommonx" not in _search(client, new).text
+    assert _search(client, new, collection="default").status_code == 404
+    old = {"X-API-Key": issued.plaintext}
+    assert client.get("/api/v1/documents", headers=old).status_code == 401
+
+
 def test_moving_a_document_and_deleting_a_collection(
     client: TestClient, world: dict[str, Any]
 ) -> None:

@@ -19,6 +19,7 @@ from ragd.domain.accounts import (
 )
 from ragd.domain.models import TenantId, utcnow
 from ragd.errors import Forbidden, InvalidRequest, NotFound
+from ragd.ports.access import Permissions
 from ragd.ports.accounts import Accounts
 from ragd.services.auth import KeyHasher, new_key_material
 
@@ -33,9 +34,12 @@ class NewTenant:
 
 
 class AccountService:
-    def __init__(self, accounts: Accounts, hasher: KeyHasher) -> None:
+    def __init__(
+        self, accounts: Accounts, hasher: KeyHasher, permissions: Permissions | None = None
+    ) -> None:
         self.accounts = accounts
         self.hasher = hasher
+        self.permissions = permissions  # keys' collection limits (None: no permissions)
 
     def create_tenant(
         self,
@@ -142,7 +146,9 @@ class AccountService:
         return before, self.accounts.set_key_role(tenant, key_id, limit)
 
     def rotate_key(self, tenant: TenantId, key_id: str, *, by: Role | None = None) -> IssuedKey:
-        """A new key for the same user, name and role limit; the old one is revoked at once."""
+        """A new key for the same user, name, role limit and collection limit; the old one
+        is revoked at once. (A rotated key that lost its collection limit would reach every
+        collection its user may read.)"""
         old = next((k for k in self.accounts.list_keys(tenant) if k.id == key_id), None)
         if old is None:
             raise NotFound(f"key {key_id} not found")
@@ -154,6 +160,10 @@ class AccountService:
         new = self.issue_key(
             tenant, old.user_id, name=old.name, expires_in_days=days, role=old.role, by=by
         )
+        if self.permissions is not None:
+            scope = self.permissions.key_collections(tenant, key_id)
+            if scope is not None:
+                self.permissions.set_key_collections(tenant, new.key.id, scope)
         self.accounts.revoke_key(tenant, key_id)
         return new
 

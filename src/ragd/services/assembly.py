@@ -361,7 +361,7 @@ def assemble(settings: Settings, p: Ports) -> Services:
         authenticator=Authenticator(
             p.accounts, hasher, jwt, guard=guard, failures=FailureAudit(audit)
         ),
-        account_admin=AccountService(p.accounts, hasher),
+        account_admin=AccountService(p.accounts, hasher, p.permissions),
         gdpr=GdprService(p.accounts, audit, p.store, uploads, p.cache, p.conversations),
         prices=prices,
         queries=QueryService(
