@@ -252,3 +252,36 @@ def test_api_keys_limited_to_a_role_from_the_command_line(tmp_path: Path) -> Non
         ["admin", "create-key", "--tenant", "acme", "--user", reader, "--role", "editor"], data
     )
     assert above.returncode == 2 and "its user is only reader" in above.stderr
+
+
+def test_account_commands_are_audited_and_keep_stdout_json(tmp_path: Path) -> None:
+    """Each account change from the command line leaves an audit row (as its HTTP twin
+    does); the audit log line goes to stderr, so the printed key stays parseable JSON."""
+    from ragd.config import Settings
+    from ragd.domain.models import TenantId
+    from ragd.services.container import build_services
+
+    data = tmp_path / "data"
+    r = ragd(["admin", "create-tenant", "acme"], data)
+    assert r.returncode == 0, r.stderr
+    admin = json.loads(r.stdout)["user_id"]
+    r = ragd(["admin", "create-user", "--tenant", "acme", "--name", "bob"], data)
+    assert r.returncode == 0, r.stderr
+    bob = json.loads(r.stdout)
+    r = ragd(["admin", "create-key", "--tenant", "acme", "--user", admin, "--role", "editor"], data)
+    assert r.returncode == 0, r.stderr
+    key = json.loads(r.stdout)
+    assert "key.create" in r.stderr and key["key"] not in r.stderr  # logged, secret not
+    r = ragd(["admin", "revoke-key", key["key_id"], "--tenant", "acme"], data)
+    assert r.returncode == 0 and f"revoked {key['key_id']}" in r.stdout
+    svc = build_services(Settings(data_dir=data), check_index=False)  # type: ignore[call-arg]
+    try:
+        entries = {(e.action, e.resource): e for e in svc.audit.entries(TenantId("acme"))}
+    finally:
+        svc.close()
+    assert ("tenant.create", "acme") in entries
+    assert entries[("user.create", bob["user_id"])].detail == {"role": "reader"}
+    assert entries[("key.create", bob["key_id"])].detail == {"user": bob["user_id"], "role": None}
+    made = entries[("key.create", key["key_id"])]
+    assert made.detail == {"user": admin, "role": "editor"} and made.user_id == "cli"
+    assert ("key.revoke", key["key_id"]) in entries

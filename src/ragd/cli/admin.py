@@ -12,6 +12,7 @@ from ragd.cli.common import out, print_json, services
 from ragd.domain.accounts import Role
 from ragd.domain.models import TenantId
 from ragd.errors import InvalidRequest
+from ragd.observability.logging import configure_logging
 from ragd.services.container import Services
 
 
@@ -57,7 +58,9 @@ def admin_create_tenant(
     admin_email: Annotated[str | None, typer.Option("--admin-email")] = None,
 ) -> None:
     """Create a tenant with its first tenant admin; prints the admin's API key (once)."""
-    created = services().account_admin.create_tenant(tenant_id, name=name, admin_email=admin_email)
+    svc = services()
+    created = svc.account_admin.create_tenant(tenant_id, name=name, admin_email=admin_email)
+    _audit(svc, created.tenant.id, "tenant.create", created.tenant.id)
     print_json(_issued_json(created.key))
 
 
@@ -81,12 +84,17 @@ def admin_create_user(
     user = svc.account_admin.create_user(
         TenantId(tenant), name, email, parsed, by=Role.PLATFORM_ADMIN
     )
-    print_json(_issued_json(svc.account_admin.issue_key(TenantId(tenant), user.id)))
+    _audit(svc, tenant, "user.create", user.id, {"role": parsed.value})
+    issued = svc.account_admin.issue_key(TenantId(tenant), user.id)
+    _audit(svc, tenant, "key.create", issued.key.id, {"user": user.id, "role": None})
+    print_json(_issued_json(issued))
 
 
 def admin_revoke_key(key_id: str, tenant: Annotated[str, typer.Option("--tenant")]) -> None:
     """Revoke an API key at once."""
-    services().accounts.revoke_key(TenantId(tenant), key_id)
+    svc = services()
+    svc.accounts.revoke_key(TenantId(tenant), key_id)
+    _audit(svc, tenant, "key.revoke", key_id)
     out.print(f"revoked {key_id}")
 
 
@@ -98,11 +106,12 @@ def admin_create_key(
     expires_in_days: Annotated[int | None, typer.Option("--expires-in-days", min=1)] = None,
 ) -> None:
     """Create an API key for a user, optionally limited to a role (printed once)."""
-    # Not audited, like the other key and user commands here: the command line does not
-    # configure logging, so the audit record's log line would land in the JSON on stdout.
-    issued = services().account_admin.issue_key(
+    svc = services()
+    issued = svc.account_admin.issue_key(
         TenantId(tenant), user, name=name, expires_in_days=expires_in_days, role=_role(role)
     )
+    limit = None if issued.key.role is None else issued.key.role.value
+    _audit(svc, tenant, "key.create", issued.key.id, {"user": user, "role": limit})
     print_json(_issued_json(issued))
 
 
@@ -135,13 +144,23 @@ def admin_key_role(
     out.print(f"key {key_id}: role {after.role.value if after.role else 'not limited'}")
 
 
-def _audit(svc: Services, tenant: str, action: str, key_id: str, detail: dict[str, Any]) -> None:
-    """The command line's key changes are audited like their HTTP twins."""
+def _audit(
+    svc: Services,
+    tenant: str,
+    action: str,
+    resource: str,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """The command line's account changes are audited like their HTTP twins: a row in the
+    audit table and a log line, which goes to stderr (logging is set up here for that) so
+    that stdout keeps only the command's own output, such as a new key's JSON."""
+    obs = svc.settings.observability
+    configure_logging(obs.log_level, obs.log_format)
     svc.audit.record(
         TenantId(tenant),
         user_id="cli",
         action=action,
-        resource=key_id,
+        resource=resource,
         outcome="success",
         client_ip=None,
         request_id=None,
