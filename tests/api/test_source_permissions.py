@@ -46,6 +46,7 @@ def client(tmp_path: Path, share: Path) -> Iterator[TestClient]:
         sources_allow_private_networks=True,
         sources_secret_key=Fernet.generate_key().decode(),
         sources_min_interval_seconds=1,
+        sources_watch=False,  # runs are the ones asked for (watching: test_source_watch.py)
     ) as c:
         yield c
 
